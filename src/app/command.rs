@@ -1,0 +1,228 @@
+//! Every user action as one `Command`: its label, description and shortcut drive the menus, the
+//! keyboard handling, the command palette (Ctrl+K) and the `?` cheat sheet (rerun's `UICommand`).
+
+use std::path::PathBuf;
+
+use eframe::egui::{Key, KeyboardShortcut, Modifiers};
+use serde::{Deserialize, Serialize};
+
+/// The four workspaces of the design card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Workspace {
+    /// Item table, filters, (later) difficulty histogram and editor.
+    Curation,
+    /// GRPO launcher and live reward curves.
+    Training,
+    /// The selected item: image, question, options, answer.
+    Inspector,
+    /// Clinician review of reasoning traces.
+    Review,
+}
+
+impl Workspace {
+    /// All workspaces in tab order.
+    pub const ALL: [Workspace; 4] = [Self::Curation, Self::Training, Self::Inspector, Self::Review];
+
+    /// Tab title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Curation => "Curation",
+            Self::Training => "Training",
+            Self::Inspector => "Inspector",
+            Self::Review => "Review",
+        }
+    }
+}
+
+/// A user action. Commands are queued by the UI and applied by the app at the start of the next frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Pick a project file with a dialog.
+    OpenProject,
+    /// Type a project path (for systems without a file dialog).
+    OpenProjectByPath,
+    /// Open this project file.
+    OpenProjectPath(PathBuf),
+    /// Open the bundled sample project.
+    OpenSampleProject,
+    /// Create a new empty project (save dialog).
+    NewProject,
+    /// Pick files or a folder to import into the open project.
+    ImportFiles,
+    /// Pick a folder of images with a manifest to import.
+    ImportFolder,
+    /// Ask to import these paths (shows the confirmation dialog).
+    ImportPaths(Vec<PathBuf>),
+    /// Re-read the open project from disk.
+    ReloadProject,
+    /// Stop running background jobs.
+    CancelJobs,
+    /// Show the command palette.
+    CommandPalette,
+    /// Show the keyboard shortcut sheet.
+    ShortcutSheet,
+    /// Bring a workspace to the front.
+    ShowWorkspace(Workspace),
+    /// Select the next item in the table.
+    NextItem,
+    /// Select the previous item in the table.
+    PrevItem,
+    /// Select an item by store id.
+    SelectItem(i64),
+    /// Put the keyboard focus in the search box.
+    FocusSearch,
+    /// Clear every filter.
+    ClearFilters,
+    /// Switch between dark and light theme.
+    ToggleTheme,
+    /// Restore the default tile layout.
+    ResetLayout,
+    /// Quit the application.
+    Quit,
+}
+
+const fn ctrl(key: Key) -> KeyboardShortcut {
+    KeyboardShortcut::new(Modifiers::COMMAND, key)
+}
+
+const fn plain(key: Key) -> KeyboardShortcut {
+    KeyboardShortcut::new(Modifiers::NONE, key)
+}
+
+impl Command {
+    /// The parameterless commands, in the order the palette and the cheat sheet list them.
+    pub fn listed() -> Vec<Command> {
+        let mut v = vec![
+            Self::CommandPalette,
+            Self::ShortcutSheet,
+            Self::OpenProject,
+            Self::OpenProjectByPath,
+            Self::NewProject,
+            Self::OpenSampleProject,
+            Self::ImportFiles,
+            Self::ImportFolder,
+            Self::ReloadProject,
+            Self::CancelJobs,
+        ];
+        v.extend(Workspace::ALL.map(Self::ShowWorkspace));
+        v.extend([
+            Self::NextItem,
+            Self::PrevItem,
+            Self::FocusSearch,
+            Self::ClearFilters,
+            Self::ToggleTheme,
+            Self::ResetLayout,
+            Self::Quit,
+        ]);
+        v
+    }
+
+    /// Short label, used in menus and the palette.
+    pub fn label(&self) -> String {
+        match self {
+            Self::OpenProject => "Open project…".into(),
+            Self::OpenProjectByPath => "Open project by path…".into(),
+            Self::OpenProjectPath(p) => format!("Open {}", p.display()),
+            Self::OpenSampleProject => "Open sample project".into(),
+            Self::NewProject => "New project…".into(),
+            Self::ImportFiles => "Import data…".into(),
+            Self::ImportFolder => "Import folder…".into(),
+            Self::ImportPaths(p) => format!("Import {} path(s)", p.len()),
+            Self::ReloadProject => "Reload project".into(),
+            Self::CancelJobs => "Cancel background jobs".into(),
+            Self::CommandPalette => "Command palette".into(),
+            Self::ShortcutSheet => "Keyboard shortcuts".into(),
+            Self::ShowWorkspace(w) => format!("Show {}", w.title()),
+            Self::NextItem => "Next item".into(),
+            Self::PrevItem => "Previous item".into(),
+            Self::SelectItem(id) => format!("Select item {id}"),
+            Self::FocusSearch => "Search items".into(),
+            Self::ClearFilters => "Clear filters".into(),
+            Self::ToggleTheme => "Toggle dark/light theme".into(),
+            Self::ResetLayout => "Reset layout".into(),
+            Self::Quit => "Quit".into(),
+        }
+    }
+
+    /// One-line description for tooltips and the palette.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::OpenProject => "Open a .medvlm project file",
+            Self::OpenProjectByPath => "Type the path of a .medvlm project file",
+            Self::OpenProjectPath(_) => "Open this project",
+            Self::OpenSampleProject => "Open the bundled synthetic sample project",
+            Self::NewProject => "Create a new, empty project file",
+            Self::ImportFiles => "Import VQA-RAD, SLAKE, MedVLM-R1, MedVLThinker or a folder of images",
+            Self::ImportFolder => "Import a folder of PNG/JPEG images with manifest.jsonl or manifest.csv",
+            Self::ImportPaths(_) => "Import these files into the open project",
+            Self::ReloadProject => "Re-read the project from disk",
+            Self::CancelJobs => "Stop imports and other background work at the next safe point",
+            Self::CommandPalette => "Search and run any command",
+            Self::ShortcutSheet => "Show every keyboard shortcut",
+            Self::ShowWorkspace(Workspace::Curation) => "Item table with filters",
+            Self::ShowWorkspace(Workspace::Training) => "GRPO runs and live reward curves",
+            Self::ShowWorkspace(Workspace::Inspector) => "Image, question, options and answer of the selected item",
+            Self::ShowWorkspace(Workspace::Review) => "Review reasoning traces next to the image",
+            Self::NextItem => "Select the next item of the filtered table",
+            Self::PrevItem => "Select the previous item of the filtered table",
+            Self::SelectItem(_) => "Select an item",
+            Self::FocusSearch => "Put the cursor in the item search box",
+            Self::ClearFilters => "Show all items again",
+            Self::ToggleTheme => "Dark is the default; light is for bright rooms",
+            Self::ResetLayout => "Put the workspaces back where they started",
+            Self::Quit => "Close the workbench (everything is already saved)",
+        }
+    }
+
+    /// Keyboard shortcuts; the first is shown in menus.
+    pub fn shortcuts(&self) -> Vec<KeyboardShortcut> {
+        match self {
+            Self::OpenProject => vec![ctrl(Key::O)],
+            Self::NewProject => vec![ctrl(Key::N)],
+            Self::ImportFiles => vec![ctrl(Key::I)],
+            Self::ReloadProject => vec![ctrl(Key::R)],
+            Self::CommandPalette => vec![ctrl(Key::K), ctrl(Key::P)],
+            Self::ShortcutSheet => vec![plain(Key::Questionmark), KeyboardShortcut::new(Modifiers::SHIFT, Key::Slash)],
+            Self::ShowWorkspace(Workspace::Curation) => vec![ctrl(Key::Num1)],
+            Self::ShowWorkspace(Workspace::Training) => vec![ctrl(Key::Num2)],
+            Self::ShowWorkspace(Workspace::Inspector) => vec![ctrl(Key::Num3)],
+            Self::ShowWorkspace(Workspace::Review) => vec![ctrl(Key::Num4)],
+            Self::NextItem => vec![plain(Key::J), plain(Key::ArrowDown)],
+            Self::PrevItem => vec![plain(Key::K), plain(Key::ArrowUp)],
+            Self::FocusSearch => vec![ctrl(Key::F), plain(Key::Slash)],
+            Self::ClearFilters => vec![KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::X)],
+            Self::ToggleTheme => vec![KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::T)],
+            Self::Quit => vec![ctrl(Key::Q)],
+            _ => vec![],
+        }
+    }
+
+    /// True for shortcuts without Ctrl/Cmd, which must not fire while typing in a text field.
+    pub fn is_plain_key(shortcut: &KeyboardShortcut) -> bool {
+        !shortcut.modifiers.command && !shortcut.modifiers.ctrl && !shortcut.modifiers.alt
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_two_commands_share_a_shortcut() {
+        let mut seen = std::collections::HashMap::new();
+        for c in Command::listed() {
+            for s in c.shortcuts() {
+                if let Some(prev) = seen.insert((s.modifiers.command, s.modifiers.shift, s.logical_key), c.label()) {
+                    panic!("{} and {} share {:?}", prev, c.label(), s);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_listed_command_is_described() {
+        for c in Command::listed() {
+            assert!(!c.label().is_empty() && !c.description().is_empty());
+        }
+    }
+}

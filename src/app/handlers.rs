@@ -1,0 +1,209 @@
+//! Applying commands, job results, dropped files and keyboard shortcuts to the app state.
+
+use std::path::PathBuf;
+
+use eframe::egui;
+
+use super::command::{Command, Workspace};
+use super::loading::{DialogKind, JobOutput, OpenTarget};
+use super::{Dialog, WorkbenchApp};
+use crate::io::import::ImportOptions;
+use crate::jobs::Finished;
+
+impl WorkbenchApp {
+    /// Applies one command.
+    pub(super) fn apply(&mut self, c: Command, ctx: &egui::Context) {
+        match c {
+            Command::OpenProject => self.file_dialog(DialogKind::Open),
+            Command::OpenProjectByPath => self.dialog = Dialog::OpenByPath { text: String::new() },
+            Command::OpenProjectPath(p) => self.open(OpenTarget::Path(p)),
+            Command::OpenSampleProject => self.open(OpenTarget::Sample),
+            Command::NewProject => self.file_dialog(DialogKind::New),
+            Command::ImportFiles => self.file_dialog(DialogKind::ImportFiles),
+            Command::ImportFolder => self.file_dialog(DialogKind::ImportFolder),
+            Command::ImportPaths(paths) => self.dialog = Dialog::ConfirmImport { paths, format: None },
+            Command::ReloadProject => {
+                if let Some(p) = &self.state.project {
+                    let path = p.path.clone();
+                    self.open(OpenTarget::Path(path));
+                }
+            }
+            Command::CancelJobs => {
+                for s in self.jobs.statuses() {
+                    self.jobs.cancel(&s.name);
+                }
+            }
+            Command::CommandPalette => self.dialog = Dialog::Palette { query: String::new(), selected: 0 },
+            Command::ShortcutSheet => self.dialog = Dialog::Shortcuts,
+            Command::ShowWorkspace(w) => self.show_workspace(w),
+            Command::NextItem | Command::PrevItem => {
+                let delta = if c == Command::NextItem { 1 } else { -1 };
+                if let Some(id) = self.state.step_selection(delta) {
+                    self.select(id);
+                    self.state.scroll_to_selected = true;
+                }
+            }
+            Command::SelectItem(id) => self.select(id),
+            Command::FocusSearch => {
+                self.show_workspace(Workspace::Curation);
+                self.state.focus_search = true;
+            }
+            Command::ClearFilters => {
+                self.state.filter = Default::default();
+                self.state.refilter();
+            }
+            Command::ToggleTheme => {
+                self.prefs.dark = !self.prefs.dark;
+                crate::ui::theme::apply(ctx, self.prefs.dark);
+            }
+            Command::ResetLayout => self.prefs.tree = super::prefs::default_tree(),
+            Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+        }
+    }
+
+    fn show_workspace(&mut self, w: Workspace) {
+        let found = self.prefs.tree.make_active(|_, tile| matches!(tile, egui_tiles::Tile::Pane(p) if *p == w));
+        if !found {
+            // The pane was closed or the layout is broken: restore the default.
+            self.prefs.tree = super::prefs::default_tree();
+            self.prefs.tree.make_active(|_, tile| matches!(tile, egui_tiles::Tile::Pane(p) if *p == w));
+        }
+    }
+
+    fn select(&mut self, id: i64) {
+        if self.state.selected != Some(id) {
+            self.state.selected = Some(id);
+            self.load_item(id);
+        }
+    }
+
+    /// Applies a finished job's result.
+    pub(super) fn on_job_finished(&mut self, f: Finished<JobOutput>) {
+        let out = match f.result {
+            Ok(out) => out,
+            Err(panic) => {
+                self.toasts.error(format!("{} failed: {panic}", f.name));
+                return;
+            }
+        };
+        match out {
+            JobOutput::Project(Ok(view)) => {
+                let reopened = self.state.project.as_ref().is_some_and(|p| p.path == view.path);
+                self.prefs.remember(&view.path);
+                tracing::info!(project = %view.path.display(), items = view.rows.len(), "project opened");
+                if !reopened {
+                    self.state.filter = Default::default();
+                    self.state.selected = None;
+                    self.state.inspected = None;
+                }
+                self.state.project = Some(view);
+                self.state.opening = None;
+                self.state.refilter();
+                if self.state.selected.is_none() {
+                    if let Some(id) = self.state.step_selection(0) {
+                        self.select(id);
+                    }
+                } else if let Some(id) = self.state.selected {
+                    self.state.selected = None;
+                    self.select(id);
+                }
+            }
+            JobOutput::Project(Err(e)) => {
+                self.state.opening = None;
+                self.toasts.error(format!("Cannot open project: {e}"));
+            }
+            JobOutput::Item(Ok(inspected)) => {
+                let wanted = self.state.selected;
+                self.state.inspected = Some(inspected);
+                // The selection moved while loading: load the newest one.
+                if let Some(id) = wanted.filter(|id| self.state.inspected.as_ref().is_some_and(|i| i.id != *id)) {
+                    self.load_item(id);
+                }
+            }
+            JobOutput::Item(Err(e)) => self.toasts.error(e),
+            JobOutput::Imported(Ok(summary)) => {
+                let line = summary.one_line();
+                if summary.nothing_usable() {
+                    let why = summary.reasons().first().map(|r| r.0.clone()).unwrap_or_default();
+                    self.toasts.error(format!("Nothing imported: {why}"));
+                } else if summary.failed() > 0 {
+                    self.toasts.warning(format!("Import: {line}. First problem: {}", first_problem(&summary)));
+                } else {
+                    self.toasts.info(format!("Import: {line}"));
+                }
+                let ctx = self.ctx.clone();
+                self.apply(Command::ReloadProject, &ctx);
+            }
+            JobOutput::Imported(Err(e)) => self.toasts.error(format!("Import failed: {e}")),
+            JobOutput::Picked(_, None) => {}
+            JobOutput::Picked(kind, Some(paths)) => match kind {
+                DialogKind::Open => {
+                    if let Some(p) = paths.into_iter().next() {
+                        self.open(OpenTarget::Path(p));
+                    }
+                }
+                DialogKind::New => {
+                    if let Some(mut p) = paths.into_iter().next() {
+                        if p.extension().is_none() {
+                            p.set_extension(crate::store::EXTENSION);
+                        }
+                        self.open(OpenTarget::Create(p));
+                    }
+                }
+                DialogKind::ImportFiles | DialogKind::ImportFolder => {
+                    self.dialog = Dialog::ConfirmImport { paths, format: None }
+                }
+            },
+        }
+    }
+
+    /// Confirms the import dialog.
+    pub fn confirm_import(&mut self, paths: Vec<PathBuf>, format: Option<crate::io::import::ImportFormat>) {
+        self.dialog = Dialog::None;
+        self.start_import(paths, ImportOptions { format, ..ImportOptions::default() });
+    }
+
+    /// Files dropped on the window: a `.medvlm` opens, anything else is offered for import.
+    pub(super) fn handle_dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).filter(|p| !p.as_os_str().is_empty()).collect()
+        });
+        if dropped.is_empty() {
+            return;
+        }
+        let (projects, data): (Vec<PathBuf>, Vec<PathBuf>) =
+            dropped.into_iter().partition(|p| p.extension().is_some_and(|e| e == crate::store::EXTENSION));
+        if let Some(p) = projects.into_iter().next() {
+            self.open(OpenTarget::Path(p));
+        } else {
+            self.dialog = Dialog::ConfirmImport { paths: data, format: None };
+        }
+    }
+
+    /// Turns key presses into commands (most specific shortcut first; plain keys not while typing).
+    pub(super) fn handle_shortcuts(&mut self, ctx: &egui::Context) {
+        if self.dialog != Dialog::None {
+            return; // dialogs handle their own keys (Esc, Enter, arrows)
+        }
+        let typing = ctx.egui_wants_keyboard_input();
+        let mut all: Vec<(egui::KeyboardShortcut, Command)> = Command::listed()
+            .into_iter()
+            .flat_map(|c| c.shortcuts().into_iter().map(move |s| (s, c.clone())))
+            .collect();
+        all.sort_by_key(|(s, _)| {
+            std::cmp::Reverse(u8::from(s.modifiers.command) + u8::from(s.modifiers.shift) + u8::from(s.modifiers.alt))
+        });
+        for (s, c) in all {
+            if typing && Command::is_plain_key(&s) {
+                continue;
+            }
+            if ctx.input_mut(|i| i.consume_shortcut(&s)) {
+                self.queue.push(c);
+            }
+        }
+    }
+}
+
+fn first_problem(s: &crate::io::import::ImportSummary) -> String {
+    s.files.iter().flat_map(|f| f.errors.first()).next().map(ToString::to_string).unwrap_or_default()
+}

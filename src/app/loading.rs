@@ -1,0 +1,173 @@
+//! Background jobs the app starts: opening a project, loading an item and its image, importing,
+//! and native file dialogs. Each runs on a named thread with its own database connection.
+
+use std::path::{Path, PathBuf};
+
+use eframe::egui;
+
+use super::WorkbenchApp;
+use super::state::{Inspected, LoadedImage, ProjectView};
+use crate::io::import::{ImportOptions, ImportSummary, import_paths};
+use crate::jobs::{JobCtx, ProgressSink as _};
+use crate::store::Project;
+
+/// What to open.
+#[derive(Debug, Clone)]
+pub enum OpenTarget {
+    /// A project file.
+    Path(PathBuf),
+    /// The bundled sample project (generated into the data folder if absent).
+    Sample,
+    /// A new, empty project at this path.
+    Create(PathBuf),
+}
+
+/// Which file dialog returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialogKind {
+    /// Open project.
+    Open,
+    /// New project (save).
+    New,
+    /// Import files.
+    ImportFiles,
+    /// Import a folder.
+    ImportFolder,
+}
+
+/// Results of the app's jobs.
+pub enum JobOutput {
+    /// A project was opened and read.
+    Project(Result<ProjectView, String>),
+    /// An item and its image were read.
+    Item(Result<Inspected, String>),
+    /// An import finished (the project is reloaded afterwards).
+    Imported(Result<ImportSummary, String>),
+    /// A file dialog closed (`None` = cancelled or unavailable).
+    Picked(DialogKind, Option<Vec<PathBuf>>),
+}
+
+/// Largest side of an image uploaded to the GPU for display.
+const MAX_TEXTURE_SIDE: u32 = 2048;
+
+fn read_project(target: OpenTarget, ctx: &JobCtx) -> Result<ProjectView, String> {
+    let path = match target {
+        OpenTarget::Path(p) => p,
+        OpenTarget::Sample => {
+            ctx.update("Locating the sample project", 0, None);
+            crate::sample::bundled_project(ctx).map_err(|e| e.to_string())?
+        }
+        OpenTarget::Create(p) => {
+            Project::create(&p).map_err(|e| e.to_string())?;
+            p
+        }
+    };
+    ctx.update("Reading items", 0, None);
+    let project = Project::open(&path).map_err(|e| e.to_string())?;
+    let rows = project.item_rows().map_err(|e| e.to_string())?;
+    let stats = crate::domain::DatasetStats::from_rows(&rows);
+    let provenance = project.provenance().map_err(|e| e.to_string())?;
+    let sources = stats.by_source.keys().cloned().collect();
+    Ok(ProjectView { path: project.path().to_path_buf(), name: project.name(), rows, stats, provenance, sources })
+}
+
+fn read_item(path: &Path, id: i64) -> Result<Inspected, String> {
+    let project = Project::open(path).map_err(|e| e.to_string())?;
+    let item = project.item(id).map_err(|e| e.to_string())?;
+    let image_path = item.images.first().map(|i| project.resolve_image(&i.path));
+    let image = match (&image_path, item.images.first()) {
+        (None, _) => Err("this item has no image (text-only)".to_string()),
+        (Some(p), Some(r)) if r.is_missing() => Err(format!("image file missing: {}", p.display())),
+        (Some(p), _) => decode(p),
+    };
+    Ok(Inspected { id, item, image_path, image })
+}
+
+fn decode(path: &Path) -> Result<LoadedImage, String> {
+    let img = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| format!("cannot read image ({e}): {}", path.display()))?
+        .decode()
+        .map_err(|e| format!("cannot decode image ({e}): {}", path.display()))?;
+    let size = [img.width() as usize, img.height() as usize];
+    let img = if img.width().max(img.height()) > MAX_TEXTURE_SIDE {
+        img.resize(MAX_TEXTURE_SIDE, MAX_TEXTURE_SIDE, image::imageops::FilterType::Triangle)
+    } else {
+        img
+    };
+    let rgba = img.to_rgba8();
+    let image =
+        egui::ColorImage::from_rgba_unmultiplied([rgba.width() as usize, rgba.height() as usize], rgba.as_raw());
+    Ok(LoadedImage { image, size })
+}
+
+impl WorkbenchApp {
+    /// Starts opening a project in the background.
+    pub(super) fn open(&mut self, target: OpenTarget) {
+        self.state.opening = Some(match &target {
+            OpenTarget::Path(p) | OpenTarget::Create(p) => p.clone(),
+            OpenTarget::Sample => PathBuf::from(crate::sample::PROJECT_FILE),
+        });
+        let r = self.jobs.spawn("open project", move |ctx| JobOutput::Project(read_project(target, ctx)));
+        if let Err(e) = r {
+            self.toasts.error(e.to_string());
+        }
+    }
+
+    /// Starts loading the selected item's details and image.
+    pub(super) fn load_item(&mut self, id: i64) {
+        let Some(p) = &self.state.project else { return };
+        let path = p.path.clone();
+        // One loader at a time; a newer selection is loaded when this one returns.
+        if self.jobs.is_running("load item") {
+            return;
+        }
+        if let Err(e) = self.jobs.spawn("load item", move |_| JobOutput::Item(read_item(&path, id))) {
+            self.toasts.error(e.to_string());
+        }
+    }
+
+    /// Starts importing `paths` into the open project.
+    pub(super) fn start_import(&mut self, paths: Vec<PathBuf>, opts: ImportOptions) {
+        let Some(p) = &self.state.project else {
+            self.toasts.error("Open or create a project before importing");
+            return;
+        };
+        let project_path = p.path.clone();
+        let r = self.jobs.spawn("import", move |ctx| {
+            let run = || -> Result<ImportSummary, String> {
+                let mut project = Project::open(&project_path).map_err(|e| e.to_string())?;
+                import_paths(&mut project, &paths, &opts, ctx).map_err(|e| e.to_string())
+            };
+            JobOutput::Imported(run())
+        });
+        if let Err(e) = r {
+            self.toasts.error(e.to_string());
+        }
+    }
+
+    /// Opens a native file dialog on a worker thread (the UI keeps running).
+    pub(super) fn file_dialog(&mut self, kind: DialogKind) {
+        let start_dir = self.state.project.as_ref().and_then(|p| p.path.parent().map(Path::to_path_buf));
+        let r = self.jobs.spawn("file dialog", move |_| {
+            let mut d = rfd::FileDialog::new();
+            if let Some(dir) = start_dir {
+                d = d.set_directory(dir);
+            }
+            let picked = match kind {
+                DialogKind::Open => d.add_filter("MedVLM project", &["medvlm"]).pick_file().map(|p| vec![p]),
+                DialogKind::New => d
+                    .add_filter("MedVLM project", &["medvlm"])
+                    .set_file_name("project.medvlm")
+                    .save_file()
+                    .map(|p| vec![p]),
+                DialogKind::ImportFiles => d.add_filter("VQA data", &["json", "jsonl", "ndjson", "csv"]).pick_files(),
+                DialogKind::ImportFolder => d.pick_folder().map(|p| vec![p]),
+            };
+            JobOutput::Picked(kind, picked)
+        });
+        if let Err(e) = r {
+            self.toasts.error(e.to_string());
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The eframe application: owns the state, the background jobs and the preferences; turns input
+//! (shortcuts, dropped files) and UI clicks into [`Command`]s and applies them at the start of the
+//! next frame; never blocks on I/O.
+
+pub mod command;
+mod handlers;
+mod loading;
+pub mod prefs;
+pub mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use eframe::egui;
+
+pub use command::{Command, Workspace};
+pub use loading::JobOutput;
+use prefs::Prefs;
+use state::AppState;
+
+use crate::jobs::Jobs;
+use crate::ui;
+
+/// Options from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct StartupOptions {
+    /// Project to open instead of the last one.
+    pub project: Option<PathBuf>,
+}
+
+/// Modal dialogs that can be open.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Dialog {
+    /// None.
+    #[default]
+    None,
+    /// The command palette with its query and highlighted row.
+    Palette {
+        /// Typed text.
+        query: String,
+        /// Highlighted row.
+        selected: usize,
+    },
+    /// The shortcut cheat sheet.
+    Shortcuts,
+    /// Confirm an import (paths, chosen format).
+    ConfirmImport {
+        /// What to import.
+        paths: Vec<PathBuf>,
+        /// `None` = detect.
+        format: Option<crate::io::import::ImportFormat>,
+    },
+    /// Type a project path.
+    OpenByPath {
+        /// Typed text.
+        text: String,
+    },
+    /// About box.
+    About,
+}
+
+/// The workbench application.
+pub struct WorkbenchApp {
+    /// What the panes display.
+    pub state: AppState,
+    /// Persisted preferences.
+    pub prefs: Prefs,
+    /// Background work.
+    pub jobs: Jobs<JobOutput>,
+    /// Notifications.
+    pub toasts: ui::toasts::Toasts,
+    /// The open modal.
+    pub dialog: Dialog,
+    /// Commands queued this frame, applied at the start of the next.
+    pub queue: Vec<Command>,
+    /// Texture of the inspected image.
+    pub texture: Option<(i64, egui::TextureHandle)>,
+    ctx: egui::Context,
+}
+
+impl WorkbenchApp {
+    /// Creates the app: restores preferences and starts opening the project in the background.
+    pub fn new(cc: &eframe::CreationContext<'_>, startup: StartupOptions) -> Self {
+        let prefs: Prefs = cc.storage.and_then(|s| eframe::get_value(s, eframe::APP_KEY)).unwrap_or_default();
+        let ctx = cc.egui_ctx.clone();
+        let waker_ctx = ctx.clone();
+        // Workers wake the UI; a 10 ms delay lets a burst of messages land in one frame.
+        let waker = Arc::new(move || waker_ctx.request_repaint_after(Duration::from_millis(10)));
+        ui::theme::apply(&ctx, prefs.dark);
+        let mut app = Self {
+            state: AppState::default(),
+            prefs,
+            jobs: Jobs::new(waker),
+            toasts: ui::toasts::Toasts::default(),
+            dialog: Dialog::None,
+            queue: Vec::new(),
+            texture: None,
+            ctx,
+        };
+        let target = match startup.project {
+            Some(p) => loading::OpenTarget::Path(p),
+            None => match app.prefs.last_project.clone().filter(|p| p.is_file()) {
+                Some(p) => loading::OpenTarget::Path(p),
+                None => loading::OpenTarget::Sample,
+            },
+        };
+        app.open(target);
+        app
+    }
+
+    /// Queues a command for the next frame.
+    pub fn send(&mut self, c: Command) {
+        self.queue.push(c);
+        self.ctx.request_repaint();
+    }
+}
+
+impl eframe::App for WorkbenchApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        for finished in self.jobs.poll() {
+            self.on_job_finished(finished);
+        }
+        self.handle_dropped_files(ctx);
+        self.handle_shortcuts(ctx);
+        let queue = std::mem::take(&mut self.queue);
+        for c in queue {
+            self.apply(c, ctx);
+        }
+        if !self.jobs.is_empty() {
+            // Keep the progress bar and ETA moving even between progress messages.
+            ctx.request_repaint_after(Duration::from_millis(250));
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        ui::shell::show(self, ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.prefs);
+    }
+}
+
+/// Native window options for the workbench.
+pub fn native_options() -> eframe::NativeOptions {
+    eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("MedVLM Workbench")
+            .with_app_id("medvlm")
+            .with_inner_size([1360.0, 820.0])
+            .with_min_inner_size([720.0, 420.0])
+            .with_drag_and_drop(true)
+            .with_icon(eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon.png")).unwrap_or_default()),
+        ..Default::default()
+    }
+}
+
+/// Runs the GUI until the window closes.
+///
+/// # Errors
+/// When no window or graphics context can be created.
+pub fn run(startup: StartupOptions) -> eframe::Result {
+    eframe::run_native("medvlm", native_options(), Box::new(|cc| Ok(Box::new(WorkbenchApp::new(cc, startup)))))
+}

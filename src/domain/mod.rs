@@ -1,0 +1,9 @@
+//! The pure domain model: items, datasets, filters and edits. Never imports egui, eframe, wgpu or does I/O.
+
+pub mod dataset;
+pub mod edit;
+pub mod item;
+
+pub use dataset::{Dataset, DatasetStats, ItemFilter, ItemRow, Provenance};
+pub use edit::{FieldEdit, ItemField};
+pub use item::{Answer, ImageRef, ItemError, Modality, Split, VqaItem, letter, letter_index};

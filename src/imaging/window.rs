@@ -1,0 +1,91 @@
+//! Window/level (DICOM PS3.3 C.11.2.1.2 linear VOI LUT) and the standard presets. The GPU shader
+//! `shaders/window_level.wgsl` implements the same function for the GPU image view.
+
+/// A display window: values below `center - width/2` are black, above `center + width/2` white.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WindowLevel {
+    /// Window centre (level).
+    pub center: f32,
+    /// Window width (at least 1).
+    pub width: f32,
+}
+
+/// Named presets as `(name, center, width)`: OHIF's CT defaults (Hounsfield units) plus the full 8-bit range.
+pub const PRESETS: &[(&str, f32, f32)] = &[
+    ("Full range (8-bit)", 127.5, 256.0),
+    ("Soft tissue", 40.0, 400.0),
+    ("Lung", -600.0, 1500.0),
+    ("Liver", 90.0, 150.0),
+    ("Bone", 480.0, 2500.0),
+    ("Brain", 40.0, 80.0),
+];
+
+impl Default for WindowLevel {
+    fn default() -> Self {
+        Self { center: 127.5, width: 256.0 }
+    }
+}
+
+impl WindowLevel {
+    /// The DICOM linear VOI function, mapped to `[0, 1]`.
+    pub fn apply(&self, v: f32) -> f32 {
+        let w = self.width.max(1.0);
+        let c = self.center;
+        if v <= c - 0.5 - (w - 1.0) / 2.0 {
+            0.0
+        } else if v > c - 0.5 + (w - 1.0) / 2.0 {
+            1.0
+        } else {
+            ((v - (c - 0.5)) / (w - 1.0) + 0.5).clamp(0.0, 1.0)
+        }
+    }
+
+    /// A window spanning the `lo`..`hi` percentiles (e.g. 0.5 and 99.5) of `values`.
+    pub fn auto(values: &[f32], lo: f32, hi: f32) -> Self {
+        if values.is_empty() {
+            return Self::default();
+        }
+        let mut v: Vec<f32> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return Self::default();
+        }
+        v.sort_by(f32::total_cmp);
+        let at = |p: f32| v[((p / 100.0) * (v.len() - 1) as f32).round() as usize];
+        let (a, b) = (at(lo.clamp(0.0, 100.0)), at(hi.clamp(0.0, 100.0)));
+        Self { center: (a + b) / 2.0, width: (b - a).max(1.0) }
+    }
+
+    /// The preset with this name.
+    pub fn preset(name: &str) -> Option<Self> {
+        PRESETS.iter().find(|p| p.0 == name).map(|p| Self { center: p.1, width: p.2 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_match_ohif_table() {
+        // Guard against the classic mistakes (bone/brain swapped, lung width 150).
+        assert_eq!(WindowLevel::preset("Lung"), Some(WindowLevel { center: -600.0, width: 1500.0 }));
+        assert_eq!(WindowLevel::preset("Bone"), Some(WindowLevel { center: 480.0, width: 2500.0 }));
+        assert_eq!(WindowLevel::preset("Brain"), Some(WindowLevel { center: 40.0, width: 80.0 }));
+    }
+
+    #[test]
+    fn full_range_is_identity_on_8_bit() {
+        let wl = WindowLevel::default();
+        for v in [0u8, 1, 64, 128, 254, 255] {
+            let y = wl.apply(f32::from(v)) * 255.0;
+            assert!((y - f32::from(v)).abs() <= 1.0, "{v} -> {y}");
+        }
+    }
+
+    #[test]
+    fn auto_window_spans_percentiles() {
+        let v: Vec<f32> = (0..=100).map(|x| x as f32).collect();
+        let wl = WindowLevel::auto(&v, 10.0, 90.0);
+        assert_eq!(wl, WindowLevel { center: 50.0, width: 80.0 });
+    }
+}

@@ -1,0 +1,362 @@
+//! VQA-RAD (MEVF split JSON) and SLAKE JSON: lists of question records that point at an image by
+//! name. CLOSED yes/no questions become two-option items (`Yes`/`No`, or `是`/`否` for Chinese
+//! SLAKE); every other question is imported as open-ended. Images that are not on disk (all of
+//! SLAKE's, in the public copy) are imported as references flagged missing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::medvlm_r1::extra;
+use super::{ImportError, ImportOptions, Location, Parsed, read_text, scalar_text};
+use crate::domain::{Answer, Modality, Split, VqaItem};
+use crate::io::images::ImageResolver;
+
+fn load_array(path: &Path) -> Result<Vec<Value>, ImportError> {
+    let text = read_text(path)?;
+    let unusable = |reason: String| ImportError::Unusable { reason, path: path.to_path_buf() };
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| unusable(format!("invalid JSON at line {} column {} ({e})", e.line(), e.column())))?;
+    match v {
+        Value::Array(a) => Ok(a),
+        _ => Err(unusable("expected a JSON array of records".into())),
+    }
+}
+
+/// The split named by the file (`trainset.json`, `test.json`, `validate.json`), else train.
+fn split_from_name(path: &Path, opts: &ImportOptions) -> Split {
+    if let Some(s) = opts.split {
+        return s;
+    }
+    let stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();
+    if stem.contains("test") {
+        Split::Test
+    } else if stem.contains("val") || stem.contains("dev") {
+        Split::Val
+    } else {
+        Split::Train
+    }
+}
+
+/// The first existing candidate among `<dir>/<sub>/<name>` for each sub-folder, then `<dir>/<name>`;
+/// if none exists, the first candidate (reported as missing).
+fn locate(dir: &Path, subs: &[&str], name: &str) -> PathBuf {
+    let mut candidates: Vec<PathBuf> = subs.iter().map(|s| dir.join(s).join(name)).collect();
+    candidates.push(dir.join(name));
+    candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| candidates[0].clone())
+}
+
+/// Yes/no answer pairs as `(positive, negative)`; SLAKE's Chinese closed answers use several.
+const YES_NO: &[(&str, &str)] = &[
+    ("Yes", "No"),
+    ("是的", "不是"),
+    ("是", "否"),
+    ("包含", "不包含"),
+    ("有", "没有"),
+    ("可以", "不可以"),
+    ("正常", "不正常"),
+];
+
+/// Options and answer for a closed yes/no answer: `(["Yes", "No"], 0)` for "yes".
+fn yes_no_options(answer: &str) -> Option<(Vec<String>, usize)> {
+    let a = answer.trim().trim_end_matches(['.', '。']).to_lowercase();
+    YES_NO.iter().find_map(|(y, n)| {
+        let idx = if a == y.to_lowercase() {
+            0
+        } else if a == n.to_lowercase() {
+            1
+        } else {
+            return None;
+        };
+        Some((vec![(*y).to_string(), (*n).to_string()], idx))
+    })
+}
+
+/// A yes/no answer as an option index into `[yes, no]`.
+fn yes_no(answer: &str) -> Option<usize> {
+    yes_no_options(answer).map(|(_, i)| i)
+}
+
+/// Options named in a closed question of the form "..., heart or lung?" / "... lung, liver or heart?",
+/// kept only if the answer is one of them. Capitalised like the answer's first letter.
+fn or_options(question: &str, answer: &str) -> Option<(Vec<String>, usize)> {
+    let q = question.trim().trim_end_matches('?').trim();
+    let segments: Vec<&str> = q.split(',').collect();
+    let last = segments.last()?;
+    let (head, tail) = last.rsplit_once(" or ")?;
+    let mut opts: Vec<String> = Vec::new();
+    // Earlier comma-separated segments that are short are further options ("image,lung,liver or heart").
+    let earlier = &segments[..segments.len() - 1];
+    let short = |s: &str| !s.trim().is_empty() && s.split_whitespace().count() <= 3;
+    let n_earlier = earlier.iter().rev().take_while(|s| short(s)).count();
+    opts.extend(earlier[earlier.len() - n_earlier..].iter().map(|s| s.trim().to_string()));
+    let head_opt = if segments.len() > 1 { head.trim() } else { head.split_whitespace().last()? };
+    if !short(head_opt) || !short(tail) {
+        return None;
+    }
+    opts.push(head_opt.trim().to_string());
+    opts.push(tail.trim().to_string());
+    let cap = |s: &str| {
+        let mut c = s.chars();
+        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    };
+    let opts: Vec<String> = opts.iter().map(|o| cap(o)).collect();
+    let idx = opts.iter().position(|o| o.eq_ignore_ascii_case(answer.trim()))?;
+    Some((opts, idx))
+}
+
+/// Options for a CLOSED question: yes/no pairs, else options named in the question. Returns
+/// whether the options were inferred from the question text (worth a warning).
+fn closed_options(question: &str, answer: &str) -> Option<(Vec<String>, usize, bool)> {
+    if let Some((o, i)) = yes_no_options(answer) {
+        return Some((o, i, false));
+    }
+    or_options(question, answer).map(|(o, i)| (o, i, true))
+}
+
+fn title_case(s: &str) -> String {
+    match s.trim().to_uppercase().as_str() {
+        "ABD" => "Abdomen".into(),
+        other => {
+            let lower = other.to_lowercase();
+            let mut c = lower.chars();
+            c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+        }
+    }
+}
+
+/// VQA-RAD gives no modality field: infer each image's modality from the answers to its MODALITY
+/// questions ("What imaging modality was used?" -> "CT"; "Is this an MRI?" -> "Yes") and from
+/// questions that name it ("... on this CT?"). Images with no evidence stay `Other`.
+fn infer_vqa_rad_modalities(records: &[Value]) -> HashMap<String, Modality> {
+    let mut votes: HashMap<String, BTreeMap<Modality, usize>> = HashMap::new();
+    for r in records {
+        let (Some(img), Some(q), Some(a)) = (
+            r.get("image_name").and_then(Value::as_str),
+            r.get("question").and_then(Value::as_str),
+            r.get("answer").and_then(scalar_text),
+        ) else {
+            continue;
+        };
+        let qtype = r.get("question_type").and_then(Value::as_str).unwrap_or("");
+        // A MODALITY question's answer counts double; any other question that presupposes a
+        // modality ("... on this CT?", "Is the chest x-ray normal?") counts once.
+        // "What type of imaging does this not represent?" -> "ultrasound" is evidence of nothing.
+        let negated = q
+            .to_lowercase()
+            .split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .any(|w| w == "not" || w.ends_with("n't"));
+        if negated {
+            continue;
+        }
+        let (vote, weight) = if qtype.to_uppercase().contains("MODALITY") {
+            let v = match yes_no(&a) {
+                Some(0) => mentioned_modality(q),
+                Some(_) => None,
+                None => Modality::parse(&a).or_else(|| mentioned_modality(&a)),
+            };
+            (v, 2)
+        } else {
+            (mentioned_modality(q), 1)
+        };
+        if let Some(m) = vote {
+            *votes.entry(img.to_string()).or_default().entry(m).or_default() += weight;
+        }
+    }
+    votes
+        .into_iter()
+        .filter_map(|(img, v)| v.into_iter().max_by_key(|(m, n)| (*n, std::cmp::Reverse(*m))).map(|(m, _)| (img, m)))
+        .collect()
+}
+
+/// A modality named by a word in free text ("Is this a CT scan?", "t2 weighted mri").
+fn mentioned_modality(text: &str) -> Option<Modality> {
+    text.split(|c: char| !c.is_alphanumeric() && c != '-').find_map(|w| match w.to_lowercase().as_str() {
+        "ct" | "cta" => Some(Modality::Ct),
+        "mri" | "mr" | "flair" | "t1" | "t2" | "dwi" | "mra" => Some(Modality::Mri),
+        "x-ray" | "xray" | "radiograph" | "film" | "cxr" | "kub" => Some(Modality::XRay),
+        "ultrasound" | "sonogram" => Some(Modality::Ultrasound),
+        _ => None,
+    })
+}
+
+/// Parses a VQA-RAD JSON file (`trainset.json` / `testset.json`). Images are looked up in `images/` beside it.
+pub(super) fn parse_vqa_rad(
+    path: &Path,
+    opts: &ImportOptions,
+    images: &mut ImageResolver,
+) -> Result<Parsed, ImportError> {
+    const KNOWN: &[&str] = &["qid", "image_name", "image_organ", "answer", "question"];
+    let records = load_array(path)?;
+    let split = split_from_name(path, opts);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let modalities = infer_vqa_rad_modalities(&records);
+    let source = opts.source.clone().unwrap_or_else(|| "vqa-rad".into());
+    let mut out = Parsed::default();
+    for (i, rec) in records.iter().enumerate() {
+        let loc = Location::Index(i);
+        let r = (|| -> Result<VqaItem, String> {
+            let obj = rec.as_object().ok_or("record is not a JSON object")?;
+            let qid = obj.get("qid").and_then(scalar_text).ok_or("missing `qid`")?;
+            let image = obj.get("image_name").and_then(Value::as_str).ok_or("missing `image_name`")?;
+            let question = obj.get("question").and_then(Value::as_str).ok_or("missing `question`")?.trim().to_string();
+            let raw_answer = obj.get("answer").and_then(scalar_text).ok_or("missing `answer`")?;
+            let closed =
+                obj.get("answer_type").and_then(Value::as_str).is_some_and(|t| t.trim().eq_ignore_ascii_case("CLOSED"));
+            let img = images.resolve(&locate(dir, &["images"], image)).map_err(|e| e.to_string())?;
+            let (options, answer, inferred) = match closed.then(|| closed_options(&question, &raw_answer)).flatten() {
+                Some((o, i, inferred)) => (o, Answer::Choice(i), inferred),
+                None => (vec![], Answer::Open(raw_answer.trim().to_string()), false),
+            };
+            let mut meta = extra(obj, KNOWN);
+            meta.insert("qid".into(), Value::from(qid.clone()));
+            if inferred {
+                meta.insert("options_inferred".into(), Value::Bool(true));
+            }
+            if let Some(Value::String(t)) = meta.get_mut("answer_type") {
+                *t = t.trim().to_string();
+            }
+            if raw_answer != answer_display(&options, &answer) {
+                meta.insert("answer_raw".into(), Value::from(raw_answer.clone()));
+            }
+            Ok(VqaItem {
+                uid: format!("{source}/{split}/{qid}"),
+                images: vec![img],
+                question,
+                options,
+                answer,
+                modality: modalities.get(image).copied().unwrap_or_default(),
+                body_part: obj.get("image_organ").and_then(Value::as_str).map(title_case),
+                source: source.clone(),
+                split,
+                tags: opts.tags.clone(),
+                meta,
+            })
+        })();
+        match r {
+            Ok(item) => out.push(path, loc, item),
+            Err(reason) => out.error(path, loc, reason),
+        }
+    }
+    Ok(out)
+}
+
+fn answer_display(options: &[String], answer: &Answer) -> String {
+    match answer {
+        Answer::Choice(i) => options.get(*i).cloned().unwrap_or_default(),
+        Answer::Open(t) => t.clone(),
+    }
+}
+
+/// Parses a SLAKE JSON file. Images are looked up in `imgs/` beside it; the public copy has none,
+/// so every record is imported with its image flagged missing.
+pub(super) fn parse_slake(
+    path: &Path,
+    opts: &ImportOptions,
+    images: &mut ImageResolver,
+) -> Result<Parsed, ImportError> {
+    const KNOWN: &[&str] = &["qid", "img_name", "question", "answer", "modality", "location"];
+    let records = load_array(path)?;
+    let split = split_from_name(path, opts);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let source = opts.source.clone().unwrap_or_else(|| "slake".into());
+    let mut out = Parsed::default();
+    for (i, rec) in records.iter().enumerate() {
+        let loc = Location::Index(i);
+        let r = (|| -> Result<VqaItem, String> {
+            let obj = rec.as_object().ok_or("record is not a JSON object")?;
+            let qid = obj.get("qid").and_then(scalar_text).ok_or("missing `qid`")?;
+            let image = obj.get("img_name").and_then(Value::as_str).ok_or("missing `img_name`")?;
+            let question = obj.get("question").and_then(Value::as_str).ok_or("missing `question`")?.trim().to_string();
+            let raw_answer = obj.get("answer").and_then(scalar_text).ok_or("missing `answer`")?;
+            let closed =
+                obj.get("answer_type").and_then(Value::as_str).is_some_and(|t| t.trim().eq_ignore_ascii_case("CLOSED"));
+            let img = images.resolve(&locate(dir, &["imgs"], image)).map_err(|e| e.to_string())?;
+            let (options, answer, inferred) = match closed.then(|| closed_options(&question, &raw_answer)).flatten() {
+                Some((o, i, inferred)) => (o, Answer::Choice(i), inferred),
+                None => (vec![], Answer::Open(raw_answer.trim().to_string()), false),
+            };
+            let mut meta = extra(obj, KNOWN);
+            meta.insert("qid".into(), Value::from(qid.clone()));
+            if inferred {
+                meta.insert("options_inferred".into(), Value::Bool(true));
+            }
+            if raw_answer != answer_display(&options, &answer) {
+                meta.insert("answer_raw".into(), Value::from(raw_answer.clone()));
+            }
+            let mut tags = opts.tags.clone();
+            if let Some(lang) = obj.get("q_lang").and_then(Value::as_str) {
+                tags.push(format!("lang:{lang}"));
+            }
+            let modality_text = obj.get("modality").and_then(Value::as_str).unwrap_or("");
+            Ok(VqaItem {
+                uid: format!("{source}/{split}/{qid}"),
+                images: vec![img],
+                question,
+                options,
+                answer,
+                modality: Modality::parse(modality_text).unwrap_or_default(),
+                body_part: obj.get("location").and_then(Value::as_str).map(str::to_string),
+                source: source.clone(),
+                split,
+                tags,
+                meta,
+            })
+        })();
+        match r {
+            Ok(mut item) => {
+                item.normalize_tags();
+                out.push(path, loc, item);
+            }
+            Err(reason) => out.error(path, loc, reason),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yes_no_pairs_in_both_languages() {
+        assert_eq!(yes_no_options("yes"), Some((vec!["Yes".into(), "No".into()], 0)));
+        assert_eq!(yes_no_options(" No."), Some((vec!["Yes".into(), "No".into()], 1)));
+        assert_eq!(yes_no_options("不包含"), Some((vec!["包含".into(), "不包含".into()], 1)));
+        assert_eq!(yes_no_options("是的"), Some((vec!["是的".into(), "不是".into()], 0)));
+        assert_eq!(yes_no_options("Maybe"), None);
+    }
+
+    #[test]
+    fn choices_named_in_the_question() {
+        let (o, i) = or_options("Which is the biggest in this image,lung,liver or heart?", "Lung").unwrap();
+        assert_eq!(o, vec!["Lung", "Liver", "Heart"]);
+        assert_eq!(i, 0);
+        let (o, i) = or_options("Which organ is abnormal, heart or lung?", "Heart").unwrap();
+        assert_eq!((o, i), (vec!["Heart".to_string(), "Lung".to_string()], 0));
+        let (o, i) = or_options("Is this a T1 or T2 weighted image?", "T2").unwrap_or_default();
+        assert!(o.is_empty() || o[i] == "T2");
+        assert_eq!(or_options("Which organ is abnormal, heart or lung?", "Liver"), None);
+    }
+
+    #[test]
+    fn negated_modality_questions_are_no_evidence() {
+        let recs: Vec<Value> = serde_json::from_str(
+            r#"[{"image_name":"a.jpg","question_type":"MODALITY","question":"What type of imaging does this not represent?","answer":"ultrasound"},
+                {"image_name":"a.jpg","question_type":"PRES","question":"Is there a bleed on this CT?","answer":"no"},
+                {"image_name":"b.jpg","question_type":"MODALITY","question":"Is this an MRI?","answer":"No"}]"#,
+        )
+        .unwrap();
+        let m = infer_vqa_rad_modalities(&recs);
+        assert_eq!(m.get("a.jpg"), Some(&Modality::Ct));
+        assert_eq!(m.get("b.jpg"), None);
+    }
+
+    #[test]
+    fn modality_words() {
+        assert_eq!(mentioned_modality("Is this a CT scan?"), Some(Modality::Ct));
+        assert_eq!(mentioned_modality("t2 weighted MRI"), Some(Modality::Mri));
+        assert_eq!(mentioned_modality("Is the lesion large?"), None);
+    }
+}

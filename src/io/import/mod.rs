@@ -1,0 +1,263 @@
+//! Importers for the VQA formats users have: MedVLM-R1 / HuatuoGPT-Vision evaluation JSON, the
+//! MedVLThinker unified schema (JSONL), VQA-RAD and SLAKE JSON, and a folder of images with a
+//! CSV/JSONL manifest. A bad record never stops an import: it becomes a [`Problem`] naming the
+//! file, the line or index and the reason, and the rest still import.
+
+mod driver;
+mod folder;
+mod medvlm_r1;
+mod medvlthinker;
+mod mevf;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::domain::VqaItem;
+use crate::io::images::ImageResolver;
+
+pub use driver::{CHUNK, FileReport, ImportOptions, ImportSummary, import_paths};
+
+/// A supported input format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImportFormat {
+    /// MedVLM-R1 / HuatuoGPT-Vision evaluation JSON (`image`, `question`, `options`, `answer`, `dataset`, `subset`).
+    MedvlmR1,
+    /// MedVLThinker unified schema, one JSON object per line.
+    Medvlthinker,
+    /// VQA-RAD (MEVF split JSON: `qid`, `image_name`, `answer_type`, ...).
+    VqaRad,
+    /// SLAKE JSON (`img_name`, `q_lang`, `modality`, ...).
+    Slake,
+    /// A folder of PNG/JPEG images with a `manifest.{jsonl,csv}` or `metadata.{jsonl,csv}`.
+    Folder,
+}
+
+impl ImportFormat {
+    /// Every format, for `--help` and the import dialog.
+    pub const ALL: [ImportFormat; 5] = [Self::MedvlmR1, Self::Medvlthinker, Self::VqaRad, Self::Slake, Self::Folder];
+
+    /// CLI name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MedvlmR1 => "medvlm-r1",
+            Self::Medvlthinker => "medvlthinker",
+            Self::VqaRad => "vqa-rad",
+            Self::Slake => "slake",
+            Self::Folder => "folder",
+        }
+    }
+
+    /// Parses a CLI name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+impl fmt::Display for ImportFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where in a file a problem is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    /// The whole file.
+    File,
+    /// 1-based line number (JSONL, CSV, JSON syntax errors).
+    Line(usize),
+    /// 0-based index of the record in a JSON array.
+    Index(usize),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File => Ok(()),
+            Self::Line(n) => write!(f, ":{n}"),
+            Self::Index(i) => write!(f, "[{i}]"),
+        }
+    }
+}
+
+/// A record that could not be imported, or a warning about one that was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The file.
+    pub file: PathBuf,
+    /// Where in it.
+    pub location: Location,
+    /// Why.
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}: {}", self.file.display(), self.location, self.reason)
+    }
+}
+
+/// The outcome of parsing one file.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// Items ready to insert (validated).
+    pub items: Vec<VqaItem>,
+    /// Records that were skipped, with reasons.
+    pub errors: Vec<Problem>,
+    /// Records imported with a caveat (e.g. an option list that was inferred).
+    pub warnings: Vec<Problem>,
+}
+
+impl Parsed {
+    fn error(&mut self, file: &Path, location: Location, reason: impl Into<String>) {
+        self.errors.push(Problem { file: file.to_path_buf(), location, reason: reason.into() });
+    }
+
+    /// Validates `item` and keeps it, or records why not.
+    fn push(&mut self, file: &Path, location: Location, item: VqaItem) {
+        match item.validate() {
+            Ok(()) => self.items.push(item),
+            Err(e) => self.error(file, location, e.to_string()),
+        }
+    }
+}
+
+/// Why a file could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file or folder could not be read.
+    #[error("cannot read ({source}): {path}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The format could not be recognised.
+    #[error("cannot tell the format ({reason}); pass --format: {path}")]
+    UnknownFormat {
+        /// Why detection failed.
+        reason: String,
+        /// The path.
+        path: PathBuf,
+    },
+    /// The whole file is unusable (not JSON, wrong top-level shape, no manifest).
+    #[error("{reason}: {path}")]
+    Unusable {
+        /// Why.
+        reason: String,
+        /// The path.
+        path: PathBuf,
+    },
+    /// Writing into the project failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+pub(crate) fn read_text(path: &Path) -> Result<String, ImportError> {
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Io { path: path.to_path_buf(), source })?;
+    // Tolerate a UTF-8 byte-order mark; reject other encodings with a clear message.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    String::from_utf8(bytes.to_vec()).map_err(|e| ImportError::Unusable {
+        reason: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        path: path.to_path_buf(),
+    })
+}
+
+/// Guesses the format of a file or folder from its name and first record.
+///
+/// # Errors
+/// [`ImportError::UnknownFormat`] or I/O errors.
+pub fn detect(path: &Path) -> Result<ImportFormat, ImportError> {
+    let unknown = |reason: &str| ImportError::UnknownFormat { reason: reason.to_string(), path: path.to_path_buf() };
+    if path.is_dir() {
+        return Ok(ImportFormat::Folder);
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "csv" => return Ok(ImportFormat::Folder),
+        "jsonl" | "ndjson" => {
+            let text = read_text(path)?;
+            let first = text.lines().find(|l| !l.trim().is_empty()).ok_or_else(|| unknown("empty file"))?;
+            let v: serde_json::Value = serde_json::from_str(first).map_err(|_| unknown("first line is not JSON"))?;
+            return Ok(if v.get("answer_label").is_some() || v.get("dataset_index").is_some() {
+                ImportFormat::Medvlthinker
+            } else {
+                ImportFormat::Folder
+            });
+        }
+        "json" => {}
+        _ => return Err(unknown("expected .json, .jsonl, .csv or a folder")),
+    }
+    let text = read_text(path)?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| unknown(&format!("not valid JSON: {e}")))?;
+    let first = match &v {
+        serde_json::Value::Array(a) => {
+            a.iter().find(|x| x.is_object()).ok_or_else(|| unknown("no JSON objects in the array"))?
+        }
+        _ => return Err(unknown("top level is not a JSON array")),
+    };
+    let has = |k: &str| first.get(k).is_some();
+    if has("q_lang") || has("img_name") {
+        Ok(ImportFormat::Slake)
+    } else if has("image_name") && has("answer_type") {
+        Ok(ImportFormat::VqaRad)
+    } else if has("answer_label") {
+        Ok(ImportFormat::Medvlthinker)
+    } else if has("options") && has("answer") {
+        Ok(ImportFormat::MedvlmR1)
+    } else {
+        Err(unknown("unrecognised record keys"))
+    }
+}
+
+/// Parses one file or folder in the given format. Image paths in the items are absolute.
+///
+/// # Errors
+/// [`ImportError`] when the file as a whole cannot be used; per-record trouble goes into [`Parsed::errors`].
+pub fn parse(
+    path: &Path,
+    format: ImportFormat,
+    opts: &ImportOptions,
+    images: &mut ImageResolver,
+) -> Result<Parsed, ImportError> {
+    match format {
+        ImportFormat::MedvlmR1 => medvlm_r1::parse(path, opts, images),
+        ImportFormat::Medvlthinker => medvlthinker::parse(path, opts, images),
+        ImportFormat::VqaRad => mevf::parse_vqa_rad(path, opts, images),
+        ImportFormat::Slake => mevf::parse_slake(path, opts, images),
+        ImportFormat::Folder => folder::parse(path, opts, images),
+    }
+}
+
+/// Short stable hash (first 12 hex digits of SHA-256) used to build uids for records without an id.
+pub(crate) fn short_hash(parts: &[&str]) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0x1f]);
+    }
+    crate::io::images::hex(&h.finalize())[..12].to_string()
+}
+
+/// A JSON scalar as text (`4` -> `"4"`, `"Yes "` -> `"Yes "`); `None` for null, arrays and objects.
+pub(crate) fn scalar_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Resolves an image path given in a record against the folder of the file that named it.
+pub(crate) fn image_path(base_dir: &Path, given: &str) -> PathBuf {
+    let p = Path::new(given.trim());
+    if p.is_absolute() { p.to_path_buf() } else { base_dir.join(p) }
+}

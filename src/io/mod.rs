@@ -1,0 +1,4 @@
+//! File formats: importers for the VQA datasets users actually have, and image file inspection. No UI imports.
+
+pub mod images;
+pub mod import;

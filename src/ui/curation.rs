@@ -1,0 +1,181 @@
+//! The Curation workspace: item count, search, facet filters with counts (modality, split, source,
+//! missing images) and a virtualised item table that stays smooth with 100,000 rows.
+
+use std::collections::BTreeSet;
+
+use eframe::egui;
+use egui_extras::{Column, TableBuilder};
+
+use super::theme;
+use crate::app::Command;
+use crate::app::state::AppState;
+use crate::domain::{Modality, Split};
+
+/// Id of the search box (focused by `/` and Ctrl+F).
+pub const SEARCH_ID: &str = "item_search";
+
+/// Draws the workspace.
+pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
+    let Some(project) = &state.project else {
+        ui.heading("Curation");
+        if state.opening.is_some() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label("Opening project…");
+            });
+        } else {
+            ui.label("No project open. Use File > Open project… or drop a .medvlm file here.");
+        }
+        return;
+    };
+    let total = project.rows.len();
+    let shown = state.visible.len();
+    let mut changed = false;
+    ui.horizontal(|ui| {
+        let title = if shown == total { format!("{total} items") } else { format!("{shown} of {total} items") };
+        ui.heading(title);
+        ui.weak(format!("in {}", project.name));
+    });
+    ui.horizontal(|ui| {
+        let search = egui::TextEdit::singleline(&mut state.filter.text)
+            .id(egui::Id::unique(SEARCH_ID))
+            .hint_text("Search question, id or tag   ( / )")
+            .desired_width(280.0);
+        let r = ui.add(search);
+        if state.focus_search {
+            r.request_focus();
+            state.focus_search = false;
+        }
+        changed |= r.changed();
+        if !state.filter.is_empty() && ui.button("Clear filters").clicked() {
+            queue.push(Command::ClearFilters);
+        }
+    });
+    let stats = &project.stats;
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Modality:");
+        for m in Modality::ALL {
+            let n = stats.by_modality.get(m.as_str()).copied().unwrap_or(0);
+            if n > 0 {
+                changed |= chip(ui, &mut state.filter.modalities, m, &format!("{} {n}", m.as_str()));
+            }
+        }
+        ui.separator();
+        ui.label("Split:");
+        for s in Split::ALL {
+            let n = stats.by_split.get(s.as_str()).copied().unwrap_or(0);
+            if n > 0 {
+                changed |= chip(ui, &mut state.filter.splits, s, &format!("{s} {n}"));
+            }
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Source:");
+        for src in &project.sources {
+            let n = stats.by_source.get(src).copied().unwrap_or(0);
+            changed |= chip(ui, &mut state.filter.sources, src.clone(), &format!("{src} {n}"));
+        }
+        if stats.missing_images > 0 {
+            ui.separator();
+            let tokens = theme::of(ui);
+            let label = egui::RichText::new(format!("⚠ missing images ({})", stats.missing_images)).color(tokens.warn);
+            changed |= ui.checkbox(&mut state.filter.missing_images_only, label).changed();
+        }
+    });
+    ui.separator();
+    if changed {
+        state.refilter();
+    }
+    table(ui, state, queue);
+}
+
+/// A toggle chip for one facet value; returns true when toggled.
+fn chip<T: Ord + Clone>(ui: &mut egui::Ui, set: &mut BTreeSet<T>, value: T, label: &str) -> bool {
+    let on = set.contains(&value);
+    if ui.selectable_label(on, label).clicked() {
+        if on {
+            set.remove(&value);
+        } else {
+            set.insert(value);
+        }
+        return true;
+    }
+    false
+}
+
+fn table(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
+    let Some(project) = &state.project else { return };
+    if state.visible.is_empty() {
+        ui.label("No items match the filters.");
+        return;
+    }
+    let tokens = theme::of(ui);
+    let row_h = ui.text_style_height(&egui::TextStyle::Body) + 6.0;
+    // Selectable (copyable) labels would swallow the click meant for the row.
+    ui.style_mut().interaction.selectable_labels = false;
+    let mut builder = TableBuilder::new(ui)
+        .id_salt("item_table")
+        .striped(true)
+        .resizable(true)
+        .sense(egui::Sense::click())
+        .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+        .column(Column::initial(150.0).at_least(60.0).clip(true))
+        .column(Column::remainder().at_least(160.0).clip(true))
+        .column(Column::initial(58.0).at_least(40.0))
+        .column(Column::initial(64.0).at_least(40.0))
+        .column(Column::initial(48.0).at_least(36.0))
+        .column(Column::initial(90.0).at_least(40.0).clip(true))
+        .column(Column::initial(40.0).at_least(30.0));
+    if state.scroll_to_selected {
+        if let Some(pos) = state.selected_position() {
+            builder = builder.scroll_to_row(pos, Some(egui::Align::Center));
+        }
+        state.scroll_to_selected = false;
+    }
+    builder
+        .header(row_h, |mut h| {
+            for title in ["ID", "Question", "Answer", "Modality", "Split", "Source", "Img"] {
+                h.col(|ui| {
+                    ui.strong(title);
+                });
+            }
+        })
+        .body(|body| {
+            body.rows(row_h, state.visible.len(), |mut row| {
+                let r = &project.rows[state.visible[row.index()]];
+                row.set_selected(state.selected == Some(r.id));
+                row.col(|ui| {
+                    ui.add(egui::Label::new(egui::RichText::new(&r.uid).monospace().small()).truncate());
+                });
+                row.col(|ui| {
+                    ui.add(egui::Label::new(&r.question).truncate());
+                });
+                row.col(|ui| {
+                    match r.answer_letter {
+                        Some(l) => ui.label(format!("{l} / {}", r.n_options)),
+                        None => ui.weak("open"),
+                    };
+                });
+                row.col(|ui| {
+                    ui.label(r.modality.as_str());
+                });
+                row.col(|ui| {
+                    ui.label(r.split.as_str());
+                });
+                row.col(|ui| {
+                    ui.add(egui::Label::new(&r.source).truncate());
+                });
+                row.col(|ui| {
+                    if r.missing_images > 0 {
+                        ui.colored_label(tokens.warn, "⚠")
+                            .on_hover_text(format!("{} of {} images missing", r.missing_images, r.n_images));
+                    } else {
+                        ui.label(r.n_images.to_string());
+                    }
+                });
+                if row.response().clicked() {
+                    queue.push(Command::SelectItem(r.id));
+                }
+            });
+        });
+}

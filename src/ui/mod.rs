@@ -1,0 +1,11 @@
+//! Everything drawn with egui. The panes read [`crate::app::state::AppState`] and queue
+//! [`crate::app::Command`]s; they never touch files or the database.
+
+pub mod curation;
+pub mod dialogs;
+pub mod inspector;
+pub mod placeholder;
+pub mod shell;
+pub mod theme;
+pub mod tiles;
+pub mod toasts;

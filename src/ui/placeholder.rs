@@ -1,0 +1,49 @@
+//! Honest empty states for the workspaces whose engines come later: they say what will appear and how to get it.
+
+use eframe::egui;
+
+use super::theme;
+use crate::app::state::AppState;
+
+fn empty_state(ui: &mut egui::Ui, title: &str, lines: &[&str]) {
+    ui.heading(title);
+    ui.add_space(6.0);
+    let weak = theme::of(ui).weak;
+    for l in lines {
+        ui.add(egui::Label::new(egui::RichText::new(*l).color(weak)).wrap());
+        ui.add_space(4.0);
+    }
+}
+
+/// The Training workspace before the GRPO engine exists.
+pub fn training(ui: &mut egui::Ui, state: &AppState) {
+    empty_state(
+        ui,
+        "Training",
+        &[
+            "No training runs in this project yet.",
+            "This workspace will launch on-device GRPO runs (burn: wgpu on a GPU, CPU otherwise) with the \
+             MedVLM-R1, MedVLThinker and tiny-demo presets, and draw live curves every step: reward per \
+             reward function, reward std and zero-std fraction, KL, completion length, entropy, grad norm, LR.",
+        ],
+    );
+    if let Some(p) = &state.project {
+        let train = p.stats.by_split.get("train").copied().unwrap_or(0);
+        ui.add_space(8.0);
+        ui.label(format!("Training data available: {train} items in the train split of {}.", p.name));
+    }
+}
+
+/// The Review workspace before reasoning traces exist.
+pub fn review(ui: &mut egui::Ui, _state: &AppState) {
+    empty_state(
+        ui,
+        "Review",
+        &[
+            "No reasoning traces to review yet.",
+            "Rollouts from training runs and evaluations will appear here: the image on the left, the \
+             model's <think> reasoning on the right, its <answer> as a badge next to the key (correct or \
+             not), format failures flagged, with a keyboard-first rubric for clinicians.",
+        ],
+    );
+}

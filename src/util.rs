@@ -1,0 +1,132 @@
+//! Small helpers with no better home: UTC timestamps, relative paths, byte sizes.
+
+use std::path::{Component, Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch as `f64` (0 if the clock is before 1970).
+pub fn unix_seconds() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The current time as RFC 3339 UTC with second precision, e.g. `2026-11-22T04:45:06Z`.
+pub fn now_rfc3339() -> String {
+    rfc3339_from_unix(unix_seconds() as i64)
+}
+
+/// Formats Unix seconds as RFC 3339 UTC (proleptic Gregorian calendar; H. Hinnant's `civil_from_days`).
+pub fn rfc3339_from_unix(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Lexically normalises a path: removes `.` and resolves `..` against preceding components.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// `path` made absolute against the current directory and normalised (no file-system access).
+pub fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        normalize(path)
+    } else {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        normalize(&cwd.join(path))
+    }
+}
+
+/// `path` relative to `base` (both made absolute first), using `..` where needed; `/`-separated.
+/// Returns the absolute path when no relative form exists (e.g. different Windows drives).
+pub fn relative_to(path: &Path, base: &Path) -> String {
+    let path = absolute(path);
+    let base = absolute(base);
+    let p: Vec<Component<'_>> = path.components().collect();
+    let b: Vec<Component<'_>> = base.components().collect();
+    if p.first() != b.first() {
+        return path.to_string_lossy().replace('\\', "/");
+    }
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut parts: Vec<String> = std::iter::repeat_n("..".to_string(), b.len() - common).collect();
+    parts.extend(p[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    if parts.is_empty() { ".".to_string() } else { parts.join("/") }
+}
+
+/// Per-user data folder of the workbench: `$XDG_DATA_HOME/medvlm`, `~/.local/share/medvlm`,
+/// `%APPDATA%\medvlm` on Windows, or `./.medvlm` as a last resort.
+pub fn data_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("medvlm");
+    }
+    if cfg!(windows)
+        && let Some(a) = std::env::var_os("APPDATA")
+    {
+        return PathBuf::from(a).join("medvlm");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        let home = PathBuf::from(h);
+        return if cfg!(target_os = "macos") {
+            home.join("Library/Application Support/medvlm")
+        } else {
+            home.join(".local/share/medvlm")
+        };
+    }
+    PathBuf::from(".medvlm")
+}
+
+/// Human-readable byte count (`1.5 MB`).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(rfc3339_from_unix(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_from_unix(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_from_unix(1_795_321_506), "2026-11-22T04:25:06Z");
+    }
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(relative_to(Path::new("/a/b/img/x.png"), Path::new("/a/b")), "img/x.png");
+        assert_eq!(relative_to(Path::new("/a/data/x.png"), Path::new("/a/b")), "../data/x.png");
+        assert_eq!(relative_to(Path::new("/a/b/./c/../x.png"), Path::new("/a/b/")), "x.png");
+    }
+
+    #[test]
+    fn bytes() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_500_000), "1.5 MB");
+    }
+}

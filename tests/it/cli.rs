@@ -1,0 +1,80 @@
+//! The command line as a user runs it: exit codes, reports naming file and line, `info --json`.
+
+use super::common::{bin, fixture, tempdir};
+
+#[test]
+fn import_reports_bad_lines_and_succeeds_when_something_imported() {
+    let dir = tempdir();
+    let project = dir.path().join("p.medvlm");
+    let out = bin()
+        .args(["import", "--project"])
+        .arg(&project)
+        .arg(fixture("medvlthinker/train_with_errors.jsonl"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("train_with_errors.jsonl:3: invalid JSON"), "{stderr}");
+    assert!(stderr.contains("train_with_errors.jsonl:5:"), "{stderr}");
+    assert!(stdout.contains("imported 3, skipped 4"), "{stdout}");
+}
+
+#[test]
+fn import_fails_only_when_nothing_is_usable() {
+    let dir = tempdir();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{not json\n{\"question\": 1}\n").unwrap();
+    let out = bin()
+        .args(["import", "--format", "medvlthinker", "--project"])
+        .arg(dir.path().join("p.medvlm"))
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["import", "--project"])
+        .arg(dir.path().join("p.medvlm"))
+        .arg(dir.path().join("none.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("none.json"));
+}
+
+#[test]
+fn info_json_has_the_documented_keys() {
+    let dir = tempdir();
+    let project = dir.path().join("p.medvlm");
+    let out = bin()
+        .args(["import", "--project"])
+        .arg(&project)
+        .arg(fixture("slake/test.json"))
+        .arg(fixture("folder"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = bin().args(["info", "--json", "--project"]).arg(&project).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["items"], 29);
+    assert_eq!(v["missing_images"], 26);
+    assert_eq!(v["by_split"]["test"], 27);
+    assert_eq!(v["by_source"]["slake"], 25);
+    assert!(v["by_modality"].is_object());
+    let out = bin().args(["info", "--project"]).arg(dir.path().join("missing.medvlm")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.medvlm"));
+}
+
+#[test]
+fn help_explains_each_subcommand() {
+    let out = bin().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for sub in ["import", "info", "sample-data", "gui"] {
+        assert!(text.contains(sub), "{text}");
+    }
+    let out = bin().args(["import", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("--format") && text.contains("vqa-rad") && text.contains("medvlthinker"), "{text}");
+}

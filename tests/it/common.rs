@@ -1,0 +1,47 @@
+//! Shared helpers: fixture paths, temporary folders, a private copy of the sample project.
+
+use std::path::{Path, PathBuf};
+
+/// The crate root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A path under `tests/fixtures`.
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("tests/fixtures").join(rel)
+}
+
+/// A fresh temporary folder (deleted on drop).
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("medvlm-it-").tempdir().unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Copies the committed sample project (file + images) into `dir` and returns the project path.
+pub fn sample_copy(dir: &Path) -> PathBuf {
+    let src = root().join("sample-data");
+    copy_dir(&src.join("images"), &dir.join("images"));
+    let dst = dir.join("sample.medvlm");
+    std::fs::copy(src.join("sample.medvlm"), &dst).unwrap();
+    dst
+}
+
+/// The `medvlm` binary built for these tests.
+pub fn bin() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_medvlm"));
+    c.env("RUST_LOG", "warn");
+    c
+}

@@ -1,0 +1,11 @@
+//! The one integration-test binary (matklad's rule): one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod architecture;
+mod cli;
+mod common;
+mod import;
+mod sample;
+mod shader;
+mod store;
+mod ui;

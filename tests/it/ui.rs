@@ -1,0 +1,88 @@
+//! The GUI, headless through egui_kittest: widgets are found by their accessibility labels, so no
+//! GPU or display is needed. The app opens a private copy of the sample project.
+
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use medvlm::app::{StartupOptions, WorkbenchApp};
+
+use super::common::{sample_copy, tempdir};
+
+fn open_sample(dir: &std::path::Path) -> Harness<'static, WorkbenchApp> {
+    let project = sample_copy(dir);
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1360.0, 820.0))
+        .build_eframe(move |cc| WorkbenchApp::new(cc, StartupOptions { project: Some(project) }));
+    wait_for(&mut h, |h| has(h, "740 items"));
+    h
+}
+
+/// True when at least one node has exactly this label.
+fn has(h: &Harness<'static, WorkbenchApp>, label: &str) -> bool {
+    h.query_all_by_label(label).next().is_some()
+}
+
+/// True when at least one node's label contains `part`.
+fn has_part(h: &Harness<'static, WorkbenchApp>, part: &str) -> bool {
+    h.query_all_by_label_contains(part).next().is_some()
+}
+
+/// Steps the app (background jobs run on real threads) until `cond` holds or 30 s pass.
+fn wait_for(h: &mut Harness<'static, WorkbenchApp>, cond: impl Fn(&Harness<'static, WorkbenchApp>) -> bool) {
+    let t0 = Instant::now();
+    while !cond(h) {
+        assert!(t0.elapsed() < Duration::from_secs(30), "timed out waiting for the UI");
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn opens_on_the_sample_project_with_count_and_four_workspaces() {
+    let dir = tempdir();
+    let mut h = open_sample(dir.path());
+    for ws in ["Curation", "Training", "Inspector", "Review"] {
+        assert!(has(&h, ws), "workspace {ws} not found");
+    }
+    // Facet chips show counts; the first item is selected and inspected (its key is marked).
+    assert!(has_part(&h, "MRI 540"));
+    wait_for(&mut h, |h| has_part(h, "✔ answer"));
+    assert!(h.state().state.inspected.as_ref().is_some_and(|i| i.image.is_ok()));
+}
+
+#[test]
+fn filters_change_the_count_and_keys_move_the_selection() {
+    let dir = tempdir();
+    let mut h = open_sample(dir.path());
+    h.get_by_label_contains("CT 100").click();
+    wait_for(&mut h, |h| has(h, "100 of 740 items"));
+    h.get_by_label("Clear filters").click();
+    wait_for(&mut h, |h| has(h, "740 items"));
+    // Searching by id narrows the table to one row; clicking it selects it and loads it into the Inspector.
+    h.key_press(egui::Key::Slash);
+    h.step();
+    h.get_by_role(egui::accesskit::Role::TextInput).type_text("train/mri/0003");
+    wait_for(&mut h, |h| has(h, "1 of 740 items"));
+    h.get_by_label("How many focal lesions can be seen?").click();
+    wait_for(&mut h, |h| h.state().state.inspected.as_ref().is_some_and(|i| i.item.uid == "sample/train/mri/0003"));
+    h.get_by_label("Clear filters").click();
+    wait_for(&mut h, |h| has(h, "740 items"));
+    let first = h.state().state.selected;
+    h.key_press(egui::Key::J);
+    wait_for(&mut h, |h| h.state().state.selected != first);
+    wait_for(&mut h, |h| h.state().state.inspected.as_ref().map(|i| i.id) == h.state().state.selected);
+}
+
+#[test]
+fn command_palette_and_shortcut_sheet_open_from_the_keyboard() {
+    let dir = tempdir();
+    let mut h = open_sample(dir.path());
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::K);
+    wait_for(&mut h, |h| has_part(h, "Toggle dark/light theme"));
+    h.key_press(egui::Key::Escape);
+    wait_for(&mut h, |h| !has_part(h, "Toggle dark/light theme"));
+    h.key_press(egui::Key::Questionmark);
+    wait_for(&mut h, |h| has_part(h, "Esc closes this sheet"));
+}
