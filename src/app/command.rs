@@ -51,6 +51,8 @@ pub enum Command {
     ImportFiles,
     /// Pick a folder of images with a manifest to import.
     ImportFolder,
+    /// Type the paths to import (for systems without a file dialog).
+    ImportByPath,
     /// Ask to import these paths (shows the confirmation dialog).
     ImportPaths(Vec<PathBuf>),
     /// Re-read the open project from disk.
@@ -101,6 +103,7 @@ impl Command {
             Self::OpenSampleProject,
             Self::ImportFiles,
             Self::ImportFolder,
+            Self::ImportByPath,
             Self::ReloadProject,
             Self::CancelJobs,
         ];
@@ -127,6 +130,7 @@ impl Command {
             Self::NewProject => "New project…".into(),
             Self::ImportFiles => "Import data…".into(),
             Self::ImportFolder => "Import folder…".into(),
+            Self::ImportByPath => "Import by path…".into(),
             Self::ImportPaths(p) => format!("Import {} path(s)", p.len()),
             Self::ReloadProject => "Reload project".into(),
             Self::CancelJobs => "Cancel background jobs".into(),
@@ -153,6 +157,7 @@ impl Command {
             Self::OpenSampleProject => "Open the bundled synthetic sample project",
             Self::NewProject => "Create a new, empty project file",
             Self::ImportFiles => "Import VQA-RAD, SLAKE, MedVLM-R1, MedVLThinker or a folder of images",
+            Self::ImportByPath => "Type the paths of files or folders to import",
             Self::ImportFolder => "Import a folder of PNG/JPEG images with manifest.jsonl or manifest.csv",
             Self::ImportPaths(_) => "Import these files into the open project",
             Self::ReloadProject => "Re-read the project from disk",

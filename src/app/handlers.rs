@@ -21,7 +21,12 @@ impl WorkbenchApp {
             Command::NewProject => self.file_dialog(DialogKind::New),
             Command::ImportFiles => self.file_dialog(DialogKind::ImportFiles),
             Command::ImportFolder => self.file_dialog(DialogKind::ImportFolder),
-            Command::ImportPaths(paths) => self.dialog = Dialog::ConfirmImport { paths, format: None },
+            Command::ImportByPath => {
+                self.dialog = Dialog::ConfirmImport { paths: vec![], format: None, typed: String::new() }
+            }
+            Command::ImportPaths(paths) => {
+                self.dialog = Dialog::ConfirmImport { paths, format: None, typed: String::new() }
+            }
             Command::ReloadProject => {
                 if let Some(p) = &self.state.project {
                     let path = p.path.clone();
@@ -151,7 +156,7 @@ impl WorkbenchApp {
                     }
                 }
                 DialogKind::ImportFiles | DialogKind::ImportFolder => {
-                    self.dialog = Dialog::ConfirmImport { paths, format: None }
+                    self.dialog = Dialog::ConfirmImport { paths, format: None, typed: String::new() }
                 }
             },
         }
@@ -176,7 +181,7 @@ impl WorkbenchApp {
         if let Some(p) = projects.into_iter().next() {
             self.open(OpenTarget::Path(p));
         } else {
-            self.dialog = Dialog::ConfirmImport { paths: data, format: None };
+            self.dialog = Dialog::ConfirmImport { paths: data, format: None, typed: String::new() };
         }
     }
 

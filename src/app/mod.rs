@@ -50,6 +50,8 @@ pub enum Dialog {
         paths: Vec<PathBuf>,
         /// `None` = detect.
         format: Option<crate::io::import::ImportFormat>,
+        /// A path being typed (for systems without a file dialog).
+        typed: String,
     },
     /// Type a project path.
     OpenByPath {

@@ -38,8 +38,9 @@ pub fn show(app: &mut WorkbenchApp, ctx: &egui::Context) {
         Dialog::None => false,
         Dialog::Palette { query, selected } => palette(ctx, query, selected, &mut app.queue),
         Dialog::Shortcuts => shortcut_sheet(ctx),
-        Dialog::ConfirmImport { paths, format } => {
-            let (keep, go) = confirm_import(ctx, paths, format, app.state.project.as_ref().map(|p| p.name.clone()));
+        Dialog::ConfirmImport { paths, format, typed } => {
+            let (keep, go) =
+                confirm_import(ctx, paths, format, typed, app.state.project.as_ref().map(|p| p.name.clone()));
             if go {
                 app.confirm_import(paths.clone(), *format);
             }
@@ -143,12 +144,23 @@ fn shortcut_sheet(ctx: &egui::Context) -> bool {
 
 fn confirm_import(
     ctx: &egui::Context,
-    paths: &mut [std::path::PathBuf],
+    paths: &mut Vec<std::path::PathBuf>,
     format: &mut Option<ImportFormat>,
+    typed: &mut String,
     project: Option<String>,
 ) -> (bool, bool) {
     let mut go = false;
     let mut cancel = false;
+    // Enter adds the typed path, or imports when the field is empty. Consumed here so that no
+    // widget (text field, focused button) reacts to it as well.
+    if ctx.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Enter)) {
+        if !typed.trim().is_empty() {
+            paths.push(typed.trim().into());
+            typed.clear();
+        } else if project.is_some() && !paths.is_empty() {
+            go = true;
+        }
+    }
     let r = egui::Modal::new(egui::Id::unique("confirm_import")).show(ctx, |ui| {
         ui.set_width(520.0);
         ui.heading("Import data");
@@ -156,9 +168,27 @@ fn confirm_import(
             Some(name) => ui.label(format!("Into project {name}:")),
             None => ui.label("Open or create a project first."),
         };
-        for p in paths.iter() {
-            ui.monospace(p.display().to_string());
+        let mut remove = None;
+        for (i, p) in paths.iter().enumerate() {
+            ui.horizontal(|ui| {
+                if ui.small_button("✖").on_hover_text("Remove from the list").clicked() {
+                    remove = Some(i);
+                }
+                ui.monospace(p.display().to_string());
+            });
         }
+        if let Some(i) = remove {
+            paths.remove(i);
+        }
+        ui.horizontal(|ui| {
+            let r =
+                ui.add(egui::TextEdit::singleline(typed).hint_text("path of a file or folder").desired_width(380.0));
+            r.request_focus(); // typing always lands here; Enter is handled for the whole dialog below
+            if ui.button("Add").clicked() && !typed.trim().is_empty() {
+                paths.push(typed.trim().into());
+                typed.clear();
+            }
+        });
         ui.horizontal(|ui| {
             ui.label("Format:");
             let shown = format.map_or("detect automatically".to_string(), |f| f.to_string());
@@ -170,6 +200,7 @@ fn confirm_import(
             });
         });
         ui.weak("Bad records are skipped and listed; items already in the project are not duplicated.");
+        ui.weak("Enter adds the typed path; Enter on an empty field imports.");
         ui.horizontal(|ui| {
             if ui.add_enabled(project.is_some() && !paths.is_empty(), egui::Button::new("Import")).clicked() {
                 go = true;

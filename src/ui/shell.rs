@@ -22,7 +22,8 @@ pub fn command_button(ui: &mut egui::Ui, queue: &mut Vec<Command>, c: Command) {
 pub fn show(app: &mut WorkbenchApp, ui: &mut egui::Ui) {
     egui::Panel::top("menu_bar").show(ui, |ui| menu_bar(app, ui));
     egui::Panel::bottom("status_bar").show(ui, |ui| status_bar(app, ui));
-    egui::CentralPanel::default().frame(egui::Frame::NONE).show(ui, |ui| {
+    let fill = ui.visuals().panel_fill;
+    egui::CentralPanel::default().frame(egui::Frame::NONE.fill(fill)).show(ui, |ui| {
         let mut behavior = tiles::Panes { state: &mut app.state, queue: &mut app.queue, texture: &mut app.texture };
         app.prefs.tree.ui(&mut behavior, ui);
     });
@@ -56,6 +57,7 @@ fn menu_bar(app: &mut WorkbenchApp, ui: &mut egui::Ui) {
             ui.separator();
             command_button(ui, q, Command::ImportFiles);
             command_button(ui, q, Command::ImportFolder);
+            command_button(ui, q, Command::ImportByPath);
             command_button(ui, q, Command::ReloadProject);
             ui.separator();
             command_button(ui, q, Command::Quit);

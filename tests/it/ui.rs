@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
-use medvlm::app::{StartupOptions, WorkbenchApp};
+use medvlm::app::{Dialog, StartupOptions, WorkbenchApp};
 
 use super::common::{sample_copy, tempdir};
 
@@ -85,4 +85,34 @@ fn command_palette_and_shortcut_sheet_open_from_the_keyboard() {
     wait_for(&mut h, |h| !has_part(h, "Toggle dark/light theme"));
     h.key_press(egui::Key::Questionmark);
     wait_for(&mut h, |h| has_part(h, "Esc closes this sheet"));
+}
+
+#[test]
+fn importing_through_the_dialog_runs_a_job_and_updates_the_table() {
+    let dir = tempdir();
+    let mut h = open_sample(dir.path());
+    let folder = super::common::fixture("folder");
+    h.state_mut().send(medvlm::app::Command::ImportPaths(vec![folder]));
+    wait_for(&mut h, |h| has(h, "Import data"));
+    h.get_by_label("Import").click();
+    // 4 good rows of the fixture manifest join the 740 sample items; the bad row is reported.
+    wait_for(&mut h, |h| has(h, "744 items"));
+    assert!(has_part(&h, "imported 4"), "the toast reports the import");
+}
+
+#[test]
+fn import_by_path_works_from_the_keyboard_alone() {
+    let dir = tempdir();
+    let mut h = open_sample(dir.path());
+    h.state_mut().send(medvlm::app::Command::ImportByPath);
+    wait_for(&mut h, |h| has(h, "Import data"));
+    let path = super::common::fixture("folder").display().to_string();
+    h.step();
+    // The path field has the focus when the dialog opens: type straight into it.
+    h.event(egui::Event::Text(path.clone()));
+    h.step();
+    h.key_press(egui::Key::Enter);
+    wait_for(&mut h, |h| matches!(&h.state().dialog, Dialog::ConfirmImport { paths, .. } if paths.len() == 1));
+    h.key_press(egui::Key::Enter);
+    wait_for(&mut h, |h| has(h, "744 items"));
 }

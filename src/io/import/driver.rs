@@ -170,7 +170,11 @@ pub fn import_paths(
         report.warnings = parsed.warnings;
         let prov = Provenance {
             format: format.as_str().to_string(),
-            source_path: crate::util::absolute(path).to_string_lossy().into_owned(),
+            // Inside the project folder: relative (the folder can move). Elsewhere: absolute.
+            source_path: match project.store_image_path(path) {
+                rel if !rel.starts_with("..") && !std::path::Path::new(&rel).is_absolute() => rel,
+                _ => crate::util::absolute(path).to_string_lossy().into_owned(),
+            },
             imported_at: crate::util::now_rfc3339(),
             tool_version: crate::VERSION.to_string(),
         };
