@@ -8,6 +8,7 @@
 //! - [`store`]: the project file (SQLite): items, images, edit log, runs, metrics, reviews.
 //! - [`sample`]: the deterministic synthetic sample-data generator.
 //! - [`imaging`]: display math (window/level).
+//! - [`model`]: Qwen2-VL / Qwen2.5-VL in burn (wgpu or CPU), checkpoints, tokenizer, generation.
 //! - [`jobs`]: background work on named threads, bounded channels, an injected waker.
 //! - [`app`] and [`ui`]: the eframe application — the only modules that import egui.
 //!
@@ -25,6 +26,7 @@ pub mod domain;
 pub mod imaging;
 pub mod io;
 pub mod jobs;
+pub mod model;
 pub mod sample;
 pub mod store;
 pub mod ui;

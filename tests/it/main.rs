@@ -5,6 +5,7 @@ mod architecture;
 mod cli;
 mod common;
 mod import;
+mod model_parity;
 mod sample;
 mod shader;
 mod store;

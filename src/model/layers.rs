@@ -1,0 +1,150 @@
+//! Building blocks shared by the vision tower and the decoder: linear layers built from PyTorch
+//! `[out, in]` weights, LayerNorm / RMSNorm (f32, weight not `1 + w`), rotary helpers, and
+//! conversions between host vectors and tensors.
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::TensorData;
+
+use super::weights::{Checkpoint, NamedTensor, WeightsError};
+
+/// A 2-D tensor from row-major host data.
+pub fn tensor2(data: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
+    Tensor::from_data(TensorData::new(data, shape), device)
+}
+
+/// A 1-D tensor from host data.
+pub fn tensor1(data: Vec<f32>, device: &Device) -> Tensor<1> {
+    let n = data.len();
+    Tensor::from_data(TensorData::new(data, [n]), device)
+}
+
+/// An int index tensor.
+pub fn index1(data: Vec<i64>, device: &Device) -> Tensor<1, Int> {
+    let n = data.len();
+    Tensor::from_data(TensorData::new(data, [n]), device)
+}
+
+/// Host copy of a float tensor.
+pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+}
+
+/// Transposes a row-major `[rows, cols]` matrix.
+pub fn transpose_host(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = data[r * cols + c];
+        }
+    }
+    out
+}
+
+/// Loads `name.weight` `[out, in]` (and `name.bias` when `bias`) into a burn `Linear` (`[in, out]`).
+///
+/// # Errors
+/// Missing or mis-shaped tensors, named.
+pub fn load_linear(ck: &Checkpoint, name: &str, d_in: usize, d_out: usize, bias: bool, device: &Device) -> Result<Linear, WeightsError> {
+    let w = ck.get(&format!("{name}.weight"), &[d_out, d_in])?;
+    let weight = Param::from_tensor(tensor2(transpose_host(&w, d_out, d_in), [d_in, d_out], device));
+    let bias = if bias { Some(Param::from_tensor(tensor1(ck.get(&format!("{name}.bias"), &[d_out])?, device))) } else { None };
+    Ok(Linear { weight, bias })
+}
+
+/// Exports a `Linear` under HF names (`[out, in]` weight).
+pub fn export_linear(lin: &Linear, name: &str, out: &mut Vec<NamedTensor>) {
+    let [d_in, d_out] = lin.weight.val().dims();
+    let w = to_vec(lin.weight.val());
+    out.push(NamedTensor { name: format!("{name}.weight"), shape: vec![d_out, d_in], data: transpose_host(&w, d_in, d_out) });
+    if let Some(b) = &lin.bias {
+        out.push(NamedTensor { name: format!("{name}.bias"), shape: vec![d_out], data: to_vec(b.val()) });
+    }
+}
+
+/// A linear layer with random weights ~ N(0, gain²/fan_in) (for the built-in tiny model).
+pub fn random_linear(d_in: usize, d_out: usize, bias: bool, gain: f64, device: &Device) -> Linear {
+    let std = gain / (d_in as f64).sqrt();
+    let weight = Param::from_tensor(Tensor::random([d_in, d_out], burn::tensor::Distribution::Normal(0.0, std), device));
+    let bias = bias.then(|| Param::from_tensor(Tensor::zeros([d_out], device)));
+    Linear { weight, bias }
+}
+
+/// LayerNorm (with bias) or RMSNorm (without), eps 1e-6 unless configured.
+#[derive(Module, Debug)]
+pub struct Norm {
+    /// Scale.
+    pub weight: Param<Tensor<1>>,
+    /// Shift (LayerNorm only).
+    pub bias: Option<Param<Tensor<1>>>,
+    /// Epsilon.
+    #[module(skip)]
+    pub eps: f64,
+}
+
+impl Norm {
+    /// Loads `name.weight` (and `name.bias` for a LayerNorm).
+    ///
+    /// # Errors
+    /// Missing or mis-shaped tensors.
+    pub fn load(ck: &Checkpoint, name: &str, dim: usize, layer_norm: bool, eps: f64, device: &Device) -> Result<Self, WeightsError> {
+        let weight = Param::from_tensor(tensor1(ck.get(&format!("{name}.weight"), &[dim])?, device));
+        let bias = if layer_norm { Some(Param::from_tensor(tensor1(ck.get(&format!("{name}.bias"), &[dim])?, device))) } else { None };
+        Ok(Self { weight, bias, eps })
+    }
+
+    /// A fresh norm (weight 1, bias 0).
+    pub fn new(dim: usize, layer_norm: bool, eps: f64, device: &Device) -> Self {
+        Self {
+            weight: Param::from_tensor(Tensor::ones([dim], device)),
+            bias: layer_norm.then(|| Param::from_tensor(Tensor::zeros([dim], device))),
+            eps,
+        }
+    }
+
+    /// Normalises the last dimension.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let w = self.weight.val().unsqueeze::<D>();
+        match &self.bias {
+            None => {
+                let var = x.clone().square().mean_dim(D - 1);
+                x * (var + self.eps).sqrt().recip() * w
+            }
+            Some(b) => {
+                let mean = x.clone().mean_dim(D - 1);
+                let centered = x - mean;
+                let var = centered.clone().square().mean_dim(D - 1);
+                centered * (var + self.eps).sqrt().recip() * w + b.val().unsqueeze::<D>()
+            }
+        }
+    }
+
+    /// Exports under HF names.
+    pub fn export(&self, name: &str, out: &mut Vec<NamedTensor>) {
+        let w = to_vec(self.weight.val());
+        out.push(NamedTensor { name: format!("{name}.weight"), shape: vec![w.len()], data: w });
+        if let Some(b) = &self.bias {
+            let b = to_vec(b.val());
+            out.push(NamedTensor { name: format!("{name}.bias"), shape: vec![b.len()], data: b });
+        }
+    }
+}
+
+/// `rotate_half`: `[x1, x2] -> [-x2, x1]` on the last dimension.
+pub fn rotate_half<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    let d = x.dims()[D - 1];
+    let x1 = x.clone().narrow(D - 1, 0, d / 2);
+    let x2 = x.narrow(D - 1, d / 2, d / 2);
+    Tensor::cat(vec![x2.neg(), x1], D - 1)
+}
+
+/// `x * cos + rotate_half(x) * sin`.
+pub fn apply_rotary<const D: usize>(x: Tensor<D>, cos: Tensor<D>, sin: Tensor<D>) -> Tensor<D> {
+    x.clone() * cos + rotate_half(x) * sin
+}
+
+/// Inverse frequencies `1 / theta^(i / dim)` for `i = 0, 2, 4, ... < dim`, in f32 as PyTorch computes them.
+pub fn inv_freq(theta: f64, dim: usize) -> Vec<f32> {
+    (0..dim).step_by(2).map(|i| 1.0f32 / (theta as f32).powf(i as f32 / dim as f32)).collect()
+}

@@ -1,0 +1,290 @@
+//! The Qwen2 decoder with M-RoPE: GQA attention with q/k/v biases, RMSNorm, SwiGLU, tied or untied
+//! LM head, and a preallocated KV cache for generation.
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::activation::{silu, softmax};
+
+use super::config::TextConfig;
+use super::layers::{Norm, apply_rotary, export_linear, inv_freq, load_linear, random_linear, tensor2, to_vec};
+use super::weights::{Checkpoint, NamedTensor, WeightsError};
+
+/// Self-attention of one layer.
+#[derive(Module, Debug)]
+pub struct Attention {
+    /// Query projection (bias).
+    pub q_proj: Linear,
+    /// Key projection (bias).
+    pub k_proj: Linear,
+    /// Value projection (bias).
+    pub v_proj: Linear,
+    /// Output projection (no bias).
+    pub o_proj: Linear,
+    /// Query heads.
+    #[module(skip)]
+    pub n_heads: usize,
+    /// Key/value heads.
+    #[module(skip)]
+    pub n_kv: usize,
+}
+
+/// One decoder layer.
+#[derive(Module, Debug)]
+pub struct DecoderLayer {
+    /// Attention.
+    pub self_attn: Attention,
+    /// SwiGLU gate.
+    pub gate_proj: Linear,
+    /// SwiGLU up.
+    pub up_proj: Linear,
+    /// SwiGLU down.
+    pub down_proj: Linear,
+    /// Pre-attention RMSNorm.
+    pub input_layernorm: Norm,
+    /// Pre-MLP RMSNorm.
+    pub post_attention_layernorm: Norm,
+}
+
+/// The decoder with embeddings and head.
+#[derive(Module, Debug)]
+pub struct TextModel {
+    /// `[vocab, hidden]`.
+    pub embed_tokens: Param<Tensor<2>>,
+    /// Layers.
+    pub layers: Vec<DecoderLayer>,
+    /// Final RMSNorm.
+    pub norm: Norm,
+    /// Untied head (`[hidden, vocab]`); `None` when tied to the embeddings.
+    pub lm_head: Option<Linear>,
+    /// Configuration.
+    #[module(skip)]
+    pub cfg: TextConfig,
+}
+
+/// Per-layer key/value cache `[batch, kv_heads, capacity, head_dim]`, filled up to `len`.
+pub struct KvCache {
+    k: Vec<Tensor<4>>,
+    v: Vec<Tensor<4>>,
+    /// Positions filled.
+    pub len: usize,
+    /// Positions allocated.
+    pub capacity: usize,
+}
+
+impl KvCache {
+    /// An empty cache for `batch` rows and up to `capacity` positions.
+    pub fn new(cfg: &TextConfig, batch: usize, capacity: usize, device: &Device) -> Self {
+        let shape = [batch, cfg.num_key_value_heads, capacity, cfg.head_dim()];
+        let z = || Tensor::zeros(shape, device);
+        Self {
+            k: (0..cfg.num_hidden_layers).map(|_| z()).collect(),
+            v: (0..cfg.num_hidden_layers).map(|_| z()).collect(),
+            len: 0,
+            capacity,
+        }
+    }
+}
+
+/// Host-side M-RoPE cos/sin `[batch, 1, len, head_dim]` from 3-axis positions `pos[axis][b][t]`.
+pub fn mrope_cos_sin(cfg: &TextConfig, pos: &[i64], batch: usize, len: usize) -> (Vec<f32>, Vec<f32>) {
+    let hd = cfg.head_dim();
+    let inv = inv_freq(cfg.rope_theta, hd);
+    // Frequency index -> axis: chunk k of mrope_section takes axis k % 3.
+    let axis_of: Vec<usize> = cfg.mrope_section.iter().enumerate().flat_map(|(k, &n)| std::iter::repeat_n(k % 3, n)).collect();
+    let (mut cos, mut sin) = (vec![0f32; batch * len * hd], vec![0f32; batch * len * hd]);
+    for b in 0..batch {
+        for t in 0..len {
+            let base = (b * len + t) * hd;
+            for (f, invf) in inv.iter().enumerate() {
+                let p = pos[(axis_of[f] * batch + b) * len + t] as f32;
+                let a = p * invf;
+                let (s, c) = a.sin_cos();
+                cos[base + f] = c;
+                cos[base + f + hd / 2] = c;
+                sin[base + f] = s;
+                sin[base + f + hd / 2] = s;
+            }
+        }
+    }
+    (cos, sin)
+}
+
+/// Additive attention mask `[batch, 1, q_len, k_len]`: 0 where query `q` (at absolute index
+/// `k_len - q_len + q`) may see key `k` (key valid and not in the future), a large negative otherwise.
+pub fn attention_mask(key_valid: &[Vec<bool>], q_len: usize, device: &Device) -> Tensor<4> {
+    let batch = key_valid.len();
+    let k_len = key_valid.first().map_or(0, Vec::len);
+    let mut m = vec![0f32; batch * q_len * k_len];
+    for (b, valid) in key_valid.iter().enumerate() {
+        for q in 0..q_len {
+            let abs_q = k_len - q_len + q;
+            for (k, ok) in valid.iter().enumerate() {
+                if !ok || k > abs_q {
+                    m[(b * q_len + q) * k_len + k] = -1e30;
+                }
+            }
+        }
+    }
+    tensor2(m, [batch * q_len, k_len], device).reshape([batch, 1, q_len, k_len])
+}
+
+impl TextModel {
+    /// Loads `model.*` (and `lm_head.weight` unless tied).
+    ///
+    /// # Errors
+    /// Missing or mis-shaped tensors, named.
+    pub fn load(ck: &Checkpoint, cfg: &TextConfig, device: &Device) -> Result<Self, WeightsError> {
+        let (h, kv) = (cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim());
+        let embed = ck.get("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let lin = |n: &str, a, b, bias| load_linear(ck, &format!("{p}.{n}"), a, b, bias, device);
+            layers.push(DecoderLayer {
+                self_attn: Attention {
+                    q_proj: lin("self_attn.q_proj", h, h, true)?,
+                    k_proj: lin("self_attn.k_proj", h, kv, true)?,
+                    v_proj: lin("self_attn.v_proj", h, kv, true)?,
+                    o_proj: lin("self_attn.o_proj", h, h, false)?,
+                    n_heads: cfg.num_attention_heads,
+                    n_kv: cfg.num_key_value_heads,
+                },
+                gate_proj: lin("mlp.gate_proj", h, cfg.intermediate_size, false)?,
+                up_proj: lin("mlp.up_proj", h, cfg.intermediate_size, false)?,
+                down_proj: lin("mlp.down_proj", cfg.intermediate_size, h, false)?,
+                input_layernorm: Norm::load(ck, &format!("{p}.input_layernorm"), h, false, cfg.rms_norm_eps, device)?,
+                post_attention_layernorm: Norm::load(ck, &format!("{p}.post_attention_layernorm"), h, false, cfg.rms_norm_eps, device)?,
+            });
+        }
+        let lm_head = if cfg.tie_word_embeddings { None } else { Some(load_linear(ck, "lm_head", h, cfg.vocab_size, false, device)?) };
+        Ok(Self {
+            embed_tokens: Param::from_tensor(tensor2(embed, [cfg.vocab_size, h], device)),
+            layers,
+            norm: Norm::load(ck, "model.norm", h, false, cfg.rms_norm_eps, device)?,
+            lm_head,
+            cfg: cfg.clone(),
+        })
+    }
+
+    /// A randomly initialised decoder (the built-in tiny model's starting point).
+    pub fn random(cfg: &TextConfig, device: &Device) -> Self {
+        let (h, kv) = (cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim());
+        let out_gain = 1.0 / (2.0 * cfg.num_hidden_layers as f64).sqrt();
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|_| DecoderLayer {
+                self_attn: Attention {
+                    q_proj: random_linear(h, h, true, 1.0, device),
+                    k_proj: random_linear(h, kv, true, 1.0, device),
+                    v_proj: random_linear(h, kv, true, 1.0, device),
+                    o_proj: random_linear(h, h, false, out_gain, device),
+                    n_heads: cfg.num_attention_heads,
+                    n_kv: cfg.num_key_value_heads,
+                },
+                gate_proj: random_linear(h, cfg.intermediate_size, false, 1.0, device),
+                up_proj: random_linear(h, cfg.intermediate_size, false, 1.0, device),
+                down_proj: random_linear(cfg.intermediate_size, h, false, out_gain, device),
+                input_layernorm: Norm::new(h, false, cfg.rms_norm_eps, device),
+                post_attention_layernorm: Norm::new(h, false, cfg.rms_norm_eps, device),
+            })
+            .collect();
+        let embed = Tensor::random([cfg.vocab_size, h], burn::tensor::Distribution::Normal(0.0, 0.02), device);
+        Self {
+            embed_tokens: Param::from_tensor(embed),
+            layers,
+            norm: Norm::new(h, false, cfg.rms_norm_eps, device),
+            lm_head: (!cfg.tie_word_embeddings).then(|| random_linear(h, cfg.vocab_size, false, 1.0, device)),
+            cfg: cfg.clone(),
+        }
+    }
+
+    /// Exports under HF names.
+    pub fn export(&self, out: &mut Vec<NamedTensor>) {
+        let [v, h] = self.embed_tokens.val().dims();
+        out.push(NamedTensor { name: "model.embed_tokens.weight".into(), shape: vec![v, h], data: to_vec(self.embed_tokens.val()) });
+        for (i, l) in self.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            export_linear(&l.self_attn.q_proj, &format!("{p}.self_attn.q_proj"), out);
+            export_linear(&l.self_attn.k_proj, &format!("{p}.self_attn.k_proj"), out);
+            export_linear(&l.self_attn.v_proj, &format!("{p}.self_attn.v_proj"), out);
+            export_linear(&l.self_attn.o_proj, &format!("{p}.self_attn.o_proj"), out);
+            export_linear(&l.gate_proj, &format!("{p}.mlp.gate_proj"), out);
+            export_linear(&l.up_proj, &format!("{p}.mlp.up_proj"), out);
+            export_linear(&l.down_proj, &format!("{p}.mlp.down_proj"), out);
+            l.input_layernorm.export(&format!("{p}.input_layernorm"), out);
+            l.post_attention_layernorm.export(&format!("{p}.post_attention_layernorm"), out);
+        }
+        self.norm.export("model.norm", out);
+        if let Some(head) = &self.lm_head {
+            export_linear(head, "lm_head", out);
+        }
+    }
+
+    /// Token embeddings `[n, hidden]` for ids.
+    pub fn embed(&self, ids: Tensor<1, Int>) -> Tensor<2> {
+        self.embed_tokens.val().select(0, ids)
+    }
+
+    /// Runs the layers on `x` `[batch, len, hidden]` and returns the final-norm hidden states.
+    /// With a cache, keys/values are written at `cache.len..cache.len + len` and attention covers
+    /// everything cached; `mask` is `[batch, 1, len, keys]` (see [`attention_mask`]).
+    pub fn forward(&self, mut x: Tensor<3>, cos: Tensor<4>, sin: Tensor<4>, mask: Tensor<4>, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+        for (i, layer) in self.layers.iter().enumerate() {
+            let h = layer.input_layernorm.forward(x.clone());
+            let a = layer.self_attn.forward(h, &cos, &sin, &mask, cache.as_deref_mut().map(|c| (c, i)));
+            x = x + a;
+            let h = layer.post_attention_layernorm.forward(x.clone());
+            x = x + layer.down_proj.forward(silu(layer.gate_proj.forward(h.clone())) * layer.up_proj.forward(h));
+        }
+        if let Some(c) = cache {
+            c.len += x.dims()[1];
+        }
+        self.norm.forward(x)
+    }
+
+    /// Logits `[.., vocab]` from final hidden states.
+    pub fn logits<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => {
+                let dims = hidden.dims();
+                let h = dims[D - 1];
+                let rows: usize = dims[..D - 1].iter().product();
+                let mut out_dims = dims;
+                out_dims[D - 1] = self.cfg.vocab_size;
+                hidden.reshape([rows, h]).matmul(self.embed_tokens.val().transpose()).reshape(out_dims)
+            }
+        }
+    }
+}
+
+impl Attention {
+    fn forward(&self, x: Tensor<3>, cos: &Tensor<4>, sin: &Tensor<4>, mask: &Tensor<4>, cache: Option<(&mut KvCache, usize)>) -> Tensor<3> {
+        let [b, l, h] = x.dims();
+        let hd = h / self.n_heads;
+        let g = self.n_heads / self.n_kv;
+        let q = self.q_proj.forward(x.clone()).reshape([b, l, self.n_heads, hd]).swap_dims(1, 2);
+        let k = self.k_proj.forward(x.clone()).reshape([b, l, self.n_kv, hd]).swap_dims(1, 2);
+        let v = self.v_proj.forward(x).reshape([b, l, self.n_kv, hd]).swap_dims(1, 2);
+        let q = apply_rotary(q, cos.clone(), sin.clone());
+        let k = apply_rotary(k, cos.clone(), sin.clone());
+        let (k, v) = match cache {
+            Some((c, i)) => {
+                let (start, end) = (c.len, c.len + l);
+                let ck = c.k[i].clone().slice_assign([0..b, 0..self.n_kv, start..end, 0..hd], k);
+                let cv = c.v[i].clone().slice_assign([0..b, 0..self.n_kv, start..end, 0..hd], v);
+                c.k[i] = ck.clone();
+                c.v[i] = cv.clone();
+                (ck.narrow(2, 0, end), cv.narrow(2, 0, end))
+            }
+            None => (k, v),
+        };
+        let kl = k.dims()[2];
+        // GQA without copying K/V: query heads j = kv * g + gi share kv head `kv`.
+        let q = q.reshape([b, self.n_kv, g * l, hd]);
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar((hd as f64).powf(-0.5)).reshape([b, self.n_kv, g, l, kl]);
+        let probs = softmax(scores + mask.clone().unsqueeze_dim::<5>(1), 4).reshape([b, self.n_kv, g * l, kl]);
+        let out = probs.matmul(v).reshape([b, self.n_heads, l, hd]).swap_dims(1, 2).reshape([b, l, h]);
+        self.o_proj.forward(out)
+    }
+}

@@ -1,0 +1,290 @@
+//! The vision towers: Qwen2-VL (LayerNorm, QuickGELU MLP, full attention per image) and Qwen2.5-VL
+//! (RMSNorm, SwiGLU with biases, window attention except in `fullatt_block_indexes`), both with
+//! 2-D rotary embeddings, non-causal block-diagonal attention and the 2x2 PatchMerger.
+
+use std::collections::BTreeMap;
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::activation::{gelu, sigmoid, silu, softmax};
+
+use super::config::{Arch, VisionConfig};
+use super::layers::{Norm, apply_rotary, export_linear, index1, inv_freq, load_linear, random_linear, tensor2, to_vec, transpose_host};
+use super::positions::{vision_positions, window_index};
+use super::preprocess::PixelValues;
+use super::weights::{Checkpoint, NamedTensor, WeightsError};
+
+/// One ViT block.
+#[derive(Module, Debug)]
+pub struct VisionBlock {
+    /// Pre-attention norm.
+    pub norm1: Norm,
+    /// Pre-MLP norm.
+    pub norm2: Norm,
+    /// Fused q/k/v projection.
+    pub qkv: Linear,
+    /// Attention output projection.
+    pub proj: Linear,
+    /// Qwen2-VL MLP: fc1 -> QuickGELU -> fc2.
+    pub fc1: Option<Linear>,
+    /// See `fc1`.
+    pub fc2: Option<Linear>,
+    /// Qwen2.5-VL MLP: down(silu(gate(x)) * up(x)).
+    pub gate_proj: Option<Linear>,
+    /// See `gate_proj`.
+    pub up_proj: Option<Linear>,
+    /// See `gate_proj`.
+    pub down_proj: Option<Linear>,
+    /// Heads.
+    #[module(skip)]
+    pub heads: usize,
+}
+
+/// The tower: patch embedding, blocks, merger.
+#[derive(Module, Debug)]
+pub struct VisionTower {
+    /// Conv3d weight flattened to a `[patch_len, width]` matrix (kernel = stride, no bias).
+    pub patch_embed: Param<Tensor<2>>,
+    /// ViT blocks.
+    pub blocks: Vec<VisionBlock>,
+    /// Merger norm.
+    pub ln_q: Norm,
+    /// Merger `Linear(4E, 4E)`.
+    pub mlp0: Linear,
+    /// Merger `Linear(4E, H)`.
+    pub mlp2: Linear,
+    /// Configuration.
+    #[module(skip)]
+    pub cfg: VisionConfig,
+    /// Family.
+    #[module(skip)]
+    pub arch: Arch,
+}
+
+impl VisionTower {
+    /// Loads `visual.*` tensors.
+    ///
+    /// # Errors
+    /// Missing or mis-shaped tensors, named.
+    pub fn load(ck: &Checkpoint, cfg: &VisionConfig, arch: Arch, device: &Device) -> Result<Self, WeightsError> {
+        let (e, pl) = (cfg.width, cfg.patch_len());
+        let qwen25 = arch == Arch::Qwen25Vl;
+        let pe = ck.get("visual.patch_embed.proj.weight", &[e, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size])?;
+        let patch_embed = Param::from_tensor(tensor2(transpose_host(&pe, e, pl), [pl, e], device));
+        let mut blocks = Vec::with_capacity(cfg.depth);
+        for i in 0..cfg.depth {
+            let b = format!("visual.blocks.{i}");
+            let lin = |n: &str, i: usize, o: usize| load_linear(ck, &format!("{b}.{n}"), i, o, true, device);
+            let (fc1, fc2, gate_proj, up_proj, down_proj) = if qwen25 {
+                (None, None, Some(lin("mlp.gate_proj", e, cfg.mlp_hidden)?), Some(lin("mlp.up_proj", e, cfg.mlp_hidden)?), Some(lin("mlp.down_proj", cfg.mlp_hidden, e)?))
+            } else {
+                (Some(lin("mlp.fc1", e, cfg.mlp_hidden)?), Some(lin("mlp.fc2", cfg.mlp_hidden, e)?), None, None, None)
+            };
+            blocks.push(VisionBlock {
+                norm1: Norm::load(ck, &format!("{b}.norm1"), e, !qwen25, 1e-6, device)?,
+                norm2: Norm::load(ck, &format!("{b}.norm2"), e, !qwen25, 1e-6, device)?,
+                qkv: lin("attn.qkv", e, 3 * e)?,
+                proj: lin("attn.proj", e, e)?,
+                fc1,
+                fc2,
+                gate_proj,
+                up_proj,
+                down_proj,
+                heads: cfg.num_heads,
+            });
+        }
+        let m2 = cfg.spatial_merge_size * cfg.spatial_merge_size * e;
+        Ok(Self {
+            patch_embed,
+            blocks,
+            ln_q: Norm::load(ck, "visual.merger.ln_q", e, !qwen25, 1e-6, device)?,
+            mlp0: load_linear(ck, "visual.merger.mlp.0", m2, m2, true, device)?,
+            mlp2: load_linear(ck, "visual.merger.mlp.2", m2, cfg.out_hidden, true, device)?,
+            cfg: cfg.clone(),
+            arch,
+        })
+    }
+
+    /// A randomly initialised tower (the built-in tiny model's starting point).
+    pub fn random(cfg: &VisionConfig, arch: Arch, device: &Device) -> Self {
+        let (e, pl) = (cfg.width, cfg.patch_len());
+        let qwen25 = arch == Arch::Qwen25Vl;
+        let blocks = (0..cfg.depth)
+            .map(|_| {
+                let l = |i, o, g| Some(random_linear(i, o, true, g, device));
+                VisionBlock {
+                    norm1: Norm::new(e, !qwen25, 1e-6, device),
+                    norm2: Norm::new(e, !qwen25, 1e-6, device),
+                    qkv: random_linear(e, 3 * e, true, 1.0, device),
+                    proj: random_linear(e, e, true, 0.5, device),
+                    fc1: if qwen25 { None } else { l(e, cfg.mlp_hidden, 1.0) },
+                    fc2: if qwen25 { None } else { l(cfg.mlp_hidden, e, 0.5) },
+                    gate_proj: if qwen25 { l(e, cfg.mlp_hidden, 1.0) } else { None },
+                    up_proj: if qwen25 { l(e, cfg.mlp_hidden, 1.0) } else { None },
+                    down_proj: if qwen25 { l(cfg.mlp_hidden, e, 0.5) } else { None },
+                    heads: cfg.num_heads,
+                }
+            })
+            .collect();
+        let m2 = cfg.spatial_merge_size * cfg.spatial_merge_size * e;
+        let std = 1.0 / (pl as f64).sqrt();
+        Self {
+            patch_embed: Param::from_tensor(Tensor::random([pl, e], burn::tensor::Distribution::Normal(0.0, std), device)),
+            blocks,
+            ln_q: Norm::new(e, !qwen25, 1e-6, device),
+            mlp0: random_linear(m2, m2, true, 1.0, device),
+            mlp2: random_linear(m2, cfg.out_hidden, true, 1.0, device),
+            cfg: cfg.clone(),
+            arch,
+        }
+    }
+
+    /// Exports under HF names.
+    pub fn export(&self, out: &mut Vec<NamedTensor>) {
+        let c = &self.cfg;
+        let pe = to_vec(self.patch_embed.val());
+        out.push(NamedTensor {
+            name: "visual.patch_embed.proj.weight".into(),
+            shape: vec![c.width, c.in_channels, c.temporal_patch_size, c.patch_size, c.patch_size],
+            data: transpose_host(&pe, c.patch_len(), c.width),
+        });
+        for (i, b) in self.blocks.iter().enumerate() {
+            let p = format!("visual.blocks.{i}");
+            b.norm1.export(&format!("{p}.norm1"), out);
+            b.norm2.export(&format!("{p}.norm2"), out);
+            export_linear(&b.qkv, &format!("{p}.attn.qkv"), out);
+            export_linear(&b.proj, &format!("{p}.attn.proj"), out);
+            for (l, n) in [(&b.fc1, "fc1"), (&b.fc2, "fc2"), (&b.gate_proj, "gate_proj"), (&b.up_proj, "up_proj"), (&b.down_proj, "down_proj")] {
+                if let Some(l) = l {
+                    export_linear(l, &format!("{p}.mlp.{n}"), out);
+                }
+            }
+        }
+        self.ln_q.export("visual.merger.ln_q", out);
+        export_linear(&self.mlp0, "visual.merger.mlp.0", out);
+        export_linear(&self.mlp2, "visual.merger.mlp.2", out);
+    }
+
+    /// Image features `[sum of tokens, text hidden]` for the images, in order (raster order per image).
+    pub fn forward(&self, images: &[PixelValues], device: &Device) -> Tensor<2> {
+        let c = &self.cfg;
+        let grids: Vec<[usize; 3]> = images.iter().map(|p| p.grid_thw).collect();
+        let n: usize = images.iter().map(PixelValues::n_patches).sum();
+        let mut data = Vec::with_capacity(n * c.patch_len());
+        for p in images {
+            data.extend_from_slice(&p.data);
+        }
+        let pv = tensor2(data, [n, c.patch_len()], device);
+        let mut x = pv.matmul(self.patch_embed.val());
+        let hd = c.width / c.num_heads;
+        let (cos, sin) = vision_rotary(&grids, c.spatial_merge_size, hd, c.rope_theta);
+        let (mut cos, mut sin) = (tensor2(cos, [n, hd], device), tensor2(sin, [n, hd], device));
+        let unit = c.spatial_merge_size * c.spatial_merge_size;
+        let mut full: Vec<(usize, usize)> = Vec::new();
+        let mut start = 0;
+        for &[t, h, w] in &grids {
+            for _ in 0..t {
+                full.push((start, h * w));
+                start += h * w;
+            }
+        }
+        let mut windows = full.clone();
+        let mut unpermute = None;
+        if self.arch == Arch::Qwen25Vl {
+            let (widx, cu) = window_index(&grids, c.spatial_merge_size, c.window_size, c.patch_size);
+            let rows: Vec<i64> = widx.iter().flat_map(|&u| (0..unit).map(move |k| (u * unit + k) as i64)).collect();
+            let rows = index1(rows, device);
+            x = x.select(0, rows.clone());
+            cos = cos.select(0, rows.clone());
+            sin = sin.select(0, rows);
+            windows = cu.windows(2).map(|w| (w[0], w[1] - w[0])).collect();
+            let mut inv = vec![0i64; widx.len()];
+            for (pos, &u) in widx.iter().enumerate() {
+                inv[u] = pos as i64;
+            }
+            unpermute = Some(index1(inv, device));
+        }
+        let (cos, sin) = (cos.unsqueeze_dim::<3>(0), sin.unsqueeze_dim::<3>(0));
+        for (i, blk) in self.blocks.iter().enumerate() {
+            let segs = if self.arch == Arch::Qwen25Vl && !c.fullatt_block_indexes.contains(&i) { &windows } else { &full };
+            x = blk.forward(x, &cos, &sin, segs, device);
+        }
+        let h = self.ln_q.forward(x).reshape([n / unit, unit * c.width]);
+        let h = self.mlp2.forward(gelu(self.mlp0.forward(h)));
+        match unpermute {
+            Some(inv) => h.select(0, inv),
+            None => h,
+        }
+    }
+}
+
+/// Host-side cos/sin `[n, head_dim]` of the 2-D rotary embedding, rows in `pixel_values` order.
+pub fn vision_rotary(grids: &[[usize; 3]], merge: usize, hd: usize, theta: f64) -> (Vec<f32>, Vec<f32>) {
+    let inv = inv_freq(theta, hd / 2); // length hd/4
+    let pos = vision_positions(grids, merge);
+    let (mut cos, mut sin) = (Vec::with_capacity(pos.len() * hd), Vec::with_capacity(pos.len() * hd));
+    for [r, c] in pos {
+        let freqs: Vec<f32> = inv.iter().map(|f| r as f32 * f).chain(inv.iter().map(|f| c as f32 * f)).collect();
+        for _ in 0..2 {
+            cos.extend(freqs.iter().map(|a| a.cos()));
+            sin.extend(freqs.iter().map(|a| a.sin()));
+        }
+    }
+    (cos, sin)
+}
+
+impl VisionBlock {
+    fn forward(&self, x: Tensor<2>, cos: &Tensor<3>, sin: &Tensor<3>, segs: &[(usize, usize)], device: &Device) -> Tensor<2> {
+        let [n, e] = x.dims();
+        let hd = e / self.heads;
+        let qkv = self.qkv.forward(self.norm1.forward(x.clone())).reshape([n, 3, self.heads, hd]).permute([1, 2, 0, 3]);
+        let q = apply_rotary(qkv.clone().narrow(0, 0, 1).squeeze_dim::<3>(0), cos.clone(), sin.clone());
+        let k = apply_rotary(qkv.clone().narrow(0, 1, 1).squeeze_dim::<3>(0), cos.clone(), sin.clone());
+        let v = qkv.narrow(0, 2, 1).squeeze_dim::<3>(0);
+        let attn = segmented_attention(q, k, v, segs, device); // [heads, n, hd]
+        let x = x + self.proj.forward(attn.permute([1, 0, 2]).reshape([n, e]));
+        let h = self.norm2.forward(x.clone());
+        let mlp = match (&self.fc1, &self.fc2, &self.gate_proj, &self.up_proj, &self.down_proj) {
+            (Some(fc1), Some(fc2), ..) => {
+                let a = fc1.forward(h);
+                fc2.forward(a.clone() * sigmoid(a.mul_scalar(1.702)))
+            }
+            (_, _, Some(g), Some(u), Some(d)) => d.forward(silu(g.forward(h.clone())) * u.forward(h)),
+            _ => h,
+        };
+        x + mlp
+    }
+}
+
+/// Non-causal attention within each `(start, len)` segment of rows; equal-length segments are
+/// batched into one matmul. `q`, `k`, `v`: `[heads, n, hd]`.
+fn segmented_attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, segs: &[(usize, usize)], device: &Device) -> Tensor<3> {
+    let [heads, n, hd] = q.dims();
+    let scale = (hd as f64).powf(-0.5);
+    if segs.len() == 1 {
+        let s = softmax(q.matmul(k.swap_dims(1, 2)).mul_scalar(scale), 2);
+        return s.matmul(v);
+    }
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for &(s, l) in segs {
+        groups.entry(l).or_default().push(s);
+    }
+    let (mut outs, mut order) = (Vec::new(), Vec::with_capacity(n));
+    for (len, starts) in groups {
+        let rows: Vec<i64> = starts.iter().flat_map(|&s| (s..s + len).map(|r| r as i64)).collect();
+        order.extend(rows.iter().map(|&r| r as usize));
+        let idx = index1(rows, device);
+        let g = starts.len();
+        let pick = |t: &Tensor<3>| t.clone().select(1, idx.clone()).reshape([heads, g, len, hd]);
+        let (qg, kg, vg) = (pick(&q), pick(&k), pick(&v));
+        let s = softmax(qg.matmul(kg.swap_dims(2, 3)).mul_scalar(scale), 3);
+        outs.push(s.matmul(vg).reshape([heads, g * len, hd]));
+    }
+    let cat = Tensor::cat(outs, 1);
+    let mut inv = vec![0i64; n];
+    for (pos, &r) in order.iter().enumerate() {
+        inv[r] = pos as i64;
+    }
+    cat.select(1, index1(inv, device))
+}

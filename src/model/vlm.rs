@@ -1,0 +1,198 @@
+//! The whole vision-language model: loading a Hugging Face checkpoint folder, the splice of image
+//! features into the token embeddings (`masked_scatter` order), M-RoPE positions, full-sequence
+//! logits, and saving back to an HF-compatible folder.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::prelude::*;
+
+use super::config::{ConfigError, PreprocessConfig, VlmConfig};
+use super::layers::{index1, tensor2};
+use super::positions::{PositionError, RopePositions, rope_index};
+use super::preprocess::PixelValues;
+use super::text::{TextModel, attention_mask, mrope_cos_sin};
+use super::vision::VisionTower;
+use super::weights::{self, Checkpoint, Dtype, NamedTensor, WeightsError};
+
+/// Anything that can go wrong with a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// Bad `config.json` / `preprocessor_config.json`.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Bad or missing weights.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    /// Prompt and images disagree.
+    #[error(transparent)]
+    Positions(#[from] PositionError),
+    /// Image preprocessing failed.
+    #[error(transparent)]
+    Preprocess(#[from] super::preprocess::PreprocessError),
+    /// Tokenizer failure.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// A bad request (prompt too long, token out of range, ...).
+    #[error("{0}")]
+    Invalid(String),
+    /// I/O.
+    #[error("cannot read ({reason}): {path}")]
+    Io {
+        /// Why.
+        reason: String,
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// A left-padded batch of token ids with the images its placeholder runs refer to (in order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// `[batch * seq]` token ids.
+    pub ids: Vec<u32>,
+    /// `[batch * seq]`, 1 = real token, 0 = padding.
+    pub mask: Vec<u8>,
+    /// Rows.
+    pub batch: usize,
+    /// Columns.
+    pub seq: usize,
+    /// Preprocessed images, in order of appearance over (batch, seq).
+    pub images: Vec<PixelValues>,
+}
+
+impl Batch {
+    /// Left-pads sequences (`pad_id` in the padding) into one batch.
+    pub fn left_padded(seqs: &[Vec<u32>], pad_id: u32, images: Vec<PixelValues>) -> Self {
+        let seq = seqs.iter().map(Vec::len).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(seqs.len() * seq);
+        let mut mask = Vec::with_capacity(seqs.len() * seq);
+        for s in seqs {
+            ids.extend(std::iter::repeat_n(pad_id, seq - s.len()));
+            ids.extend_from_slice(s);
+            mask.extend(std::iter::repeat_n(0u8, seq - s.len()));
+            mask.extend(std::iter::repeat_n(1u8, s.len()));
+        }
+        Self { ids, mask, batch: seqs.len(), seq, images }
+    }
+
+    /// Key validity per row, as the attention mask builder wants it.
+    pub fn key_valid(&self) -> Vec<Vec<bool>> {
+        (0..self.batch).map(|b| self.mask[b * self.seq..(b + 1) * self.seq].iter().map(|&m| m != 0).collect()).collect()
+    }
+}
+
+/// Qwen2-VL or Qwen2.5-VL.
+#[derive(Module, Debug)]
+pub struct Vlm {
+    /// Vision tower.
+    pub visual: VisionTower,
+    /// Decoder.
+    pub text: TextModel,
+    /// Configuration.
+    #[module(skip)]
+    pub config: VlmConfig,
+    /// Image preprocessing settings.
+    #[module(skip)]
+    pub preprocess: PreprocessConfig,
+}
+
+impl Vlm {
+    /// Loads a checkpoint folder (`config.json`, safetensors, optional `preprocessor_config.json`).
+    ///
+    /// # Errors
+    /// [`ModelError`] naming the file, field or tensor.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
+        let config = VlmConfig::from_file(&dir.join("config.json"))?;
+        let pp = dir.join("preprocessor_config.json");
+        let preprocess = if pp.is_file() { PreprocessConfig::from_file(&pp)? } else { PreprocessConfig::default() };
+        let ck = Checkpoint::open(dir)?;
+        let visual = VisionTower::load(&ck, &config.vision, config.arch, device)?;
+        let text = TextModel::load(&ck, &config.text, device)?;
+        Ok(Self { visual, text, config, preprocess })
+    }
+
+    /// Every parameter under its Hugging Face name.
+    pub fn export(&self) -> Vec<NamedTensor> {
+        let mut out = Vec::new();
+        self.visual.export(&mut out);
+        self.text.export(&mut out);
+        out
+    }
+
+    /// Writes `config.json` (transformers-5 nested layout), `preprocessor_config.json` and
+    /// `model.safetensors` into `dir`, loadable by transformers and by [`Vlm::load`].
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn save(&self, dir: &Path, dtype: Dtype, metadata: BTreeMap<String, String>) -> Result<(), ModelError> {
+        let io = |e: std::io::Error| ModelError::Io { reason: e.to_string(), path: dir.to_path_buf() };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let cfg = super::hf_config::to_hf_json(&self.config, dtype);
+        std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg).unwrap_or_default()).map_err(io)?;
+        let pp = super::hf_config::preprocessor_json(&self.preprocess, &self.config);
+        std::fs::write(dir.join("preprocessor_config.json"), serde_json::to_string_pretty(&pp).unwrap_or_default()).map_err(io)?;
+        let mut meta = metadata;
+        meta.insert("format".into(), "pt".into());
+        weights::write(&dir.join("model.safetensors"), &self.export(), dtype, meta)?;
+        Ok(())
+    }
+
+    /// Positions and input embeddings `[batch, seq, hidden]` with image features spliced in.
+    ///
+    /// # Errors
+    /// [`ModelError::Positions`] when placeholders and images disagree.
+    pub fn embed(&self, batch: &Batch, device: &Device) -> Result<(Tensor<3>, RopePositions), ModelError> {
+        let c = &self.config;
+        let grids: Vec<[usize; 3]> = batch.images.iter().map(|p| p.grid_thw).collect();
+        let pos = rope_index(&batch.ids, &batch.mask, batch.batch, batch.seq, &grids, c.image_token_id, c.vision.spatial_merge_size)?;
+        let vocab = c.text.vocab_size as u32;
+        if let Some(bad) = batch.ids.iter().find(|&&t| t >= vocab) {
+            return Err(ModelError::Invalid(format!("token id {bad} is outside the vocabulary ({vocab})")));
+        }
+        let n = batch.batch * batch.seq;
+        let ids = index1(batch.ids.iter().map(|&t| i64::from(t)).collect(), device);
+        let mut emb = self.text.embed(ids);
+        if !batch.images.is_empty() {
+            let feats = self.visual.forward(&batch.images, device);
+            // masked_scatter: image rows replace the placeholder positions in row-major order.
+            let mut gather = Vec::with_capacity(n);
+            let mut next = 0i64;
+            for &t in &batch.ids {
+                if t == c.image_token_id {
+                    gather.push(n as i64 + next);
+                    next += 1;
+                } else {
+                    gather.push(gather.len() as i64);
+                }
+            }
+            emb = Tensor::cat(vec![emb, feats], 0).select(0, index1(gather, device));
+        }
+        Ok((emb.reshape([batch.batch, batch.seq, c.text.hidden_size]), pos))
+    }
+
+    /// Full-sequence logits `[batch, seq, vocab]` (no cache).
+    ///
+    /// # Errors
+    /// As [`Vlm::embed`].
+    pub fn logits(&self, batch: &Batch, device: &Device) -> Result<Tensor<3>, ModelError> {
+        let hidden = self.hidden(batch, device)?;
+        Ok(self.text.logits(hidden))
+    }
+
+    /// Final hidden states `[batch, seq, hidden]` (no cache).
+    ///
+    /// # Errors
+    /// As [`Vlm::embed`].
+    pub fn hidden(&self, batch: &Batch, device: &Device) -> Result<Tensor<3>, ModelError> {
+        let (emb, pos) = self.embed(batch, device)?;
+        let (cos, sin) = mrope_cos_sin(&self.config.text, &pos.ids, batch.batch, batch.seq);
+        let hd = self.config.text.head_dim();
+        let shape = [batch.batch, 1, batch.seq, hd];
+        let cos = tensor2(cos, [batch.batch * batch.seq, hd], device).reshape(shape);
+        let sin = tensor2(sin, [batch.batch * batch.seq, hd], device).reshape(shape);
+        let mask = attention_mask(&batch.key_valid(), batch.seq, device);
+        Ok(self.text.forward(emb, cos, sin, mask, None))
+    }
+}
