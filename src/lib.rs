@@ -26,9 +26,11 @@ pub mod domain;
 pub mod imaging;
 pub mod io;
 pub mod jobs;
+pub mod metrics;
 pub mod model;
 pub mod sample;
 pub mod store;
+pub mod train;
 pub mod ui;
 pub mod util;
 

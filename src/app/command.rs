@@ -59,6 +59,18 @@ pub enum Command {
     ReloadProject,
     /// Stop running background jobs.
     CancelJobs,
+    /// Start a GRPO run with the Training form.
+    StartTraining,
+    /// Pause the running GRPO run before its next step.
+    PauseTraining,
+    /// Continue a paused run.
+    ContinueTraining,
+    /// Stop the running GRPO run (a checkpoint is written).
+    StopTraining,
+    /// Resume a stopped or interrupted run from its last checkpoint.
+    ResumeTrainingRun(i64),
+    /// Write the curves shown as CSV (raw and smoothed).
+    ExportCurves,
     /// Show the command palette.
     CommandPalette,
     /// Show the keyboard shortcut sheet.
@@ -106,6 +118,11 @@ impl Command {
             Self::ImportByPath,
             Self::ReloadProject,
             Self::CancelJobs,
+            Self::StartTraining,
+            Self::PauseTraining,
+            Self::ContinueTraining,
+            Self::StopTraining,
+            Self::ExportCurves,
         ];
         v.extend(Workspace::ALL.map(Self::ShowWorkspace));
         v.extend([
@@ -134,6 +151,12 @@ impl Command {
             Self::ImportPaths(p) => format!("Import {} path(s)", p.len()),
             Self::ReloadProject => "Reload project".into(),
             Self::CancelJobs => "Cancel background jobs".into(),
+            Self::StartTraining => "Start training run".into(),
+            Self::PauseTraining => "Pause training".into(),
+            Self::ContinueTraining => "Continue training".into(),
+            Self::StopTraining => "Stop training".into(),
+            Self::ResumeTrainingRun(id) => format!("Resume run {id}"),
+            Self::ExportCurves => "Export curves as CSV".into(),
             Self::CommandPalette => "Command palette".into(),
             Self::ShortcutSheet => "Keyboard shortcuts".into(),
             Self::ShowWorkspace(w) => format!("Show {}", w.title()),
@@ -162,6 +185,12 @@ impl Command {
             Self::ImportPaths(_) => "Import these files into the open project",
             Self::ReloadProject => "Re-read the project from disk",
             Self::CancelJobs => "Stop imports and other background work at the next safe point",
+            Self::StartTraining => "Start GRPO on this project with the Training form's settings",
+            Self::PauseTraining => "Hold the run before its next step",
+            Self::ContinueTraining => "Continue a paused run",
+            Self::StopTraining => "Stop after the current step and write a checkpoint",
+            Self::ResumeTrainingRun(_) => "Continue a stopped or interrupted run from its last checkpoint",
+            Self::ExportCurves => "Write every curve shown (raw and smoothed) to a CSV file next to the project",
             Self::CommandPalette => "Search and run any command",
             Self::ShortcutSheet => "Show every keyboard shortcut",
             Self::ShowWorkspace(Workspace::Curation) => "Item table with filters",

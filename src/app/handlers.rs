@@ -38,6 +38,44 @@ impl WorkbenchApp {
                     self.jobs.cancel(&s.name);
                 }
             }
+            Command::StartTraining | Command::ResumeTrainingRun(_) => {
+                let Some(p) = &self.state.project else { return };
+                let resume = if let Command::ResumeTrainingRun(id) = c { Some(id) } else { None };
+                let waker_ctx = ctx.clone();
+                let waker: crate::jobs::Waker =
+                    std::sync::Arc::new(move || waker_ctx.request_repaint_after(std::time::Duration::from_millis(50)));
+                if let Err(e) =
+                    self.state.training.start(p.path.clone(), resume, crate::model::device::BackendChoice::Auto, waker)
+                {
+                    self.toasts.error(e);
+                }
+                self.show_workspace(Workspace::Training);
+            }
+            Command::PauseTraining | Command::ContinueTraining | Command::StopTraining => {
+                if let Some(a) = &self.state.training.active {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    match c {
+                        Command::PauseTraining => a.control.pause.store(true, Relaxed),
+                        Command::ContinueTraining => a.control.pause.store(false, Relaxed),
+                        _ => a.control.stop.store(true, Relaxed),
+                    }
+                }
+            }
+            Command::ExportCurves => {
+                let Some(p) = &self.state.project else { return };
+                let shown = crate::ui::curves::shown_series(&self.state.training);
+                let csv = crate::metrics::to_csv(
+                    &shown,
+                    f64::from(self.state.training.curves.smoothing),
+                    self.state.training.curves.x_axis,
+                );
+                let stamp = crate::util::now_rfc3339().replace(':', "-");
+                let path = p.path.with_file_name(format!("{}-curves-{stamp}.csv", p.name));
+                match std::fs::write(&path, csv) {
+                    Ok(()) => self.toasts.info(format!("Wrote {} series to {}", shown.len(), path.display())),
+                    Err(e) => self.toasts.error(format!("Cannot write {}: {e}", path.display())),
+                }
+            }
             Command::CommandPalette => self.dialog = Dialog::Palette { query: String::new(), selected: 0 },
             Command::ShortcutSheet => self.dialog = Dialog::Shortcuts,
             Command::ShowWorkspace(w) => self.show_workspace(w),
@@ -100,6 +138,14 @@ impl WorkbenchApp {
                     self.state.filter = Default::default();
                     self.state.selected = None;
                     self.state.inspected = None;
+                }
+                if self.state.training.active.is_none() {
+                    self.state.training.runs = view.runs.clone();
+                    self.state.training.rollouts = view.rollouts.clone();
+                    if let Some(last) = view.runs.keys().next_back() {
+                        self.state.training.visible.insert(*last);
+                    }
+                    self.state.training.visible.retain(|id| view.runs.contains_key(id));
                 }
                 self.state.project = Some(view);
                 self.state.opening = None;

@@ -68,7 +68,30 @@ fn read_project(target: OpenTarget, ctx: &JobCtx) -> Result<ProjectView, String>
     let stats = crate::domain::DatasetStats::from_rows(&rows);
     let provenance = project.provenance().map_err(|e| e.to_string())?;
     let sources = stats.by_source.keys().cloned().collect();
-    Ok(ProjectView { path: project.path().to_path_buf(), name: project.name(), rows, stats, provenance, sources })
+    let mut runs = std::collections::BTreeMap::new();
+    for r in project.runs().map_err(|e| e.to_string())? {
+        let steps = project.run_steps(r.id).map_err(|e| e.to_string())?;
+        let metrics = project.run_metrics(r.id).map_err(|e| e.to_string())?;
+        runs.insert(r.id, crate::metrics::RunSeries { name: r.name, status: r.status, steps, metrics });
+    }
+    let uid_of: std::collections::HashMap<i64, String> = rows.iter().map(|r| (r.id, r.uid.clone())).collect();
+    let mut rollouts = Vec::new();
+    if let Some(&last) = runs.keys().next_back() {
+        for (step, r) in project.recent_rollouts(last, 60).map_err(|e| e.to_string())? {
+            let uid = uid_of.get(&r.item_id).cloned().unwrap_or_default();
+            rollouts.push((last, step as usize, uid, r));
+        }
+    }
+    Ok(ProjectView {
+        path: project.path().to_path_buf(),
+        name: project.name(),
+        rows,
+        stats,
+        provenance,
+        sources,
+        runs,
+        rollouts,
+    })
 }
 
 fn read_item(path: &Path, id: i64) -> Result<Inspected, String> {

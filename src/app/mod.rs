@@ -7,6 +7,7 @@ mod handlers;
 mod loading;
 pub mod prefs;
 pub mod state;
+pub mod training;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -123,13 +124,19 @@ impl eframe::App for WorkbenchApp {
         for finished in self.jobs.poll() {
             self.on_job_finished(finished);
         }
+        for (error, text) in self.state.training.poll() {
+            if error { self.toasts.error(text) } else { self.toasts.info(text) }
+        }
+        if std::mem::take(&mut self.state.training.needs_reload) {
+            self.queue.push(Command::ReloadProject);
+        }
         self.handle_dropped_files(ctx);
         self.handle_shortcuts(ctx);
         let queue = std::mem::take(&mut self.queue);
         for c in queue {
             self.apply(c, ctx);
         }
-        if !self.jobs.is_empty() {
+        if !self.jobs.is_empty() || self.state.training.active.is_some() {
             // Keep the progress bar and ETA moving even between progress messages.
             ctx.request_repaint_after(Duration::from_millis(250));
         }

@@ -20,6 +20,10 @@ pub struct ProjectView {
     pub provenance: Vec<Provenance>,
     /// Source tags present, sorted.
     pub sources: Vec<String>,
+    /// Training runs with their metrics.
+    pub runs: std::collections::BTreeMap<i64, crate::metrics::RunSeries>,
+    /// The latest run's most recent rollouts `(run, step, item uid, rollout)`.
+    pub rollouts: Vec<(i64, usize, String, crate::store::RolloutRow)>,
 }
 
 /// The decoded image of the inspected item, ready to upload as a texture.
@@ -63,6 +67,8 @@ pub struct AppState {
     pub scroll_to_selected: bool,
     /// Focus the search box on the next frame.
     pub focus_search: bool,
+    /// The Training workspace.
+    pub training: super::training::TrainingState,
 }
 
 impl AppState {

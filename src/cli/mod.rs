@@ -3,9 +3,12 @@
 //! This is the application edge, so errors are `anyhow` here.
 
 mod dev;
+mod eval;
 mod import;
 mod info;
+pub mod model;
 mod progress;
+mod train;
 
 use std::path::PathBuf;
 
@@ -51,11 +54,56 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Print a project's counts: items, missing images, by split, modality and source.
     Info(info::InfoArgs),
+    /// Generate a completion from a checkpoint for a prompt and image(s).
+    Generate(model::GenerateArgs),
+    /// Run GRPO training on a project (progress bar, one metric line per log step).
+    Train(train::TrainArgs),
+    /// List or export training runs.
+    Runs(train::RunsArgs),
+    /// Evaluate a model on a split: accuracy per modality and per source.
+    Eval(eval::EvalArgs),
+    /// Model debugging tools (`medvlm model logits`).
+    Model(model::ModelArgs),
+    /// Build the built-in medvlm-tiny model: train its tokenizer, run the supervised warm start on
+    /// the sample train split, save it (f16) and report test accuracy. Reproducible from --seed.
+    PretrainTiny(PretrainArgs),
     /// Generate the synthetic sample project (images, manifest.jsonl and sample.medvlm) into a folder.
     SampleData(SampleArgs),
     /// Developer tools (used by the crash-safety tests).
     #[command(hide = true)]
     Dev(dev::DevArgs),
+}
+
+/// `medvlm pretrain-tiny`.
+#[derive(Debug, clap::Args)]
+pub struct PretrainArgs {
+    /// The sample project to train on.
+    #[arg(long = "data", default_value = "sample-data/sample.medvlm")]
+    pub data: PathBuf,
+    /// Output model folder.
+    #[arg(long, default_value = "sample-data/medvlm-tiny")]
+    pub out: PathBuf,
+    /// Seed (tokenizer corpus, initialisation, data order, trace noise).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 1200)]
+    pub steps: usize,
+    /// Examples per step.
+    #[arg(long, default_value_t = 16)]
+    pub batch: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    /// Probability that a trace makes a systematic reasoning error (the room GRPO has to fix).
+    #[arg(long, default_value_t = 0.6)]
+    pub rule_noise: f32,
+    /// Probability that a trace argues for a random wrong option.
+    #[arg(long, default_value_t = 0.05)]
+    pub random_noise: f32,
+    /// Fraction of examples from the broad synthetic pretraining stream (all modalities).
+    #[arg(long, default_value_t = 0.5)]
+    pub pretraining_mix: f32,
 }
 
 /// `medvlm sample-data`.
@@ -94,6 +142,47 @@ pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Dev(args) => dev::run(args),
+        Command::Generate(args) => model::generate_cmd(cli, args),
+        Command::Eval(args) => eval::run(cli, args),
+        Command::Train(args) => train::train(cli, args),
+        Command::Runs(args) => train::runs(cli, args),
+        Command::PretrainTiny(a) => {
+            let opts = crate::train::pretrain::PretrainOptions {
+                project: a.data.clone(),
+                out: a.out.clone(),
+                seed: a.seed,
+                steps: a.steps,
+                batch: a.batch,
+                lr: a.lr,
+                rule_noise: a.rule_noise,
+                random_noise: a.random_noise,
+                pretraining_mix: a.pretraining_mix,
+            };
+            let bar = BarSink::new();
+            let r = crate::train::pretrain::pretrain(&opts, &bar)?;
+            bar.finish();
+            println!(
+                "medvlm-tiny: {} parameters, vocab {}, {} steps in {:.0}s, final loss {:.3}",
+                r.parameters,
+                r.vocab_size,
+                opts.steps,
+                r.train_seconds,
+                r.losses.last().map_or(f32::NAN, |l| l.1)
+            );
+            println!(
+                "test accuracy {:.1}% ({} of {}), format ok {:.1}%",
+                r.test.total.accuracy(),
+                r.test.total.correct,
+                r.test.total.n,
+                r.test.total.format_rate()
+            );
+            for (m, t) in &r.test.by_modality {
+                println!("  {m:<8} {:.1}% of {}", t.accuracy(), t.n);
+            }
+            println!("wrote {}", opts.out.display());
+            Ok(0)
+        }
+        Command::Model(args) => model::run(cli, args),
     }
 }
 

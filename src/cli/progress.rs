@@ -30,6 +30,15 @@ impl BarSink {
         Self { bar, stage: Mutex::new(String::new()) }
     }
 
+    /// Prints a line above the bar (or plainly when there is no terminal).
+    pub fn println(&self, line: &str) {
+        if self.bar.is_hidden() {
+            println!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+
     /// Removes the bar.
     pub fn finish(&self) {
         self.bar.finish_and_clear();

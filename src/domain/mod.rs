@@ -3,6 +3,9 @@
 pub mod dataset;
 pub mod edit;
 pub mod item;
+pub mod prompt;
+pub mod reward;
+pub mod trace;
 
 pub use dataset::{Dataset, DatasetStats, ItemFilter, ItemRow, Provenance};
 pub use edit::{FieldEdit, ItemField};

@@ -102,3 +102,20 @@ impl ImageResolver {
         self.cache.is_empty()
     }
 }
+
+/// Decodes an image file to interleaved 8-bit RGB (grayscale and alpha are converted, like
+/// PIL's `convert("RGB")`). Returns `(pixels, height, width)`.
+///
+/// # Errors
+/// [`BadImage`] naming the file.
+pub fn read_rgb(path: &Path) -> Result<(Vec<u8>, usize, usize), BadImage> {
+    let shown = path.to_string_lossy().into_owned();
+    let img = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| BadImage { reason: e.to_string(), path: shown.clone() })?
+        .decode()
+        .map_err(|e| BadImage { reason: e.to_string(), path: shown })?
+        .to_rgb8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    Ok((img.into_raw(), h, w))
+}

@@ -53,7 +53,8 @@ impl ChatTokenizer {
     /// # Errors
     /// [`ModelError::Tokenizer`] if a Qwen special token is missing.
     pub fn from_tokenizer(tok: Tokenizer) -> Result<Self, ModelError> {
-        let id = |t: &str| tok.token_to_id(t).ok_or_else(|| ModelError::Tokenizer(format!("special token {t} is missing")));
+        let id =
+            |t: &str| tok.token_to_id(t).ok_or_else(|| ModelError::Tokenizer(format!("special token {t} is missing")));
         Ok(Self { image_pad: id("<|image_pad|>")?, im_end: id("<|im_end|>")?, endoftext: id("<|endoftext|>")?, tok })
     }
 
@@ -81,7 +82,9 @@ impl ChatTokenizer {
         let mut next = 0;
         for t in ids {
             if t == self.image_pad {
-                let n = *tokens_per_image.get(next).ok_or_else(|| ModelError::Invalid("the prompt text contains an extra <|image_pad|>".into()))?;
+                let n = *tokens_per_image
+                    .get(next)
+                    .ok_or_else(|| ModelError::Invalid("the prompt text contains an extra <|image_pad|>".into()))?;
                 out.extend(std::iter::repeat_n(t, n));
                 next += 1;
             } else {
@@ -89,7 +92,10 @@ impl ChatTokenizer {
             }
         }
         if next != tokens_per_image.len() {
-            return Err(ModelError::Invalid(format!("{} images but {next} image placeholders", tokens_per_image.len())));
+            return Err(ModelError::Invalid(format!(
+                "{} images but {next} image placeholders",
+                tokens_per_image.len()
+            )));
         }
         Ok(out)
     }

@@ -155,7 +155,9 @@ impl Reader<'_> {
 
     fn usize(&self, objs: &[(&str, &Value)], names: &[&str]) -> Result<usize, ConfigError> {
         match self.find(objs, names) {
-            Some((f, v)) => v.as_u64().map(|x| x as usize).ok_or_else(|| self.err(&f, "expected a non-negative integer")),
+            Some((f, v)) => {
+                v.as_u64().map(|x| x as usize).ok_or_else(|| self.err(&f, "expected a non-negative integer"))
+            }
             None => Err(self.err(names[0], "missing")),
         }
     }
@@ -189,7 +191,8 @@ impl Reader<'_> {
 fn read_json(path: &Path) -> Result<Value, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::Read { reason: e.to_string(), path: path.to_path_buf() })?;
-    serde_json::from_str(&text).map_err(|e| ConfigError::Read { reason: format!("invalid JSON: {e}"), path: path.to_path_buf() })
+    serde_json::from_str(&text)
+        .map_err(|e| ConfigError::Read { reason: format!("invalid JSON: {e}"), path: path.to_path_buf() })
 }
 
 impl VlmConfig {
@@ -219,8 +222,12 @@ impl VlmConfig {
         let rope_scaling = root.get("rope_scaling").or_else(|| text_obj.get("rope_scaling")).unwrap_or(&null);
         // Nested layout first, then the flat Hub layout.
         let t: &[(&str, &Value)] = &[("text_config", text_obj), ("", root)];
-        let rope: &[(&str, &Value)] =
-            &[("text_config.rope_parameters", rope_params), ("rope_scaling", rope_scaling), ("text_config", text_obj), ("", root)];
+        let rope: &[(&str, &Value)] = &[
+            ("text_config.rope_parameters", rope_params),
+            ("rope_scaling", rope_scaling),
+            ("text_config", text_obj),
+            ("", root),
+        ];
         let heads = r.usize(t, &["num_attention_heads"])?;
         let text = TextConfig {
             vocab_size: r.usize(t, &["vocab_size"])?,
@@ -231,7 +238,9 @@ impl VlmConfig {
             num_key_value_heads: r.usize_or(t, &["num_key_value_heads"], heads)?,
             rms_norm_eps: r.f64_or(t, &["rms_norm_eps"], 1e-6)?,
             rope_theta: r.f64_or(rope, &["rope_theta"], 1_000_000.0)?,
-            mrope_section: r.usizes(rope, &["mrope_section"])?.ok_or_else(|| r.err("rope_scaling.mrope_section", "missing"))?,
+            mrope_section: r
+                .usizes(rope, &["mrope_section"])?
+                .ok_or_else(|| r.err("rope_scaling.mrope_section", "missing"))?,
             tie_word_embeddings: root
                 .get("tie_word_embeddings")
                 .or_else(|| text_obj.get("tie_word_embeddings"))
@@ -345,7 +354,8 @@ impl PreprocessConfig {
             match root.get(name) {
                 None => Ok(default),
                 Some(v) => {
-                    let a: Option<Vec<f32>> = v.as_array().and_then(|a| a.iter().map(|x| x.as_f64().map(|f| f as f32)).collect());
+                    let a: Option<Vec<f32>> =
+                        v.as_array().and_then(|a| a.iter().map(|x| x.as_f64().map(|f| f as f32)).collect());
                     match a.as_deref() {
                         Some([a, b, c]) => Ok([*a, *b, *c]),
                         _ => Err(r.err(name, "expected 3 numbers")),

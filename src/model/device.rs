@@ -25,16 +25,21 @@ pub struct Chosen {
     pub description: String,
 }
 
-/// Hardware (non-CPU) adapters wgpu can see, as `"name (backend)"`.
-pub fn gpu_adapters() -> Vec<String> {
+/// Every adapter wgpu can see, with whether it is a software (CPU) one, as `("name (backend)", is_cpu)`.
+pub fn adapters() -> Vec<(String, bool)> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-    let adapters = pollster_block(instance.enumerate_adapters(wgpu::Backends::all()));
+    // PRIMARY (Vulkan, Metal, DX12, browser WebGPU): GL probing prints EGL errors and offers nothing burn needs.
+    let adapters = pollster_block(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
     adapters
         .into_iter()
         .map(|a| a.get_info())
-        .filter(|i| i.device_type != wgpu::DeviceType::Cpu)
-        .map(|i| format!("{} ({:?})", i.name, i.backend))
+        .map(|i| (format!("{} ({:?})", i.name, i.backend), i.device_type == wgpu::DeviceType::Cpu))
         .collect()
+}
+
+/// Hardware (non-CPU) adapters wgpu can see, as `"name (backend)"`.
+pub fn gpu_adapters() -> Vec<String> {
+    adapters().into_iter().filter(|(_, cpu)| !cpu).map(|(n, _)| n).collect()
 }
 
 fn pollster_block<F: std::future::IntoFuture>(f: F) -> F::Output {
@@ -60,7 +65,9 @@ pub fn choose(choice: BackendChoice) -> Chosen {
             Chosen { device: Device::wgpu(DeviceKind::DefaultDevice), description: format!("wgpu: {name}") }
         }
         BackendChoice::Auto => match gpu_adapters().into_iter().next() {
-            Some(name) => Chosen { device: Device::wgpu(DeviceKind::DefaultDevice), description: format!("wgpu: {name}") },
+            Some(name) => {
+                Chosen { device: Device::wgpu(DeviceKind::DefaultDevice), description: format!("wgpu: {name}") }
+            }
             None => cpu(),
         },
     }

@@ -101,7 +101,14 @@ pub fn pick(logits: &[f32], s: &Sampling, rng: &mut Rng) -> (u32, f32) {
 ///
 /// # Errors
 /// [`ModelError`] when the prompt and images disagree or ids are out of range.
-pub fn generate(model: &Vlm, batch: &Batch, stop_ids: &[u32], s: &Sampling, pad_id: u32, device: &Device) -> Result<Generated, ModelError> {
+pub fn generate(
+    model: &Vlm,
+    batch: &Batch,
+    stop_ids: &[u32],
+    s: &Sampling,
+    pad_id: u32,
+    device: &Device,
+) -> Result<Generated, ModelError> {
     let tc = &model.config.text;
     let (b, seq, hd) = (batch.batch, batch.seq, tc.head_dim());
     let (emb, pos) = model.embed(batch, device)?;
@@ -149,7 +156,11 @@ pub fn generate(model: &Vlm, batch: &Batch, stop_ids: &[u32], s: &Sampling, pad_
         let cos = tensor2(cos, [b, hd], device).reshape([b, 1, 1, hd]);
         let sin = tensor2(sin, [b, hd], device).reshape([b, 1, 1, hd]);
         let mask = attention_mask(&key_valid, 1, device);
-        let x = model.text.embed(index1(next.iter().map(|&t| i64::from(t)).collect(), device)).reshape([b, 1, tc.hidden_size]);
+        let x = model.text.embed(index1(next.iter().map(|&t| i64::from(t)).collect(), device)).reshape([
+            b,
+            1,
+            tc.hidden_size,
+        ]);
         let hidden = model.text.forward(x, cos, sin, mask, Some(&mut cache));
         logits = to_vec(model.text.logits(hidden.reshape([b, tc.hidden_size])));
     }

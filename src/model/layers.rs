@@ -8,6 +8,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 
 use super::weights::{Checkpoint, NamedTensor, WeightsError};
+use crate::sample::rng::Rng;
 
 /// A 2-D tensor from row-major host data.
 pub fn tensor2(data: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
@@ -46,10 +47,18 @@ pub fn transpose_host(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 ///
 /// # Errors
 /// Missing or mis-shaped tensors, named.
-pub fn load_linear(ck: &Checkpoint, name: &str, d_in: usize, d_out: usize, bias: bool, device: &Device) -> Result<Linear, WeightsError> {
+pub fn load_linear(
+    ck: &Checkpoint,
+    name: &str,
+    d_in: usize,
+    d_out: usize,
+    bias: bool,
+    device: &Device,
+) -> Result<Linear, WeightsError> {
     let w = ck.get(&format!("{name}.weight"), &[d_out, d_in])?;
     let weight = Param::from_tensor(tensor2(transpose_host(&w, d_out, d_in), [d_in, d_out], device));
-    let bias = if bias { Some(Param::from_tensor(tensor1(ck.get(&format!("{name}.bias"), &[d_out])?, device))) } else { None };
+    let bias =
+        if bias { Some(Param::from_tensor(tensor1(ck.get(&format!("{name}.bias"), &[d_out])?, device))) } else { None };
     Ok(Linear { weight, bias })
 }
 
@@ -57,16 +66,25 @@ pub fn load_linear(ck: &Checkpoint, name: &str, d_in: usize, d_out: usize, bias:
 pub fn export_linear(lin: &Linear, name: &str, out: &mut Vec<NamedTensor>) {
     let [d_in, d_out] = lin.weight.val().dims();
     let w = to_vec(lin.weight.val());
-    out.push(NamedTensor { name: format!("{name}.weight"), shape: vec![d_out, d_in], data: transpose_host(&w, d_in, d_out) });
+    out.push(NamedTensor {
+        name: format!("{name}.weight"),
+        shape: vec![d_out, d_in],
+        data: transpose_host(&w, d_in, d_out),
+    });
     if let Some(b) = &lin.bias {
         out.push(NamedTensor { name: format!("{name}.bias"), shape: vec![d_out], data: to_vec(b.val()) });
     }
 }
 
-/// A linear layer with random weights ~ N(0, gain²/fan_in) (for the built-in tiny model).
-pub fn random_linear(d_in: usize, d_out: usize, bias: bool, gain: f64, device: &Device) -> Linear {
+/// Host-side N(0, std²) values from the project's seeded generator (same on every backend).
+pub fn normal_vec(n: usize, std: f64, rng: &mut Rng) -> Vec<f32> {
+    (0..n).map(|_| (f64::from(rng.normal()) * std) as f32).collect()
+}
+
+/// A linear layer with random weights ~ N(0, gain²/fan_in) and zero bias (for the built-in tiny model).
+pub fn random_linear(d_in: usize, d_out: usize, bias: bool, gain: f64, rng: &mut Rng, device: &Device) -> Linear {
     let std = gain / (d_in as f64).sqrt();
-    let weight = Param::from_tensor(Tensor::random([d_in, d_out], burn::tensor::Distribution::Normal(0.0, std), device));
+    let weight = Param::from_tensor(tensor2(normal_vec(d_in * d_out, std, rng), [d_in, d_out], device));
     let bias = bias.then(|| Param::from_tensor(Tensor::zeros([d_out], device)));
     Linear { weight, bias }
 }
@@ -88,9 +106,20 @@ impl Norm {
     ///
     /// # Errors
     /// Missing or mis-shaped tensors.
-    pub fn load(ck: &Checkpoint, name: &str, dim: usize, layer_norm: bool, eps: f64, device: &Device) -> Result<Self, WeightsError> {
+    pub fn load(
+        ck: &Checkpoint,
+        name: &str,
+        dim: usize,
+        layer_norm: bool,
+        eps: f64,
+        device: &Device,
+    ) -> Result<Self, WeightsError> {
         let weight = Param::from_tensor(tensor1(ck.get(&format!("{name}.weight"), &[dim])?, device));
-        let bias = if layer_norm { Some(Param::from_tensor(tensor1(ck.get(&format!("{name}.bias"), &[dim])?, device))) } else { None };
+        let bias = if layer_norm {
+            Some(Param::from_tensor(tensor1(ck.get(&format!("{name}.bias"), &[dim])?, device)))
+        } else {
+            None
+        };
         Ok(Self { weight, bias, eps })
     }
 

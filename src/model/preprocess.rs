@@ -26,7 +26,13 @@ fn round_half_even(x: f64) -> f64 {
 ///
 /// # Errors
 /// [`PreprocessError`] for empty images or aspect ratios above 200.
-pub fn smart_resize(h: usize, w: usize, factor: usize, min_pixels: usize, max_pixels: usize) -> Result<(usize, usize), PreprocessError> {
+pub fn smart_resize(
+    h: usize,
+    w: usize,
+    factor: usize,
+    min_pixels: usize,
+    max_pixels: usize,
+) -> Result<(usize, usize), PreprocessError> {
     if h == 0 || w == 0 {
         return Err(PreprocessError::Empty);
     }
@@ -129,7 +135,11 @@ pub fn resize_bicubic_aa(rgb: &[u8], h: usize, w: usize, oh: usize, ow: usize) -
             for x in 0..ow {
                 tmp[y * ow + x] = if horizontal {
                     let (start, ks) = &wx[x];
-                    let acc: i64 = ks.iter().enumerate().map(|(k, &wk)| i64::from(rgb[(y * w + start + k) * 3 + c]) * i64::from(wk)).sum();
+                    let acc: i64 = ks
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &wk)| i64::from(rgb[(y * w + start + k) * 3 + c]) * i64::from(wk))
+                        .sum();
                     apply_fixed(acc, px)
                 } else {
                     rgb[(y * w + x) * 3 + c]
@@ -140,7 +150,11 @@ pub fn resize_bicubic_aa(rgb: &[u8], h: usize, w: usize, oh: usize, ow: usize) -
             for x in 0..ow {
                 out[(c * oh + y) * ow + x] = if vertical {
                     let (start, ks) = &wy[y];
-                    let acc: i64 = ks.iter().enumerate().map(|(k, &wk)| i64::from(tmp[(start + k) * ow + x]) * i64::from(wk)).sum();
+                    let acc: i64 = ks
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &wk)| i64::from(tmp[(start + k) * ow + x]) * i64::from(wk))
+                        .sum();
                     apply_fixed(acc, py)
                 } else {
                     tmp[y * ow + x]
@@ -213,7 +227,13 @@ pub fn patchify(chw: &[u8], h: usize, w: usize, vc: &VisionConfig, pc: &Preproce
 ///
 /// # Errors
 /// [`PreprocessError`] for degenerate images.
-pub fn preprocess_rgb(rgb: &[u8], h: usize, w: usize, vc: &VisionConfig, pc: &PreprocessConfig) -> Result<PixelValues, PreprocessError> {
+pub fn preprocess_rgb(
+    rgb: &[u8],
+    h: usize,
+    w: usize,
+    vc: &VisionConfig,
+    pc: &PreprocessConfig,
+) -> Result<PixelValues, PreprocessError> {
     let (oh, ow) = smart_resize(h, w, vc.factor(), pc.min_pixels, pc.max_pixels)?;
     let chw = if (oh, ow) == (h, w) {
         // torchvision skips the resize when the size is unchanged: exact channel split.

@@ -7,8 +7,11 @@ use burn::prelude::*;
 use burn::tensor::activation::{silu, softmax};
 
 use super::config::TextConfig;
-use super::layers::{Norm, apply_rotary, export_linear, inv_freq, load_linear, random_linear, tensor2, to_vec};
+use super::layers::{
+    Norm, apply_rotary, export_linear, inv_freq, load_linear, normal_vec, random_linear, tensor2, to_vec,
+};
 use super::weights::{Checkpoint, NamedTensor, WeightsError};
+use crate::sample::rng::Rng;
 
 /// Self-attention of one layer.
 #[derive(Module, Debug)]
@@ -91,7 +94,8 @@ pub fn mrope_cos_sin(cfg: &TextConfig, pos: &[i64], batch: usize, len: usize) ->
     let hd = cfg.head_dim();
     let inv = inv_freq(cfg.rope_theta, hd);
     // Frequency index -> axis: chunk k of mrope_section takes axis k % 3.
-    let axis_of: Vec<usize> = cfg.mrope_section.iter().enumerate().flat_map(|(k, &n)| std::iter::repeat_n(k % 3, n)).collect();
+    let axis_of: Vec<usize> =
+        cfg.mrope_section.iter().enumerate().flat_map(|(k, &n)| std::iter::repeat_n(k % 3, n)).collect();
     let (mut cos, mut sin) = (vec![0f32; batch * len * hd], vec![0f32; batch * len * hd]);
     for b in 0..batch {
         for t in 0..len {
@@ -154,10 +158,21 @@ impl TextModel {
                 up_proj: lin("mlp.up_proj", h, cfg.intermediate_size, false)?,
                 down_proj: lin("mlp.down_proj", cfg.intermediate_size, h, false)?,
                 input_layernorm: Norm::load(ck, &format!("{p}.input_layernorm"), h, false, cfg.rms_norm_eps, device)?,
-                post_attention_layernorm: Norm::load(ck, &format!("{p}.post_attention_layernorm"), h, false, cfg.rms_norm_eps, device)?,
+                post_attention_layernorm: Norm::load(
+                    ck,
+                    &format!("{p}.post_attention_layernorm"),
+                    h,
+                    false,
+                    cfg.rms_norm_eps,
+                    device,
+                )?,
             });
         }
-        let lm_head = if cfg.tie_word_embeddings { None } else { Some(load_linear(ck, "lm_head", h, cfg.vocab_size, false, device)?) };
+        let lm_head = if cfg.tie_word_embeddings {
+            None
+        } else {
+            Some(load_linear(ck, "lm_head", h, cfg.vocab_size, false, device)?)
+        };
         Ok(Self {
             embed_tokens: Param::from_tensor(tensor2(embed, [cfg.vocab_size, h], device)),
             layers,
@@ -168,32 +183,41 @@ impl TextModel {
     }
 
     /// A randomly initialised decoder (the built-in tiny model's starting point).
-    pub fn random(cfg: &TextConfig, device: &Device) -> Self {
+    pub fn random(cfg: &TextConfig, rng: &mut Rng, device: &Device) -> Self {
         let (h, kv) = (cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim());
         let out_gain = 1.0 / (2.0 * cfg.num_hidden_layers as f64).sqrt();
-        let layers = (0..cfg.num_hidden_layers)
-            .map(|_| DecoderLayer {
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for _ in 0..cfg.num_hidden_layers {
+            let q_proj = random_linear(h, h, true, 1.0, rng, device);
+            let k_proj = random_linear(h, kv, true, 1.0, rng, device);
+            let v_proj = random_linear(h, kv, true, 1.0, rng, device);
+            let o_proj = random_linear(h, h, false, out_gain, rng, device);
+            let gate_proj = random_linear(h, cfg.intermediate_size, false, 1.0, rng, device);
+            let up_proj = random_linear(h, cfg.intermediate_size, false, 1.0, rng, device);
+            let down_proj = random_linear(cfg.intermediate_size, h, false, out_gain, rng, device);
+            layers.push(DecoderLayer {
                 self_attn: Attention {
-                    q_proj: random_linear(h, h, true, 1.0, device),
-                    k_proj: random_linear(h, kv, true, 1.0, device),
-                    v_proj: random_linear(h, kv, true, 1.0, device),
-                    o_proj: random_linear(h, h, false, out_gain, device),
+                    q_proj,
+                    k_proj,
+                    v_proj,
+                    o_proj,
                     n_heads: cfg.num_attention_heads,
                     n_kv: cfg.num_key_value_heads,
                 },
-                gate_proj: random_linear(h, cfg.intermediate_size, false, 1.0, device),
-                up_proj: random_linear(h, cfg.intermediate_size, false, 1.0, device),
-                down_proj: random_linear(cfg.intermediate_size, h, false, out_gain, device),
+                gate_proj,
+                up_proj,
+                down_proj,
                 input_layernorm: Norm::new(h, false, cfg.rms_norm_eps, device),
                 post_attention_layernorm: Norm::new(h, false, cfg.rms_norm_eps, device),
-            })
-            .collect();
-        let embed = Tensor::random([cfg.vocab_size, h], burn::tensor::Distribution::Normal(0.0, 0.02), device);
+            });
+        }
+        let embed = tensor2(normal_vec(cfg.vocab_size * h, 0.1, rng), [cfg.vocab_size, h], device);
+        let lm_head = (!cfg.tie_word_embeddings).then(|| random_linear(h, cfg.vocab_size, false, 1.0, rng, device));
         Self {
             embed_tokens: Param::from_tensor(embed),
             layers,
             norm: Norm::new(h, false, cfg.rms_norm_eps, device),
-            lm_head: (!cfg.tie_word_embeddings).then(|| random_linear(h, cfg.vocab_size, false, 1.0, device)),
+            lm_head,
             cfg: cfg.clone(),
         }
     }
@@ -201,7 +225,11 @@ impl TextModel {
     /// Exports under HF names.
     pub fn export(&self, out: &mut Vec<NamedTensor>) {
         let [v, h] = self.embed_tokens.val().dims();
-        out.push(NamedTensor { name: "model.embed_tokens.weight".into(), shape: vec![v, h], data: to_vec(self.embed_tokens.val()) });
+        out.push(NamedTensor {
+            name: "model.embed_tokens.weight".into(),
+            shape: vec![v, h],
+            data: to_vec(self.embed_tokens.val()),
+        });
         for (i, l) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
             export_linear(&l.self_attn.q_proj, &format!("{p}.self_attn.q_proj"), out);
@@ -228,7 +256,14 @@ impl TextModel {
     /// Runs the layers on `x` `[batch, len, hidden]` and returns the final-norm hidden states.
     /// With a cache, keys/values are written at `cache.len..cache.len + len` and attention covers
     /// everything cached; `mask` is `[batch, 1, len, keys]` (see [`attention_mask`]).
-    pub fn forward(&self, mut x: Tensor<3>, cos: Tensor<4>, sin: Tensor<4>, mask: Tensor<4>, mut cache: Option<&mut KvCache>) -> Tensor<3> {
+    pub fn forward(
+        &self,
+        mut x: Tensor<3>,
+        cos: Tensor<4>,
+        sin: Tensor<4>,
+        mask: Tensor<4>,
+        mut cache: Option<&mut KvCache>,
+    ) -> Tensor<3> {
         for (i, layer) in self.layers.iter().enumerate() {
             let h = layer.input_layernorm.forward(x.clone());
             let a = layer.self_attn.forward(h, &cos, &sin, &mask, cache.as_deref_mut().map(|c| (c, i)));
@@ -259,7 +294,14 @@ impl TextModel {
 }
 
 impl Attention {
-    fn forward(&self, x: Tensor<3>, cos: &Tensor<4>, sin: &Tensor<4>, mask: &Tensor<4>, cache: Option<(&mut KvCache, usize)>) -> Tensor<3> {
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        mask: &Tensor<4>,
+        cache: Option<(&mut KvCache, usize)>,
+    ) -> Tensor<3> {
         let [b, l, h] = x.dims();
         let hd = h / self.n_heads;
         let g = self.n_heads / self.n_kv;

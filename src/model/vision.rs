@@ -10,10 +10,14 @@ use burn::prelude::*;
 use burn::tensor::activation::{gelu, sigmoid, silu, softmax};
 
 use super::config::{Arch, VisionConfig};
-use super::layers::{Norm, apply_rotary, export_linear, index1, inv_freq, load_linear, random_linear, tensor2, to_vec, transpose_host};
+use super::layers::{
+    Norm, apply_rotary, export_linear, index1, inv_freq, load_linear, normal_vec, random_linear, tensor2, to_vec,
+    transpose_host,
+};
 use super::positions::{vision_positions, window_index};
 use super::preprocess::PixelValues;
 use super::weights::{Checkpoint, NamedTensor, WeightsError};
+use crate::sample::rng::Rng;
 
 /// One ViT block.
 #[derive(Module, Debug)]
@@ -70,14 +74,23 @@ impl VisionTower {
     pub fn load(ck: &Checkpoint, cfg: &VisionConfig, arch: Arch, device: &Device) -> Result<Self, WeightsError> {
         let (e, pl) = (cfg.width, cfg.patch_len());
         let qwen25 = arch == Arch::Qwen25Vl;
-        let pe = ck.get("visual.patch_embed.proj.weight", &[e, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size])?;
+        let pe = ck.get(
+            "visual.patch_embed.proj.weight",
+            &[e, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size],
+        )?;
         let patch_embed = Param::from_tensor(tensor2(transpose_host(&pe, e, pl), [pl, e], device));
         let mut blocks = Vec::with_capacity(cfg.depth);
         for i in 0..cfg.depth {
             let b = format!("visual.blocks.{i}");
             let lin = |n: &str, i: usize, o: usize| load_linear(ck, &format!("{b}.{n}"), i, o, true, device);
             let (fc1, fc2, gate_proj, up_proj, down_proj) = if qwen25 {
-                (None, None, Some(lin("mlp.gate_proj", e, cfg.mlp_hidden)?), Some(lin("mlp.up_proj", e, cfg.mlp_hidden)?), Some(lin("mlp.down_proj", cfg.mlp_hidden, e)?))
+                (
+                    None,
+                    None,
+                    Some(lin("mlp.gate_proj", e, cfg.mlp_hidden)?),
+                    Some(lin("mlp.up_proj", e, cfg.mlp_hidden)?),
+                    Some(lin("mlp.down_proj", cfg.mlp_hidden, e)?),
+                )
             } else {
                 (Some(lin("mlp.fc1", e, cfg.mlp_hidden)?), Some(lin("mlp.fc2", cfg.mlp_hidden, e)?), None, None, None)
             };
@@ -107,34 +120,44 @@ impl VisionTower {
     }
 
     /// A randomly initialised tower (the built-in tiny model's starting point).
-    pub fn random(cfg: &VisionConfig, arch: Arch, device: &Device) -> Self {
+    pub fn random(cfg: &VisionConfig, arch: Arch, rng: &mut Rng, device: &Device) -> Self {
         let (e, pl) = (cfg.width, cfg.patch_len());
         let qwen25 = arch == Arch::Qwen25Vl;
-        let blocks = (0..cfg.depth)
-            .map(|_| {
-                let l = |i, o, g| Some(random_linear(i, o, true, g, device));
-                VisionBlock {
-                    norm1: Norm::new(e, !qwen25, 1e-6, device),
-                    norm2: Norm::new(e, !qwen25, 1e-6, device),
-                    qkv: random_linear(e, 3 * e, true, 1.0, device),
-                    proj: random_linear(e, e, true, 0.5, device),
-                    fc1: if qwen25 { None } else { l(e, cfg.mlp_hidden, 1.0) },
-                    fc2: if qwen25 { None } else { l(cfg.mlp_hidden, e, 0.5) },
-                    gate_proj: if qwen25 { l(e, cfg.mlp_hidden, 1.0) } else { None },
-                    up_proj: if qwen25 { l(e, cfg.mlp_hidden, 1.0) } else { None },
-                    down_proj: if qwen25 { l(cfg.mlp_hidden, e, 0.5) } else { None },
-                    heads: cfg.num_heads,
-                }
-            })
-            .collect();
+        let mut blocks = Vec::with_capacity(cfg.depth);
+        for _ in 0..cfg.depth {
+            let qkv = random_linear(e, 3 * e, true, 1.0, rng, device);
+            let proj = random_linear(e, e, true, 0.5, rng, device);
+            let (fc1, fc2, gate_proj, up_proj, down_proj) = if qwen25 {
+                let g = random_linear(e, cfg.mlp_hidden, true, 1.0, rng, device);
+                let u = random_linear(e, cfg.mlp_hidden, true, 1.0, rng, device);
+                let d = random_linear(cfg.mlp_hidden, e, true, 0.5, rng, device);
+                (None, None, Some(g), Some(u), Some(d))
+            } else {
+                let f1 = random_linear(e, cfg.mlp_hidden, true, 1.0, rng, device);
+                let f2 = random_linear(cfg.mlp_hidden, e, true, 0.5, rng, device);
+                (Some(f1), Some(f2), None, None, None)
+            };
+            blocks.push(VisionBlock {
+                norm1: Norm::new(e, !qwen25, 1e-6, device),
+                norm2: Norm::new(e, !qwen25, 1e-6, device),
+                qkv,
+                proj,
+                fc1,
+                fc2,
+                gate_proj,
+                up_proj,
+                down_proj,
+                heads: cfg.num_heads,
+            });
+        }
         let m2 = cfg.spatial_merge_size * cfg.spatial_merge_size * e;
         let std = 1.0 / (pl as f64).sqrt();
         Self {
-            patch_embed: Param::from_tensor(Tensor::random([pl, e], burn::tensor::Distribution::Normal(0.0, std), device)),
+            patch_embed: Param::from_tensor(tensor2(normal_vec(pl * e, std, rng), [pl, e], device)),
             blocks,
             ln_q: Norm::new(e, !qwen25, 1e-6, device),
-            mlp0: random_linear(m2, m2, true, 1.0, device),
-            mlp2: random_linear(m2, cfg.out_hidden, true, 1.0, device),
+            mlp0: random_linear(m2, m2, true, 1.0, rng, device),
+            mlp2: random_linear(m2, cfg.out_hidden, true, 1.0, rng, device),
             cfg: cfg.clone(),
             arch,
         }
@@ -155,7 +178,13 @@ impl VisionTower {
             b.norm2.export(&format!("{p}.norm2"), out);
             export_linear(&b.qkv, &format!("{p}.attn.qkv"), out);
             export_linear(&b.proj, &format!("{p}.attn.proj"), out);
-            for (l, n) in [(&b.fc1, "fc1"), (&b.fc2, "fc2"), (&b.gate_proj, "gate_proj"), (&b.up_proj, "up_proj"), (&b.down_proj, "down_proj")] {
+            for (l, n) in [
+                (&b.fc1, "fc1"),
+                (&b.fc2, "fc2"),
+                (&b.gate_proj, "gate_proj"),
+                (&b.up_proj, "up_proj"),
+                (&b.down_proj, "down_proj"),
+            ] {
                 if let Some(l) = l {
                     export_linear(l, &format!("{p}.mlp.{n}"), out);
                 }
@@ -207,7 +236,8 @@ impl VisionTower {
         }
         let (cos, sin) = (cos.unsqueeze_dim::<3>(0), sin.unsqueeze_dim::<3>(0));
         for (i, blk) in self.blocks.iter().enumerate() {
-            let segs = if self.arch == Arch::Qwen25Vl && !c.fullatt_block_indexes.contains(&i) { &windows } else { &full };
+            let segs =
+                if self.arch == Arch::Qwen25Vl && !c.fullatt_block_indexes.contains(&i) { &windows } else { &full };
             x = blk.forward(x, &cos, &sin, segs, device);
         }
         let h = self.ln_q.forward(x).reshape([n / unit, unit * c.width]);
@@ -235,7 +265,14 @@ pub fn vision_rotary(grids: &[[usize; 3]], merge: usize, hd: usize, theta: f64) 
 }
 
 impl VisionBlock {
-    fn forward(&self, x: Tensor<2>, cos: &Tensor<3>, sin: &Tensor<3>, segs: &[(usize, usize)], device: &Device) -> Tensor<2> {
+    fn forward(
+        &self,
+        x: Tensor<2>,
+        cos: &Tensor<3>,
+        sin: &Tensor<3>,
+        segs: &[(usize, usize)],
+        device: &Device,
+    ) -> Tensor<2> {
         let [n, e] = x.dims();
         let hd = e / self.heads;
         let qkv = self.qkv.forward(self.norm1.forward(x.clone())).reshape([n, 3, self.heads, hd]).permute([1, 2, 0, 3]);
@@ -259,7 +296,13 @@ impl VisionBlock {
 
 /// Non-causal attention within each `(start, len)` segment of rows; equal-length segments are
 /// batched into one matmul. `q`, `k`, `v`: `[heads, n, hd]`.
-fn segmented_attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, segs: &[(usize, usize)], device: &Device) -> Tensor<3> {
+fn segmented_attention(
+    q: Tensor<3>,
+    k: Tensor<3>,
+    v: Tensor<3>,
+    segs: &[(usize, usize)],
+    device: &Device,
+) -> Tensor<3> {
     let [heads, n, hd] = q.dims();
     let scale = (hd as f64).powf(-0.5);
     if segs.len() == 1 {

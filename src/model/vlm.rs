@@ -113,6 +113,14 @@ impl Vlm {
         Ok(Self { visual, text, config, preprocess })
     }
 
+    /// A randomly initialised model (host-seeded, identical on every backend).
+    pub fn random(config: VlmConfig, preprocess: PreprocessConfig, seed: u64, device: &Device) -> Self {
+        let mut rng = crate::sample::rng::Rng::new(seed);
+        let visual = VisionTower::random(&config.vision, config.arch, &mut rng, device);
+        let text = TextModel::random(&config.text, &mut rng, device);
+        Self { visual, text, config, preprocess }
+    }
+
     /// Every parameter under its Hugging Face name.
     pub fn export(&self) -> Vec<NamedTensor> {
         let mut out = Vec::new();
@@ -132,7 +140,8 @@ impl Vlm {
         let cfg = super::hf_config::to_hf_json(&self.config, dtype);
         std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg).unwrap_or_default()).map_err(io)?;
         let pp = super::hf_config::preprocessor_json(&self.preprocess, &self.config);
-        std::fs::write(dir.join("preprocessor_config.json"), serde_json::to_string_pretty(&pp).unwrap_or_default()).map_err(io)?;
+        std::fs::write(dir.join("preprocessor_config.json"), serde_json::to_string_pretty(&pp).unwrap_or_default())
+            .map_err(io)?;
         let mut meta = metadata;
         meta.insert("format".into(), "pt".into());
         weights::write(&dir.join("model.safetensors"), &self.export(), dtype, meta)?;
@@ -146,7 +155,15 @@ impl Vlm {
     pub fn embed(&self, batch: &Batch, device: &Device) -> Result<(Tensor<3>, RopePositions), ModelError> {
         let c = &self.config;
         let grids: Vec<[usize; 3]> = batch.images.iter().map(|p| p.grid_thw).collect();
-        let pos = rope_index(&batch.ids, &batch.mask, batch.batch, batch.seq, &grids, c.image_token_id, c.vision.spatial_merge_size)?;
+        let pos = rope_index(
+            &batch.ids,
+            &batch.mask,
+            batch.batch,
+            batch.seq,
+            &grids,
+            c.image_token_id,
+            c.vision.spatial_merge_size,
+        )?;
         let vocab = c.text.vocab_size as u32;
         if let Some(bad) = batch.ids.iter().find(|&&t| t >= vocab) {
             return Err(ModelError::Invalid(format!("token id {bad} is outside the vocabulary ({vocab})")));

@@ -171,11 +171,12 @@ impl Checkpoint {
         } else if path.join("model.safetensors.index.json").is_file() {
             let idx = path.join("model.safetensors.index.json");
             let text = std::fs::read_to_string(&idx).map_err(io(&idx))?;
-            let v: Value = serde_json::from_str(&text).map_err(|e| WeightsError::Header { reason: e.to_string(), path: idx.clone() })?;
-            let map = v.get("weight_map").and_then(Value::as_object).ok_or_else(|| WeightsError::Header {
-                reason: "no weight_map".into(),
-                path: idx.clone(),
-            })?;
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| WeightsError::Header { reason: e.to_string(), path: idx.clone() })?;
+            let map = v
+                .get("weight_map")
+                .and_then(Value::as_object)
+                .ok_or_else(|| WeightsError::Header { reason: "no weight_map".into(), path: idx.clone() })?;
             let mut shards: Vec<String> = map.values().filter_map(|x| x.as_str().map(str::to_string)).collect();
             shards.sort();
             shards.dedup();
@@ -184,7 +185,11 @@ impl Checkpoint {
             vec![path.join("model.safetensors")]
         } else {
             let pickle = path.join("pytorch_model.bin").exists() || path.join("pytorch_model.bin.index.json").exists();
-            let hint = if pickle { " (only pickle .bin files found: they are never loaded; convert them to safetensors)" } else { "" };
+            let hint = if pickle {
+                " (only pickle .bin files found: they are never loaded; convert them to safetensors)"
+            } else {
+                ""
+            };
             return Err(WeightsError::NoWeights(path.to_path_buf(), hint));
         };
         let mut entries = HashMap::new();
@@ -218,13 +223,20 @@ impl Checkpoint {
     pub fn get(&self, name: &str, expected: &[usize]) -> Result<Vec<f32>, WeightsError> {
         let e = self.entries.get(name).ok_or_else(|| WeightsError::Missing(name.to_string()))?;
         if e.shape != expected {
-            return Err(WeightsError::Shape { name: name.to_string(), expected: expected.to_vec(), found: e.shape.clone() });
+            return Err(WeightsError::Shape {
+                name: name.to_string(),
+                expected: expected.to_vec(),
+                found: e.shape.clone(),
+            });
         }
         let dtype = e.dtype.clone().map_err(|d| WeightsError::Dtype { name: name.to_string(), dtype: d })?;
         let count: usize = e.shape.iter().product();
         let path = &self.files[e.file];
         if (e.end - e.start) as usize != count * dtype.size() {
-            return Err(WeightsError::Header { reason: format!("{name}: byte length does not match shape"), path: path.clone() });
+            return Err(WeightsError::Header {
+                reason: format!("{name}: byte length does not match shape"),
+                path: path.clone(),
+            });
         }
         let mut f = File::open(path).map_err(io(path))?;
         f.seek(SeekFrom::Start(e.start)).map_err(io(path))?;
@@ -252,7 +264,12 @@ pub struct NamedTensor {
 ///
 /// # Errors
 /// [`WeightsError::Write`].
-pub fn write(path: &Path, tensors: &[NamedTensor], dtype: Dtype, metadata: BTreeMap<String, String>) -> Result<(), WeightsError> {
+pub fn write(
+    path: &Path,
+    tensors: &[NamedTensor],
+    dtype: Dtype,
+    metadata: BTreeMap<String, String>,
+) -> Result<(), WeightsError> {
     let err = |reason: String| WeightsError::Write { reason, path: path.to_path_buf() };
     let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()

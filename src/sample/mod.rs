@@ -69,6 +69,44 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SampleError + '_ {
     move |source| SampleError::Io { path: path.to_path_buf(), source }
 }
 
+/// One synthetic item of stream `stream`: question, findings and image.
+pub fn draw_item(seed: u64, stream: u64, modality: Modality) -> (questions::Question, phantom::Findings, draw::Canvas) {
+    let mut rng = Rng::derive(seed, stream);
+    let kind = QuestionType::draw(&mut rng);
+    let findings = questions::findings_for(&mut rng, kind, modality);
+    let canvas = phantom::render(&mut rng, &findings);
+    let q = questions::ask(&mut rng, kind, &findings);
+    (q, findings, canvas)
+}
+
+/// A synthetic item that is not in any project: for a model's broad pretraining (all modalities),
+/// drawn from streams far from the sample project's, so test images are never seen.
+/// Returns the item (findings in its metadata, no image path) and its RGB pixels `(rgb, h, w)`.
+pub fn pretraining_item(seed: u64, index: u64) -> (crate::domain::VqaItem, Vec<u8>, usize, usize) {
+    let modality = [Modality::Mri, Modality::Ct, Modality::XRay][(index % 3) as usize];
+    let stream = 1_000_000_000 + index;
+    let (q, findings, canvas) = draw_item(seed ^ 0x9E37_79B9, stream, modality);
+    let mut meta = std::collections::BTreeMap::new();
+    meta.insert("question_type".to_string(), serde_json::to_value(q.kind).unwrap_or_default());
+    meta.insert("findings".to_string(), json!({ "lesions": findings.lesions }));
+    let item = crate::domain::VqaItem {
+        uid: format!("pretrain/{index}"),
+        images: vec![],
+        question: q.text,
+        options: q.options,
+        answer: crate::domain::Answer::Choice(q.answer),
+        modality,
+        body_part: Some(findings.body_part),
+        source: "pretraining".into(),
+        split: Split::Train,
+        tags: vec![],
+        meta,
+    };
+    let gray = canvas.to_u8();
+    let rgb = gray.iter().flat_map(|&g| [g, g, g]).collect();
+    (item, rgb, canvas.h, canvas.w)
+}
+
 /// Writes `out/images/*.png`, `out/manifest.jsonl` and the project `out/sample.medvlm` (created by
 /// importing the manifest with the folder importer). Same seed, same bytes.
 ///
@@ -96,11 +134,7 @@ pub fn generate(out: &Path, seed: u64, force: bool, progress: &dyn ProgressSink)
     for &(split, modality, count) in LAYOUT {
         for n in 0..count {
             stream += 1;
-            let mut rng = Rng::derive(seed, stream);
-            let kind = QuestionType::draw(&mut rng);
-            let findings = questions::findings_for(&mut rng, kind, modality);
-            let canvas = phantom::render(&mut rng, &findings);
-            let q = questions::ask(&mut rng, kind, &findings);
+            let (q, findings, canvas) = draw_item(seed, stream, modality);
             let tag = match modality {
                 Modality::Mri => "mri",
                 Modality::Ct => "ct",
@@ -167,4 +201,16 @@ pub fn bundled_project(progress: &dyn ProgressSink) -> Result<PathBuf, SampleErr
         generate(&dir, DEFAULT_SEED, true, progress)?;
     }
     Ok(project)
+}
+
+/// Folder name of the built-in tiny model inside `sample-data/`.
+pub const TINY_MODEL_DIR: &str = "medvlm-tiny";
+
+/// The bundled `medvlm-tiny` model folder, if present next to the sample project.
+pub fn bundled_tiny_model() -> Option<PathBuf> {
+    bundled_candidates()
+        .into_iter()
+        .filter_map(|p| p.parent().map(|d| d.join(TINY_MODEL_DIR)))
+        .find(|d| d.join("config.json").is_file())
+        .map(|d| crate::util::absolute(&d))
 }

@@ -98,7 +98,7 @@ pub fn place_lesions(rng: &mut Rng, modality: Modality, count: usize, sides: Opt
             Some(Side::Left) => regions[1],
             None => regions[rng.below(regions.len())],
         };
-        let r = if rng.chance(0.5) { rng.range(2.5, 4.0) } else { rng.range(5.5, 8.0) };
+        let r = if rng.chance(0.5) { rng.range(3.0, 4.2) } else { rng.range(5.5, 8.0) };
         let a = rng.range(0.0, std::f32::consts::TAU);
         let d = rng.f32().sqrt() * 0.85;
         let (x, y) = (region.0 + region.2 * d * a.cos(), region.1 + region.3 * d * a.sin());
@@ -122,7 +122,7 @@ pub fn render(rng: &mut Rng, findings: &Findings) -> Canvas {
     };
     for l in &findings.lesions {
         let (value, soft) = match findings.modality {
-            Modality::Mri => (rng.range(0.88, 0.98), 1.2),
+            Modality::Mri => (rng.range(0.95, 1.0), 0.8),
             Modality::Ct => (rng.range(0.55, 0.7), 0.8),
             _ => (rng.range(0.72, 0.85), 1.8),
         };
@@ -137,7 +137,7 @@ fn brain_mri(rng: &mut Rng) -> Canvas {
     let (cx, cy) = (56.0 + rng.range(-2.0, 2.0), 56.0 + rng.range(-2.0, 2.0));
     let (rx, ry) = (44.0 + rng.range(-2.0, 2.0), 51.0 + rng.range(-2.0, 1.0));
     let mut c = Canvas::new(SIZE, SIZE, 0.02);
-    c.ellipse(cx, cy, rx, ry, 0.0, 0.8, 0.8); // scalp fat (bright on T1)
+    c.ellipse(cx, cy, rx, ry, 0.0, 0.66, 0.8); // scalp fat (bright on T1, but darker than lesions)
     c.ellipse(cx, cy, rx - 3.0, ry - 3.0, 0.0, 0.08, 0.6); // skull (dark)
     c.ellipse(cx, cy, rx - 5.5, ry - 5.5, 0.0, 0.42, 0.8); // cortex (grey matter)
     c.ellipse(cx, cy, rx - 10.0, ry - 11.0, 0.0, 0.55, 2.0); // white matter

@@ -1,5 +1,5 @@
-//! Multiple-choice questions about a phantom's findings (2-4 options, shuffled so answer letters
-//! are balanced): lesion presence, count, side, quadrant, size and modality.
+//! Multiple-choice questions about a phantom's findings (2-4 options in a canonical order per
+//! question type): lesion presence, count, side, quadrant, size and modality.
 
 use serde::{Deserialize, Serialize};
 
@@ -76,10 +76,44 @@ pub fn findings_for(rng: &mut Rng, kind: QuestionType, modality: Modality) -> Fi
     Findings { modality, body_part, lesions: place_lesions(rng, modality, count, side) }
 }
 
+/// The correct option text for a question kind given findings (what `ask` marks as the key).
+pub fn correct_option(kind: QuestionType, f: &Findings) -> String {
+    let n = f.lesions.len();
+    match kind {
+        QuestionType::Presence => if n > 0 { "Yes" } else { "No" }.into(),
+        QuestionType::Count => ["None", "One", "Two", "Three"][n.min(3)].into(),
+        QuestionType::Side => match f.common_side() {
+            Some(Side::Left) => "Left".into(),
+            Some(Side::Right) => "Right".into(),
+            None => "Both sides".into(),
+        },
+        QuestionType::Quadrant => f.lesions.first().map_or("upper left", |l| l.quadrant()).into(),
+        QuestionType::Size => {
+            if f.lesions.first().is_some_and(|l| l.size_class() == "large") { "Large" } else { "Small" }.into()
+        }
+        QuestionType::Modality => f.modality.as_str().into(),
+    }
+}
+
+impl QuestionType {
+    /// Parses the `question_type` stored in sample item metadata.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "presence" => Some(Self::Presence),
+            "count" => Some(Self::Count),
+            "side" => Some(Self::Side),
+            "quadrant" => Some(Self::Quadrant),
+            "size" => Some(Self::Size),
+            "modality" => Some(Self::Modality),
+            _ => None,
+        }
+    }
+}
+
 /// Writes the question for `findings`.
 pub fn ask(rng: &mut Rng, kind: QuestionType, f: &Findings) -> Question {
-    let n = f.lesions.len();
-    let (text, mut options, correct): (String, Vec<String>, String) = match kind {
+    let correct = correct_option(kind, f);
+    let (text, mut options): (String, Vec<String>) = match kind {
         QuestionType::Presence => {
             let q = pick(
                 rng,
@@ -89,42 +123,36 @@ pub fn ask(rng: &mut Rng, kind: QuestionType, f: &Findings) -> Question {
                     "Does this image show an abnormal lesion?",
                 ],
             );
-            (q.into(), vec!["Yes".into(), "No".into()], if n > 0 { "Yes" } else { "No" }.into())
+            (q.into(), vec!["Yes".into(), "No".into()])
         }
         QuestionType::Count => {
             let q = pick(rng, &["How many lesions are visible in this image?", "How many focal lesions can be seen?"]);
-            let names = ["None", "One", "Two", "Three"];
-            (q.into(), names.iter().map(|s| (*s).to_string()).collect(), names[n.min(3)].into())
+            (q.into(), ["None", "One", "Two", "Three"].iter().map(|s| (*s).to_string()).collect())
         }
         QuestionType::Side => {
             let q = pick(
                 rng,
                 &["On which side of the patient is the lesion located?", "Which side of the patient is affected?"],
             );
-            let answer = match f.common_side() {
-                Some(Side::Left) => "Left",
-                Some(Side::Right) => "Right",
-                None => "Both sides",
-            };
             let mut opts = vec!["Left".to_string(), "Right".to_string()];
-            if answer == "Both sides" || rng.chance(0.3) {
+            if correct == "Both sides" || rng.chance(0.3) {
                 opts.push("Both sides".into());
             }
-            (q.into(), opts, answer.into())
+            (q.into(), opts)
         }
         QuestionType::Quadrant => {
             let q = pick(
                 rng,
                 &["In which quadrant of the image is the lesion?", "Where in the image is the lesion located?"],
             );
-            let quads = ["upper left", "upper right", "lower left", "lower right"];
-            let answer = f.lesions.first().map_or("upper left", |l| l.quadrant());
-            (q.into(), quads.iter().map(|s| (*s).to_string()).collect(), answer.into())
+            (
+                q.into(),
+                ["upper left", "upper right", "lower left", "lower right"].iter().map(|s| (*s).to_string()).collect(),
+            )
         }
         QuestionType::Size => {
             let q = pick(rng, &["How large is the lesion?", "What is the size of the lesion?"]);
-            let answer = if f.lesions.first().is_some_and(|l| l.size_class() == "large") { "Large" } else { "Small" };
-            (q.into(), vec!["Small".into(), "Large".into()], answer.into())
+            (q.into(), vec!["Small".into(), "Large".into()])
         }
         QuestionType::Modality => {
             let q = pick(
@@ -137,12 +165,14 @@ pub fn ask(rng: &mut Rng, kind: QuestionType, f: &Findings) -> Question {
             let k = 1 + rng.below(3); // 2-4 options in all
             let mut opts: Vec<String> = others[..k].iter().map(|s| (*s).to_string()).collect();
             opts.push(f.modality.as_str().to_string());
-            (q.into(), opts, f.modality.as_str().into())
+            (q.into(), opts)
         }
     };
-    // Presence and count keep their natural order; the others are shuffled to balance letters.
-    if !matches!(kind, QuestionType::Presence | QuestionType::Count | QuestionType::Size) {
-        rng.shuffle(&mut options);
+    // Options keep a canonical order per question type (as many radiology benchmarks do), so the
+    // letter of an answer is a property of the finding, not of a shuffle.
+    if kind == QuestionType::Modality {
+        let rank = |o: &String| ["MRI", "CT", "X-ray", "Ultrasound"].iter().position(|m| m == o).unwrap_or(9);
+        options.sort_by_key(rank);
     }
     let answer = options.iter().position(|o| *o == correct).unwrap_or(0);
     Question { kind, text, options, answer }

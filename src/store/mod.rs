@@ -4,6 +4,7 @@
 
 mod history;
 mod items;
+mod runs;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension as _};
 
 pub use history::{EditGroupInfo, UndoOutcome};
 pub use items::InsertOutcome;
+pub use runs::{CheckpointRow, RolloutRow, RunRow, StepInfo};
 
 /// File extension of a project.
 pub const EXTENSION: &str = "medvlm";

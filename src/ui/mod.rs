@@ -2,6 +2,7 @@
 //! [`crate::app::Command`]s; they never touch files or the database.
 
 pub mod curation;
+pub mod curves;
 pub mod dialogs;
 pub mod inspector;
 pub mod placeholder;
@@ -9,3 +10,4 @@ pub mod shell;
 pub mod theme;
 pub mod tiles;
 pub mod toasts;
+pub mod training;

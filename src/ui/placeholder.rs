@@ -15,25 +15,6 @@ fn empty_state(ui: &mut egui::Ui, title: &str, lines: &[&str]) {
     }
 }
 
-/// The Training workspace before the GRPO engine exists.
-pub fn training(ui: &mut egui::Ui, state: &AppState) {
-    empty_state(
-        ui,
-        "Training",
-        &[
-            "No training runs in this project yet.",
-            "This workspace will launch on-device GRPO runs (burn: wgpu on a GPU, CPU otherwise) with the \
-             MedVLM-R1, MedVLThinker and tiny-demo presets, and draw live curves every step: reward per \
-             reward function, reward std and zero-std fraction, KL, completion length, entropy, grad norm, LR.",
-        ],
-    );
-    if let Some(p) = &state.project {
-        let train = p.stats.by_split.get("train").copied().unwrap_or(0);
-        ui.add_space(8.0);
-        ui.label(format!("Training data available: {train} items in the train split of {}.", p.name));
-    }
-}
-
 /// The Review workspace before reasoning traces exist.
 pub fn review(ui: &mut egui::Ui, _state: &AppState) {
     empty_state(

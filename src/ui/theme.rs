@@ -57,3 +57,17 @@ pub fn of(ui: &egui::Ui) -> Tokens {
 pub fn apply(ctx: &egui::Context, dark: bool) {
     ctx.set_theme(if dark { egui::Theme::Dark } else { egui::Theme::Light });
 }
+
+/// Distinguishable series colours for plots.
+pub fn series_colors(dark: bool) -> Vec<Color32> {
+    let base = [
+        Color32::from_rgb(99, 160, 255),
+        Color32::from_rgb(255, 160, 64),
+        Color32::from_rgb(90, 200, 120),
+        Color32::from_rgb(230, 90, 110),
+        Color32::from_rgb(180, 130, 250),
+        Color32::from_rgb(200, 200, 80),
+        Color32::from_rgb(70, 200, 210),
+    ];
+    if dark { base.to_vec() } else { base.iter().map(|c| c.gamma_multiply(0.8)).collect() }
+}

@@ -3,7 +3,7 @@
 
 use eframe::egui;
 
-use super::{curation, inspector, placeholder};
+use super::{curation, inspector, placeholder, training};
 use crate::app::state::AppState;
 use crate::app::{Command, Workspace};
 
@@ -28,7 +28,7 @@ impl egui_tiles::Behavior<Workspace> for Panes<'_> {
             ui.set_min_size(ui.available_size());
             match pane {
                 Workspace::Curation => curation::show(ui, self.state, self.queue),
-                Workspace::Training => placeholder::training(ui, self.state),
+                Workspace::Training => training::show(ui, self.state, self.queue),
                 Workspace::Inspector => inspector::show(ui, self.state, self.texture),
                 Workspace::Review => placeholder::review(ui, self.state),
             }

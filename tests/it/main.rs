@@ -4,9 +4,11 @@
 mod architecture;
 mod cli;
 mod common;
+mod grpo;
 mod import;
 mod model_parity;
 mod sample;
 mod shader;
 mod store;
+mod train;
 mod ui;

@@ -27,8 +27,12 @@ impl Fixture {
         for (name, view) in st.tensors() {
             let d = view.data();
             let vals: Vec<f64> = match view.dtype() {
-                safetensors::Dtype::F32 => d.chunks_exact(4).map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap()))).collect(),
-                safetensors::Dtype::I64 => d.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64).collect(),
+                safetensors::Dtype::F32 => {
+                    d.chunks_exact(4).map(|b| f64::from(f32::from_le_bytes(b.try_into().unwrap()))).collect()
+                }
+                safetensors::Dtype::I64 => {
+                    d.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f64).collect()
+                }
                 safetensors::Dtype::U8 => d.iter().map(|&b| f64::from(b)).collect(),
                 other => panic!("{name}: {other:?}"),
             };
@@ -133,7 +137,9 @@ fn check_model(dir: &Path, kind: &str, f: &Fixture) {
             let err = rel_err(&pv, &f.get(&format!("{case}.pixel_values")).1, |_| true);
             assert!(err < 1e-6, "{kind}/{case}: pixel_values {err:.2e}");
             let grids: Vec<[usize; 3]> = batch.images.iter().map(|p| p.grid_thw).collect();
-            let pos = rope_index(&batch.ids, &batch.mask, batch.batch, batch.seq, &grids, model.config.image_token_id, 2).unwrap();
+            let pos =
+                rope_index(&batch.ids, &batch.mask, batch.batch, batch.seq, &grids, model.config.image_token_id, 2)
+                    .unwrap();
             assert_eq!(pos.ids, f.ints(&format!("{case}.position_ids")), "{kind}/{case}: positions");
             assert_eq!(pos.deltas, f.ints(&format!("{case}.rope_deltas")), "{kind}/{case}: rope deltas");
             let merger = to_vec(model.visual.forward(&batch.images, &dev));
@@ -185,4 +191,57 @@ fn hub_flat_config_layout_loads_the_same_model() {
     assert_eq!(flat.config, nested.config);
     let f = Fixture::load(&fixture("model/qwen2_vl_tiny_fixture.safetensors"));
     check_model(dir.path(), "qwen2_vl", &f);
+}
+
+/// The same model on burn's wgpu backend (any adapter; Mesa's lavapipe in CI) gives the same logits.
+/// Skipped, with a message, where no adapter exists.
+#[test]
+fn wgpu_backend_matches_when_an_adapter_exists() {
+    let found = medvlm::model::device::adapters();
+    if found.is_empty() {
+        eprintln!("no wgpu adapter: skipping the wgpu parity test");
+        return;
+    }
+    let dev = Device::wgpu(DeviceKind::DefaultDevice);
+    let model = Vlm::load(&fixture("model/qwen2_vl_tiny"), &dev).unwrap();
+    let f = Fixture::load(&fixture("model/qwen2_vl_tiny_fixture.safetensors"));
+    let batch = case_batch(&f, "text", vec![]);
+    let logits = to_vec(model.logits(&batch, &dev).unwrap());
+    let err = rel_err(&logits, &f.get("text.logits").1, |_| true);
+    eprintln!("wgpu ({}) text logits rel err {err:.2e}", found[0].0);
+    assert!(err <= 1e-4, "wgpu logits rel err {err:.2e}");
+}
+
+/// The log-probabilities the trainer recomputes for sampled completions equal those the KV-cache
+/// generator reported while sampling them (same model, temperature 0.7, left-padded prompts with images).
+#[test]
+fn training_logps_match_generation_logps() {
+    use medvlm::train::grpo::logps::{TrainBatch, token_logps};
+    let dev = device();
+    let model = Vlm::load(&fixture("model/qwen2_vl_tiny"), &dev).unwrap();
+    let f = Fixture::load(&fixture("model/qwen2_vl_tiny_fixture.safetensors"));
+    let (a, sa, b, sb) = images_for("qwen2_vl");
+    let pa = preprocess_rgb(&a, sa[0], sa[1], &model.config.vision, &model.preprocess).unwrap();
+    let pb = preprocess_rgb(&b, sb[0], sb[1], &model.config.vision, &model.preprocess).unwrap();
+    let batch = case_batch(&f, "batch2", vec![pb.clone(), pa.clone()]);
+    let s = Sampling { greedy: false, temperature: 0.7, max_new_tokens: 12, seed: 3, ..Sampling::default() };
+    let out = generate(&model, &batch, &[1004], &s, 0, &dev).unwrap();
+    let prompts: Vec<Vec<u32>> = (0..2)
+        .map(|r| {
+            let row = &batch.ids[r * batch.seq..(r + 1) * batch.seq];
+            let m = &batch.mask[r * batch.seq..(r + 1) * batch.seq];
+            row.iter().zip(m).filter(|(_, m)| **m != 0).map(|(t, _)| *t).collect()
+        })
+        .collect();
+    let ps: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+    let cs: Vec<&[u32]> = out.tokens.iter().map(Vec::as_slice).collect();
+    let tb = TrainBatch::new(&ps, &cs, vec![pb, pa], 0);
+    let (lp, _) = token_logps(&model, &tb, 0.7, false, &dev).unwrap();
+    let lp = to_vec(lp);
+    for r in 0..2 {
+        for (j, want) in out.logprobs[r].iter().enumerate() {
+            let got = lp[r * tb.comp_len + j];
+            assert!((got - want).abs() < 1e-4, "row {r} token {j}: trainer {got} vs generator {want}");
+        }
+    }
 }

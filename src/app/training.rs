@@ -1,0 +1,226 @@
+//! The Training workspace's state: the config form, the live run (its thread, control flags and
+//! event channel), and every run's metric series for the curves. Runs go on a named thread; events
+//! come back over a bounded channel with `try_send` (the trainer never waits for the UI; a dropped
+//! step is reloaded from the project, where every step is stored).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TrySendError, sync_channel};
+use std::time::Instant;
+
+use crate::jobs::Waker;
+use crate::metrics::{RunSeries, XAxis};
+use crate::model::device::BackendChoice;
+use crate::store::RolloutRow;
+use crate::train::grpo::config::GrpoConfig;
+use crate::train::grpo::runner::{RunControl, RunEvent, RunSpec, run};
+
+/// A run being trained right now.
+pub struct ActiveRun {
+    /// Run id, once the run started.
+    pub run: Option<i64>,
+    /// Pause / stop flags.
+    pub control: Arc<RunControl>,
+    /// Events from the trainer.
+    pub rx: Receiver<RunEvent>,
+    /// Steps in all.
+    pub steps: usize,
+    /// First step of this session (after a resume).
+    pub first_step: usize,
+    /// Last step received.
+    pub last_step: usize,
+    /// When this session started.
+    pub started: Instant,
+    /// Device description.
+    pub device: String,
+}
+
+/// What the curves show.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct CurveSettings {
+    /// EMA weight in [0, 0.99].
+    pub smoothing: f32,
+    /// x axis.
+    pub x_axis: XAxis,
+    /// Plot log10(y).
+    pub log_y: bool,
+}
+
+impl Default for CurveSettings {
+    fn default() -> Self {
+        Self { smoothing: 0.6, x_axis: XAxis::Step, log_y: false }
+    }
+}
+
+/// Training workspace state.
+pub struct TrainingState {
+    /// The form.
+    pub form: GrpoConfig,
+    /// Validation message of the form, if invalid.
+    pub form_error: Option<String>,
+    /// The live run.
+    pub active: Option<ActiveRun>,
+    /// Metric series per run id.
+    pub runs: BTreeMap<i64, RunSeries>,
+    /// Runs drawn.
+    pub visible: BTreeSet<i64>,
+    /// Baseline run (dashed).
+    pub baseline: Option<i64>,
+    /// Curve display settings.
+    pub curves: CurveSettings,
+    /// Latest rollouts `(run, step, item uid, rollout)`, newest first.
+    pub rollouts: Vec<(i64, usize, String, RolloutRow)>,
+    /// Steps the UI missed (channel full): reload the run from the project.
+    pub needs_reload: bool,
+}
+
+impl Default for TrainingState {
+    fn default() -> Self {
+        Self {
+            form: GrpoConfig::default(),
+            form_error: None,
+            active: None,
+            runs: BTreeMap::new(),
+            visible: BTreeSet::new(),
+            baseline: None,
+            curves: CurveSettings::default(),
+            rollouts: Vec::new(),
+            needs_reload: false,
+        }
+    }
+}
+
+/// Rollouts kept for the list.
+const MAX_ROLLOUTS: usize = 200;
+
+impl TrainingState {
+    /// Starts (or resumes) a run on a named thread.
+    ///
+    /// # Errors
+    /// A message when the form is invalid or the thread cannot start.
+    pub fn start(
+        &mut self,
+        project: PathBuf,
+        resume: Option<i64>,
+        backend: BackendChoice,
+        waker: Waker,
+    ) -> Result<(), String> {
+        if self.active.is_some() {
+            return Err("a run is already in progress".into());
+        }
+        self.form.validate().map_err(|e| e.to_string())?;
+        let (tx, rx) = sync_channel::<RunEvent>(512);
+        let control = Arc::new(RunControl::default());
+        let spec = RunSpec {
+            project,
+            config: self.form.clone(),
+            resume,
+            backend,
+            name: format!("{} {}", self.form.preset, crate::util::now_rfc3339()),
+        };
+        let thread_control = control.clone();
+        std::thread::Builder::new()
+            .name("grpo-run".into())
+            .spawn(move || {
+                let sink = |e: RunEvent| {
+                    let terminal = matches!(e, RunEvent::Ended { .. } | RunEvent::Started { .. });
+                    match tx.try_send(e) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(e)) if terminal => {
+                            let _ = tx.send(e);
+                        }
+                        Err(_) => {}
+                    }
+                    waker();
+                };
+                if let Err(e) = run(&spec, &thread_control, &sink) {
+                    tracing::warn!("run ended with an error: {e}");
+                }
+            })
+            .map_err(|e| format!("cannot start the training thread: {e}"))?;
+        self.active = Some(ActiveRun {
+            run: resume,
+            control,
+            rx,
+            steps: self.form.steps,
+            first_step: 0,
+            last_step: 0,
+            started: Instant::now(),
+            device: String::new(),
+        });
+        Ok(())
+    }
+
+    /// Applies trainer events; returns messages for toasts `(is_error, text)`.
+    pub fn poll(&mut self) -> Vec<(bool, String)> {
+        let mut notes = Vec::new();
+        let Some(active) = &mut self.active else { return notes };
+        let mut ended = false;
+        while let Ok(e) = active.rx.try_recv() {
+            match e {
+                RunEvent::Started { run, first_step, steps, device } => {
+                    active.run = Some(run);
+                    active.first_step = first_step;
+                    active.last_step = first_step;
+                    active.steps = steps;
+                    active.device = device.clone();
+                    active.started = Instant::now();
+                    let series = self.runs.entry(run).or_default();
+                    series.status = "running".into();
+                    if series.name.is_empty() {
+                        series.name = format!("run {run}");
+                    }
+                    series.steps.retain(|s| (s.step as usize) <= first_step);
+                    for v in series.metrics.values_mut() {
+                        v.retain(|(s, _)| (*s as usize) <= first_step);
+                    }
+                    self.visible.insert(run);
+                    notes.push((false, format!("Run {run} started on {device}")));
+                }
+                RunEvent::Step { run, step, metrics, info, rollouts } => {
+                    if step > active.last_step + 1 {
+                        self.needs_reload = true;
+                    }
+                    active.last_step = step;
+                    self.runs.entry(run).or_default().push(info, &metrics);
+                    for (uid, r) in rollouts.into_iter().rev() {
+                        self.rollouts.insert(0, (run, step, uid, r));
+                    }
+                    self.rollouts.truncate(MAX_ROLLOUTS);
+                }
+                RunEvent::Checkpoint { step, .. } => tracing::info!(step, "checkpoint written"),
+                RunEvent::Ended { status, message } => {
+                    if let Some(r) = active.run.and_then(|r| self.runs.get_mut(&r)) {
+                        r.status = status.clone();
+                    }
+                    let failed = status == "failed";
+                    notes.push((
+                        failed,
+                        format!("Run {status}{}", message.map(|m| format!(": {m}")).unwrap_or_default()),
+                    ));
+                    ended = true;
+                }
+            }
+        }
+        if ended {
+            self.active = None;
+        }
+        notes
+    }
+
+    /// Seconds left, from the rate of this session's steps.
+    pub fn eta_seconds(&self) -> Option<f64> {
+        let a = self.active.as_ref()?;
+        let done = a.last_step.saturating_sub(a.first_step);
+        (done > 0).then(|| a.started.elapsed().as_secs_f64() / done as f64 * a.steps.saturating_sub(a.last_step) as f64)
+    }
+}
+
+/// Resident memory of this process in bytes (Linux), for the status line.
+pub fn resident_memory() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}

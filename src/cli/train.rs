@@ -1,0 +1,209 @@
+//! `medvlm train` (a GRPO run with a progress bar and one metric line per log step) and
+//! `medvlm runs list|export` (trainer_state.json-style `log_history`, or CSV).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+
+use super::{BarSink, Cli, require_project};
+use crate::jobs::ProgressSink as _;
+use crate::store::Project;
+use crate::train::grpo::config::GrpoConfig;
+use crate::train::grpo::runner::{RunControl, RunEvent, RunSpec, run};
+
+/// `medvlm train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Start from a preset (medvlm-r1, medvlthinker, tiny-demo).
+    #[arg(long, conflicts_with = "config")]
+    pub preset: Option<String>,
+    /// A TOML config (may itself name a `preset` to start from).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override the number of steps.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Resume run ID from its last checkpoint (its stored config is used).
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<i64>,
+    /// Run name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Log a metric line every N steps.
+    #[arg(long, default_value_t = 1)]
+    pub log_steps: usize,
+}
+
+/// `medvlm runs`.
+#[derive(Debug, clap::Args)]
+pub struct RunsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: RunsCommand,
+}
+
+/// Run subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum RunsCommand {
+    /// List the runs of a project.
+    List,
+    /// Export a run's metrics.
+    Export {
+        /// Run id or `latest`.
+        #[arg(long, default_value = "latest")]
+        run: String,
+        /// `trainer-state` (JSON with `log_history`) or `csv`.
+        #[arg(long, default_value = "trainer-state")]
+        format: String,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn fmt_metric(m: &std::collections::BTreeMap<String, f64>, k: &str) -> String {
+    m.get(k).map_or("-".into(), |v| format!("{v:.3}"))
+}
+
+pub(super) fn train(cli: &Cli, a: &TrainArgs) -> anyhow::Result<i32> {
+    let project = require_project(cli)?.clone();
+    let mut config = match (&a.preset, &a.config) {
+        (_, Some(path)) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            GrpoConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        (Some(p), None) => GrpoConfig::preset(p)
+            .with_context(|| format!("unknown preset {p:?} (medvlm-r1, medvlthinker, tiny-demo)"))?,
+        (None, None) if a.resume.is_some() => GrpoConfig::default(),
+        (None, None) => bail!("give --preset NAME or --config FILE (or --resume RUN)"),
+    };
+    if let Some(s) = a.steps {
+        config.steps = s;
+    }
+    config.validate().map_err(|e| anyhow::anyhow!("config {e}"))?;
+    let spec = RunSpec {
+        project,
+        name: a.name.clone().unwrap_or_else(|| format!("{}-{}", config.preset, crate::util::now_rfc3339())),
+        config: config.clone(),
+        resume: a.resume,
+        backend: super::model::backend(cli),
+    };
+    let control = Arc::new(RunControl::default());
+    let bar = BarSink::new();
+    let log_every = a.log_steps.max(1);
+    let sink = |e: RunEvent| match e {
+        RunEvent::Started { run, first_step, steps, device } => {
+            eprintln!("run {run}: steps {}..{steps} on {device}", first_step + 1);
+        }
+        RunEvent::Step { step, metrics, .. } => {
+            if step % log_every == 0 {
+                bar.println(&format!(
+                    "step {step:>4} reward {} (acc {} fmt {}) std {} zero_std {} len {} kl {} loss {} grad {} {:.1}s",
+                    fmt_metric(&metrics, "reward"),
+                    fmt_metric(&metrics, "rewards/accuracy/mean"),
+                    fmt_metric(&metrics, "rewards/format/mean"),
+                    fmt_metric(&metrics, "reward_std"),
+                    fmt_metric(&metrics, "frac_reward_zero_std"),
+                    fmt_metric(&metrics, "completions/mean_length"),
+                    fmt_metric(&metrics, "kl"),
+                    fmt_metric(&metrics, "loss"),
+                    fmt_metric(&metrics, "grad_norm"),
+                    metrics.get("step_time").copied().unwrap_or(0.0),
+                ));
+            }
+            bar.update("GRPO", step as u64, Some(config.steps as u64));
+        }
+        RunEvent::Checkpoint { step, path } => bar.println(&format!("checkpoint at step {step}: {}", path.display())),
+        RunEvent::Ended { status, message } => {
+            bar.finish();
+            eprintln!("run {status}{}", message.map(|m| format!(": {m}")).unwrap_or_default());
+        }
+    };
+    let id = run(&spec, &control, &sink)?;
+    println!(
+        "run {id} done; export with: medvlm runs export --project {} --run {id} --format trainer-state --out trainer_state.json",
+        spec.project.display()
+    );
+    Ok(0)
+}
+
+pub(super) fn runs(cli: &Cli, a: &RunsArgs) -> anyhow::Result<i32> {
+    let path = require_project(cli)?;
+    let project = Project::open(path).with_context(|| format!("opening {}", path.display()))?;
+    match &a.command {
+        RunsCommand::List => {
+            println!("{:>4}  {:<10} {:<9} {:>6}  {:<21} name", "id", "kind", "status", "steps", "started");
+            for r in project.runs()? {
+                println!(
+                    "{:>4}  {:<10} {:<9} {:>6}  {:<21} {}",
+                    r.id,
+                    r.kind,
+                    r.status,
+                    r.last_step.unwrap_or(0),
+                    r.started_at,
+                    r.name
+                );
+            }
+            Ok(0)
+        }
+        RunsCommand::Export { run, format, out } => {
+            let runs = project.runs()?;
+            let row = if run == "latest" { runs.first() } else { runs.iter().find(|r| r.id.to_string() == *run) }
+                .with_context(|| format!("no run {run} in {}", path.display()))?;
+            let metrics = project.run_metrics(row.id)?;
+            let steps = project.run_steps(row.id)?;
+            let names: BTreeSet<&String> = metrics.keys().collect();
+            let value = |name: &str, step: i64| {
+                metrics.get(name).and_then(|v| v.iter().find(|(s, _)| *s == step)).map(|(_, v)| *v)
+            };
+            match format.as_str() {
+                "trainer-state" => {
+                    let history: Vec<serde_json::Value> = steps
+                        .iter()
+                        .map(|s| {
+                            let mut o = serde_json::Map::new();
+                            for n in &names {
+                                if let Some(v) = value(n, s.step) {
+                                    o.insert((*n).clone(), serde_json::json!(v));
+                                }
+                            }
+                            o.insert("step".into(), serde_json::json!(s.step));
+                            serde_json::Value::Object(o)
+                        })
+                        .collect();
+                    let doc = serde_json::json!({
+                        "global_step": steps.last().map_or(0, |s| s.step),
+                        "max_steps": serde_json::from_str::<serde_json::Value>(&row.config_json).ok().and_then(|c| c.get("steps").cloned()),
+                        "log_history": history,
+                        "medvlm_run": {"id": row.id, "name": row.name, "status": row.status, "seed": row.seed, "code_version": row.code_version},
+                    });
+                    std::fs::write(out, serde_json::to_string_pretty(&doc)?)
+                        .with_context(|| format!("writing {}", out.display()))?;
+                }
+                "csv" => {
+                    let mut w = csv::Writer::from_path(out).with_context(|| format!("writing {}", out.display()))?;
+                    let mut header =
+                        vec!["step".to_string(), "wall_time".into(), "samples_seen".into(), "tokens_seen".into()];
+                    header.extend(names.iter().map(|n| (*n).clone()));
+                    w.write_record(&header)?;
+                    for s in &steps {
+                        let mut rec = vec![
+                            s.step.to_string(),
+                            format!("{:.3}", s.wall_time),
+                            s.samples_seen.to_string(),
+                            s.tokens_seen.to_string(),
+                        ];
+                        rec.extend(names.iter().map(|n| value(n, s.step).map_or(String::new(), |v| v.to_string())));
+                        w.write_record(&rec)?;
+                    }
+                    w.flush()?;
+                }
+                other => bail!("unknown --format {other:?} (trainer-state or csv)"),
+            }
+            eprintln!("wrote {} steps of run {} to {}", steps.len(), row.id, out.display());
+            Ok(0)
+        }
+    }
+}

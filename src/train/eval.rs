@@ -1,0 +1,151 @@
+//! Evaluating a model on items: greedy (or sampled) completions, parsed three ways — MedVLM-R1's
+//! strict parser (its reported metric), MedVLThinker's first-pass and regrade parsers with
+//! `grade_answer` — with accuracy per modality and per source.
+
+use std::collections::BTreeMap;
+
+use burn::prelude::*;
+use serde::Serialize;
+
+use crate::domain::VqaItem;
+use crate::domain::prompt::PromptTemplate;
+use crate::domain::reward::grade_answer;
+use crate::domain::trace::{first_pass_answer, format_ok, regrade_answer, strict_letter};
+use crate::model::chat::ChatTokenizer;
+use crate::model::generate::{Sampling, generate};
+use crate::model::preprocess::PixelValues;
+use crate::model::{Batch, ModelError, Vlm};
+
+/// One evaluated item.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalRecord {
+    /// Item uid.
+    pub uid: String,
+    /// The completion (special tokens removed).
+    pub output: String,
+    /// Letter parsed by the strict parser.
+    pub extracted: Option<char>,
+    /// Key.
+    pub key: Option<char>,
+    /// Whether the format check passed.
+    pub format_ok: bool,
+    /// Strict-parser correctness (MedVLM-R1).
+    pub correct: bool,
+    /// MedVLThinker first-pass prediction and correctness.
+    pub first_pass: (String, bool),
+    /// MedVLThinker regrade prediction and correctness (the numbers in its tables).
+    pub regrade: (String, bool),
+}
+
+/// Counts for a group.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Tally {
+    /// Items.
+    pub n: usize,
+    /// Correct.
+    pub correct: usize,
+    /// Well-formatted.
+    pub formatted: usize,
+    /// Correct by MedVLThinker's first-pass parser.
+    pub first_pass: usize,
+    /// Correct by MedVLThinker's regrade parser.
+    pub regrade: usize,
+}
+
+impl Tally {
+    /// Accuracy in percent.
+    pub fn accuracy(&self) -> f64 {
+        if self.n == 0 { 0.0 } else { 100.0 * self.correct as f64 / self.n as f64 }
+    }
+
+    /// Format-valid rate in percent.
+    pub fn format_rate(&self) -> f64 {
+        if self.n == 0 { 0.0 } else { 100.0 * self.formatted as f64 / self.n as f64 }
+    }
+
+    /// Percentage of `k` over `n`.
+    pub fn pct(&self, k: usize) -> f64 {
+        if self.n == 0 { 0.0 } else { 100.0 * k as f64 / self.n as f64 }
+    }
+
+    fn add(&mut self, r: &EvalRecord) {
+        self.n += 1;
+        self.correct += usize::from(r.correct);
+        self.formatted += usize::from(r.format_ok);
+        self.first_pass += usize::from(r.first_pass.1);
+        self.regrade += usize::from(r.regrade.1);
+    }
+}
+
+/// Results of an evaluation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EvalReport {
+    /// Per item.
+    pub records: Vec<EvalRecord>,
+    /// Overall.
+    pub total: Tally,
+    /// By modality name.
+    pub by_modality: BTreeMap<String, Tally>,
+    /// By source.
+    pub by_source: BTreeMap<String, Tally>,
+}
+
+/// Evaluates `items` (each with its preprocessed image) in batches.
+///
+/// # Errors
+/// [`ModelError`].
+pub fn evaluate(
+    model: &Vlm,
+    tok: &ChatTokenizer,
+    items: &[(VqaItem, Option<PixelValues>)],
+    template: &PromptTemplate,
+    sampling: &Sampling,
+    batch_size: usize,
+    device: &Device,
+    mut on_progress: impl FnMut(usize),
+) -> Result<EvalReport, ModelError> {
+    let merge = model.config.vision.spatial_merge_size;
+    let mut report = EvalReport::default();
+    for chunk in items.chunks(batch_size.max(1)) {
+        let mut seqs = Vec::with_capacity(chunk.len());
+        let mut images = Vec::new();
+        for (item, img) in chunk {
+            let counts: Vec<usize> = img.iter().map(|p| p.n_tokens(merge)).collect();
+            seqs.push(tok.prompt(&template.render(item), &counts, None)?);
+            images.extend(img.iter().cloned());
+        }
+        let batch = Batch::left_padded(&seqs, tok.endoftext, images);
+        let out = generate(model, &batch, &tok.stop_ids(), sampling, tok.endoftext, device)?;
+        for ((item, _), ids) in chunk.iter().zip(&out.tokens) {
+            let output = tok.decode(ids, true)?;
+            let extracted = strict_letter(&output);
+            let key = item.answer_letter();
+            let label = key.map(|k| k.to_string()).unwrap_or_default();
+            let grade = |pred: String| {
+                let ok = if key.is_some() {
+                    grade_answer(&pred, item.answer_text(), &label)
+                } else {
+                    crate::domain::reward::normalize_open(&pred)
+                        == crate::domain::reward::normalize_open(item.answer_text())
+                };
+                (pred, ok)
+            };
+            let rec = EvalRecord {
+                uid: item.uid.clone(),
+                format_ok: format_ok(&output),
+                correct: extracted.is_some() && extracted == key,
+                first_pass: grade(first_pass_answer(&output)),
+                regrade: grade(regrade_answer(&output)),
+                extracted,
+                key,
+                output,
+            };
+            report.total.add(&rec);
+            report.by_modality.entry(item.modality.as_str().to_string()).or_default().add(&rec);
+            report.by_source.entry(item.source.clone()).or_default().add(&rec);
+            report.records.push(rec);
+        }
+        on_progress(report.records.len());
+    }
+    Ok(report)
+}

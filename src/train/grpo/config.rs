@@ -1,0 +1,385 @@
+//! GRPO run configuration: TOML files validated with field-level errors, and the presets —
+//! `medvlm-r1` (MedVLM-R1's trainer), `medvlthinker` (verl as MedVLThinker ran it) and `tiny-demo`
+//! (tuned for the built-in tiny model on a laptop CPU).
+
+use serde::{Deserialize, Serialize};
+
+use super::loss::{KlType, LossConfig, LossType, ScaleRewards};
+use crate::domain::prompt::PromptTemplate;
+use crate::domain::reward::{RewardFn, RewardSpec};
+use crate::train::optim::AdamWParams;
+
+/// Learning-rate schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    /// Constant after warmup (verl).
+    Constant,
+    /// Linear decay to 0 (HF Trainer default).
+    #[default]
+    Linear,
+    /// Cosine decay to 0.
+    Cosine,
+}
+
+/// Everything a GRPO run needs. Unknown keys are errors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpoConfig {
+    /// Preset this config started from (informational).
+    pub preset: String,
+    /// Model folder, or `sample` for the built-in medvlm-tiny.
+    pub model: String,
+    /// Split trained on.
+    pub split: String,
+    /// Only items of these modalities (empty = all).
+    pub modalities: Vec<String>,
+    /// Prompt template name (`medvlm-r1-train`, `medvlthinker`, ...) or a custom template text.
+    pub template: String,
+    /// Reward functions with weights.
+    pub rewards: Vec<(RewardFn, f32)>,
+    /// Completions per prompt (G).
+    pub num_generations: usize,
+    /// Prompts per optimizer step.
+    pub prompts_per_step: usize,
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Prompts longer than this are rejected (never truncated: truncation can cut image tokens).
+    pub max_prompt_length: usize,
+    /// New tokens per completion at most.
+    pub max_completion_length: usize,
+    /// Sampling temperature (log-probs use logits / temperature, as TRL).
+    pub temperature: f32,
+    /// Top-k (0 = off).
+    pub top_k: usize,
+    /// Top-p (1 = off).
+    pub top_p: f32,
+    /// Loss aggregation.
+    pub loss_type: LossType,
+    /// KL coefficient (0: no reference model is kept).
+    pub beta: f32,
+    /// KL estimator.
+    pub kl: KlType,
+    /// Lower clip.
+    pub epsilon_low: f32,
+    /// Upper clip.
+    pub epsilon_high: f32,
+    /// verl dual-clip constant.
+    pub clip_ratio_c: f32,
+    /// Advantage scaling.
+    pub scale_rewards: ScaleRewards,
+    /// Advantage epsilon (TRL 1e-4, verl 1e-6).
+    pub advantage_eps: f32,
+    /// Inner optimization iterations per generation batch (mu).
+    pub num_iterations: usize,
+    /// Micro-batches per optimizer step.
+    pub gradient_accumulation_steps: usize,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Schedule.
+    pub lr_schedule: Schedule,
+    /// Warmup steps.
+    pub warmup_steps: usize,
+    /// AdamW settings.
+    pub adam: AdamWParams,
+    /// Seed (data order, sampling).
+    pub seed: u64,
+    /// Checkpoint every N steps (and at stop).
+    pub save_steps: usize,
+    /// Rollouts stored per step (all = 0).
+    pub store_rollouts: usize,
+}
+
+impl Default for GrpoConfig {
+    fn default() -> Self {
+        Self::preset("tiny-demo").unwrap_or_else(|| Self::base())
+    }
+}
+
+/// A config problem, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ConfigFieldError {
+    /// Field name.
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl GrpoConfig {
+    fn base() -> Self {
+        Self {
+            preset: "custom".into(),
+            model: "sample".into(),
+            split: "train".into(),
+            modalities: vec![],
+            template: "medvlm-r1-train".into(),
+            rewards: RewardSpec::medvlm_r1().terms,
+            num_generations: 4,
+            prompts_per_step: 1,
+            steps: 100,
+            max_prompt_length: 2048,
+            max_completion_length: 512,
+            temperature: 1.0,
+            top_k: 50,
+            top_p: 1.0,
+            loss_type: LossType::Grpo,
+            beta: 0.04,
+            kl: KlType::K3,
+            epsilon_low: 0.2,
+            epsilon_high: 0.2,
+            clip_ratio_c: 3.0,
+            scale_rewards: ScaleRewards::Group,
+            advantage_eps: 1e-4,
+            num_iterations: 1,
+            gradient_accumulation_steps: 1,
+            learning_rate: 1e-6,
+            lr_schedule: Schedule::Linear,
+            warmup_steps: 0,
+            adam: AdamWParams::default(),
+            seed: 42,
+            save_steps: 50,
+            store_rollouts: 0,
+        }
+    }
+
+    /// Preset names.
+    pub const PRESETS: [&'static str; 3] = ["medvlm-r1", "medvlthinker", "tiny-demo"];
+
+    /// A preset by name.
+    pub fn preset(name: &str) -> Option<Self> {
+        let b = Self::base();
+        Some(match name {
+            // MedVLM-R1: G=4, beta 0.04, lr 1e-6, sequence-mean of token means, T=1, top-k 50 (HF default),
+            // 512/512 tokens, no clipping (one step per generation batch), HF Trainer AdamW + linear decay.
+            "medvlm-r1" => Self { preset: name.into(), max_prompt_length: 512, ..b },
+            // MedVLThinker (verl): G=8, beta 0.01 low-variance KL, clip 0.2 with dual clip 3, token mean,
+            // lr 1e-6 constant, weight decay 0.01, grad clip 1.0, 2 mini-batch updates per rollout batch.
+            "medvlthinker" => Self {
+                preset: name.into(),
+                template: "medvlthinker".into(),
+                rewards: RewardSpec::medvlthinker().terms,
+                num_generations: 8,
+                prompts_per_step: 8,
+                max_prompt_length: 2048,
+                max_completion_length: 4096,
+                top_k: 0,
+                loss_type: LossType::VerlTokenMean,
+                beta: 0.01,
+                kl: KlType::LowVar,
+                advantage_eps: 1e-6,
+                gradient_accumulation_steps: 2,
+                lr_schedule: Schedule::Constant,
+                adam: AdamWParams { weight_decay: 0.01, ..AdamWParams::default() },
+                ..b
+            },
+            // The built-in tiny model on a 2-core CPU: MedVLM-R1's rewards and prompt, short completions,
+            // a learning rate a 1.6M-parameter model needs, no KL (no reference copy), 8 prompts x G=4.
+            "tiny-demo" => Self {
+                preset: name.into(),
+                prompts_per_step: 8,
+                steps: 150,
+                max_prompt_length: 512,
+                max_completion_length: 96,
+                top_k: 0,
+                beta: 0.0,
+                learning_rate: 2e-4,
+                lr_schedule: Schedule::Constant,
+                warmup_steps: 5,
+                save_steps: 25,
+                seed: 42,
+                store_rollouts: 0,
+                ..b
+            },
+            _ => return None,
+        })
+    }
+
+    /// Parses TOML (unknown keys and wrong types are errors naming the key), then validates.
+    ///
+    /// # Errors
+    /// [`ConfigFieldError`].
+    pub fn from_toml(text: &str) -> Result<Self, ConfigFieldError> {
+        // A `preset = "..."` key selects the starting point; other keys override it.
+        let preset =
+            text.parse::<toml::Table>().ok().and_then(|t| t.get("preset").and_then(|p| p.as_str().map(str::to_string)));
+        let base = match preset.as_deref() {
+            Some(p) => Self::preset(p)
+                .ok_or_else(|| ConfigFieldError { field: "preset".into(), reason: format!("unknown preset {p:?}") })?,
+            None => Self::default(),
+        };
+        // Check types and names against the user's own text first, so errors point at their key and line.
+        if let Err(e) = toml::from_str::<Self>(text) {
+            return Err(toml_error(text, &e));
+        }
+        let mut merged = toml::Table::try_from(&base)
+            .map_err(|e| ConfigFieldError { field: "(config)".into(), reason: e.to_string() })?;
+        let user: toml::Table = text.parse().map_err(|e: toml::de::Error| toml_error(text, &e))?;
+        for (k, v) in user {
+            merged.insert(k, v);
+        }
+        let cfg: Self = merged.try_into().map_err(|e: toml::de::Error| ConfigFieldError {
+            field: "(config)".into(),
+            reason: e.message().to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// TOML text of this config.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// The prompt template.
+    pub fn prompt_template(&self) -> PromptTemplate {
+        PromptTemplate::parse(&self.template).unwrap_or_else(|| PromptTemplate::Custom(self.template.clone()))
+    }
+
+    /// The reward spec.
+    pub fn reward_spec(&self) -> RewardSpec {
+        RewardSpec { terms: self.rewards.clone() }
+    }
+
+    /// The loss settings.
+    pub fn loss(&self) -> LossConfig {
+        LossConfig {
+            loss_type: self.loss_type,
+            beta: self.beta,
+            eps_low: self.epsilon_low,
+            eps_high: self.epsilon_high,
+            clip_ratio_c: self.clip_ratio_c,
+            kl: self.kl,
+            max_completion_length: self.max_completion_length,
+        }
+    }
+
+    /// Learning rate at a step.
+    pub fn lr_at(&self, step: usize) -> f64 {
+        if step < self.warmup_steps {
+            return self.learning_rate * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        let t = (step - self.warmup_steps) as f64 / (self.steps.saturating_sub(self.warmup_steps)).max(1) as f64;
+        match self.lr_schedule {
+            Schedule::Constant => self.learning_rate,
+            Schedule::Linear => self.learning_rate * (1.0 - t).max(0.0),
+            Schedule::Cosine => self.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos()),
+        }
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// The first problem, naming the field.
+    pub fn validate(&self) -> Result<(), ConfigFieldError> {
+        let bad = |f: &str, r: &str| Err(ConfigFieldError { field: f.into(), reason: r.into() });
+        if self.num_generations < 2 {
+            return bad("num_generations", "must be at least 2 (advantages compare completions of one prompt)");
+        }
+        if self.prompts_per_step == 0 {
+            return bad("prompts_per_step", "must be at least 1");
+        }
+        if self.steps == 0 {
+            return bad("steps", "must be at least 1");
+        }
+        if self.max_completion_length == 0 {
+            return bad("max_completion_length", "must be at least 1");
+        }
+        if !(self.temperature > 0.0 && self.temperature.is_finite()) {
+            return bad("temperature", "must be > 0");
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return bad("top_p", "must be in (0, 1]");
+        }
+        if !(self.beta >= 0.0 && self.beta.is_finite()) {
+            return bad("beta", "must be >= 0");
+        }
+        if !(0.0..1.0).contains(&self.epsilon_low) || self.epsilon_high < 0.0 {
+            return bad("epsilon_low", "clip ranges must satisfy 0 <= epsilon_low < 1 and epsilon_high >= 0");
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning_rate", "must be > 0");
+        }
+        if self.num_iterations == 0 || self.gradient_accumulation_steps == 0 {
+            return bad("num_iterations", "num_iterations and gradient_accumulation_steps must be at least 1");
+        }
+        if self.prompts_per_step % self.gradient_accumulation_steps != 0 {
+            return bad("gradient_accumulation_steps", "must divide prompts_per_step");
+        }
+        if self.rewards.is_empty() {
+            return bad("rewards", "at least one reward function is needed");
+        }
+        if crate::domain::Split::parse(&self.split).is_none() {
+            return bad("split", "must be train, val or test");
+        }
+        for m in &self.modalities {
+            if crate::domain::Modality::parse(m).is_none() {
+                return bad("modalities", &format!("unknown modality {m:?}"));
+            }
+        }
+        if self.adam.max_grad_norm < 0.0
+            || !(0.0..1.0).contains(&self.adam.beta1)
+            || !(0.0..1.0).contains(&self.adam.beta2)
+        {
+            return bad("adam", "betas must be in [0, 1) and max_grad_norm >= 0");
+        }
+        Ok(())
+    }
+}
+
+/// A TOML error as a field error: the key on the offending line and the line number.
+fn toml_error(text: &str, e: &toml::de::Error) -> ConfigFieldError {
+    let (field, line) = match e.span() {
+        Some(span) => {
+            let line_no = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let line = text.lines().nth(line_no - 1).unwrap_or("");
+            let key = line.split('=').next().unwrap_or("").trim().trim_matches(|c| c == '[' || c == ']').to_string();
+            (key, line_no)
+        }
+        None => ("(config)".to_string(), 0),
+    };
+    let field = if field.is_empty() { "(config)".to_string() } else { field };
+    ConfigFieldError { field, reason: format!("{} (line {line})", e.message()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_follow_the_seeds() {
+        let r1 = GrpoConfig::preset("medvlm-r1").unwrap();
+        assert_eq!(
+            (r1.num_generations, r1.beta, r1.learning_rate, r1.loss_type, r1.top_k),
+            (4, 0.04, 1e-6, LossType::Grpo, 50)
+        );
+        assert_eq!((r1.max_prompt_length, r1.max_completion_length, r1.temperature), (512, 512, 1.0));
+        let t = GrpoConfig::preset("medvlthinker").unwrap();
+        assert_eq!(
+            (t.num_generations, t.beta, t.kl, t.epsilon_low, t.loss_type),
+            (8, 0.01, KlType::LowVar, 0.2, LossType::VerlTokenMean)
+        );
+        assert_eq!((t.learning_rate, t.adam.weight_decay), (1e-6, 0.01));
+        for p in GrpoConfig::PRESETS {
+            GrpoConfig::preset(p).unwrap().validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn toml_errors_name_the_field() {
+        let c = GrpoConfig::from_toml("preset = \"medvlm-r1\"\nsteps = 7\n").unwrap();
+        assert_eq!((c.steps, c.num_generations), (7, 4));
+        let e = GrpoConfig::from_toml("num_generations = 1\n").unwrap_err();
+        assert_eq!(e.field, "num_generations");
+        let e = GrpoConfig::from_toml("stepz = 3\n").unwrap_err();
+        assert!(e.reason.contains("stepz"), "{e}");
+        let e = GrpoConfig::from_toml("seed = 1\nsteps = \"many\"\n").unwrap_err();
+        assert_eq!(e.field, "steps", "{e}");
+        assert!(e.reason.contains("line 2"), "{e}");
+        let e = GrpoConfig::from_toml("preset = \"nope\"\n").unwrap_err();
+        assert_eq!(e.field, "preset");
+        // Round trip.
+        let d = GrpoConfig::preset("tiny-demo").unwrap();
+        assert_eq!(GrpoConfig::from_toml(&d.to_toml()).unwrap(), d);
+    }
+}

@@ -1,0 +1,88 @@
+//! Per-token log-probabilities of completions under a model (`log softmax(logits / T)`, as TRL
+//! computes them), with token entropies, for a batch laid out as left-padded prompts followed by
+//! right-padded completions.
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use burn::tensor::activation::log_softmax;
+
+use crate::model::layers::tensor2;
+use crate::model::preprocess::PixelValues;
+use crate::model::{Batch, ModelError, Vlm};
+
+/// Prompts and completions in one batch.
+#[derive(Debug, Clone)]
+pub struct TrainBatch {
+    /// The model input.
+    pub batch: Batch,
+    /// Common (padded) prompt length.
+    pub prompt_len: usize,
+    /// Common (padded) completion length.
+    pub comp_len: usize,
+    /// Completion ids `[B * comp_len]` (padding = `pad`).
+    pub comp_ids: Vec<u32>,
+    /// Completion mask `[B * comp_len]`: 1 for generated tokens (up to and including the stop token).
+    pub comp_mask: Vec<f32>,
+}
+
+impl TrainBatch {
+    /// Lays out `prompt[i] ++ completion[i]` rows.
+    pub fn new(prompts: &[&[u32]], completions: &[&[u32]], images: Vec<PixelValues>, pad: u32) -> Self {
+        let lp = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
+        let lc = completions.iter().map(|c| c.len()).max().unwrap_or(0).max(1);
+        let (mut ids, mut mask, mut comp_ids, mut comp_mask) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (p, c) in prompts.iter().zip(completions) {
+            ids.extend(std::iter::repeat_n(pad, lp - p.len()));
+            mask.extend(std::iter::repeat_n(0u8, lp - p.len()));
+            ids.extend_from_slice(p);
+            mask.extend(std::iter::repeat_n(1u8, p.len()));
+            for j in 0..lc {
+                let present = j < c.len();
+                let t = if present { c[j] } else { pad };
+                ids.push(t);
+                mask.push(u8::from(present));
+                comp_ids.push(t);
+                comp_mask.push(if present { 1.0 } else { 0.0 });
+            }
+        }
+        let b = prompts.len();
+        Self {
+            batch: Batch { ids, mask, batch: b, seq: lp + lc, images },
+            prompt_len: lp,
+            comp_len: lc,
+            comp_ids,
+            comp_mask,
+        }
+    }
+
+    /// The completion mask as a tensor `[B, comp_len]`.
+    pub fn mask_tensor(&self, device: &Device) -> Tensor<2> {
+        tensor2(self.comp_mask.clone(), [self.batch.batch, self.comp_len], device)
+    }
+}
+
+/// Token log-probabilities `[B, comp_len]` and (optionally) token entropies of the completions.
+///
+/// # Errors
+/// [`ModelError`] when prompts and images disagree.
+pub fn token_logps(
+    model: &Vlm,
+    tb: &TrainBatch,
+    temperature: f32,
+    with_entropy: bool,
+    device: &Device,
+) -> Result<(Tensor<2>, Option<Tensor<2>>), ModelError> {
+    let (b, lc) = (tb.batch.batch, tb.comp_len);
+    let hidden = model.hidden(&tb.batch, device)?;
+    // Position t predicts token t + 1: completions start at prompt_len.
+    let logits = model.text.logits(hidden.narrow(1, tb.prompt_len - 1, lc)).div_scalar(f64::from(temperature));
+    let logp = log_softmax(logits, 2);
+    let ids: Vec<i64> = tb.comp_ids.iter().map(|&t| i64::from(t)).collect();
+    let ids: Tensor<3, Int> = Tensor::from_data(TensorData::new(ids, [b, lc, 1]), device);
+    let tok = logp.clone().gather(2, ids).reshape([b, lc]);
+    let entropy = with_entropy.then(|| {
+        let lp = logp.detach();
+        (lp.clone().exp() * lp).sum_dim(2).reshape([b, lc]).neg()
+    });
+    Ok((tok, entropy))
+}

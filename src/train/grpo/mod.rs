@@ -1,0 +1,9 @@
+//! The GRPO engine: advantages and losses (TRL / verl semantics), configs and presets, rollouts
+//! with rewards, and the training loop with checkpoints and resume.
+
+pub mod checkpoint;
+pub mod config;
+pub mod logps;
+pub mod loss;
+pub mod runner;
+pub mod step;

@@ -1,0 +1,238 @@
+//! The Training workspace: the config form (presets, validation), Start / Pause / Stop / Resume with
+//! ETA and memory, the run list (overlay, baseline, resume), the live curves, and the latest
+//! rollouts, each of which opens its item in the Inspector.
+
+use eframe::egui;
+
+use super::{curves, theme};
+use crate::app::Command;
+use crate::app::state::AppState;
+use crate::train::grpo::config::GrpoConfig;
+use crate::train::grpo::loss::LossType;
+
+/// Draws the workspace.
+pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
+    if state.project.is_none() {
+        ui.heading("Training");
+        ui.label("No project open.");
+        return;
+    }
+    egui::Panel::left("training_side").resizable(true).default_size(300.0).show(ui, |ui| {
+        egui::ScrollArea::vertical().id_salt("training_form").show(ui, |ui| {
+            controls(ui, state, queue);
+            ui.separator();
+            form(ui, state);
+            ui.separator();
+            run_list(ui, state, queue);
+        });
+    });
+    egui::CentralPanel::default().show(ui, |ui| {
+        curve_toolbar(ui, state, queue);
+        let rollouts_h = if state.training.rollouts.is_empty() { 0.0 } else { 150.0 };
+        egui::Panel::bottom("training_rollouts")
+            .resizable(true)
+            .default_size(rollouts_h)
+            .show(ui, |ui| rollouts(ui, state, queue));
+        curves::show(ui, &state.training);
+    });
+}
+
+fn controls(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
+    let tokens = theme::of(ui);
+    let t = &state.training;
+    match &t.active {
+        Some(a) => {
+            let paused = a.control.pause.load(std::sync::atomic::Ordering::Relaxed);
+            ui.heading(if paused { "Paused" } else { "Training" });
+            let frac = a.last_step as f32 / a.steps.max(1) as f32;
+            let eta = t.eta_seconds().map(|s| format!(" · {:.0}s left", s)).unwrap_or_default();
+            ui.add(egui::ProgressBar::new(frac).text(format!("step {}/{}{eta}", a.last_step, a.steps)));
+            if !a.device.is_empty() {
+                ui.weak(&a.device);
+            }
+            if let Some(m) = crate::app::training::resident_memory() {
+                ui.weak(format!("memory {}", crate::util::human_bytes(m)));
+            }
+            ui.horizontal(|ui| {
+                if paused {
+                    if ui.button("▶ Continue").clicked() {
+                        queue.push(Command::ContinueTraining);
+                    }
+                } else if ui.button("⏸ Pause").clicked() {
+                    queue.push(Command::PauseTraining);
+                }
+                if ui.button("⏹ Stop").on_hover_text("Stop after this step; a checkpoint is written").clicked() {
+                    queue.push(Command::StopTraining);
+                }
+            });
+        }
+        None => {
+            ui.heading("New GRPO run");
+            let ok = t.form.validate();
+            if let Err(e) = &ok {
+                ui.colored_label(tokens.error, format!("⚠ {e}"));
+            }
+            if ui
+                .add_enabled(ok.is_ok(), egui::Button::new("▶ Start"))
+                .on_hover_text("Train on this project's split with these settings")
+                .clicked()
+            {
+                queue.push(Command::StartTraining);
+            }
+        }
+    }
+}
+
+fn form(ui: &mut egui::Ui, state: &mut AppState) {
+    let running = state.training.active.is_some();
+    let f = &mut state.training.form;
+    ui.add_enabled_ui(!running, |ui| {
+        egui::Grid::new("grpo_form").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
+            ui.label("Preset");
+            let mut preset = f.preset.clone();
+            egui::ComboBox::from_id_salt("preset").selected_text(&preset).show_ui(ui, |ui| {
+                for p in GrpoConfig::PRESETS {
+                    ui.selectable_value(&mut preset, p.to_string(), p);
+                }
+            });
+            if preset != f.preset {
+                if let Some(p) = GrpoConfig::preset(&preset) {
+                    *f = p;
+                }
+            }
+            ui.end_row();
+            ui.label("Model");
+            ui.text_edit_singleline(&mut f.model)
+                .on_hover_text("A checkpoint folder, or `sample` for the built-in medvlm-tiny");
+            ui.end_row();
+            ui.label("Prompt template");
+            egui::ComboBox::from_id_salt("template").selected_text(&f.template).show_ui(ui, |ui| {
+                for t in ["medvlm-r1-train", "medvlm-r1-eval", "medvlthinker", "medvlthinker-passrate"] {
+                    ui.selectable_value(&mut f.template, t.to_string(), t);
+                }
+            });
+            ui.end_row();
+            let num = |ui: &mut egui::Ui, label: &str, v: &mut usize, range: std::ops::RangeInclusive<usize>| {
+                ui.label(label);
+                ui.add(egui::DragValue::new(v).range(range));
+                ui.end_row();
+            };
+            num(ui, "Steps", &mut f.steps, 1..=100_000);
+            num(ui, "Prompts / step", &mut f.prompts_per_step, 1..=1024);
+            num(ui, "Generations G", &mut f.num_generations, 1..=64);
+            num(ui, "Max completion tokens", &mut f.max_completion_length, 1..=8192);
+            num(ui, "Save every N steps", &mut f.save_steps, 1..=100_000);
+            ui.label("Learning rate");
+            ui.add(
+                egui::DragValue::new(&mut f.learning_rate)
+                    .speed(1e-6)
+                    .range(1e-9..=1.0)
+                    .custom_formatter(|v, _| format!("{v:.1e}")),
+            );
+            ui.end_row();
+            ui.label("KL beta");
+            ui.add(egui::DragValue::new(&mut f.beta).speed(0.001).range(0.0..=10.0));
+            ui.end_row();
+            ui.label("Temperature");
+            ui.add(egui::DragValue::new(&mut f.temperature).speed(0.01).range(0.01..=5.0));
+            ui.end_row();
+            ui.label("Loss");
+            egui::ComboBox::from_id_salt("loss").selected_text(format!("{:?}", f.loss_type)).show_ui(ui, |ui| {
+                for l in [
+                    LossType::Grpo,
+                    LossType::Bnpo,
+                    LossType::DrGrpo,
+                    LossType::Dapo,
+                    LossType::Cispo,
+                    LossType::VerlTokenMean,
+                ] {
+                    ui.selectable_value(&mut f.loss_type, l, format!("{l:?}"));
+                }
+            });
+            ui.end_row();
+            ui.label("Seed");
+            ui.add(egui::DragValue::new(&mut f.seed));
+            ui.end_row();
+        });
+    });
+}
+
+fn run_list(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
+    let t = &mut state.training;
+    ui.heading("Runs");
+    if t.runs.is_empty() {
+        ui.weak("No runs in this project yet.");
+    }
+    let active = t.active.as_ref().and_then(|a| a.run);
+    let ids: Vec<i64> = t.runs.keys().rev().copied().collect();
+    for id in ids {
+        let Some(r) = t.runs.get(&id) else { continue };
+        let (name, status, last) = (r.name.clone(), r.status.clone(), r.steps.last().map_or(0, |s| s.step));
+        ui.horizontal(|ui| {
+            let mut on = t.visible.contains(&id);
+            if ui.checkbox(&mut on, "").on_hover_text("Show on the charts").changed() {
+                if on {
+                    t.visible.insert(id);
+                } else {
+                    t.visible.remove(&id);
+                }
+            }
+            let base = t.baseline == Some(id);
+            if ui.selectable_label(base, "B").on_hover_text("Baseline (dashed)").clicked() {
+                t.baseline = if base { None } else { Some(id) };
+            }
+            ui.label(format!("#{id} {name}")).on_hover_text(format!("{status}, {last} steps"));
+            ui.weak(format!("{status} · {last}"));
+            if active.is_none()
+                && matches!(status.as_str(), "stopped" | "failed" | "running")
+                && ui.small_button("Resume").clicked()
+            {
+                queue.push(Command::ResumeTrainingRun(id));
+            }
+        });
+    }
+}
+
+fn curve_toolbar(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
+    let c = &mut state.training.curves;
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Smoothing");
+        ui.add(egui::Slider::new(&mut c.smoothing, 0.0..=0.99).fixed_decimals(2))
+            .on_hover_text("Debiased EMA; the raw series is drawn faint");
+        ui.separator();
+        ui.label("x");
+        for a in [crate::metrics::XAxis::Step, crate::metrics::XAxis::Samples, crate::metrics::XAxis::WallTime] {
+            ui.selectable_value(&mut c.x_axis, a, a.label());
+        }
+        ui.separator();
+        ui.checkbox(&mut c.log_y, "log y");
+        if ui.button("Export CSV…").on_hover_text("Every series shown, raw and smoothed").clicked() {
+            queue.push(Command::ExportCurves);
+        }
+    });
+}
+
+fn rollouts(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
+    let tokens = theme::of(ui);
+    ui.label(egui::RichText::new("Latest rollouts").strong());
+    egui::ScrollArea::vertical().id_salt("rollouts").show(ui, |ui| {
+        for (run, step, uid, r) in state.training.rollouts.iter().take(60) {
+            ui.horizontal(|ui| {
+                let color = if r.reward >= 1.5 {
+                    tokens.ok
+                } else if r.reward >= 1.0 {
+                    tokens.weak
+                } else {
+                    tokens.error
+                };
+                ui.colored_label(color, format!("{:.2}", r.reward));
+                ui.weak(format!("#{run} s{step} A {:+.2}", r.advantage));
+                let text: String = r.completion.chars().take(120).collect();
+                if ui.link(format!("{uid}: {text}")).on_hover_text(&r.completion).clicked() {
+                    queue.push(Command::SelectItem(r.item_id));
+                    queue.push(Command::ShowWorkspace(crate::app::Workspace::Inspector));
+                }
+            });
+        }
+    });
+}
