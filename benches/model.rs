@@ -12,12 +12,16 @@ use std::time::Instant;
 
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
-use medvlm::model::config::{Arch, PreprocessConfig, TextConfig, VisionConfig, VlmConfig};
+use medvlm::model::config::{PreprocessConfig, VlmConfig};
 use medvlm::model::generate::{Sampling, generate};
 use medvlm::model::preprocess::{PixelValues, preprocess_rgb};
 use medvlm::model::{Batch, Vlm};
 use medvlm::sample::rng::Rng;
 use medvlm::train::sft::{Example, completion_nll};
+
+#[path = "common/configs.rs"]
+mod configs;
+use configs::qwen2_small;
 
 struct Args {
     quick: bool,
@@ -58,43 +62,6 @@ fn args() -> Args {
         i += 1;
     }
     a
-}
-
-fn qwen2_small() -> VlmConfig {
-    VlmConfig {
-        arch: Arch::Qwen2Vl,
-        text: TextConfig {
-            vocab_size: 4096,
-            hidden_size: 256,
-            intermediate_size: 688,
-            num_hidden_layers: 4,
-            num_attention_heads: 4,
-            num_key_value_heads: 2,
-            rms_norm_eps: 1e-6,
-            rope_theta: 1e6,
-            mrope_section: vec![8, 12, 12],
-            tie_word_embeddings: false,
-        },
-        // No vision blocks: a text-only Qwen2 (the merger is unused).
-        vision: VisionConfig {
-            depth: 0,
-            width: 16,
-            num_heads: 1,
-            mlp_hidden: 16,
-            out_hidden: 256,
-            patch_size: 14,
-            temporal_patch_size: 2,
-            spatial_merge_size: 2,
-            in_channels: 3,
-            window_size: 0,
-            fullatt_block_indexes: vec![],
-            rope_theta: 1e4,
-        },
-        image_token_id: 4095,
-        video_token_id: 4094,
-        vision_start_token_id: 4093,
-        vision_end_token_id: 4092,
-    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

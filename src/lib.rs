@@ -22,6 +22,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod curation;
 pub mod domain;
 pub mod imaging;
 pub mod io;

@@ -7,7 +7,7 @@ fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,medvlm=info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,medvlm=info,wgpu_hal=off")),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -71,6 +71,12 @@ pub enum Command {
     ResumeTrainingRun(i64),
     /// Write the curves shown as CSV (raw and smoothed).
     ExportCurves,
+    /// Estimate pass counts of the filtered items with the Curation panel's settings (a background job).
+    EstimatePassCounts,
+    /// Show only items whose pass count is this (a click on a histogram bar); `None` clears it.
+    FilterPassCount(Option<usize>),
+    /// Show only items inside the difficulty band (toggle).
+    ToggleBandFilter,
     /// Show the command palette.
     CommandPalette,
     /// Show the keyboard shortcut sheet.
@@ -123,6 +129,8 @@ impl Command {
             Self::ContinueTraining,
             Self::StopTraining,
             Self::ExportCurves,
+            Self::EstimatePassCounts,
+            Self::ToggleBandFilter,
         ];
         v.extend(Workspace::ALL.map(Self::ShowWorkspace));
         v.extend([
@@ -157,6 +165,10 @@ impl Command {
             Self::StopTraining => "Stop training".into(),
             Self::ResumeTrainingRun(id) => format!("Resume run {id}"),
             Self::ExportCurves => "Export curves as CSV".into(),
+            Self::EstimatePassCounts => "Estimate pass counts…".into(),
+            Self::FilterPassCount(Some(n)) => format!("Show items solved {n} times"),
+            Self::FilterPassCount(None) => "Show every pass count".into(),
+            Self::ToggleBandFilter => "Toggle difficulty band filter".into(),
             Self::CommandPalette => "Command palette".into(),
             Self::ShortcutSheet => "Keyboard shortcuts".into(),
             Self::ShowWorkspace(w) => format!("Show {}", w.title()),
@@ -191,6 +203,9 @@ impl Command {
             Self::StopTraining => "Stop after the current step and write a checkpoint",
             Self::ResumeTrainingRun(_) => "Continue a stopped or interrupted run from its last checkpoint",
             Self::ExportCurves => "Write every curve shown (raw and smoothed) to a CSV file next to the project",
+            Self::EstimatePassCounts => "Sample each filtered item k times from the model and count correct answers",
+            Self::FilterPassCount(_) => "Filter the table by pass count (click a histogram bar)",
+            Self::ToggleBandFilter => "Keep only items inside the medium band (MedVLThinker: 1–7 of 16)",
             Self::CommandPalette => "Search and run any command",
             Self::ShortcutSheet => "Show every keyboard shortcut",
             Self::ShowWorkspace(Workspace::Curation) => "Item table with filters",
@@ -227,6 +242,7 @@ impl Command {
             Self::ClearFilters => vec![KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::X)],
             Self::ToggleTheme => vec![KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::T)],
             Self::Quit => vec![ctrl(Key::Q)],
+            Self::ToggleBandFilter => vec![ctrl(Key::B)],
             _ => vec![],
         }
     }

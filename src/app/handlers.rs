@@ -93,6 +93,17 @@ impl WorkbenchApp {
             }
             Command::ClearFilters => {
                 self.state.filter = Default::default();
+                self.state.curation.band_only = false;
+                self.state.curation.pass_count = None;
+                self.state.refilter();
+            }
+            Command::EstimatePassCounts => self.start_passrate(),
+            Command::FilterPassCount(n) => {
+                self.state.curation.pass_count = n;
+                self.state.refilter();
+            }
+            Command::ToggleBandFilter => {
+                self.state.curation.band_only = !self.state.curation.band_only;
                 self.state.refilter();
             }
             Command::ToggleTheme => {
@@ -186,6 +197,21 @@ impl WorkbenchApp {
                 self.apply(Command::ReloadProject, &ctx);
             }
             JobOutput::Imported(Err(e)) => self.toasts.error(format!("Import failed: {e}")),
+            JobOutput::PassCounts(Ok(r)) => {
+                let how = if r.cancelled { "stopped after" } else { "estimated" };
+                self.toasts.info(format!(
+                    "Pass counts {how} {} items ({} samples, {:.0} s); {} already done, {} skipped",
+                    r.estimated,
+                    r.samples,
+                    r.seconds,
+                    r.already_done,
+                    r.skipped.len()
+                ));
+                self.state.curation.key = 0;
+                let ctx = self.ctx.clone();
+                self.apply(Command::ReloadProject, &ctx);
+            }
+            JobOutput::PassCounts(Err(e)) => self.toasts.error(format!("Pass-count job failed: {e}")),
             JobOutput::Picked(_, None) => {}
             JobOutput::Picked(kind, Some(paths)) => match kind {
                 DialogKind::Open => {

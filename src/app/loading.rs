@@ -43,6 +43,8 @@ pub enum JobOutput {
     Item(Result<Inspected, String>),
     /// An import finished (the project is reloaded afterwards).
     Imported(Result<ImportSummary, String>),
+    /// A pass-count job ended (the project is reloaded afterwards).
+    PassCounts(Result<crate::curation::passrate::PassrateReport, String>),
     /// A file dialog closed (`None` = cancelled or unavailable).
     Picked(DialogKind, Option<Vec<PathBuf>>),
 }
@@ -82,7 +84,17 @@ fn read_project(target: OpenTarget, ctx: &JobCtx) -> Result<ProjectView, String>
             rollouts.push((last, step as usize, uid, r));
         }
     }
+    let estimate_keys = project.estimate_keys().map_err(|e| e.to_string())?;
+    let estimates =
+        estimate_keys.iter().map(|(k, _)| project.estimates(k)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+    let run_estimates = match runs.keys().next_back() {
+        Some(&last) => project.run_estimates(last).map_err(|e| e.to_string())?,
+        None => Default::default(),
+    };
     Ok(ProjectView {
+        estimate_keys,
+        estimates,
+        run_estimates,
         path: project.path().to_path_buf(),
         name: project.name(),
         rows,
@@ -163,6 +175,25 @@ impl WorkbenchApp {
                 import_paths(&mut project, &paths, &opts, ctx).map_err(|e| e.to_string())
             };
             JobOutput::Imported(run())
+        });
+        if let Err(e) = r {
+            self.toasts.error(e.to_string());
+        }
+    }
+
+    /// Starts a pass-count job over the filtered items.
+    pub(super) fn start_passrate(&mut self) {
+        let Some(p) = &self.state.project else { return };
+        let ids: Vec<i64> = self.state.visible.iter().map(|&i| p.rows[i].id).collect();
+        if ids.is_empty() {
+            self.toasts.warning("No items match the filters: nothing to estimate");
+            return;
+        }
+        let path = p.path.clone();
+        let mut opts = self.state.curation.job.clone();
+        opts.item_ids = Some(ids);
+        let r = self.jobs.spawn("pass counts", move |ctx| {
+            JobOutput::PassCounts(crate::curation::passrate::estimate(&path, &opts, ctx).map_err(|e| e.to_string()))
         });
         if let Err(e) = r {
             self.toasts.error(e.to_string());

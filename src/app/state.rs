@@ -24,6 +24,58 @@ pub struct ProjectView {
     pub runs: std::collections::BTreeMap<i64, crate::metrics::RunSeries>,
     /// The latest run's most recent rollouts `(run, step, item uid, rollout)`.
     pub rollouts: Vec<(i64, usize, String, crate::store::RolloutRow)>,
+    /// Pass-count estimate keys in the project with their item counts, largest first.
+    pub estimate_keys: Vec<(crate::store::EstimateKey, usize)>,
+    /// Estimates under each key, by item id (same order as `estimate_keys`).
+    pub estimates: Vec<std::collections::HashMap<i64, crate::store::PassCount>>,
+    /// The latest run's running pass counts per item (closed loop), with zero-std flags.
+    pub run_estimates: std::collections::HashMap<i64, crate::store::RunEstimate>,
+}
+
+/// The Curation workspace's difficulty settings.
+#[derive(Debug, Clone)]
+pub struct CurationState {
+    /// Index into `ProjectView::estimate_keys`.
+    pub key: usize,
+    /// Band (defaults to the medium band of the key's k).
+    pub band: Option<crate::curation::Band>,
+    /// Keep only items inside the band.
+    pub band_only: bool,
+    /// Keep only items with this pass count (a clicked bar).
+    pub pass_count: Option<usize>,
+    /// Histogram series split.
+    pub split_by: crate::curation::SplitBy,
+    /// Settings of the next estimation job.
+    pub job: crate::curation::passrate::PassrateOptions,
+}
+
+impl Default for CurationState {
+    fn default() -> Self {
+        Self {
+            key: 0,
+            band: None,
+            band_only: false,
+            pass_count: None,
+            split_by: crate::curation::SplitBy::Modality,
+            job: crate::curation::passrate::PassrateOptions { k: 8, ..Default::default() },
+        }
+    }
+}
+
+impl CurationState {
+    /// The chosen estimates and their k, if any.
+    pub fn chosen<'a>(
+        &self,
+        p: &'a ProjectView,
+    ) -> Option<(&'a crate::store::EstimateKey, &'a std::collections::HashMap<i64, crate::store::PassCount>)> {
+        let i = self.key.min(p.estimate_keys.len().checked_sub(1)?);
+        Some((&p.estimate_keys[i].0, p.estimates.get(i)?))
+    }
+
+    /// The band in use for a key's k.
+    pub fn band_for(&self, k: usize) -> crate::curation::Band {
+        self.band.unwrap_or_else(|| crate::curation::Band::medium(k))
+    }
 }
 
 /// The decoded image of the inspected item, ready to upload as a texture.
@@ -69,13 +121,37 @@ pub struct AppState {
     pub focus_search: bool,
     /// The Training workspace.
     pub training: super::training::TrainingState,
+    /// The Curation workspace's difficulty panel.
+    pub curation: CurationState,
+    /// Pass-count histogram of the rows passing the facet filters (recomputed with `visible`).
+    pub histogram: Option<crate::curation::Histogram>,
 }
 
 impl AppState {
     /// Recomputes [`AppState::visible`] from the filter.
     pub fn refilter(&mut self) {
         self.visible = match &self.project {
-            Some(p) => self.filter.apply(&p.rows),
+            Some(p) => {
+                let mut v = self.filter.apply(&p.rows);
+                let c = &self.curation;
+                self.histogram =
+                    c.chosen(p).map(|(key, est)| crate::curation::Histogram::build(v.iter().map(|&i| &p.rows[i]), est, key.k, c.split_by));
+                if c.band_only || c.pass_count.is_some() {
+                    match c.chosen(p) {
+                        Some((key, est)) => {
+                            let band = c.band_for(key.k);
+                            v.retain(|&i| {
+                                est.get(&p.rows[i].id).is_some_and(|pc| {
+                                    (!c.band_only || band.contains(pc.n_correct))
+                                        && c.pass_count.is_none_or(|n| n == pc.n_correct)
+                                })
+                            });
+                        }
+                        None => v.clear(),
+                    }
+                }
+                v
+            }
             None => Vec::new(),
         };
     }

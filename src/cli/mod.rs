@@ -2,6 +2,7 @@
 //! (progress bars on stderr, results on stdout, `--json` where a program will read the output).
 //! This is the application edge, so errors are `anyhow` here.
 
+mod curate;
 mod dev;
 mod eval;
 mod import;
@@ -62,6 +63,8 @@ pub enum Command {
     Runs(train::RunsArgs),
     /// Evaluate a model on a split: accuracy per modality and per source.
     Eval(eval::EvalArgs),
+    /// Difficulty curation: pass-count estimation (`curate passrate`) and its histogram.
+    Curate(curate::CurateArgs),
     /// Model debugging tools (`medvlm model logits`).
     Model(model::ModelArgs),
     /// Build the built-in medvlm-tiny model: train its tokenizer, run the supervised warm start on
@@ -146,6 +149,7 @@ pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<i32> {
         Command::Eval(args) => eval::run(cli, args),
         Command::Train(args) => train::train(cli, args),
         Command::Runs(args) => train::runs(cli, args),
+        Command::Curate(args) => curate::run(cli, args),
         Command::PretrainTiny(a) => {
             let opts = crate::train::pretrain::PretrainOptions {
                 project: a.data.clone(),

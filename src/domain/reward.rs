@@ -99,6 +99,28 @@ impl RewardSpec {
         Self { terms: vec![(RewardFn::MedvlthinkerAccuracy, 1.0)] }
     }
 
+    /// Whether a completion counts as correct for difficulty estimation: every correctness term of
+    /// the spec (all but `format`) scores 1. A spec with only `format` falls back to MedVLM-R1 accuracy.
+    pub fn correct(&self, completion: &str, item: &VqaItem) -> bool {
+        let terms: Vec<RewardFn> = self.terms.iter().map(|(f, _)| *f).filter(|f| *f != RewardFn::Format).collect();
+        if terms.is_empty() {
+            return RewardFn::Accuracy.score(completion, item) >= 1.0;
+        }
+        terms.iter().all(|f| f.score(completion, item) >= 1.0)
+    }
+
+    /// Whether a step's per-function rewards (as [`Self::score`] returns them) count as correct.
+    pub fn correct_parts(&self, parts: &BTreeMap<String, f32>) -> bool {
+        let mut any = false;
+        for (f, _) in self.terms.iter().filter(|(f, _)| *f != RewardFn::Format) {
+            any = true;
+            if parts.get(f.name()).copied().unwrap_or(0.0) < 1.0 {
+                return false;
+            }
+        }
+        any || parts.get("accuracy").is_some_and(|v| *v >= 1.0)
+    }
+
     /// Scores every term; returns the per-function values and the weighted total.
     pub fn score(&self, completion: &str, item: &VqaItem) -> (BTreeMap<String, f32>, f32) {
         let mut parts = BTreeMap::new();

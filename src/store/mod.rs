@@ -2,6 +2,7 @@
 //! every write in a transaction. Image paths are kept relative to the file's folder so a project
 //! folder can be moved. No UI imports.
 
+mod difficulty;
 mod history;
 mod items;
 mod runs;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension as _};
 
+pub use difficulty::{EstimateKey, GroupOutcome, PassCount, RunEstimate};
 pub use history::{EditGroupInfo, UndoOutcome};
 pub use items::InsertOutcome;
 pub use runs::{CheckpointRow, RolloutRow, RunRow, StepInfo};

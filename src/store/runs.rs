@@ -190,7 +190,7 @@ impl Project {
     /// SQLite errors.
     pub fn truncate_run_after(&mut self, run: i64, step: i64) -> Result<()> {
         let tx = self.conn.transaction()?;
-        for table in ["run_steps", "metrics", "rollouts", "checkpoints"] {
+        for table in ["run_steps", "metrics", "rollouts", "checkpoints", "run_item_outcomes"] {
             tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1 AND step > ?2"), params![run, step])?;
         }
         tx.commit()?;

@@ -10,10 +10,10 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x4D56_4C4D;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Migration `i` brings a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -223,6 +223,22 @@ CREATE TABLE review_spans (
     comment   TEXT NOT NULL DEFAULT '',
     roi_json  TEXT
 );
+"#;
+
+/// Version 2: per-step, per-item outcomes of GRPO groups (the closed loop from training to
+/// difficulty). Kept per step so that a resume's truncation keeps the running estimate exact.
+const V2: &str = r#"
+CREATE TABLE run_item_outcomes (
+    run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step      INTEGER NOT NULL,
+    item_id   INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    n_samples INTEGER NOT NULL,
+    n_correct INTEGER NOT NULL,
+    zero_std  INTEGER NOT NULL,
+    PRIMARY KEY (run_id, step, item_id)
+);
+CREATE INDEX run_item_outcomes_item ON run_item_outcomes(item_id);
+CREATE INDEX difficulty_estimates_key ON difficulty_estimates(model_key, prompt_key, sampling_json);
 "#;
 
 /// Brings `conn` to [`SCHEMA_VERSION`], one transaction per migration.

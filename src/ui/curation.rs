@@ -1,5 +1,6 @@
 //! The Curation workspace: item count, search, facet filters with counts (modality, split, source,
-//! missing images) and a virtualised item table that stays smooth with 100,000 rows.
+//! missing images), the difficulty panel, and a virtualised item table (with each item's pass count)
+//! that stays smooth with 100,000 rows.
 
 use std::collections::BTreeSet;
 
@@ -82,6 +83,9 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             changed |= ui.checkbox(&mut state.filter.missing_images_only, label).changed();
         }
     });
+    egui::CollapsingHeader::new("Difficulty (pass counts)").id_salt("difficulty_panel").default_open(true).show(ui, |ui| {
+        changed |= super::difficulty::show(ui, state, queue);
+    });
     ui.separator();
     if changed {
         state.refilter();
@@ -125,7 +129,9 @@ fn table(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
         .column(Column::initial(64.0).at_least(40.0))
         .column(Column::initial(48.0).at_least(36.0))
         .column(Column::initial(90.0).at_least(40.0).clip(true))
-        .column(Column::initial(40.0).at_least(30.0));
+        .column(Column::initial(40.0).at_least(30.0))
+        .column(Column::initial(52.0).at_least(36.0));
+    let est = state.curation.chosen(project);
     if state.scroll_to_selected {
         if let Some(pos) = state.selected_position() {
             builder = builder.scroll_to_row(pos, Some(egui::Align::Center));
@@ -134,7 +140,7 @@ fn table(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
     }
     builder
         .header(row_h, |mut h| {
-            for title in ["ID", "Question", "Answer", "Modality", "Split", "Source", "Img"] {
+            for title in ["ID", "Question", "Answer", "Modality", "Split", "Source", "Img", "Pass"] {
                 h.col(|ui| {
                     ui.strong(title);
                 });
@@ -171,6 +177,17 @@ fn table(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
                             .on_hover_text(format!("{} of {} images missing", r.missing_images, r.n_images));
                     } else {
                         ui.label(r.n_images.to_string());
+                    }
+                });
+                row.col(|ui| {
+                    if let Some(pc) = est.and_then(|(_, e)| e.get(&r.id)) {
+                        ui.label(format!("{}/{}", pc.n_correct, pc.n_samples));
+                    }
+                    if let Some(run) = project.run_estimates.get(&r.id).filter(|e| e.zero_std_groups > 0) {
+                        ui.colored_label(tokens.warn, "≡").on_hover_text(format!(
+                            "{} of {} GRPO groups of this item had zero reward spread in the latest run (running pass rate {}/{})",
+                            run.zero_std_groups, run.groups, run.counts.n_correct, run.counts.n_samples
+                        ));
                     }
                 });
                 if row.response().clicked() {

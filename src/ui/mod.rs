@@ -4,6 +4,7 @@
 pub mod curation;
 pub mod curves;
 pub mod dialogs;
+pub mod difficulty;
 pub mod inspector;
 pub mod placeholder;
 pub mod shell;

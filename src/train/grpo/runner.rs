@@ -14,13 +14,14 @@ use burn::prelude::*;
 use super::checkpoint::{ResumeState, checkpoint_dir, save};
 use super::config::GrpoConfig;
 use super::step::{StepOutcome, grpo_step};
+use crate::domain::prompt::PromptTemplate;
 use crate::domain::{Modality, Split, VqaItem};
 use crate::model::chat::ChatTokenizer;
 use crate::model::device::{BackendChoice, choose};
 use crate::model::preprocess::PixelValues;
 use crate::model::{ModelError, Vlm};
 use crate::sample::rng::Rng;
-use crate::store::{Project, RolloutRow, StepInfo, StoreError};
+use crate::store::{GroupOutcome, Project, RolloutRow, StepInfo, StoreError};
 use crate::train::optim::AdamW;
 
 /// What the loop reports.
@@ -158,6 +159,38 @@ pub fn item_at(i: u64, n: usize, seed: u64) -> usize {
     order[(i % n as u64) as usize]
 }
 
+/// An item rendered as a prompt: its first image preprocessed for `model`, the template applied and
+/// tokenised. Prompts longer than `max_len` are an error, never truncated.
+///
+/// # Errors
+/// [`RunError::PromptTooLong`], image and tokenizer errors.
+pub fn prompt_item(
+    project: &Project,
+    id: i64,
+    item: VqaItem,
+    model: &Vlm,
+    tok: &ChatTokenizer,
+    template: &PromptTemplate,
+    max_len: usize,
+) -> Result<PromptItem, RunError> {
+    let image = match item.images.first() {
+        Some(r) => {
+            let (rgb, h, w) = crate::io::images::read_rgb(&project.resolve_image(&r.path))?;
+            Some(
+                crate::model::preprocess::preprocess_rgb(&rgb, h, w, &model.config.vision, &model.preprocess)
+                    .map_err(ModelError::from)?,
+            )
+        }
+        None => None,
+    };
+    let counts: Vec<usize> = image.iter().map(|p| p.n_tokens(model.config.vision.spatial_merge_size)).collect();
+    let prompt = tok.prompt(&template.render(&item), &counts, None)?;
+    if prompt.len() > max_len {
+        return Err(RunError::PromptTooLong { uid: item.uid, len: prompt.len(), image: counts.iter().sum(), max: max_len });
+    }
+    Ok(PromptItem { id, item, prompt, image })
+}
+
 fn load_prompts(
     project: &Project,
     cfg: &GrpoConfig,
@@ -167,7 +200,6 @@ fn load_prompts(
     let split = Split::parse(&cfg.split).ok_or_else(|| RunError::Config(format!("unknown split {}", cfg.split)))?;
     let mods: Vec<Modality> = cfg.modalities.iter().filter_map(|m| Modality::parse(m)).collect();
     let template = cfg.prompt_template();
-    let merge = model.config.vision.spatial_merge_size;
     let mut out = Vec::new();
     for row in project.item_rows()? {
         if row.split != split
@@ -178,27 +210,7 @@ fn load_prompts(
             continue;
         }
         let item = project.item(row.id)?;
-        let image = match item.images.first() {
-            Some(r) => {
-                let (rgb, h, w) = crate::io::images::read_rgb(&project.resolve_image(&r.path))?;
-                Some(
-                    crate::model::preprocess::preprocess_rgb(&rgb, h, w, &model.config.vision, &model.preprocess)
-                        .map_err(ModelError::from)?,
-                )
-            }
-            None => None,
-        };
-        let counts: Vec<usize> = image.iter().map(|p| p.n_tokens(merge)).collect();
-        let prompt = tok.prompt(&template.render(&item), &counts, None)?;
-        if prompt.len() > cfg.max_prompt_length {
-            return Err(RunError::PromptTooLong {
-                uid: item.uid,
-                len: prompt.len(),
-                image: counts.iter().sum(),
-                max: cfg.max_prompt_length,
-            });
-        }
-        out.push(PromptItem { id: row.id, item, prompt, image });
+        out.push(prompt_item(project, row.id, item, model, tok, &template, cfg.max_prompt_length)?);
     }
     if out.is_empty() {
         return Err(RunError::NoData(cfg.split.clone()));
@@ -321,6 +333,7 @@ fn run_inner(
         let keep = if cfg.store_rollouts == 0 { rollouts.len() } else { cfg.store_rollouts.min(rollouts.len()) };
         let rows: Vec<RolloutRow> = rollouts.iter().take(keep).map(|(_, r)| r.clone()).collect();
         project.record_step(run, info, &metrics, &rows)?;
+        project.record_group_outcomes(run, info.step, &group_outcomes(cfg, &rollouts))?;
         sink(RunEvent::Step {
             run,
             step: step + 1,
@@ -355,7 +368,25 @@ fn write_checkpoint(
     Ok(())
 }
 
-fn model_dir(name: &str) -> Result<PathBuf, RunError> {
+/// The closed loop: each group's pass count and whether its rewards were all alike.
+fn group_outcomes(cfg: &GrpoConfig, rollouts: &[(String, RolloutRow)]) -> Vec<GroupOutcome> {
+    let spec = cfg.reward_spec();
+    rollouts
+        .chunks(cfg.num_generations.max(1))
+        .filter_map(|g| {
+            let first = &g.first()?.1;
+            let n_correct = g.iter().filter(|(_, r)| spec.correct_parts(&r.rewards)).count();
+            let zero_std = g.iter().all(|(_, r)| (r.reward - first.reward).abs() < 1e-6);
+            Some(GroupOutcome { item_id: first.item_id, n_samples: g.len(), n_correct, zero_std })
+        })
+        .collect()
+}
+
+/// The folder of a model name: `sample` / `medvlm-tiny` is the bundled model, anything else a path.
+///
+/// # Errors
+/// [`RunError::Config`] when the bundled model is missing.
+pub fn model_dir(name: &str) -> Result<PathBuf, RunError> {
     if name == "sample" || name == "medvlm-tiny" {
         return crate::sample::bundled_tiny_model()
             .ok_or_else(|| RunError::Config("the bundled medvlm-tiny model was not found".into()));

@@ -1,0 +1,150 @@
+//! Curation by difficulty: pass-count estimation jobs, the pass-count histogram by modality or
+//! source, and the difficulty band filter (MedVLThinker keeps items solved 1–7 times out of 16).
+
+pub mod passrate;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::domain::dataset::ItemRow;
+use crate::store::PassCount;
+
+/// An inclusive band of pass counts out of `k`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Band {
+    /// Lowest pass count kept.
+    pub lo: usize,
+    /// Highest pass count kept.
+    pub hi: usize,
+}
+
+impl Band {
+    /// MedVLThinker's medium band scaled to k: 1…7 of 16, i.e. solved at least once and less than half the time.
+    pub fn medium(k: usize) -> Self {
+        Self { lo: 1.min(k), hi: (k * 7 / 16).max(1).min(k) }
+    }
+
+    /// Whether a pass count is inside.
+    pub fn contains(&self, n_correct: usize) -> bool {
+        (self.lo..=self.hi).contains(&n_correct)
+    }
+}
+
+/// The difficulty class of an item under an estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Difficulty {
+    /// Not estimated under the chosen key.
+    Unestimated,
+    /// Never solved (0 of k): no learning signal, possibly a bad key.
+    TooHard,
+    /// Inside the band.
+    Medium,
+    /// Solved more often than the band's top but not always.
+    Easy,
+    /// Always solved (k of k): no learning signal.
+    Solved,
+}
+
+impl Difficulty {
+    /// Classifies a pass count.
+    pub fn of(count: Option<PassCount>, band: Band) -> Self {
+        match count {
+            None => Self::Unestimated,
+            Some(c) if c.n_correct == 0 => Self::TooHard,
+            Some(c) if c.n_correct >= c.n_samples => Self::Solved,
+            Some(c) if band.contains(c.n_correct) => Self::Medium,
+            Some(c) if c.n_correct < band.lo => Self::TooHard,
+            Some(_) => Self::Easy,
+        }
+    }
+
+    /// Label for facets.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Unestimated => "not estimated",
+            Self::TooHard => "too hard (0)",
+            Self::Medium => "medium (in band)",
+            Self::Easy => "easy",
+            Self::Solved => "solved (k/k)",
+        }
+    }
+}
+
+/// How the histogram's bars are split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum SplitBy {
+    /// One series per modality.
+    Modality,
+    /// One series per source dataset.
+    Source,
+}
+
+/// Pass-count histogram: for each series, the number of items with 0…k correct samples.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Histogram {
+    /// Samples per item.
+    pub k: usize,
+    /// Series name → counts (length k + 1).
+    pub series: BTreeMap<String, Vec<usize>>,
+    /// Items in the rows given that have no estimate.
+    pub unestimated: usize,
+}
+
+impl Histogram {
+    /// Builds the histogram of `rows` under `estimates`.
+    pub fn build<'a>(
+        rows: impl IntoIterator<Item = &'a ItemRow>,
+        estimates: &HashMap<i64, PassCount>,
+        k: usize,
+        by: SplitBy,
+    ) -> Self {
+        let mut series: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut unestimated = 0;
+        for r in rows {
+            let Some(c) = estimates.get(&r.id) else {
+                unestimated += 1;
+                continue;
+            };
+            let name = match by {
+                SplitBy::Modality => r.modality.as_str().to_string(),
+                SplitBy::Source => r.source.clone(),
+            };
+            let bars = series.entry(name).or_insert_with(|| vec![0; k + 1]);
+            // Counts from an estimate with a different k are rescaled to this k's bins.
+            let bin = if c.n_samples == k { c.n_correct } else { (c.n_correct * k + c.n_samples / 2) / c.n_samples.max(1) };
+            bars[bin.min(k)] += 1;
+        }
+        Self { k, series, unestimated }
+    }
+
+    /// Items per pass count over all series.
+    pub fn totals(&self) -> Vec<usize> {
+        let mut t = vec![0; self.k + 1];
+        for s in self.series.values() {
+            for (a, b) in t.iter_mut().zip(s) {
+                *a += b;
+            }
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medium_band_is_medvlthinkers_at_16_and_scales() {
+        assert_eq!(Band::medium(16), Band { lo: 1, hi: 7 });
+        assert_eq!(Band::medium(8), Band { lo: 1, hi: 3 });
+        let b = Band::medium(16);
+        let pc = |n| Some(PassCount { n_correct: n, n_samples: 16 });
+        assert_eq!(Difficulty::of(pc(0), b), Difficulty::TooHard);
+        assert_eq!(Difficulty::of(pc(1), b), Difficulty::Medium);
+        assert_eq!(Difficulty::of(pc(7), b), Difficulty::Medium);
+        assert_eq!(Difficulty::of(pc(8), b), Difficulty::Easy);
+        assert_eq!(Difficulty::of(pc(16), b), Difficulty::Solved);
+        assert_eq!(Difficulty::of(None, b), Difficulty::Unestimated);
+    }
+}

@@ -1,0 +1,274 @@
+//! Pass-count estimation (MedVLThinker §2.3): k samples per item at T=1 from a chosen model and
+//! prompt, graded by the reward's correctness, stored per item under a key of (model, prompt,
+//! sampling, reward, k) so estimates from different models never mix. Items already estimated under
+//! the same key are skipped, so a stopped or crashed job resumes where it was; each batch of items is
+//! written in one transaction.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::prompt::PromptTemplate;
+use crate::domain::reward::{RewardFn, RewardSpec};
+use crate::domain::{Modality, Split};
+use crate::jobs::ProgressSink;
+use crate::model::chat::ChatTokenizer;
+use crate::model::device::{BackendChoice, choose};
+use crate::model::generate::{Sampling, generate};
+use crate::model::{Batch, ModelError, Vlm};
+use crate::sample::rng::Rng;
+use crate::store::{EstimateKey, PassCount, Project, StoreError};
+use crate::train::grpo::runner::{RunError, model_dir, prompt_item};
+
+/// Settings of a pass-count job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PassrateOptions {
+    /// Model folder, or `sample` for the bundled tiny model.
+    pub model: String,
+    /// Samples per item.
+    pub k: usize,
+    /// Sampling temperature.
+    pub temperature: f32,
+    /// Nucleus threshold (1 = off).
+    pub top_p: f32,
+    /// Top-k (0 = off).
+    pub top_k: usize,
+    /// Tokens per sample at most.
+    pub max_new_tokens: usize,
+    /// Prompt template name (or a custom template with `{question}` / `{options}`).
+    pub template: String,
+    /// Reward whose correctness grades a sample (`medvlm-r1` or `medvlthinker`).
+    pub reward: String,
+    /// Only this split (`None` = all).
+    pub split: Option<Split>,
+    /// Only these modalities (empty = all).
+    pub modalities: Vec<Modality>,
+    /// Only these item row ids (`None` = every item passing the filters).
+    pub item_ids: Option<Vec<i64>>,
+    /// Items per generation batch (each contributes k rows).
+    pub items_per_batch: usize,
+    /// Sampling seed.
+    pub seed: u64,
+    /// Compute backend.
+    pub backend: BackendChoice,
+}
+
+impl Default for PassrateOptions {
+    /// MedVLThinker's protocol: 16 samples at T=1, top-p 1, its prompt and reward.
+    fn default() -> Self {
+        Self {
+            model: "sample".into(),
+            k: 16,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            max_new_tokens: 128,
+            template: "medvlm-r1-train".into(),
+            reward: "medvlm-r1".into(),
+            split: None,
+            modalities: vec![],
+            item_ids: None,
+            items_per_batch: 4,
+            seed: 0,
+            backend: BackendChoice::Auto,
+        }
+    }
+}
+
+/// What a job did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassrateReport {
+    /// The key the estimates were stored under.
+    pub key: EstimateKey,
+    /// Items estimated now.
+    pub estimated: usize,
+    /// Items skipped because they were already estimated under this key.
+    pub already_done: usize,
+    /// Items skipped because they cannot be graded (open-ended without reference, missing image).
+    pub skipped: Vec<(String, String)>,
+    /// Samples drawn.
+    pub samples: usize,
+    /// Wall time.
+    pub seconds: f64,
+    /// True when the job was stopped before the end (what was done is kept).
+    pub cancelled: bool,
+}
+
+/// Why a job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PassrateError {
+    /// Project access.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Model or tokenizer.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Model lookup, prompt building, images.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// A bad option.
+    #[error("passrate option {field}: {reason}")]
+    Option {
+        /// The option.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The reward spec of a name.
+pub fn reward_spec(name: &str) -> Option<RewardSpec> {
+    match name {
+        "medvlm-r1" => Some(RewardSpec::medvlm_r1()),
+        "medvlthinker" => Some(RewardSpec::medvlthinker()),
+        other => RewardFn::parse(other).map(|f| RewardSpec { terms: vec![(f, 1.0)] }),
+    }
+}
+
+/// Identity of a model folder: its path and the size and modification time of its weights, so a
+/// retrained model in the same folder gets new estimates.
+pub fn model_key(dir: &Path) -> String {
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mut fp = String::new();
+    for f in ["model.safetensors", "model.safetensors.index.json"] {
+        if let Ok(m) = std::fs::metadata(dir.join(f)) {
+            let t = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+            fp = format!("{}:{t}", m.len());
+            break;
+        }
+    }
+    format!("{}#{fp}", canonical.display())
+}
+
+/// The estimate key of a job (without running it).
+///
+/// # Errors
+/// [`PassrateError`] for an unknown model or reward.
+pub fn estimate_key(opts: &PassrateOptions) -> Result<EstimateKey, PassrateError> {
+    let dir = model_dir(&opts.model)?;
+    let sampling = serde_json::json!({
+        "temperature": opts.temperature, "top_p": opts.top_p, "top_k": opts.top_k,
+        "max_new_tokens": opts.max_new_tokens, "reward": opts.reward,
+    });
+    Ok(EstimateKey {
+        model_key: model_key(&dir),
+        prompt_key: opts.template.clone(),
+        sampling_json: sampling.to_string(),
+        k: opts.k,
+    })
+}
+
+fn check(opts: &PassrateOptions) -> Result<RewardSpec, PassrateError> {
+    let bad = |field, reason: &str| Err(PassrateError::Option { field, reason: reason.into() });
+    if opts.k == 0 || opts.k > 256 {
+        return bad("k", "must be between 1 and 256");
+    }
+    if !(opts.temperature > 0.0 && opts.temperature.is_finite()) {
+        return bad("temperature", "must be a positive number");
+    }
+    if !(opts.top_p > 0.0 && opts.top_p <= 1.0) {
+        return bad("top_p", "must be in (0, 1]");
+    }
+    if opts.max_new_tokens == 0 {
+        return bad("max_new_tokens", "must be at least 1");
+    }
+    reward_spec(&opts.reward).ok_or_else(|| PassrateError::Option {
+        field: "reward",
+        reason: format!("unknown reward {:?} (medvlm-r1, medvlthinker, accuracy, open_match)", opts.reward),
+    })
+}
+
+/// Runs the job on the calling thread (CLI, or a job thread in the GUI).
+///
+/// # Errors
+/// [`PassrateError`]; estimates written before the error are kept.
+pub fn estimate(project_path: &PathBuf, opts: &PassrateOptions, sink: &dyn ProgressSink) -> Result<PassrateReport, PassrateError> {
+    let spec = check(opts)?;
+    let key = estimate_key(opts)?;
+    let started = Instant::now();
+    let mut project = Project::open(project_path)?;
+    let dir = model_dir(&opts.model)?;
+    let chosen = choose(opts.backend);
+    let dev = chosen.device.clone();
+    sink.update("loading model", 0, None);
+    let model = Vlm::load(&dir, &dev)?;
+    let tok = ChatTokenizer::load(&dir)?;
+    let template = PromptTemplate::parse(&opts.template).unwrap_or_else(|| PromptTemplate::Custom(opts.template.clone()));
+    let done = project.estimates(&key)?;
+    let mut todo = Vec::new();
+    let mut report = PassrateReport {
+        key: key.clone(),
+        estimated: 0,
+        already_done: 0,
+        skipped: vec![],
+        samples: 0,
+        seconds: 0.0,
+        cancelled: false,
+    };
+    let wanted = opts.item_ids.as_ref().map(|v| v.iter().copied().collect::<std::collections::HashSet<_>>());
+    for row in project.item_rows()? {
+        if wanted.as_ref().is_some_and(|w| !w.contains(&row.id))
+            || opts.split.is_some_and(|s| s != row.split)
+            || (!opts.modalities.is_empty() && !opts.modalities.contains(&row.modality))
+        {
+            continue;
+        }
+        if done.contains_key(&row.id) {
+            report.already_done += 1;
+        } else if row.missing_images > 0 {
+            report.skipped.push((row.uid, "image file missing".into()));
+        } else {
+            todo.push(row.id);
+        }
+    }
+    let total = todo.len() as u64;
+    let mut processed = 0u64;
+    sink.update("estimating pass counts", 0, Some(total));
+    for (b, chunk) in todo.chunks(opts.items_per_batch.max(1)).enumerate() {
+        if sink.is_cancelled() {
+            report.cancelled = true;
+            break;
+        }
+        let mut prompts = Vec::new();
+        for &id in chunk {
+            let item = project.item(id)?;
+            match prompt_item(&project, id, item, &model, &tok, &template, 1 << 20) {
+                Ok(p) => prompts.push(p),
+                Err(e) => report.skipped.push((project.item(id)?.uid, e.to_string())),
+            }
+        }
+        processed += chunk.len() as u64;
+        if prompts.is_empty() {
+            continue;
+        }
+        let seqs: Vec<Vec<u32>> = prompts.iter().flat_map(|p| std::iter::repeat_n(p.prompt.clone(), opts.k)).collect();
+        let images = prompts.iter().flat_map(|p| std::iter::repeat_n(p.image.clone(), opts.k)).flatten().collect();
+        let batch = Batch::left_padded(&seqs, tok.endoftext, images);
+        let sampling = Sampling {
+            greedy: false,
+            temperature: opts.temperature,
+            top_k: opts.top_k,
+            top_p: opts.top_p,
+            max_new_tokens: opts.max_new_tokens,
+            seed: Rng::derive(opts.seed, 0x9A55_0000 + b as u64).next_u64(),
+        };
+        let out = generate(&model, &batch, &tok.stop_ids(), &sampling, tok.endoftext, &dev)?;
+        let mut rows = Vec::with_capacity(prompts.len());
+        for (p, group) in prompts.iter().zip(out.tokens.chunks(opts.k)) {
+            let mut n_correct = 0;
+            for ids in group {
+                if spec.correct(&tok.decode(ids, true)?, &p.item) {
+                    n_correct += 1;
+                }
+            }
+            rows.push((p.id, PassCount { n_correct, n_samples: opts.k }));
+        }
+        project.put_estimates(&key, &rows)?;
+        report.estimated += rows.len();
+        report.samples += rows.len() * opts.k;
+        sink.update("estimating pass counts", processed, Some(total));
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
