@@ -81,12 +81,13 @@ fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| argv.iter().position(|a| a == name).and_then(|i| argv.get(i + 1)).cloned();
     let steps: usize = flag("--steps").and_then(|s| s.parse().ok()).unwrap_or(5);
-    let script = flag("--trl").map(PathBuf::from).or_else(|| std::env::var_os("MEDVLM_TRL_BENCH").map(PathBuf::from)).or_else(
-        || {
+    let script = flag("--trl")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("MEDVLM_TRL_BENCH").map(PathBuf::from))
+        .or_else(|| {
             let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/bench_grpo_trl.py");
             p.is_file().then_some(p)
-        },
-    );
+        });
     let python = flag("--python").or_else(|| std::env::var("MEDVLM_PYTHON").ok()).unwrap_or_else(|| "python3".into());
 
     let dev = Device::flex();

@@ -130,3 +130,9 @@ mod tests {
         assert_eq!(human_bytes(1_500_000), "1.5 MB");
     }
 }
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -39,4 +39,3 @@ pub fn qwen2_small() -> VlmConfig {
         vision_end_token_id: 4092,
     }
 }
-

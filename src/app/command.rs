@@ -77,6 +77,22 @@ pub enum Command {
     FilterPassCount(Option<usize>),
     /// Show only items inside the difficulty band (toggle).
     ToggleBandFilter,
+    /// Open the editor on the selected item.
+    EditSelected,
+    /// Save edits of one item (from the editor) as one undoable action.
+    SaveEdits(String, Vec<(i64, crate::domain::edit::FieldEdit)>),
+    /// Undo the last edit or bulk action.
+    Undo,
+    /// Redo the last undone action.
+    Redo,
+    /// Ask for a tag and add it to every item of the filter result.
+    BulkTagPrompt,
+    /// Apply a bulk action to every item of the filter result.
+    Bulk(super::editing::BulkAction),
+    /// Ask for a name and snapshot the items as a dataset version.
+    CreateVersionPrompt,
+    /// Snapshot the items under this name.
+    CreateVersion(String),
     /// Show the command palette.
     CommandPalette,
     /// Show the keyboard shortcut sheet.
@@ -131,6 +147,15 @@ impl Command {
             Self::ExportCurves,
             Self::EstimatePassCounts,
             Self::ToggleBandFilter,
+            Self::EditSelected,
+            Self::Undo,
+            Self::Redo,
+            Self::BulkTagPrompt,
+            Self::Bulk(super::editing::BulkAction::Exclude),
+            Self::Bulk(super::editing::BulkAction::MoveSplit(crate::domain::Split::Train)),
+            Self::Bulk(super::editing::BulkAction::MoveSplit(crate::domain::Split::Val)),
+            Self::Bulk(super::editing::BulkAction::MoveSplit(crate::domain::Split::Test)),
+            Self::CreateVersionPrompt,
         ];
         v.extend(Workspace::ALL.map(Self::ShowWorkspace));
         v.extend([
@@ -169,6 +194,17 @@ impl Command {
             Self::FilterPassCount(Some(n)) => format!("Show items solved {n} times"),
             Self::FilterPassCount(None) => "Show every pass count".into(),
             Self::ToggleBandFilter => "Toggle difficulty band filter".into(),
+            Self::EditSelected => "Edit selected item…".into(),
+            Self::SaveEdits(label, _) => format!("Save: {label}"),
+            Self::Undo => "Undo".into(),
+            Self::Redo => "Redo".into(),
+            Self::BulkTagPrompt => "Tag all filtered items…".into(),
+            Self::Bulk(super::editing::BulkAction::Exclude) => "Exclude all filtered items".into(),
+            Self::Bulk(super::editing::BulkAction::MoveSplit(s)) => format!("Move filtered items to {s}"),
+            Self::Bulk(super::editing::BulkAction::Tag(t)) => format!("Tag filtered items {t:?}"),
+            Self::Bulk(super::editing::BulkAction::Untag(t)) => format!("Untag filtered items {t:?}"),
+            Self::CreateVersionPrompt => "Save dataset version…".into(),
+            Self::CreateVersion(n) => format!("Save version {n:?}"),
             Self::CommandPalette => "Command palette".into(),
             Self::ShortcutSheet => "Keyboard shortcuts".into(),
             Self::ShowWorkspace(w) => format!("Show {}", w.title()),
@@ -206,6 +242,14 @@ impl Command {
             Self::EstimatePassCounts => "Sample each filtered item k times from the model and count correct answers",
             Self::FilterPassCount(_) => "Filter the table by pass count (click a histogram bar)",
             Self::ToggleBandFilter => "Keep only items inside the medium band (MedVLThinker: 1–7 of 16)",
+            Self::EditSelected => "Edit question, options, answer, modality, body part, split and tags",
+            Self::SaveEdits(..) => "Write the edit to the project's edit log",
+            Self::Undo => "Undo the last edit or bulk action (kept in the project, survives restarts)",
+            Self::Redo => "Redo the last undone action",
+            Self::BulkTagPrompt => "Add a tag to every item of the filter result (one undoable action)",
+            Self::Bulk(_) => "Apply to every item of the filter result, all or nothing (one undoable action)",
+            Self::CreateVersionPrompt => "Snapshot every item as a named, immutable dataset version",
+            Self::CreateVersion(_) => "Snapshot every item under this name",
             Self::CommandPalette => "Search and run any command",
             Self::ShortcutSheet => "Show every keyboard shortcut",
             Self::ShowWorkspace(Workspace::Curation) => "Item table with filters",
@@ -243,6 +287,9 @@ impl Command {
             Self::ToggleTheme => vec![KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::T)],
             Self::Quit => vec![ctrl(Key::Q)],
             Self::ToggleBandFilter => vec![ctrl(Key::B)],
+            Self::EditSelected => vec![ctrl(Key::E)],
+            Self::Undo => vec![ctrl(Key::Z)],
+            Self::Redo => vec![KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::Z), ctrl(Key::Y)],
             _ => vec![],
         }
     }

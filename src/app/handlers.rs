@@ -98,6 +98,23 @@ impl WorkbenchApp {
                 self.state.refilter();
             }
             Command::EstimatePassCounts => self.start_passrate(),
+            Command::EditSelected => match &self.state.inspected {
+                Some(ins) => {
+                    self.dialog = Dialog::EditItem(Box::new(crate::ui::editor::EditorDraft::new(ins.id, &ins.item)))
+                }
+                None => self.toasts.warning("Select an item to edit"),
+            },
+            Command::SaveEdits(label, edits) => self.apply_item_edits(label, edits),
+            Command::Undo => self.undo_redo(false),
+            Command::Redo => self.undo_redo(true),
+            Command::BulkTagPrompt => {
+                self.dialog = Dialog::TextPrompt { purpose: super::PromptPurpose::BulkTag, text: String::new() }
+            }
+            Command::Bulk(action) => self.bulk(action),
+            Command::CreateVersionPrompt => {
+                self.dialog = Dialog::TextPrompt { purpose: super::PromptPurpose::VersionName, text: String::new() }
+            }
+            Command::CreateVersion(name) => self.create_version(name),
             Command::FilterPassCount(n) => {
                 self.state.curation.pass_count = n;
                 self.state.refilter();
@@ -211,6 +228,15 @@ impl WorkbenchApp {
                 let ctx = self.ctx.clone();
                 self.apply(Command::ReloadProject, &ctx);
             }
+            JobOutput::Edited(Ok(msg)) => {
+                self.toasts.info(msg);
+                let ctx = self.ctx.clone();
+                self.apply(Command::ReloadProject, &ctx);
+                if let Some(id) = self.state.selected {
+                    self.load_item(id);
+                }
+            }
+            JobOutput::Edited(Err(e)) => self.toasts.error(format!("Edit refused: {e}")),
             JobOutput::PassCounts(Err(e)) => self.toasts.error(format!("Pass-count job failed: {e}")),
             JobOutput::Picked(_, None) => {}
             JobOutput::Picked(kind, Some(paths)) => match kind {

@@ -45,6 +45,8 @@ pub enum JobOutput {
     Imported(Result<ImportSummary, String>),
     /// A pass-count job ended (the project is reloaded afterwards).
     PassCounts(Result<crate::curation::passrate::PassrateReport, String>),
+    /// An edit, bulk action, undo/redo or version finished: a message for a toast (the project is reloaded).
+    Edited(Result<String, String>),
     /// A file dialog closed (`None` = cancelled or unavailable).
     Picked(DialogKind, Option<Vec<PathBuf>>),
 }
@@ -71,7 +73,7 @@ fn read_project(target: OpenTarget, ctx: &JobCtx) -> Result<ProjectView, String>
     let provenance = project.provenance().map_err(|e| e.to_string())?;
     let sources = stats.by_source.keys().cloned().collect();
     let mut runs = std::collections::BTreeMap::new();
-    for r in project.runs().map_err(|e| e.to_string())? {
+    for r in project.runs().map_err(|e| e.to_string())?.into_iter().filter(|r| r.kind == "grpo") {
         let steps = project.run_steps(r.id).map_err(|e| e.to_string())?;
         let metrics = project.run_metrics(r.id).map_err(|e| e.to_string())?;
         runs.insert(r.id, crate::metrics::RunSeries { name: r.name, status: r.status, steps, metrics });
@@ -85,8 +87,11 @@ fn read_project(target: OpenTarget, ctx: &JobCtx) -> Result<ProjectView, String>
         }
     }
     let estimate_keys = project.estimate_keys().map_err(|e| e.to_string())?;
-    let estimates =
-        estimate_keys.iter().map(|(k, _)| project.estimates(k)).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+    let estimates = estimate_keys
+        .iter()
+        .map(|(k, _)| project.estimates(k))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
     let run_estimates = match runs.keys().next_back() {
         Some(&last) => project.run_estimates(last).map_err(|e| e.to_string())?,
         None => Default::default(),
@@ -115,7 +120,8 @@ fn read_item(path: &Path, id: i64) -> Result<Inspected, String> {
         (Some(p), Some(r)) if r.is_missing() => Err(format!("image file missing: {}", p.display())),
         (Some(p), _) => decode(p),
     };
-    Ok(Inspected { id, item, image_path, image })
+    let samples = project.item_pass_samples(id, 64).map_err(|e| e.to_string())?;
+    Ok(Inspected { id, item, image_path, image, samples })
 }
 
 fn decode(path: &Path) -> Result<LoadedImage, String> {

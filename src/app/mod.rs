@@ -3,6 +3,7 @@
 //! next frame; never blocks on I/O.
 
 pub mod command;
+pub mod editing;
 mod handlers;
 mod loading;
 pub mod prefs;
@@ -30,6 +31,15 @@ pub struct StartupOptions {
     pub project: Option<PathBuf>,
 }
 
+/// What a text prompt asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptPurpose {
+    /// A tag for every filtered item.
+    BulkTag,
+    /// A dataset version name.
+    VersionName,
+}
+
 /// Modal dialogs that can be open.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Dialog {
@@ -53,6 +63,15 @@ pub enum Dialog {
         format: Option<crate::io::import::ImportFormat>,
         /// A path being typed (for systems without a file dialog).
         typed: String,
+    },
+    /// The item editor.
+    EditItem(Box<crate::ui::editor::EditorDraft>),
+    /// Ask for a line of text (a tag, a version name).
+    TextPrompt {
+        /// What the text is for.
+        purpose: PromptPurpose,
+        /// Typed text.
+        text: String,
     },
     /// Type a project path.
     OpenByPath {

@@ -98,6 +98,8 @@ pub struct Inspected {
     pub image_path: Option<PathBuf>,
     /// The first image, or why it could not be shown.
     pub image: Result<LoadedImage, String>,
+    /// The newest pass-count samples of the item `(job name, sample)`.
+    pub samples: Vec<(String, crate::store::RolloutRow)>,
 }
 
 /// Application state shared by all panes.
@@ -134,8 +136,9 @@ impl AppState {
             Some(p) => {
                 let mut v = self.filter.apply(&p.rows);
                 let c = &self.curation;
-                self.histogram =
-                    c.chosen(p).map(|(key, est)| crate::curation::Histogram::build(v.iter().map(|&i| &p.rows[i]), est, key.k, c.split_by));
+                self.histogram = c.chosen(p).map(|(key, est)| {
+                    crate::curation::Histogram::build(v.iter().map(|&i| &p.rows[i]), est, key.k, c.split_by)
+                });
                 if c.band_only || c.pass_count.is_some() {
                     match c.chosen(p) {
                         Some((key, est)) => {

@@ -3,6 +3,7 @@
 //! prints the histogram; `histogram` prints it for an existing estimate.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 
@@ -27,6 +28,59 @@ pub enum CurateCommand {
     Passrate(PassrateArgs),
     /// Print the pass-count histogram of the newest (or the largest) estimate in the project.
     Histogram(HistogramArgs),
+    /// Export items (a split, a difficulty band, a version) as unified JSONL, verl Parquet or TRL JSONL.
+    Export(ExportArgs),
+    /// Dataset versions: `create NAME`, `list`, `diff OLD [NEW]` (NEW defaults to the live items).
+    Version(VersionArgs),
+}
+
+/// `medvlm curate export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// `jsonl` (unified schema, re-importable), `verl-parquet` (embedded images) or `trl-jsonl`.
+    #[arg(long, default_value = "jsonl")]
+    pub format: String,
+    /// Output file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Only this split.
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Keep only pass counts in this band, e.g. `1-7` (uses the project's largest estimate).
+    #[arg(long)]
+    pub band: Option<String>,
+    /// `as-is`, `shuffled`, `easy-to-hard` or `hard-to-easy` (seeded shuffle, then sort by pass count).
+    #[arg(long, default_value = "as-is")]
+    pub order: String,
+    /// Shuffle seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Export this dataset version instead of the live items.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// verl `data_source`.
+    #[arg(long, default_value = "medvlm-workbench")]
+    pub data_source: String,
+    /// Prompt template for verl / TRL prompts.
+    #[arg(long, default_value = "medvlthinker")]
+    pub template: String,
+    /// Also export items tagged `excluded`.
+    #[arg(long)]
+    pub include_excluded: bool,
+}
+
+/// `medvlm curate version`.
+#[derive(Debug, clap::Args)]
+pub struct VersionArgs {
+    /// `create`, `list` or `diff`.
+    pub action: String,
+    /// Version name (create) or the older version (diff).
+    pub name: Option<String>,
+    /// The newer version (diff; default: the live items).
+    pub other: Option<String>,
+    /// A note stored with a new version.
+    #[arg(long, default_value = "")]
+    pub note: String,
 }
 
 /// `medvlm curate passrate`.
@@ -81,6 +135,8 @@ pub struct HistogramArgs {
 pub(super) fn run(cli: &Cli, a: &CurateArgs) -> anyhow::Result<i32> {
     match &a.command {
         CurateCommand::Passrate(p) => passrate(cli, p),
+        CurateCommand::Export(e) => export(cli, e),
+        CurateCommand::Version(v) => version(cli, v),
         CurateCommand::Histogram(h) => {
             let path = require_project(cli)?;
             let project = Project::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -143,7 +199,12 @@ fn passrate(cli: &Cli, a: &PassrateArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-fn print_histogram(project: &Project, key: &EstimateKey, est: &HashMap<i64, PassCount>, by: SplitBy) -> anyhow::Result<()> {
+fn print_histogram(
+    project: &Project,
+    key: &EstimateKey,
+    est: &HashMap<i64, PassCount>,
+    by: SplitBy,
+) -> anyhow::Result<()> {
     let rows: Vec<_> = project.item_rows()?.into_iter().filter(|r| est.contains_key(&r.id)).collect();
     let h = Histogram::build(&rows, est, key.k, by);
     let band = Band::medium(key.k);
@@ -162,4 +223,98 @@ fn print_histogram(project: &Project, key: &EstimateKey, est: &HashMap<i64, Pass
         println!("{inside:>8}");
     }
     Ok(())
+}
+
+fn export(cli: &Cli, a: &ExportArgs) -> anyhow::Result<i32> {
+    use crate::io::export::{ExportFormat, ExportOptions, Order};
+    let path = require_project(cli)?;
+    let project = Project::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let format = ExportFormat::parse(&a.format)
+        .with_context(|| format!("unknown --format {:?} (jsonl, verl-parquet, trl-jsonl)", a.format))?;
+    let order = match a.order.as_str() {
+        "as-is" => Order::AsIs,
+        "shuffled" => Order::Shuffled,
+        "easy-to-hard" => Order::EasyToHard,
+        "hard-to-easy" => Order::HardToEasy,
+        o => anyhow::bail!("unknown --order {o:?} (as-is, shuffled, easy-to-hard, hard-to-easy)"),
+    };
+    let split = match &a.split {
+        Some(s) => Some(Split::parse(s).with_context(|| format!("unknown split {s:?}"))?),
+        None => None,
+    };
+    let key = project.estimate_keys()?.into_iter().next().map(|(k, _)| k);
+    let band = match &a.band {
+        Some(b) => {
+            let (lo, hi) = b.split_once('-').with_context(|| format!("--band {b:?}: expected LO-HI, e.g. 1-7"))?;
+            Some(Band { lo: lo.trim().parse().context("--band: LO")?, hi: hi.trim().parse().context("--band: HI")? })
+        }
+        None => None,
+    };
+    if (band.is_some() || matches!(order, Order::EasyToHard | Order::HardToEasy)) && key.is_none() {
+        anyhow::bail!("--band and difficulty orders need pass counts: run `medvlm curate passrate` first");
+    }
+    let template = crate::domain::prompt::PromptTemplate::parse(&a.template)
+        .with_context(|| format!("unknown --template {:?}", a.template))?;
+    let opts = ExportOptions {
+        format,
+        split,
+        difficulty: key.map(|k| (k, band)),
+        order,
+        seed: a.seed,
+        template,
+        data_source: a.data_source.clone(),
+        include_excluded: a.include_excluded,
+        version: a.version.clone(),
+    };
+    let bar = BarSink::new();
+    let s = crate::io::export::export(&project, &opts, &a.out, &bar)?;
+    bar.finish();
+    println!(
+        "wrote {} rows to {} ({} items filtered out); dataset card {}",
+        s.rows,
+        s.path.display(),
+        s.filtered_out,
+        s.card.display()
+    );
+    Ok(0)
+}
+
+fn version(cli: &Cli, a: &VersionArgs) -> anyhow::Result<i32> {
+    let path = require_project(cli)?;
+    let mut project = Project::open(path).with_context(|| format!("opening {}", path.display()))?;
+    match a.action.as_str() {
+        "create" => {
+            let name = a.name.as_deref().context("usage: medvlm curate version create NAME [--note TEXT]")?;
+            let v = project.create_version(name, &a.note)?;
+            println!("version {:?}: {} items, {}", v.name, v.item_count, v.created_at);
+        }
+        "list" => {
+            for v in project.versions()? {
+                println!("{:<24} {:>7} items  {}  {}", v.name, v.item_count, v.created_at, v.note);
+            }
+        }
+        "diff" => {
+            let old = a.name.as_deref().context("usage: medvlm curate version diff OLD [NEW]")?;
+            let d = project.diff_versions(old, a.other.as_deref())?;
+            println!(
+                "{} → {}: {} added, {} removed, {} edited",
+                old,
+                a.other.as_deref().unwrap_or("live items"),
+                d.added.len(),
+                d.removed.len(),
+                d.edited.len()
+            );
+            for u in d.added.iter().take(20) {
+                println!("+ {u}");
+            }
+            for u in d.removed.iter().take(20) {
+                println!("- {u}");
+            }
+            for (u, f) in d.edited.iter().take(20) {
+                println!("~ {u}: {}", f.join(", "));
+            }
+        }
+        other => anyhow::bail!("unknown version action {other:?} (create, list, diff)"),
+    }
+    Ok(0)
 }

@@ -112,7 +112,8 @@ impl Histogram {
             };
             let bars = series.entry(name).or_insert_with(|| vec![0; k + 1]);
             // Counts from an estimate with a different k are rescaled to this k's bins.
-            let bin = if c.n_samples == k { c.n_correct } else { (c.n_correct * k + c.n_samples / 2) / c.n_samples.max(1) };
+            let bin =
+                if c.n_samples == k { c.n_correct } else { (c.n_correct * k + c.n_samples / 2) / c.n_samples.max(1) };
             bars[bin.min(k)] += 1;
         }
         Self { k, series, unestimated }

@@ -18,7 +18,7 @@ use crate::model::device::{BackendChoice, choose};
 use crate::model::generate::{Sampling, generate};
 use crate::model::{Batch, ModelError, Vlm};
 use crate::sample::rng::Rng;
-use crate::store::{EstimateKey, PassCount, Project, StoreError};
+use crate::store::{EstimateKey, PassCount, Project, RolloutRow, StoreError};
 use crate::train::grpo::runner::{RunError, model_dir, prompt_item};
 
 /// Settings of a pass-count job.
@@ -133,7 +133,8 @@ pub fn model_key(dir: &Path) -> String {
     let mut fp = String::new();
     for f in ["model.safetensors", "model.safetensors.index.json"] {
         if let Ok(m) = std::fs::metadata(dir.join(f)) {
-            let t = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+            let t =
+                m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
             fp = format!("{}:{t}", m.len());
             break;
         }
@@ -183,7 +184,11 @@ fn check(opts: &PassrateOptions) -> Result<RewardSpec, PassrateError> {
 ///
 /// # Errors
 /// [`PassrateError`]; estimates written before the error are kept.
-pub fn estimate(project_path: &PathBuf, opts: &PassrateOptions, sink: &dyn ProgressSink) -> Result<PassrateReport, PassrateError> {
+pub fn estimate(
+    project_path: &PathBuf,
+    opts: &PassrateOptions,
+    sink: &dyn ProgressSink,
+) -> Result<PassrateReport, PassrateError> {
     let spec = check(opts)?;
     let key = estimate_key(opts)?;
     let started = Instant::now();
@@ -194,7 +199,8 @@ pub fn estimate(project_path: &PathBuf, opts: &PassrateOptions, sink: &dyn Progr
     sink.update("loading model", 0, None);
     let model = Vlm::load(&dir, &dev)?;
     let tok = ChatTokenizer::load(&dir)?;
-    let template = PromptTemplate::parse(&opts.template).unwrap_or_else(|| PromptTemplate::Custom(opts.template.clone()));
+    let template =
+        PromptTemplate::parse(&opts.template).unwrap_or_else(|| PromptTemplate::Custom(opts.template.clone()));
     let done = project.estimates(&key)?;
     let mut todo = Vec::new();
     let mut report = PassrateReport {
@@ -223,6 +229,14 @@ pub fn estimate(project_path: &PathBuf, opts: &PassrateOptions, sink: &dyn Progr
         }
     }
     let total = todo.len() as u64;
+    // The samples are kept as rollouts of a `passrate` run so the Inspector can show them.
+    let run = if todo.is_empty() {
+        None
+    } else {
+        let name = format!("pass counts k={} · {}", opts.k, key.label());
+        let json = serde_json::to_string(opts).unwrap_or_default();
+        Some(project.create_run(&name, "passrate", &json, opts.seed)?)
+    };
     let mut processed = 0u64;
     sink.update("estimating pass counts", 0, Some(total));
     for (b, chunk) in todo.chunks(opts.items_per_batch.max(1)).enumerate() {
@@ -255,19 +269,35 @@ pub fn estimate(project_path: &PathBuf, opts: &PassrateOptions, sink: &dyn Progr
         };
         let out = generate(&model, &batch, &tok.stop_ids(), &sampling, tok.endoftext, &dev)?;
         let mut rows = Vec::with_capacity(prompts.len());
-        for (p, group) in prompts.iter().zip(out.tokens.chunks(opts.k)) {
+        let mut samples = Vec::with_capacity(prompts.len() * opts.k);
+        for (g, (p, group)) in prompts.iter().zip(out.tokens.chunks(opts.k)).enumerate() {
             let mut n_correct = 0;
-            for ids in group {
-                if spec.correct(&tok.decode(ids, true)?, &p.item) {
-                    n_correct += 1;
-                }
+            for (j, ids) in group.iter().enumerate() {
+                let text = tok.decode(ids, true)?;
+                let ok = spec.correct(&text, &p.item);
+                n_correct += usize::from(ok);
+                let (mut rewards, reward) = spec.score(&text, &p.item);
+                rewards.insert("correct".into(), f32::from(u8::from(ok)));
+                samples.push(RolloutRow {
+                    item_id: p.id,
+                    group_index: g,
+                    sample_index: j,
+                    completion: text,
+                    rewards,
+                    reward,
+                    advantage: 0.0,
+                    n_tokens: ids.len(),
+                });
             }
             rows.push((p.id, PassCount { n_correct, n_samples: opts.k }));
         }
-        project.put_estimates(&key, &rows)?;
+        project.put_estimates_with_samples(&key, &rows, run, &samples)?;
         report.estimated += rows.len();
         report.samples += rows.len() * opts.k;
         sink.update("estimating pass counts", processed, Some(total));
+    }
+    if let Some(run) = run {
+        project.set_run_status(run, if report.cancelled { "stopped" } else { "finished" }, None)?;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

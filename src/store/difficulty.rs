@@ -78,7 +78,42 @@ impl Project {
     /// # Errors
     /// SQLite errors.
     pub fn put_estimates(&mut self, key: &EstimateKey, rows: &[(i64, PassCount)]) -> Result<()> {
+        self.put_estimates_with_samples(key, rows, None, &[])
+    }
+
+    /// Stores estimates and the samples they were counted from (as rollouts of a `passrate` run,
+    /// step 0) in one transaction.
+    ///
+    /// # Errors
+    /// SQLite errors (nothing is written then).
+    pub fn put_estimates_with_samples(
+        &mut self,
+        key: &EstimateKey,
+        rows: &[(i64, PassCount)],
+        run: Option<i64>,
+        samples: &[super::RolloutRow],
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
+        if let Some(run) = run {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO rollouts(run_id, step, item_id, group_index, sample_index, completion, rewards_json, reward, advantage, n_tokens, created_at)
+                 VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)",
+            )?;
+            let now = crate::util::now_rfc3339();
+            for x in samples {
+                st.execute(params![
+                    run,
+                    x.item_id,
+                    x.group_index as i64,
+                    x.sample_index as i64,
+                    x.completion,
+                    serde_json::to_string(&x.rewards).unwrap_or_default(),
+                    f64::from(x.reward),
+                    x.n_tokens as i64,
+                    now
+                ])?;
+            }
+        }
         {
             let mut st = tx.prepare_cached(
                 "INSERT INTO difficulty_estimates(item_id, model_key, prompt_key, sampling_json, k, n_samples, n_correct, origin, updated_at)
@@ -160,7 +195,14 @@ impl Project {
                  n_correct = n_correct + excluded.n_correct, zero_std = MAX(zero_std, excluded.zero_std)",
             )?;
             for g in groups {
-                st.execute(params![run, step, g.item_id, g.n_samples as i64, g.n_correct as i64, i64::from(g.zero_std)])?;
+                st.execute(params![
+                    run,
+                    step,
+                    g.item_id,
+                    g.n_samples as i64,
+                    g.n_correct as i64,
+                    i64::from(g.zero_std)
+                ])?;
             }
         }
         tx.commit()?;
@@ -186,6 +228,34 @@ impl Project {
                     },
                     zero_std_groups: r.get::<_, i64>(3)? as usize,
                     groups: r.get::<_, i64>(4)? as usize,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The newest pass-count samples of an item (from `passrate` runs), with the run's name.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn item_pass_samples(&self, item_id: i64, limit: usize) -> Result<Vec<(String, super::RolloutRow)>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT r.name, o.group_index, o.sample_index, o.completion, o.rewards_json, o.reward, o.n_tokens
+             FROM rollouts o JOIN runs r ON r.id = o.run_id
+             WHERE o.item_id = ?1 AND r.kind = 'passrate' ORDER BY o.run_id DESC, o.sample_index LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![item_id, limit as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                super::RolloutRow {
+                    item_id,
+                    group_index: r.get::<_, i64>(1)? as usize,
+                    sample_index: r.get::<_, i64>(2)? as usize,
+                    completion: r.get(3)?,
+                    rewards: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+                    reward: r.get::<_, f64>(5)? as f32,
+                    advantage: 0.0,
+                    n_tokens: r.get::<_, i64>(6)? as usize,
                 },
             ))
         })?;

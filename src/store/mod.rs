@@ -7,6 +7,7 @@ mod history;
 mod items;
 mod runs;
 pub mod schema;
+mod versions;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,7 @@ pub use difficulty::{EstimateKey, GroupOutcome, PassCount, RunEstimate};
 pub use history::{EditGroupInfo, UndoOutcome};
 pub use items::InsertOutcome;
 pub use runs::{CheckpointRow, RolloutRow, RunRow, StepInfo};
+pub use versions::{VersionDiff, VersionInfo};
 
 /// File extension of a project.
 pub const EXTENSION: &str = "medvlm";
@@ -67,6 +69,9 @@ pub enum StoreError {
         /// Field name.
         field: String,
     },
+    /// A request the store refuses (empty or duplicate version name, damaged snapshot, ...).
+    #[error("{0}")]
+    Invalid(String),
     /// A file-system operation failed.
     #[error("{source}: {path}")]
     Io {

@@ -83,9 +83,12 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             changed |= ui.checkbox(&mut state.filter.missing_images_only, label).changed();
         }
     });
-    egui::CollapsingHeader::new("Difficulty (pass counts)").id_salt("difficulty_panel").default_open(true).show(ui, |ui| {
-        changed |= super::difficulty::show(ui, state, queue);
-    });
+    egui::CollapsingHeader::new("Difficulty (pass counts)").id_salt("difficulty_panel").default_open(true).show(
+        ui,
+        |ui| {
+            changed |= super::difficulty::show(ui, state, queue);
+        },
+    );
     ui.separator();
     if changed {
         state.refilter();

@@ -3,7 +3,7 @@
 
 use eframe::egui;
 
-use crate::app::{Command, Dialog, WorkbenchApp};
+use crate::app::{Command, Dialog, PromptPurpose, WorkbenchApp};
 use crate::io::import::ImportFormat;
 
 /// Fuzzy match: every query character appears in order in `text` (case-insensitive). Higher is
@@ -47,6 +47,10 @@ pub fn show(app: &mut WorkbenchApp, ctx: &egui::Context) {
             keep
         }
         Dialog::OpenByPath { text } => open_by_path(ctx, text, &mut app.queue),
+        Dialog::EditItem(draft) => super::editor::show(ctx, draft, &mut app.queue),
+        Dialog::TextPrompt { purpose, text } => {
+            text_prompt(ctx, *purpose, text, app.state.visible.len(), &mut app.queue)
+        }
         Dialog::About => about(ctx),
     };
     if keep && app.dialog == Dialog::None {
@@ -226,6 +230,40 @@ fn open_by_path(ctx: &egui::Context, text: &mut String, queue: &mut Vec<Command>
         ui.horizontal(|ui| {
             if ui.button("Open").clicked() || enter {
                 queue.push(Command::OpenProjectPath(text.trim().into()));
+                keep = false;
+            }
+            if ui.button("Cancel").clicked() {
+                keep = false;
+            }
+        });
+    });
+    keep && !escape(ctx)
+}
+
+fn text_prompt(
+    ctx: &egui::Context,
+    purpose: PromptPurpose,
+    text: &mut String,
+    n: usize,
+    queue: &mut Vec<Command>,
+) -> bool {
+    let mut keep = true;
+    let (title, hint, ok) = match purpose {
+        PromptPurpose::BulkTag => (format!("Tag {n} filtered items"), "tag, e.g. reviewed", "Tag all"),
+        PromptPurpose::VersionName => ("Save dataset version".to_string(), "name, e.g. v1-medium-band", "Save version"),
+    };
+    egui::Modal::new(egui::Id::unique("text_prompt")).show(ctx, |ui| {
+        ui.set_width(420.0);
+        ui.heading(title);
+        let r = ui.add(egui::TextEdit::singleline(text).hint_text(hint).desired_width(f32::INFINITY));
+        r.request_focus();
+        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        ui.horizontal(|ui| {
+            if (ui.button(ok).clicked() || enter) && !text.trim().is_empty() {
+                queue.push(match purpose {
+                    PromptPurpose::BulkTag => Command::Bulk(crate::app::editing::BulkAction::Tag(text.trim().into())),
+                    PromptPurpose::VersionName => Command::CreateVersion(text.trim().into()),
+                });
                 keep = false;
             }
             if ui.button("Cancel").clicked() {

@@ -163,7 +163,11 @@ fn job_form(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
         ui.add(egui::DragValue::new(&mut job.temperature).range(0.05..=2.0).speed(0.05).prefix("T "));
         ui.add(egui::DragValue::new(&mut job.max_new_tokens).range(8..=1024).prefix("max tokens "));
         let label = format!("Estimate pass counts of {n} items");
-        if ui.add_enabled(n > 0, egui::Button::new(label)).on_hover_text(Command::EstimatePassCounts.description()).clicked() {
+        if ui
+            .add_enabled(n > 0, egui::Button::new(label))
+            .on_hover_text(Command::EstimatePassCounts.description())
+            .clicked()
+        {
             queue.push(Command::EstimatePassCounts);
         }
     });

@@ -95,6 +95,25 @@ fn details(ui: &mut egui::Ui, ins: &Inspected) {
             ui.label(egui::RichText::new(format!("Answer: {ans}")).color(tokens.ok).strong());
         }
     }
+    if !ins.samples.is_empty() {
+        ui.add_space(8.0);
+        let n_ok = ins.samples.iter().filter(|(_, r)| r.rewards.get("correct").is_some_and(|v| *v >= 1.0)).count();
+        let run = ins.samples.first().map(|(name, _)| name.as_str()).unwrap_or("");
+        egui::CollapsingHeader::new(format!("Pass-count samples: {n_ok} of {} correct", ins.samples.len()))
+            .id_salt("pass_samples")
+            .default_open(true)
+            .show(ui, |ui| {
+                ui.weak(run);
+                for (_, r) in &ins.samples {
+                    let ok = r.rewards.get("correct").is_some_and(|v| *v >= 1.0);
+                    let (mark, color) = if ok { ("✔", tokens.ok) } else { ("✘", tokens.warn) };
+                    ui.horizontal_wrapped(|ui| {
+                        ui.colored_label(color, format!("{mark} #{}", r.sample_index + 1));
+                        ui.add(egui::Label::new(egui::RichText::new(&r.completion).monospace().small()).wrap());
+                    });
+                }
+            });
+    }
     ui.add_space(10.0);
     egui::Grid::new("item_meta").num_columns(2).striped(true).show(ui, |ui| {
         let mut row = |k: &str, v: String| {

@@ -5,6 +5,7 @@ pub mod curation;
 pub mod curves;
 pub mod dialogs;
 pub mod difficulty;
+pub mod editor;
 pub mod inspector;
 pub mod placeholder;
 pub mod shell;

@@ -4,6 +4,7 @@
 mod architecture;
 mod cli;
 mod common;
+mod curation;
 mod grpo;
 mod import;
 mod model_parity;

@@ -14,6 +14,8 @@ use crate::io::images::ImageResolver;
 
 const KNOWN: &[&str] = &[
     "question",
+    "pass_count",
+    "pass_k",
     "options",
     "answer_label",
     "answer",

@@ -186,7 +186,12 @@ pub fn prompt_item(
     let counts: Vec<usize> = image.iter().map(|p| p.n_tokens(model.config.vision.spatial_merge_size)).collect();
     let prompt = tok.prompt(&template.render(&item), &counts, None)?;
     if prompt.len() > max_len {
-        return Err(RunError::PromptTooLong { uid: item.uid, len: prompt.len(), image: counts.iter().sum(), max: max_len });
+        return Err(RunError::PromptTooLong {
+            uid: item.uid,
+            len: prompt.len(),
+            image: counts.iter().sum(),
+            max: max_len,
+        });
     }
     Ok(PromptItem { id, item, prompt, image })
 }

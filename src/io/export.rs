@@ -1,0 +1,418 @@
+//! Exports of a project's items (optionally only a difficulty band, in a curriculum order):
+//! JSONL in MedVLThinker's unified schema (plus our own fields, so it re-imports to the same items),
+//! MedVLThinker/verl training Parquet (`data_source`, `prompt`, embedded image bytes, `ability`,
+//! `reward_model.ground_truth` = option text, `extra_info`), a TRL-ready JSONL, and a dataset card.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::parquet::{Leaf, Node, ParquetWriter, Rep, Value as PV};
+use crate::curation::{Band, Difficulty};
+use crate::domain::prompt::PromptTemplate;
+use crate::domain::{Split, VqaItem, letter};
+use crate::jobs::ProgressSink;
+use crate::store::{EstimateKey, PassCount, Project, StoreError};
+
+/// Output layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// Unified-schema JSONL (images as paths).
+    Jsonl,
+    /// verl / MedVLThinker training Parquet with embedded image bytes.
+    VerlParquet,
+    /// TRL `GRPOTrainer`-ready conversational JSONL.
+    TrlJsonl,
+}
+
+impl ExportFormat {
+    /// Parses `jsonl`, `verl-parquet` (or `parquet`), `trl-jsonl` (or `trl`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "jsonl" | "unified" => Some(Self::Jsonl),
+            "verl-parquet" | "parquet" | "verl" => Some(Self::VerlParquet),
+            "trl-jsonl" | "trl" => Some(Self::TrlJsonl),
+            _ => None,
+        }
+    }
+}
+
+/// Curriculum order (MedVLThinker `order_easy_to_hard.py`: seeded shuffle, then a stable sort by pass count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Project order.
+    AsIs,
+    /// Seeded shuffle only.
+    Shuffled,
+    /// Most-solved first.
+    EasyToHard,
+    /// Least-solved first.
+    HardToEasy,
+}
+
+/// What to export.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// Layout.
+    pub format: ExportFormat,
+    /// Only this split.
+    pub split: Option<Split>,
+    /// Pass-count estimates to filter and order by, with the band kept (`None` = no band filter).
+    pub difficulty: Option<(EstimateKey, Option<Band>)>,
+    /// Order.
+    pub order: Order,
+    /// Shuffle seed (MedVLThinker uses 42).
+    pub seed: u64,
+    /// Prompt template for verl / TRL prompts (MedVLThinker's by default).
+    pub template: PromptTemplate,
+    /// verl `data_source` (also the metric prefix).
+    pub data_source: String,
+    /// Include items excluded by a curator (tag `excluded`).
+    pub include_excluded: bool,
+    /// Export a named dataset version instead of the live items.
+    pub version: Option<String>,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        Self {
+            format: ExportFormat::Jsonl,
+            split: None,
+            difficulty: None,
+            order: Order::AsIs,
+            seed: 42,
+            template: PromptTemplate::Medvlthinker,
+            data_source: "medvlm-workbench".into(),
+            include_excluded: false,
+            version: None,
+        }
+    }
+}
+
+/// What was written.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExportSummary {
+    /// The data file.
+    pub path: PathBuf,
+    /// The dataset card next to it.
+    pub card: PathBuf,
+    /// Rows written.
+    pub rows: usize,
+    /// Items left out by the split / band / exclusion filters.
+    pub filtered_out: usize,
+}
+
+/// Why an export failed (nothing is left half-written: files are written to a temporary name first).
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// Project access.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing the file.
+    #[error("writing {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// An image to embed could not be read.
+    #[error("item {uid}: cannot read image {path}: {source}")]
+    Image {
+        /// Item uid.
+        uid: String,
+        /// Image path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Nothing passed the filters.
+    #[error("no items pass the export filters")]
+    Empty,
+}
+
+/// The tag that marks an item as excluded by a curator.
+pub const EXCLUDED_TAG: &str = "excluded";
+
+/// Exports to `out` (the card is written as `<out>.card.md`).
+///
+/// # Errors
+/// [`ExportError`].
+pub fn export(
+    project: &Project,
+    opts: &ExportOptions,
+    out: &Path,
+    sink: &dyn ProgressSink,
+) -> Result<ExportSummary, ExportError> {
+    let mut items: Vec<(i64, VqaItem)> = match &opts.version {
+        Some(v) => project.version_items(v)?,
+        None => project
+            .item_rows()?
+            .into_iter()
+            .map(|r| Ok((r.id, project.item(r.id)?)))
+            .collect::<Result<_, StoreError>>()?,
+    };
+    let before = items.len();
+    let est: HashMap<i64, PassCount> = match &opts.difficulty {
+        Some((key, _)) => project.estimates(key)?,
+        None => HashMap::new(),
+    };
+    items.retain(|(id, it)| {
+        opts.split.is_none_or(|s| s == it.split)
+            && (opts.include_excluded || !it.tags.iter().any(|t| t == EXCLUDED_TAG))
+            && match &opts.difficulty {
+                Some((key, Some(band))) => {
+                    est.get(id).is_some_and(|c| c.n_samples == key.k && band.contains(c.n_correct))
+                }
+                _ => true,
+            }
+    });
+    if items.is_empty() {
+        return Err(ExportError::Empty);
+    }
+    if opts.order != Order::AsIs {
+        crate::sample::rng::Rng::new(opts.seed).shuffle(&mut items);
+    }
+    let pass = |id: &i64| est.get(id).map_or(-1, |c| c.n_correct as i64);
+    match opts.order {
+        Order::EasyToHard => items.sort_by_key(|(id, _)| std::cmp::Reverse(pass(id))),
+        Order::HardToEasy => items.sort_by_key(|(id, _)| pass(id)),
+        Order::AsIs | Order::Shuffled => {}
+    }
+    let tmp = out.with_extension("partial");
+    let io = |e| ExportError::Io { path: out.to_path_buf(), source: e };
+    let file = std::fs::File::create(&tmp).map_err(io)?;
+    let total = items.len() as u64;
+    sink.update("exporting", 0, Some(total));
+    match opts.format {
+        ExportFormat::Jsonl | ExportFormat::TrlJsonl => {
+            let mut w = BufWriter::new(file);
+            for (n, (id, it)) in items.iter().enumerate() {
+                let v = if opts.format == ExportFormat::Jsonl {
+                    unified(project, it, *id, est.get(id))
+                } else {
+                    trl(project, it, &opts.template)
+                };
+                writeln!(w, "{v}").map_err(io)?;
+                sink.update("exporting", n as u64 + 1, Some(total));
+            }
+            w.flush().map_err(io)?;
+        }
+        ExportFormat::VerlParquet => {
+            verl(project, &items, &est, opts, BufWriter::new(file), sink)?;
+        }
+    }
+    std::fs::rename(&tmp, out).map_err(io)?;
+    let card = card_path(out);
+    std::fs::write(&card, dataset_card(project, &items, &est, opts, out))
+        .map_err(|e| ExportError::Io { path: card.clone(), source: e })?;
+    Ok(ExportSummary { path: out.to_path_buf(), card, rows: items.len(), filtered_out: before - items.len() })
+}
+
+/// `<out>.card.md`.
+pub fn card_path(out: &Path) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(".card.md");
+    PathBuf::from(s)
+}
+
+fn options_json(it: &VqaItem) -> String {
+    let m: serde_json::Map<String, Value> =
+        it.options.iter().enumerate().map(|(i, o)| (letter(i).to_string(), Value::from(o.as_str()))).collect();
+    Value::Object(m).to_string()
+}
+
+fn unified(project: &Project, it: &VqaItem, id: i64, pc: Option<&PassCount>) -> Value {
+    let images: Vec<String> = it.images.iter().map(|i| project.resolve_image(&i.path).display().to_string()).collect();
+    let mut v = json!({
+        "images": images,
+        "question": it.question,
+        "options": options_json(it),
+        "answer_label": it.answer_letter().map(|l| l.to_string()),
+        "answer": it.answer_text(),
+        "dataset_name": it.source,
+        "dataset_index": id,
+        "uid": it.uid,
+        "modality": it.modality.as_str(),
+        "body_part": it.body_part,
+        "split": it.split.as_str(),
+        "tags": it.tags,
+        "meta": it.meta,
+    });
+    if let Some(c) = pc {
+        v["pass_count"] = json!(c.n_correct);
+        v["pass_k"] = json!(c.n_samples);
+    }
+    v
+}
+
+fn trl(project: &Project, it: &VqaItem, template: &PromptTemplate) -> Value {
+    let images: Vec<String> = it.images.iter().map(|i| project.resolve_image(&i.path).display().to_string()).collect();
+    let mut content: Vec<Value> = images.iter().map(|_| json!({"type": "image"})).collect();
+    content.push(json!({"type": "text", "text": template.render(it)}));
+    json!({
+        "prompt": [{"role": "user", "content": content}],
+        "images": images,
+        "solution": it.answer_letter().map_or_else(|| it.answer_text().to_string(), |l| format!("<answer>{l}</answer>")),
+        "answer_label": it.answer_letter().map(|l| l.to_string()),
+        "answer": it.answer_text(),
+        "uid": it.uid,
+        "modality": it.modality.as_str(),
+        "dataset_name": it.source,
+    })
+}
+
+fn verl_schema() -> Vec<Node> {
+    let s = |n: &str| Node::Leaf(n.into(), Rep::Required, Leaf::Utf8);
+    let group = |n: &str, c: Vec<Node>| Node::Group(n.into(), Rep::Required, false, c);
+    vec![
+        s("data_source"),
+        Node::list("prompt", Rep::Required, group("element", vec![s("role"), s("content")])),
+        Node::list(
+            "images",
+            Rep::Required,
+            group(
+                "element",
+                vec![
+                    Node::Leaf("bytes".into(), Rep::Required, Leaf::Bytes),
+                    Node::Leaf("path".into(), Rep::Optional, Leaf::Utf8),
+                ],
+            ),
+        ),
+        s("ability"),
+        group("reward_model", vec![s("style"), s("ground_truth")]),
+        group(
+            "extra_info",
+            vec![
+                s("split"),
+                Node::Leaf("index".into(), Rep::Required, Leaf::Int64),
+                s("question"),
+                s("options"),
+                s("answer_label"),
+                s("answer"),
+                s("dataset_name"),
+                Node::Leaf("dataset_index".into(), Rep::Required, Leaf::Int64),
+                Node::Leaf("pass_count".into(), Rep::Optional, Leaf::Int64),
+            ],
+        ),
+    ]
+}
+
+fn verl<W: Write>(
+    project: &Project,
+    items: &[(i64, VqaItem)],
+    est: &HashMap<i64, PassCount>,
+    opts: &ExportOptions,
+    out: W,
+    sink: &dyn ProgressSink,
+) -> Result<(), ExportError> {
+    let io = |e| ExportError::Io { path: PathBuf::from("parquet"), source: e };
+    let mut w = ParquetWriter::new(out, verl_schema()).map_err(io)?;
+    let b = |s: &str| s.as_bytes().to_vec();
+    for (n, (id, it)) in items.iter().enumerate() {
+        let prompt = "<image>".repeat(it.images.len()) + &opts.template.render(it);
+        // Leaf columns in schema order: data_source, prompt.role, prompt.content, images.bytes,
+        // images.path, ability, reward_model.style, reward_model.ground_truth, extra_info.*.
+        w.push(0, 0, 0, PV::Bytes(&b(&opts.data_source)));
+        w.push(1, 0, 1, PV::Bytes(b"user"));
+        w.push(2, 0, 1, PV::Bytes(prompt.as_bytes()));
+        if it.images.is_empty() {
+            w.push(3, 0, 0, PV::Null);
+            w.push(4, 0, 0, PV::Null);
+        }
+        for (k, img) in it.images.iter().enumerate() {
+            let path = project.resolve_image(&img.path);
+            let bytes = std::fs::read(&path).map_err(|e| ExportError::Image {
+                uid: it.uid.clone(),
+                path: path.clone(),
+                source: e,
+            })?;
+            let rep = u8::from(k > 0);
+            w.push(3, rep, 1, PV::Bytes(&bytes));
+            w.push(4, rep, 2, PV::Bytes(path.display().to_string().as_bytes()));
+        }
+        w.push(5, 0, 0, PV::Bytes(b"medical_mcqa"));
+        w.push(6, 0, 0, PV::Bytes(b"rule"));
+        w.push(7, 0, 0, PV::Bytes(it.answer_text().as_bytes()));
+        w.push(8, 0, 0, PV::Bytes(it.split.as_str().as_bytes()));
+        w.push(9, 0, 0, PV::Int(n as i64));
+        w.push(10, 0, 0, PV::Bytes(it.question.as_bytes()));
+        w.push(11, 0, 0, PV::Bytes(options_json(it).as_bytes()));
+        w.push(12, 0, 0, PV::Bytes(it.answer_letter().map(|l| l.to_string()).unwrap_or_default().as_bytes()));
+        w.push(13, 0, 0, PV::Bytes(it.answer_text().as_bytes()));
+        w.push(14, 0, 0, PV::Bytes(it.source.as_bytes()));
+        w.push(15, 0, 0, PV::Int(*id));
+        match est.get(id) {
+            Some(c) => w.push(16, 0, 1, PV::Int(c.n_correct as i64)),
+            None => w.push(16, 0, 0, PV::Null),
+        }
+        w.end_row();
+        if (n + 1) % 256 == 0 {
+            w.finish_row_group().map_err(io)?;
+        }
+        sink.update("exporting", n as u64 + 1, Some(items.len() as u64));
+    }
+    w.finish().map_err(io)?;
+    Ok(())
+}
+
+fn dataset_card(
+    project: &Project,
+    items: &[(i64, VqaItem)],
+    est: &HashMap<i64, PassCount>,
+    opts: &ExportOptions,
+    out: &Path,
+) -> String {
+    let mut by: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut bands: BTreeMap<&str, usize> = BTreeMap::new();
+    for (id, it) in items {
+        *by.entry((it.split.as_str().to_string(), it.modality.as_str().to_string())).or_default() += 1;
+        if let Some((key, band)) = &opts.difficulty {
+            let b = band.unwrap_or_else(|| Band::medium(key.k));
+            *bands.entry(Difficulty::of(est.get(id).copied(), b).label()).or_default() += 1;
+        }
+    }
+    let mut s = format!(
+        "# Dataset card: {}\n\nExported by medvlm {} on {} from project `{}`{}.\n\n",
+        out.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
+        crate::VERSION,
+        crate::util::now_rfc3339(),
+        project.path().display(),
+        opts.version.as_ref().map(|v| format!(", dataset version `{v}`")).unwrap_or_default()
+    );
+    s += &format!(
+        "- Rows: {}\n- Format: {:?}\n- Order: {:?} (seed {})\n- Prompt template: {}\n",
+        items.len(),
+        opts.format,
+        opts.order,
+        opts.seed,
+        opts.template.name()
+    );
+    if let Some((key, band)) = &opts.difficulty {
+        s += &format!(
+            "- Difficulty: pass counts of k = {} samples from `{}` with prompt `{}`, sampling {}\n",
+            key.k, key.model_key, key.prompt_key, key.sampling_json
+        );
+        if let Some(b) = band {
+            s += &format!("- Kept band: {}…{} correct of {}\n", b.lo, b.hi, key.k);
+        }
+    }
+    s += "\n## Counts by split and modality\n\n| split | modality | items |\n|---|---|---|\n";
+    for ((split, m), n) in &by {
+        s += &format!("| {split} | {m} | {n} |\n");
+    }
+    if !bands.is_empty() {
+        s += "\n## Difficulty bands\n\n| band | items |\n|---|---|\n";
+        for (b, n) in &bands {
+            s += &format!("| {b} | {n} |\n");
+        }
+    }
+    s += "\n## Provenance\n\n";
+    for p in project.provenance().unwrap_or_default() {
+        s +=
+            &format!("- {} import of `{}` on {} (medvlm {})\n", p.format, p.source_path, p.imported_at, p.tool_version);
+    }
+    s
+}
