@@ -77,6 +77,8 @@ pub enum Command {
     FilterPassCount(Option<usize>),
     /// Show only items inside the difficulty band (toggle).
     ToggleBandFilter,
+    /// Evaluate a run's base model and checkpoints on the test split (greedy).
+    CompareCheckpoints(i64),
     /// Open the editor on the selected item.
     EditSelected,
     /// Save edits of one item (from the editor) as one undoable action.
@@ -195,6 +197,7 @@ impl Command {
             Self::FilterPassCount(None) => "Show every pass count".into(),
             Self::ToggleBandFilter => "Toggle difficulty band filter".into(),
             Self::EditSelected => "Edit selected item…".into(),
+            Self::CompareCheckpoints(run) => format!("Evaluate checkpoints of run {run}"),
             Self::SaveEdits(label, _) => format!("Save: {label}"),
             Self::Undo => "Undo".into(),
             Self::Redo => "Redo".into(),
@@ -242,6 +245,7 @@ impl Command {
             Self::EstimatePassCounts => "Sample each filtered item k times from the model and count correct answers",
             Self::FilterPassCount(_) => "Filter the table by pass count (click a histogram bar)",
             Self::ToggleBandFilter => "Keep only items inside the medium band (MedVLThinker: 1–7 of 16)",
+            Self::CompareCheckpoints(_) => "Greedy test accuracy of the base model and each checkpoint, per modality",
             Self::EditSelected => "Edit question, options, answer, modality, body part, split and tags",
             Self::SaveEdits(..) => "Write the edit to the project's edit log",
             Self::Undo => "Undo the last edit or bulk action (kept in the project, survives restarts)",

@@ -98,6 +98,7 @@ impl WorkbenchApp {
                 self.state.refilter();
             }
             Command::EstimatePassCounts => self.start_passrate(),
+            Command::CompareCheckpoints(run) => self.start_compare(run),
             Command::EditSelected => match &self.state.inspected {
                 Some(ins) => {
                     self.dialog = Dialog::EditItem(Box::new(crate::ui::editor::EditorDraft::new(ins.id, &ins.item)))

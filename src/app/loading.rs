@@ -96,7 +96,9 @@ fn read_project(target: OpenTarget, ctx: &JobCtx) -> Result<ProjectView, String>
         Some(&last) => project.run_estimates(last).map_err(|e| e.to_string())?,
         None => Default::default(),
     };
+    let scores = crate::train::compare::scores(&project).map_err(|e| e.to_string())?;
     Ok(ProjectView {
+        scores,
         estimate_keys,
         estimates,
         run_estimates,
@@ -200,6 +202,21 @@ impl WorkbenchApp {
         opts.item_ids = Some(ids);
         let r = self.jobs.spawn("pass counts", move |ctx| {
             JobOutput::PassCounts(crate::curation::passrate::estimate(&path, &opts, ctx).map_err(|e| e.to_string()))
+        });
+        if let Err(e) = r {
+            self.toasts.error(e.to_string());
+        }
+    }
+
+    /// Starts evaluating a run's base model and checkpoints on the test split.
+    pub(super) fn start_compare(&mut self, run: i64) {
+        let Some(p) = &self.state.project else { return };
+        let path = p.path.clone();
+        let r = self.jobs.spawn("evaluate checkpoints", move |ctx| {
+            let out = crate::train::compare::compare_checkpoints(&path, run, crate::domain::Split::Test, ctx)
+                .map(|v| format!("Evaluated {} model(s) of run {run}", v.len()))
+                .map_err(|e| e.to_string());
+            JobOutput::Edited(out)
         });
         if let Err(e) = r {
             self.toasts.error(e.to_string());

@@ -28,6 +28,8 @@ pub struct ProjectView {
     pub estimate_keys: Vec<(crate::store::EstimateKey, usize)>,
     /// Estimates under each key, by item id (same order as `estimate_keys`).
     pub estimates: Vec<std::collections::HashMap<i64, crate::store::PassCount>>,
+    /// Stored checkpoint evaluations (Training workspace table).
+    pub scores: Vec<crate::train::compare::CheckpointScore>,
     /// The latest run's running pass counts per item (closed loop), with zero-std flags.
     pub run_estimates: std::collections::HashMap<i64, crate::store::RunEstimate>,
 }

@@ -32,6 +32,15 @@ pub enum DevCommand {
         #[arg(long, default_value_t = 50)]
         chunk: usize,
     },
+    /// Applies `--rounds` bulk actions, each tagging every item `bulk-R` in one transaction.
+    BulkStress {
+        /// Project file.
+        #[arg(long)]
+        project: PathBuf,
+        /// Number of bulk actions.
+        #[arg(long, default_value_t = 1000)]
+        rounds: usize,
+    },
 }
 
 pub(super) fn run(args: &DevArgs) -> anyhow::Result<i32> {
@@ -53,6 +62,26 @@ pub(super) fn run(args: &DevArgs) -> anyhow::Result<i32> {
                     &[(id, FieldEdit::set(&item, ItemField::Tags, serde_json::json!([tag])))],
                 )?;
                 writeln!(out, "ack edit {g} {} {tag}", item.uid)?;
+                out.flush()?;
+            }
+            Ok(0)
+        }
+        DevCommand::BulkStress { project, rounds } => {
+            let mut p = Project::open(project)?;
+            let mut out = std::io::stdout().lock();
+            let ids: Vec<i64> = p.item_rows()?.iter().map(|r| r.id).collect();
+            for r in 0..*rounds {
+                let edits: Vec<_> = ids
+                    .iter()
+                    .map(|&id| {
+                        Ok((
+                            id,
+                            FieldEdit::set(&p.item(id)?, ItemField::Tags, serde_json::json!([format!("bulk-{r}")])),
+                        ))
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+                p.apply_edits(&format!("bulk {r}"), &edits)?;
+                writeln!(out, "ack bulk {r}")?;
                 out.flush()?;
             }
             Ok(0)

@@ -88,6 +88,10 @@ pub struct ItemFilter {
     /// Allowed source tags.
     pub sources: BTreeSet<String>,
     /// Case-insensitive substring over question, uid and tags.
+    /// Keep items with any of these tags (empty = any).
+    pub tags: BTreeSet<String>,
+    /// Keep items with one of these body parts (empty = any).
+    pub body_parts: BTreeSet<String>,
     pub text: String,
     /// Only items with at least one missing image.
     pub missing_images_only: bool,
@@ -104,6 +108,8 @@ impl ItemFilter {
         (self.modalities.is_empty() || self.modalities.contains(&row.modality))
             && (self.splits.is_empty() || self.splits.contains(&row.split))
             && (self.sources.is_empty() || self.sources.contains(&row.source))
+            && (self.tags.is_empty() || row.tags.iter().any(|t| self.tags.contains(t)))
+            && (self.body_parts.is_empty() || row.body_part.as_ref().is_some_and(|b| self.body_parts.contains(b)))
             && (!self.missing_images_only || row.missing_images > 0)
             && (needle.is_empty()
                 || row.question.to_lowercase().contains(needle)
@@ -140,6 +146,10 @@ pub struct DatasetStats {
     pub by_modality: BTreeMap<String, usize>,
     /// Items per source tag.
     pub by_source: BTreeMap<String, usize>,
+    /// Items per tag.
+    pub by_tag: BTreeMap<String, usize>,
+    /// Items per body part.
+    pub by_body_part: BTreeMap<String, usize>,
 }
 
 impl DatasetStats {
@@ -157,6 +167,12 @@ impl DatasetStats {
             *s.by_split.entry(r.split.as_str().to_string()).or_default() += 1;
             *s.by_modality.entry(r.modality.as_str().to_string()).or_default() += 1;
             *s.by_source.entry(r.source.clone()).or_default() += 1;
+            for t in &r.tags {
+                *s.by_tag.entry(t.clone()).or_default() += 1;
+            }
+            if let Some(b) = &r.body_part {
+                *s.by_body_part.entry(b.clone()).or_default() += 1;
+            }
         }
         s
     }

@@ -169,6 +169,18 @@ impl Project {
         Ok(())
     }
 
+    /// Every checkpoint of a run, by step.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn checkpoints(&self, run: i64) -> Result<Vec<CheckpointRow>> {
+        let mut st =
+            self.conn.prepare("SELECT step, path, state_json FROM checkpoints WHERE run_id = ?1 ORDER BY step")?;
+        let rows =
+            st.query_map([run], |r| Ok(CheckpointRow { step: r.get(0)?, path: r.get(1)?, state_json: r.get(2)? }))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// The newest checkpoint of a run.
     ///
     /// # Errors

@@ -1,6 +1,7 @@
 //! Training on the model: supervised warm start of the built-in tiny model, evaluation, and (next)
 //! the GRPO engine. Runs on its own thread when started from the GUI; never imports egui.
 
+pub mod compare;
 pub mod eval;
 pub mod grpo;
 pub mod optim;

@@ -76,6 +76,20 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             let n = stats.by_source.get(src).copied().unwrap_or(0);
             changed |= chip(ui, &mut state.filter.sources, src.clone(), &format!("{src} {n}"));
         }
+        if stats.by_body_part.len() > 1 {
+            ui.separator();
+            ui.label("Body part:");
+            for (b, n) in stats.by_body_part.iter().take(12) {
+                changed |= chip(ui, &mut state.filter.body_parts, b.clone(), &format!("{b} {n}"));
+            }
+        }
+        if !stats.by_tag.is_empty() {
+            ui.separator();
+            ui.label("Tag:");
+            for (t, n) in stats.by_tag.iter().take(16) {
+                changed |= chip(ui, &mut state.filter.tags, t.clone(), &format!("{t} {n}"));
+            }
+        }
         if stats.missing_images > 0 {
             ui.separator();
             let tokens = theme::of(ui);

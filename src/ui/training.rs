@@ -24,6 +24,8 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             form(ui, state);
             ui.separator();
             run_list(ui, state, queue);
+            ui.separator();
+            checkpoint_table(ui, state, queue);
         });
     });
     egui::CentralPanel::default().show(ui, |ui| {
@@ -233,6 +235,53 @@ fn rollouts(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
                     queue.push(Command::ShowWorkspace(crate::app::Workspace::Inspector));
                 }
             });
+        }
+    });
+}
+
+/// Greedy test accuracy of the newest run's base model and checkpoints, per modality and in-domain
+/// vs out-of-domain (MedVLM-R1's table, per checkpoint).
+fn checkpoint_table(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
+    let Some(p) = &state.project else { return };
+    let Some(&run) = state.training.runs.keys().next_back() else { return };
+    ui.heading("Checkpoints");
+    let mut rows: Vec<_> = p.scores.iter().filter(|s| s.run == run).collect();
+    rows.sort_by_key(|s| s.step);
+    if ui
+        .button(format!("Evaluate run #{run} on test"))
+        .on_hover_text("Greedy, MedVLM-R1 evaluation prompt and strict parser; the base model and every checkpoint")
+        .clicked()
+    {
+        queue.push(Command::CompareCheckpoints(run));
+    }
+    if rows.is_empty() {
+        ui.weak("No checkpoint evaluated yet.");
+        return;
+    }
+    let mods: Vec<String> = rows
+        .iter()
+        .flat_map(|s| s.by_modality.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    egui::Grid::new("ckpt_scores").striped(true).num_columns(4 + mods.len()).show(ui, |ui| {
+        ui.strong("model");
+        ui.strong("all");
+        for m in &mods {
+            ui.strong(m);
+        }
+        ui.strong("in-dom.");
+        ui.strong("OOD");
+        ui.end_row();
+        for s in rows {
+            ui.label(&s.label);
+            ui.label(format!("{:.1}", s.all));
+            for m in &mods {
+                ui.label(s.by_modality.get(m).map_or("–".into(), |v| format!("{v:.0}")));
+            }
+            ui.label(format!("{:.1}", s.in_domain));
+            ui.label(format!("{:.1}", s.out_of_domain));
+            ui.end_row();
         }
     });
 }

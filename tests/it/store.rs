@@ -164,3 +164,32 @@ fn killing_an_import_leaves_whole_chunks() {
     assert!(out.status.success());
     assert_eq!(Project::open(&path).unwrap().item_count().unwrap(), 60_000);
 }
+
+/// Kills `medvlm dev bulk-stress` while it applies bulk actions over every item: each action is all
+/// or nothing, so after the kill every item carries the tag of one and the same round, at least the
+/// last acknowledged one.
+#[test]
+fn killing_a_bulk_action_applies_all_or_nothing() {
+    let dir = tempdir();
+    let path = super::common::sample_copy(dir.path());
+    let mut child = bin().args(["dev", "bulk-stress", "--project"]).arg(&path).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acked = None;
+    let t0 = Instant::now();
+    while acked.is_none_or(|r: usize| r < 3) && t0.elapsed() < Duration::from_secs(120) {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(r) = line.strip_prefix("ack bulk ") {
+            acked = Some(r.parse().unwrap());
+        }
+    }
+    // Let the next bulk action get under way, then kill mid-transaction.
+    std::thread::sleep(Duration::from_millis(150));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let acked = acked.expect("no bulk action acknowledged");
+    let p = Project::open(&path).unwrap();
+    let tags: std::collections::BTreeSet<Vec<String>> = p.item_rows().unwrap().into_iter().map(|r| r.tags).collect();
+    assert_eq!(tags.len(), 1, "items from different rounds: {tags:?}");
+    let round: usize = tags.iter().next().unwrap()[0].trim_start_matches("bulk-").parse().unwrap();
+    assert!(round >= acked, "round {round} < acknowledged {acked}");
+}

@@ -63,7 +63,8 @@ fn filters_change_the_count_and_keys_move_the_selection() {
     // Searching by id narrows the table to one row; clicking it selects it and loads it into the Inspector.
     h.key_press(egui::Key::Slash);
     h.step();
-    h.get_by_role(egui::accesskit::Role::TextInput).type_text("train/mri/0003");
+    // The search box is the first text field of the workspace (the difficulty panel has more).
+    h.query_all_by_role(egui::accesskit::Role::TextInput).next().unwrap().type_text("train/mri/0003");
     wait_for(&mut h, |h| has(h, "1 of 740 items"));
     h.get_by_label("How many focal lesions can be seen?").click();
     wait_for(&mut h, |h| h.state().state.inspected.as_ref().is_some_and(|i| i.item.uid == "sample/train/mri/0003"));
@@ -115,4 +116,28 @@ fn import_by_path_works_from_the_keyboard_alone() {
     wait_for(&mut h, |h| matches!(&h.state().dialog, Dialog::ConfirmImport { paths, .. } if paths.len() == 1));
     h.key_press(egui::Key::Enter);
     wait_for(&mut h, |h| has(h, "744 items"));
+}
+
+#[test]
+fn bulk_tag_edit_and_undo_survive_a_restart() {
+    use medvlm::app::Command;
+    use medvlm::app::editing::BulkAction;
+    let dir = tempdir();
+    let mut h = open_sample(dir.path());
+    let path = h.state().state.project.as_ref().unwrap().path.clone();
+    // Filter to CT, tag them all, then exclude them all and undo the exclusion.
+    h.get_by_label_contains("CT 100").click();
+    wait_for(&mut h, |h| has(h, "100 of 740 items"));
+    h.state_mut().queue.push(Command::Bulk(BulkAction::Tag("checked".into())));
+    wait_for(&mut h, |h| has(h, "checked 100"));
+    h.state_mut().queue.push(Command::Bulk(BulkAction::Exclude));
+    wait_for(&mut h, |h| has(h, "excluded 100"));
+    h.state_mut().queue.push(Command::Undo);
+    wait_for(&mut h, |h| !has(h, "excluded 100"));
+    drop(h);
+    let project = medvlm::store::Project::open(&path).unwrap();
+    let rows = project.item_rows().unwrap();
+    let ct: Vec<_> = rows.iter().filter(|r| r.modality == medvlm::domain::Modality::Ct).collect();
+    assert!(ct.iter().all(|r| r.tags == vec!["checked".to_string()]), "the tag stays, the exclusion is undone");
+    assert!(rows.iter().filter(|r| r.modality != medvlm::domain::Modality::Ct).all(|r| r.tags.is_empty()));
 }

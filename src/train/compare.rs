@@ -1,0 +1,149 @@
+//! Checkpoint comparison: greedy evaluation of a run's base model and each of its checkpoints on a
+//! split (MedVLM-R1's strict parser, per modality, in-domain vs out-of-domain), each stored in the
+//! project as an `eval` run whose message holds the summary, so the Training workspace can show the
+//! table after a restart.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::eval::{Tally, evaluate};
+use super::grpo::config::GrpoConfig;
+use super::grpo::runner::{RunError, model_dir};
+use super::pretrain::load_items;
+use crate::domain::Split;
+use crate::domain::prompt::PromptTemplate;
+use crate::jobs::ProgressSink;
+use crate::model::Vlm;
+use crate::model::chat::ChatTokenizer;
+use crate::model::device::{BackendChoice, choose};
+use crate::model::generate::Sampling;
+use crate::store::Project;
+
+/// One evaluated model.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckpointScore {
+    /// GRPO run id.
+    pub run: i64,
+    /// `base` or `step N`.
+    pub label: String,
+    /// Step (0 = the base model).
+    pub step: i64,
+    /// Split evaluated.
+    pub split: String,
+    /// Strict accuracy overall, in percent.
+    pub all: f64,
+    /// Strict accuracy per modality, in percent.
+    pub by_modality: BTreeMap<String, f64>,
+    /// Accuracy on the modalities the run trained on.
+    pub in_domain: f64,
+    /// Accuracy on the other modalities.
+    pub out_of_domain: f64,
+    /// Format-valid rate, in percent.
+    pub format: f64,
+    /// Items.
+    pub n: usize,
+}
+
+fn merge(ts: &[&Tally]) -> Tally {
+    let mut t = Tally::default();
+    for x in ts {
+        t.n += x.n;
+        t.correct += x.correct;
+        t.formatted += x.formatted;
+    }
+    t
+}
+
+/// Evaluates the base model and every checkpoint of `run` on `split` (greedy, the MedVLM-R1
+/// evaluation prompt), storing each score. Checkpoints already scored on the split are skipped.
+///
+/// # Errors
+/// Store, model and image errors.
+pub fn compare_checkpoints(
+    project_path: &Path,
+    run: i64,
+    split: Split,
+    sink: &dyn ProgressSink,
+) -> Result<Vec<CheckpointScore>, RunError> {
+    let mut project = Project::open(project_path)?;
+    let row =
+        project.runs()?.into_iter().find(|r| r.id == run).ok_or_else(|| RunError::Config(format!("no run {run}")))?;
+    let cfg: GrpoConfig =
+        serde_json::from_str(&row.config_json).map_err(|e| RunError::Config(format!("run {run} config: {e}")))?;
+    let base = model_dir(&cfg.model)?;
+    let mut targets: Vec<(i64, String, PathBuf)> = vec![(0, "base".into(), base.clone())];
+    for c in project.checkpoints(run)? {
+        targets.push((c.step + 1, format!("step {}", c.step + 1), project.resolve_image(&c.path)));
+    }
+    let done: BTreeSet<(i64, String)> =
+        scores(&project)?.into_iter().filter(|s| s.run == run).map(|s| (s.step, s.split)).collect();
+    let dev = choose(BackendChoice::Auto).device;
+    let tok = ChatTokenizer::load(&base)?;
+    let template = PromptTemplate::MedvlmR1Eval;
+    let sampling = Sampling { greedy: true, max_new_tokens: 160, ..Sampling::default() };
+    let total = targets.len() as u64;
+    let mut out = Vec::new();
+    for (k, (step, label, dir)) in targets.into_iter().enumerate() {
+        sink.update(&format!("evaluating {label}"), k as u64, Some(total));
+        if sink.is_cancelled() {
+            break;
+        }
+        if done.contains(&(step, split.as_str().to_string())) {
+            continue;
+        }
+        let model = Vlm::load(&dir, &dev)?;
+        let items: Vec<_> = load_items(&project, &model)
+            .map_err(|e| RunError::Config(e.to_string()))?
+            .into_iter()
+            .filter(|(i, img)| {
+                i.split == split && i.answer_letter().is_some() && (img.is_some() || i.images.is_empty())
+            })
+            .collect();
+        let trained: BTreeSet<String> = if cfg.modalities.is_empty() {
+            project
+                .item_rows()?
+                .iter()
+                .filter(|r| r.split == Split::Train)
+                .map(|r| r.modality.as_str().to_string())
+                .collect()
+        } else {
+            cfg.modalities.iter().cloned().collect()
+        };
+        let rep = evaluate(&model, &tok, &items, &template, &sampling, 32, &dev, |_| {})?;
+        let ind: Vec<&Tally> = rep.by_modality.iter().filter(|(m, _)| trained.contains(*m)).map(|(_, t)| t).collect();
+        let ood: Vec<&Tally> = rep.by_modality.iter().filter(|(m, _)| !trained.contains(*m)).map(|(_, t)| t).collect();
+        let score = CheckpointScore {
+            run,
+            label: label.clone(),
+            step,
+            split: split.as_str().into(),
+            all: rep.total.accuracy(),
+            by_modality: rep.by_modality.iter().map(|(m, t)| (m.clone(), t.accuracy())).collect(),
+            in_domain: merge(&ind).accuracy(),
+            out_of_domain: merge(&ood).accuracy(),
+            format: rep.total.format_rate(),
+            n: rep.total.n,
+        };
+        let json = serde_json::to_string(&score).unwrap_or_default();
+        let id = project.create_run(&format!("eval run {run} {label}"), "eval", &json, 0)?;
+        project.set_run_status(id, "finished", Some(&json))?;
+        out.push(score);
+    }
+    sink.update("evaluated", total, Some(total));
+    Ok(out)
+}
+
+/// Every stored checkpoint score in the project.
+///
+/// # Errors
+/// SQLite errors.
+pub fn scores(project: &Project) -> Result<Vec<CheckpointScore>, crate::store::StoreError> {
+    Ok(project
+        .runs()?
+        .into_iter()
+        .filter(|r| r.kind == "eval")
+        .filter_map(|r| serde_json::from_str::<CheckpointScore>(&r.config_json).ok())
+        .collect())
+}
