@@ -79,6 +79,8 @@ pub enum Command {
     ToggleBandFilter,
     /// Evaluate a run's base model and checkpoints on the test split (greedy).
     CompareCheckpoints(i64),
+    /// Show what changed since a dataset version.
+    DiffVersion(String),
     /// Open the editor on the selected item.
     EditSelected,
     /// Save edits of one item (from the editor) as one undoable action.
@@ -197,6 +199,7 @@ impl Command {
             Self::FilterPassCount(None) => "Show every pass count".into(),
             Self::ToggleBandFilter => "Toggle difficulty band filter".into(),
             Self::EditSelected => "Edit selected item…".into(),
+            Self::DiffVersion(n) => format!("Diff version {n:?} with the live items"),
             Self::CompareCheckpoints(run) => format!("Evaluate checkpoints of run {run}"),
             Self::SaveEdits(label, _) => format!("Save: {label}"),
             Self::Undo => "Undo".into(),
@@ -246,6 +249,7 @@ impl Command {
             Self::FilterPassCount(_) => "Filter the table by pass count (click a histogram bar)",
             Self::ToggleBandFilter => "Keep only items inside the medium band (MedVLThinker: 1–7 of 16)",
             Self::CompareCheckpoints(_) => "Greedy test accuracy of the base model and each checkpoint, per modality",
+            Self::DiffVersion(_) => "Added, removed and edited items since the version was saved",
             Self::EditSelected => "Edit question, options, answer, modality, body part, split and tags",
             Self::SaveEdits(..) => "Write the edit to the project's edit log",
             Self::Undo => "Undo the last edit or bulk action (kept in the project, survives restarts)",

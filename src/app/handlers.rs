@@ -99,6 +99,7 @@ impl WorkbenchApp {
             }
             Command::EstimatePassCounts => self.start_passrate(),
             Command::CompareCheckpoints(run) => self.start_compare(run),
+            Command::DiffVersion(name) => self.start_diff(name),
             Command::EditSelected => match &self.state.inspected {
                 Some(ins) => {
                     self.dialog = Dialog::EditItem(Box::new(crate::ui::editor::EditorDraft::new(ins.id, &ins.item)))
@@ -237,6 +238,8 @@ impl WorkbenchApp {
                     self.load_item(id);
                 }
             }
+            JobOutput::Diff(Ok(d)) => self.state.curation.diff = Some(d),
+            JobOutput::Diff(Err(e)) => self.toasts.error(format!("Diff failed: {e}")),
             JobOutput::Edited(Err(e)) => self.toasts.error(format!("Edit refused: {e}")),
             JobOutput::PassCounts(Err(e)) => self.toasts.error(format!("Pass-count job failed: {e}")),
             JobOutput::Picked(_, None) => {}

@@ -47,6 +47,8 @@ pub enum JobOutput {
     PassCounts(Result<crate::curation::passrate::PassrateReport, String>),
     /// An edit, bulk action, undo/redo or version finished: a message for a toast (the project is reloaded).
     Edited(Result<String, String>),
+    /// A version diff was computed.
+    Diff(Result<(String, crate::store::VersionDiff), String>),
     /// A file dialog closed (`None` = cancelled or unavailable).
     Picked(DialogKind, Option<Vec<PathBuf>>),
 }
@@ -97,7 +99,9 @@ fn read_project(target: OpenTarget, ctx: &JobCtx) -> Result<ProjectView, String>
         None => Default::default(),
     };
     let scores = crate::train::compare::scores(&project).map_err(|e| e.to_string())?;
+    let versions = project.versions().map_err(|e| e.to_string())?;
     Ok(ProjectView {
+        versions,
         scores,
         estimate_keys,
         estimates,
@@ -202,6 +206,19 @@ impl WorkbenchApp {
         opts.item_ids = Some(ids);
         let r = self.jobs.spawn("pass counts", move |ctx| {
             JobOutput::PassCounts(crate::curation::passrate::estimate(&path, &opts, ctx).map_err(|e| e.to_string()))
+        });
+        if let Err(e) = r {
+            self.toasts.error(e.to_string());
+        }
+    }
+
+    /// Computes the diff from a version to the live items.
+    pub(super) fn start_diff(&mut self, name: String) {
+        let Some(p) = &self.state.project else { return };
+        let path = p.path.clone();
+        let r = self.jobs.spawn("version diff", move |_| {
+            let d = Project::open(&path).and_then(|p| p.diff_versions(&name, None)).map(|d| (name, d));
+            JobOutput::Diff(d.map_err(|e| e.to_string()))
         });
         if let Err(e) = r {
             self.toasts.error(e.to_string());

@@ -28,6 +28,8 @@ pub struct ProjectView {
     pub estimate_keys: Vec<(crate::store::EstimateKey, usize)>,
     /// Estimates under each key, by item id (same order as `estimate_keys`).
     pub estimates: Vec<std::collections::HashMap<i64, crate::store::PassCount>>,
+    /// Dataset versions, oldest first.
+    pub versions: Vec<crate::store::VersionInfo>,
     /// Stored checkpoint evaluations (Training workspace table).
     pub scores: Vec<crate::train::compare::CheckpointScore>,
     /// The latest run's running pass counts per item (closed loop), with zero-std flags.
@@ -49,6 +51,8 @@ pub struct CurationState {
     pub split_by: crate::curation::SplitBy,
     /// Settings of the next estimation job.
     pub job: crate::curation::passrate::PassrateOptions,
+    /// The last version diff shown `(version, diff against the live items)`.
+    pub diff: Option<(String, crate::store::VersionDiff)>,
 }
 
 impl Default for CurationState {
@@ -60,6 +64,7 @@ impl Default for CurationState {
             pass_count: None,
             split_by: crate::curation::SplitBy::Modality,
             job: crate::curation::passrate::PassrateOptions { k: 8, ..Default::default() },
+            diff: None,
         }
     }
 }

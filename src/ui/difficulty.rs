@@ -172,3 +172,45 @@ fn job_form(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
         }
     });
 }
+
+/// Dataset versions with a diff against the live items.
+pub fn versions(ui: &mut egui::Ui, state: &AppState, queue: &mut Vec<Command>) {
+    let Some(p) = &state.project else { return };
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Versions:");
+        if p.versions.is_empty() {
+            ui.weak("none yet");
+        }
+        for v in &p.versions {
+            if ui
+                .small_button(format!("{} ({})", v.name, v.item_count))
+                .on_hover_text(format!("{} — click for the diff with the live items", v.created_at))
+                .clicked()
+            {
+                queue.push(Command::DiffVersion(v.name.clone()));
+            }
+        }
+        if ui.small_button("Save version…").clicked() {
+            queue.push(Command::CreateVersionPrompt);
+        }
+    });
+    if let Some((name, d)) = &state.curation.diff {
+        ui.label(format!(
+            "Since {name:?}: {} added, {} removed, {} edited",
+            d.added.len(),
+            d.removed.len(),
+            d.edited.len()
+        ));
+        let lines: Vec<String> = d
+            .added
+            .iter()
+            .map(|u| format!("+ {u}"))
+            .chain(d.removed.iter().map(|u| format!("− {u}")))
+            .chain(d.edited.iter().map(|(u, f)| format!("~ {u}: {}", f.join(", "))))
+            .take(8)
+            .collect();
+        for l in lines {
+            ui.weak(l);
+        }
+    }
+}

@@ -77,6 +77,20 @@ fn menu_bar(app: &mut WorkbenchApp, ui: &mut egui::Ui) {
             command_button(ui, q, Command::ClearFilters);
             command_button(ui, q, Command::NextItem);
             command_button(ui, q, Command::PrevItem);
+            ui.separator();
+            command_button(ui, q, Command::EditSelected);
+            command_button(ui, q, Command::Undo);
+            command_button(ui, q, Command::Redo);
+            ui.separator();
+            command_button(ui, q, Command::BulkTagPrompt);
+            command_button(ui, q, Command::Bulk(crate::app::editing::BulkAction::Exclude));
+            for s in crate::domain::Split::ALL {
+                command_button(ui, q, Command::Bulk(crate::app::editing::BulkAction::MoveSplit(s)));
+            }
+            ui.separator();
+            command_button(ui, q, Command::EstimatePassCounts);
+            command_button(ui, q, Command::ToggleBandFilter);
+            command_button(ui, q, Command::CreateVersionPrompt);
         });
         ui.menu_button("Help", |ui| {
             command_button(ui, q, Command::ShortcutSheet);
