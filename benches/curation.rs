@@ -127,12 +127,34 @@ fn main() {
         h.state_mut().state.refilter();
         filt.push(frame(&mut h));
     }
+    report("  typing a search (refilter outside)", filt.clone());
+    let mut search_in_frame = Vec::new();
+    for text in ["l", "le", "les", "lesi", "lesio", "lesion"] {
+        h.state_mut().state.filter.text = text.into();
+        let t = Instant::now();
+        h.state_mut().state.refilter();
+        let r = t.elapsed().as_secs_f64() * 1e3;
+        search_in_frame.push(r + frame(&mut h));
+    }
+    report("  search incl. refilter", search_in_frame.clone());
+    filt.extend(search_in_frame);
     h.state_mut().queue.push(Command::ClearFilters);
     filt.push(frame(&mut h));
+    let mut bars = Vec::new();
     for k in 0..17 {
         h.state_mut().queue.push(Command::FilterPassCount(Some(k)));
-        filt.push(frame(&mut h));
+        bars.push(frame(&mut h));
     }
+    report("  histogram bar clicks", bars.clone());
+    let mut refilter = Vec::new();
+    for k in 0..17 {
+        h.state_mut().state.curation.pass_count = Some(k);
+        let t = Instant::now();
+        h.state_mut().state.refilter();
+        refilter.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    report("  (refilter alone, 100k rows)", refilter);
+    filt.extend(bars);
     h.state_mut().queue.push(Command::ToggleBandFilter);
     filt.push(frame(&mut h));
     report("filtering (search, band, bars)", filt);

@@ -100,7 +100,11 @@ fn read_project(target: OpenTarget, ctx: &JobCtx) -> Result<ProjectView, String>
     };
     let scores = crate::train::compare::scores(&project).map_err(|e| e.to_string())?;
     let versions = project.versions().map_err(|e| e.to_string())?;
+    let estimates_by_row = estimates.iter().map(|e| rows.iter().map(|r| e.get(&r.id).copied()).collect()).collect();
+    let search_keys = rows.iter().map(crate::domain::ItemFilter::search_key).collect();
     Ok(ProjectView {
+        estimates_by_row,
+        search_keys,
         versions,
         scores,
         estimate_keys,

@@ -16,6 +16,8 @@ pub struct ProjectView {
     pub rows: Vec<ItemRow>,
     /// Counts over all items.
     pub stats: DatasetStats,
+    /// Lower-cased search text per row (same order as `rows`).
+    pub search_keys: Vec<String>,
     /// Where the items came from.
     pub provenance: Vec<Provenance>,
     /// Source tags present, sorted.
@@ -28,6 +30,8 @@ pub struct ProjectView {
     pub estimate_keys: Vec<(crate::store::EstimateKey, usize)>,
     /// Estimates under each key, by item id (same order as `estimate_keys`).
     pub estimates: Vec<std::collections::HashMap<i64, crate::store::PassCount>>,
+    /// The same estimates aligned with `rows` (dense, so filtering 100,000 rows stays within a frame).
+    pub estimates_by_row: Vec<Vec<Option<crate::store::PassCount>>>,
     /// Dataset versions, oldest first.
     pub versions: Vec<crate::store::VersionInfo>,
     /// Stored checkpoint evaluations (Training workspace table).
@@ -77,6 +81,11 @@ impl CurationState {
     ) -> Option<(&'a crate::store::EstimateKey, &'a std::collections::HashMap<i64, crate::store::PassCount>)> {
         let i = self.key.min(p.estimate_keys.len().checked_sub(1)?);
         Some((&p.estimate_keys[i].0, p.estimates.get(i)?))
+    }
+
+    /// Index of the chosen estimate key.
+    pub fn chosen_index(&self, p: &ProjectView) -> Option<usize> {
+        Some(self.key.min(p.estimate_keys.len().checked_sub(1)?))
     }
 
     /// The band in use for a key's k.
@@ -141,23 +150,33 @@ impl AppState {
     pub fn refilter(&mut self) {
         self.visible = match &self.project {
             Some(p) => {
-                let mut v = self.filter.apply(&p.rows);
+                let mut v = if p.search_keys.len() == p.rows.len() {
+                    self.filter.apply_with_keys(&p.rows, &p.search_keys)
+                } else {
+                    self.filter.apply(&p.rows)
+                };
                 let c = &self.curation;
-                self.histogram = c.chosen(p).map(|(key, est)| {
-                    crate::curation::Histogram::build(v.iter().map(|&i| &p.rows[i]), est, key.k, c.split_by)
-                });
+                let dense = c.chosen_index(p).and_then(|i| p.estimates_by_row.get(i));
+                self.histogram = match (c.chosen(p), dense) {
+                    (Some((key, _)), Some(d)) => Some(crate::curation::Histogram::build_from(
+                        v.iter().map(|&i| (&p.rows[i], d.get(i).copied().flatten())),
+                        key.k,
+                        c.split_by,
+                    )),
+                    _ => None,
+                };
                 if c.band_only || c.pass_count.is_some() {
-                    match c.chosen(p) {
-                        Some((key, est)) => {
+                    match (c.chosen(p), dense) {
+                        (Some((key, _)), Some(d)) => {
                             let band = c.band_for(key.k);
                             v.retain(|&i| {
-                                est.get(&p.rows[i].id).is_some_and(|pc| {
+                                d.get(i).copied().flatten().is_some_and(|pc| {
                                     (!c.band_only || band.contains(pc.n_correct))
                                         && c.pass_count.is_none_or(|n| n == pc.n_correct)
                                 })
                             });
                         }
-                        None => v.clear(),
+                        _ => v.clear(),
                     }
                 }
                 v

@@ -99,18 +99,30 @@ impl Histogram {
         k: usize,
         by: SplitBy,
     ) -> Self {
+        Self::build_from(rows.into_iter().map(|r| (r, estimates.get(&r.id).copied())), k, by)
+    }
+
+    /// Builds the histogram from rows paired with their estimate (the UI keeps them dense, by row).
+    pub fn build_from<'a>(
+        pairs: impl IntoIterator<Item = (&'a ItemRow, Option<PassCount>)>,
+        k: usize,
+        by: SplitBy,
+    ) -> Self {
         let mut series: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         let mut unestimated = 0;
-        for r in rows {
-            let Some(c) = estimates.get(&r.id) else {
+        for (r, c) in pairs {
+            let Some(c) = c else {
                 unestimated += 1;
                 continue;
             };
             let name = match by {
-                SplitBy::Modality => r.modality.as_str().to_string(),
-                SplitBy::Source => r.source.clone(),
+                SplitBy::Modality => r.modality.as_str(),
+                SplitBy::Source => r.source.as_str(),
             };
-            let bars = series.entry(name).or_insert_with(|| vec![0; k + 1]);
+            if !series.contains_key(name) {
+                series.insert(name.to_string(), vec![0; k + 1]);
+            }
+            let Some(bars) = series.get_mut(name) else { continue };
             // Counts from an estimate with a different k are rescaled to this k's bins.
             let bin =
                 if c.n_samples == k { c.n_correct } else { (c.n_correct * k + c.n_samples / 2) / c.n_samples.max(1) };

@@ -103,14 +103,43 @@ impl ItemFilter {
         *self == Self::default()
     }
 
-    /// Whether `row` passes the filter. `needle` is `self.text` lower-cased (computed once per pass).
-    fn matches_with(&self, row: &ItemRow, needle: &str) -> bool {
+    /// Whether `row` passes the facet filters (not the text search).
+    fn matches_facets(&self, row: &ItemRow) -> bool {
         (self.modalities.is_empty() || self.modalities.contains(&row.modality))
             && (self.splits.is_empty() || self.splits.contains(&row.split))
             && (self.sources.is_empty() || self.sources.contains(&row.source))
             && (self.tags.is_empty() || row.tags.iter().any(|t| self.tags.contains(t)))
             && (self.body_parts.is_empty() || row.body_part.as_ref().is_some_and(|b| self.body_parts.contains(b)))
             && (!self.missing_images_only || row.missing_images > 0)
+    }
+
+    /// Like [`Self::apply`], with each row's search text (question, uid, tags) already lower-cased:
+    /// no allocation per row, so 100,000 rows filter within a frame.
+    pub fn apply_with_keys(&self, rows: &[ItemRow], keys: &[String]) -> Vec<usize> {
+        let needle = self.text.trim().to_lowercase();
+        rows.iter()
+            .zip(keys)
+            .enumerate()
+            .filter(|(_, (r, k))| self.matches_facets(r) && (needle.is_empty() || k.contains(&needle)))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The lower-cased search text of a row, for [`Self::apply_with_keys`].
+    pub fn search_key(row: &ItemRow) -> String {
+        let mut k = row.question.to_lowercase();
+        k.push('\u{1}');
+        k.push_str(&row.uid.to_lowercase());
+        for t in &row.tags {
+            k.push('\u{1}');
+            k.push_str(&t.to_lowercase());
+        }
+        k
+    }
+
+    /// Whether `row` passes the filter. `needle` is `self.text` lower-cased (computed once per pass).
+    fn matches_with(&self, row: &ItemRow, needle: &str) -> bool {
+        self.matches_facets(row)
             && (needle.is_empty()
                 || row.question.to_lowercase().contains(needle)
                 || row.uid.to_lowercase().contains(needle)
