@@ -99,18 +99,20 @@ fn main() {
         Ok(t) => t,
         Err(e) => panic!("{e}"),
     };
-    let mut cfg = GrpoConfig::default();
-    cfg.num_generations = 4;
-    cfg.prompts_per_step = 2;
-    cfg.max_completion_length = 64;
-    cfg.temperature = 1.0;
-    cfg.top_k = 0;
-    cfg.top_p = 1.0;
-    cfg.beta = 0.0;
-    cfg.loss_type = LossType::Dapo;
-    cfg.learning_rate = 1e-5;
-    cfg.num_iterations = 1;
-    cfg.gradient_accumulation_steps = 1;
+    let cfg = GrpoConfig {
+        num_generations: 4,
+        prompts_per_step: 2,
+        max_completion_length: 64,
+        temperature: 1.0,
+        top_k: 0,
+        top_p: 1.0,
+        beta: 0.0,
+        loss_type: LossType::Dapo,
+        learning_rate: 1e-5,
+        num_iterations: 1,
+        gradient_accumulation_steps: 1,
+        ..GrpoConfig::default()
+    };
     let mut optim = AdamW::new(cfg.adam);
     let mut rng = Rng::new(0);
     let item = |i: usize| VqaItem {

@@ -124,6 +124,7 @@ fn torch(a: &Args, task: &str, model: &str, repeats: usize) -> Option<serde_json
     serde_json::from_slice(String::from_utf8_lossy(&out.stdout).lines().last()?.as_bytes()).ok()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn bench_model(
     a: &Args,
     name: &'static str,

@@ -55,6 +55,7 @@ impl Default for CurveSettings {
 }
 
 /// Training workspace state.
+#[derive(Default)]
 pub struct TrainingState {
     /// The form.
     pub form: GrpoConfig,
@@ -74,22 +75,6 @@ pub struct TrainingState {
     pub rollouts: Vec<(i64, usize, String, RolloutRow)>,
     /// Steps the UI missed (channel full): reload the run from the project.
     pub needs_reload: bool,
-}
-
-impl Default for TrainingState {
-    fn default() -> Self {
-        Self {
-            form: GrpoConfig::default(),
-            form_error: None,
-            active: None,
-            runs: BTreeMap::new(),
-            visible: BTreeSet::new(),
-            baseline: None,
-            curves: CurveSettings::default(),
-            rollouts: Vec::new(),
-            needs_reload: false,
-        }
-    }
 }
 
 /// Rollouts kept for the list.

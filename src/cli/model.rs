@@ -117,7 +117,7 @@ pub(super) fn generate_cmd(cli: &Cli, a: &GenerateArgs) -> anyhow::Result<i32> {
         max_new_tokens: a.max_new_tokens,
         seed: a.seed,
     };
-    if !sampling.greedy && !(sampling.temperature > 0.0) {
+    if !sampling.greedy && sampling.temperature.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
         bail!("--temperature must be > 0");
     }
     let batch = Batch::left_padded(&[ids], tok.endoftext, images);

@@ -4,7 +4,7 @@
 //! the same key are skipped, so a stopped or crashed job resumes where it was; each batch of items is
 //! written in one transaction.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -185,7 +185,7 @@ fn check(opts: &PassrateOptions) -> Result<RewardSpec, PassrateError> {
 /// # Errors
 /// [`PassrateError`]; estimates written before the error are kept.
 pub fn estimate(
-    project_path: &PathBuf,
+    project_path: &Path,
     opts: &PassrateOptions,
     sink: &dyn ProgressSink,
 ) -> Result<PassrateReport, PassrateError> {

@@ -247,7 +247,7 @@ impl VlmConfig {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
         };
-        if text.hidden_size % heads != 0 || heads % text.num_key_value_heads.max(1) != 0 {
+        if !text.hidden_size.is_multiple_of(heads) || heads % text.num_key_value_heads.max(1) != 0 {
             return Err(r.err("num_attention_heads", "hidden_size must divide into heads, heads into key/value heads"));
         }
         if text.mrope_section.iter().sum::<usize>() * 2 != text.head_dim() {
@@ -329,7 +329,7 @@ pub struct PreprocessConfig {
 /// OpenAI CLIP normalisation constants used by every Qwen-VL processor.
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// See [`CLIP_MEAN`].
-pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 
 impl Default for PreprocessConfig {
     /// The `Qwen2VLImageProcessor` class defaults (the Hub file usually raises `max_pixels` to 12,845,056).

@@ -93,10 +93,10 @@ pub fn rope_index(
                 cur += (h.max(w) / merge) as i64;
                 next_image += 1;
             } else {
-                for k in i..j {
+                for (k, &pos) in valid.iter().enumerate().take(j).skip(i) {
                     let p = cur + (k - i) as i64;
                     for axis in 0..3 {
-                        out.ids[(axis * batch + b) * seq + valid[k]] = p;
+                        out.ids[(axis * batch + b) * seq + pos] = p;
                     }
                     max_pos = max_pos.max(p);
                 }

@@ -94,6 +94,7 @@ pub struct EvalReport {
 ///
 /// # Errors
 /// [`ModelError`].
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     model: &Vlm,
     tok: &ChatTokenizer,

@@ -192,10 +192,8 @@ mod tests {
         let mut opt = AdamW::new(AdamWParams { weight_decay: 0.01, ..AdamWParams::default() });
         let steps = [([0.3, -2.0, 1.0, 0.5], [0.4, 0.1]), ([0.1, 0.2, -0.3, 0.05], [-0.2, 0.3])];
         let want_norm = [2.347_338_9, 0.522_015_3];
-        let want_w = [
-            [0.399_500_01, -0.898_999, 1.898_000_0, 0.149_750_01],
-            [0.300_468_86, -0.849_883_2, 1.884_185_4, 0.067_355_94],
-        ];
+        let want_w =
+            [[0.399_5, -0.898_999, 1.898, 0.149_750_01], [0.300_468_86, -0.849_883_2, 1.884_185_4, 0.067_355_94]];
         let want_b = [[-9.999_424e-5, -0.299_799_98], [0.013_110_346, -0.382_591_5]];
         for (i, (gw, gb)) in steps.iter().enumerate() {
             // loss = sum(w * gw) + sum(b * gb)  =>  grads are exactly gw, gb.
@@ -203,7 +201,7 @@ mod tests {
             let grads = GradientsParams::from_grads(loss.backward(), &toy);
             let (next, norm) = opt.step(toy, grads, 0.1);
             toy = next;
-            assert!((norm - f64::from(want_norm[i])).abs() < 1e-5, "norm {norm}");
+            assert!((norm - want_norm[i]).abs() < 1e-5, "norm {norm}");
             let w = toy.w.val().into_data().try_into_vec::<f32>().unwrap();
             let b = toy.b.val().into_data().try_into_vec::<f32>().unwrap();
             for (a, e) in w.iter().zip(want_w[i]).chain(b.iter().zip(want_b[i])) {

@@ -166,6 +166,39 @@ pub fn trace(item: &VqaItem, noise: TraceNoise, rng: &mut Rng) -> Option<(String
     Some((text, letter(idx) == key))
 }
 
+/// The item as it would be if its image were mirrored left-right and/or up-down: lesion positions
+/// move, and the key follows (side and quadrant answers change). `None` if the new key is not an option.
+pub fn flipped(item: &VqaItem, horizontal: bool, vertical: bool, size: f32) -> Option<VqaItem> {
+    let (kind, mut f) = item_findings(item)?;
+    for l in &mut f.lesions {
+        if horizontal {
+            l.x = size - l.x;
+        }
+        if vertical {
+            l.y = size - l.y;
+        }
+    }
+    let key = correct_option(kind, &f);
+    let idx = item.options.iter().position(|o| *o == key)?;
+    let mut out = item.clone();
+    out.answer = crate::domain::Answer::Choice(idx);
+    out.meta.insert("findings".into(), serde_json::json!({ "lesions": f.lesions }));
+    Some(out)
+}
+
+/// Mirrors an interleaved RGB image.
+pub fn flip_rgb(rgb: &[u8], h: usize, w: usize, horizontal: bool, vertical: bool) -> Vec<u8> {
+    let mut out = vec![0u8; rgb.len()];
+    for y in 0..h {
+        for x in 0..w {
+            let (sy, sx) = (if vertical { h - 1 - y } else { y }, if horizontal { w - 1 - x } else { x });
+            let (d, s) = ((y * w + x) * 3, (sy * w + sx) * 3);
+            out[d..d + 3].copy_from_slice(&rgb[s..s + 3]);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,37 +257,4 @@ mod tests {
             "{t}"
         );
     }
-}
-
-/// The item as it would be if its image were mirrored left-right and/or up-down: lesion positions
-/// move, and the key follows (side and quadrant answers change). `None` if the new key is not an option.
-pub fn flipped(item: &VqaItem, horizontal: bool, vertical: bool, size: f32) -> Option<VqaItem> {
-    let (kind, mut f) = item_findings(item)?;
-    for l in &mut f.lesions {
-        if horizontal {
-            l.x = size - l.x;
-        }
-        if vertical {
-            l.y = size - l.y;
-        }
-    }
-    let key = correct_option(kind, &f);
-    let idx = item.options.iter().position(|o| *o == key)?;
-    let mut out = item.clone();
-    out.answer = crate::domain::Answer::Choice(idx);
-    out.meta.insert("findings".into(), serde_json::json!({ "lesions": f.lesions }));
-    Some(out)
-}
-
-/// Mirrors an interleaved RGB image.
-pub fn flip_rgb(rgb: &[u8], h: usize, w: usize, horizontal: bool, vertical: bool) -> Vec<u8> {
-    let mut out = vec![0u8; rgb.len()];
-    for y in 0..h {
-        for x in 0..w {
-            let (sy, sx) = (if vertical { h - 1 - y } else { y }, if horizontal { w - 1 - x } else { x });
-            let (d, s) = ((y * w + x) * 3, (sy * w + sx) * 3);
-            out[d..d + 3].copy_from_slice(&rgb[s..s + 3]);
-        }
-    }
-    out
 }

@@ -63,10 +63,10 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) -
             if ui.checkbox(&mut c.band_only, "only items in band").on_hover_text("Ctrl+B").changed() {
                 changed = true;
             }
-            if let Some(n) = c.pass_count {
-                if ui.button(format!("✖ pass count = {n}")).on_hover_text("Clear the bar filter").clicked() {
-                    queue.push(Command::FilterPassCount(None));
-                }
+            if let Some(n) = c.pass_count
+                && ui.button(format!("✖ pass count = {n}")).on_hover_text("Clear the bar filter").clicked()
+            {
+                queue.push(Command::FilterPassCount(None));
             }
         });
         let n_rows: usize = hist.series.values().flatten().sum::<usize>() + hist.unestimated;

@@ -97,10 +97,10 @@ fn form(ui: &mut egui::Ui, state: &mut AppState) {
                     ui.selectable_value(&mut preset, p.to_string(), p);
                 }
             });
-            if preset != f.preset {
-                if let Some(p) = GrpoConfig::preset(&preset) {
-                    *f = p;
-                }
+            if preset != f.preset
+                && let Some(p) = GrpoConfig::preset(&preset)
+            {
+                *f = p;
             }
             ui.end_row();
             ui.label("Model");

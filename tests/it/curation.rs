@@ -105,21 +105,12 @@ fn small_parquet() -> Vec<u8> {
     w.push(3, 0, 0, PV::Bytes(b""));
     w.end_row();
     w.finish_row_group().unwrap();
-    w.push(0, 0, 0, "左肺".as_bytes().into_pv());
+    w.push(0, 0, 0, PV::Bytes("左肺".as_bytes()));
     w.push(1, 0, 1, PV::Bytes(b"c"));
     w.push(2, 0, 2, PV::Int(-3));
     w.push(3, 0, 0, PV::Bytes(b"\xff"));
     w.end_row();
     w.finish().unwrap()
-}
-
-trait IntoPv {
-    fn into_pv(&self) -> PV<'_>;
-}
-impl IntoPv for [u8] {
-    fn into_pv(&self) -> PV<'_> {
-        PV::Bytes(self)
-    }
 }
 
 /// The fixture was written by this writer and read back with pyarrow 22 (`pq.read_table(...).to_pylist()`

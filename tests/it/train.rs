@@ -30,8 +30,7 @@ fn killed_run_resumes_without_gaps_or_duplicates() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let t0 = Instant::now();
     // Wait until step 3 is logged (a checkpoint exists at step 2), then kill without warning.
-    loop {
-        let Some(Ok(line)) = lines.next() else { break };
+    while let Some(Ok(line)) = lines.next() {
         if line.starts_with("step    3") || t0.elapsed() > Duration::from_secs(240) {
             break;
         }

@@ -92,7 +92,7 @@ pub struct GrpoConfig {
 
 impl Default for GrpoConfig {
     fn default() -> Self {
-        Self::preset("tiny-demo").unwrap_or_else(|| Self::base())
+        Self::preset("tiny-demo").unwrap_or_else(Self::base)
     }
 }
 
@@ -307,7 +307,7 @@ impl GrpoConfig {
         if self.num_iterations == 0 || self.gradient_accumulation_steps == 0 {
             return bad("num_iterations", "num_iterations and gradient_accumulation_steps must be at least 1");
         }
-        if self.prompts_per_step % self.gradient_accumulation_steps != 0 {
+        if !self.prompts_per_step.is_multiple_of(self.gradient_accumulation_steps) {
             return bad("gradient_accumulation_steps", "must divide prompts_per_step");
         }
         if self.rewards.is_empty() {

@@ -158,20 +158,20 @@ pub fn grpo_loss(
         per_tok = per_tok.mask_where(negative, capped);
     }
     let mut kl_mean = 0.0;
-    if cfg.beta != 0.0 {
-        if let Some(r) = ref_logps {
-            let d = r - logps.clone();
-            let kl = match cfg.kl {
-                KlType::LowVar => {
-                    let d = d.clamp(-20.0, 20.0);
-                    (d.clone().exp() - d - 1.0).clamp(-10.0, 10.0)
-                }
-                _ => d.clone().exp() - d - 1.0,
-            };
-            let kl = if cfg.kl == KlType::K3BiasCorrected { kl * coef_1.clone() } else { kl };
-            kl_mean = ((kl.clone() * mask.clone()).sum() / mask.clone().sum().clamp_min(1.0)).into_scalar::<f32>();
-            per_tok = per_tok + kl.mul_scalar(cfg.beta);
-        }
+    if cfg.beta != 0.0
+        && let Some(r) = ref_logps
+    {
+        let d = r - logps.clone();
+        let kl = match cfg.kl {
+            KlType::LowVar => {
+                let d = d.clamp(-20.0, 20.0);
+                (d.clone().exp() - d - 1.0).clamp(-10.0, 10.0)
+            }
+            _ => d.clone().exp() - d - 1.0,
+        };
+        let kl = if cfg.kl == KlType::K3BiasCorrected { kl * coef_1.clone() } else { kl };
+        kl_mean = ((kl.clone() * mask.clone()).sum() / mask.clone().sum().clamp_min(1.0)).into_scalar::<f32>();
+        per_tok = per_tok + kl.mul_scalar(cfg.beta);
     }
     let masked = per_tok * mask.clone();
     let loss = match cfg.loss_type {
