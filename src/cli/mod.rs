@@ -90,7 +90,7 @@ pub struct PretrainArgs {
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Optimizer steps.
-    #[arg(long, default_value_t = 1200)]
+    #[arg(long, default_value_t = 2500)]
     pub steps: usize,
     /// Examples per step.
     #[arg(long, default_value_t = 16)]
@@ -102,7 +102,7 @@ pub struct PretrainArgs {
     #[arg(long, default_value_t = 0.6)]
     pub rule_noise: f32,
     /// Probability that a trace argues for a random wrong option.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.0)]
     pub random_noise: f32,
     /// Fraction of examples from the broad synthetic pretraining stream (all modalities).
     #[arg(long, default_value_t = 0.5)]

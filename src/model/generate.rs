@@ -43,6 +43,25 @@ pub struct Generated {
     pub stopped: Vec<bool>,
 }
 
+/// Like [`pick`], never choosing a token in `suppressed`; the log-probability is still that of the
+/// full `log softmax(logits / T)`, as the trainer computes it.
+pub fn pick_allowed(logits: &[f32], suppressed: &[usize], s: &Sampling, rng: &mut Rng) -> (u32, f32) {
+    if suppressed.is_empty() {
+        return pick(logits, s, rng);
+    }
+    let mut masked = logits.to_vec();
+    for &t in suppressed {
+        if let Some(l) = masked.get_mut(t) {
+            *l = f32::NEG_INFINITY;
+        }
+    }
+    let (tok, _) = pick(&masked, s, rng);
+    let t = if s.greedy { 1.0 } else { s.temperature.max(1e-6) };
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let log_z = logits.iter().map(|&l| ((l - max) / t).exp()).sum::<f32>().ln();
+    (tok, (logits[tok as usize] - max) / t - log_z)
+}
+
 /// Picks a token from one row of logits; returns it with its log-probability under `logits / T`.
 pub fn pick(logits: &[f32], s: &Sampling, rng: &mut Rng) -> (u32, f32) {
     let t = if s.greedy { 1.0 } else { s.temperature.max(1e-6) };
@@ -125,6 +144,14 @@ pub fn generate(
     let mut n_valid: Vec<i64> = key_valid.iter().map(|r| r.iter().filter(|&&v| v).count() as i64).collect();
     let mut out = Generated { tokens: vec![Vec::new(); b], logprobs: vec![Vec::new(); b], stopped: vec![false; b] };
     let mut rng = Rng::new(s.seed);
+    // Vision placeholders are never generated: a completion holding one could not be fed back to
+    // the model (it would ask for an image that is not there), which breaks GRPO's training pass.
+    let c = &model.config;
+    let suppressed: Vec<usize> = [c.image_token_id, c.video_token_id, c.vision_start_token_id, c.vision_end_token_id]
+        .into_iter()
+        .map(|t| t as usize)
+        .filter(|&t| t < vocab)
+        .collect();
     for step in 0..s.max_new_tokens {
         let mut next = Vec::with_capacity(b);
         for r in 0..b {
@@ -132,7 +159,7 @@ pub fn generate(
                 next.push(pad_id);
                 continue;
             }
-            let (tok, lp) = pick(&logits[r * vocab..(r + 1) * vocab], s, &mut rng);
+            let (tok, lp) = pick_allowed(&logits[r * vocab..(r + 1) * vocab], &suppressed, s, &mut rng);
             out.tokens[r].push(tok);
             out.logprobs[r].push(lp);
             if stop_ids.contains(&tok) {
@@ -195,5 +222,18 @@ mod tests {
         let s = Sampling { greedy: false, temperature: 1.0, ..Sampling::default() };
         let seen: std::collections::BTreeSet<u32> = (0..200).map(|_| pick(&[0.0, 0.0, 0.0], &s, &mut rng).0).collect();
         assert_eq!(seen.len(), 3);
+    }
+
+    #[test]
+    fn suppressed_tokens_are_never_picked_and_logprobs_stay_full_vocab() {
+        let s = Sampling { greedy: true, ..Sampling::default() };
+        let logits = [0.0, 5.0, 1.0];
+        let (t, lp) = pick_allowed(&logits, &[1], &s, &mut Rng::new(0));
+        assert_eq!(t, 2);
+        let z: f32 = logits.iter().map(|l| l.exp()).sum();
+        assert!((lp - (1.0f32.exp() / z).ln()).abs() < 1e-5);
+        let hot = Sampling { greedy: false, temperature: 1.0, ..Sampling::default() };
+        let mut rng = Rng::new(3);
+        assert!((0..200).all(|_| pick_allowed(&logits, &[1], &hot, &mut rng).0 != 1));
     }
 }

@@ -54,11 +54,11 @@ impl Default for PretrainOptions {
             project: PathBuf::from("sample-data/sample.medvlm"),
             out: PathBuf::from("sample-data/medvlm-tiny"),
             seed: 7,
-            steps: 1200,
+            steps: 2500,
             batch: 16,
             lr: 3e-3,
             rule_noise: 0.6,
-            random_noise: 0.05,
+            random_noise: 0.0,
             pretraining_mix: 0.5,
         }
     }
