@@ -75,7 +75,7 @@ pub fn compare_checkpoints(
     let base = model_dir(&cfg.model)?;
     let mut targets: Vec<(i64, String, PathBuf)> = vec![(0, "base".into(), base.clone())];
     for c in project.checkpoints(run)? {
-        targets.push((c.step + 1, format!("step {}", c.step + 1), project.resolve_image(&c.path)));
+        targets.push((c.step, format!("step {}", c.step), project.resolve_image(&c.path)));
     }
     let done: BTreeSet<(i64, String)> =
         scores(&project)?.into_iter().filter(|s| s.run == run).map(|s| (s.step, s.split)).collect();
