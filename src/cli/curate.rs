@@ -32,6 +32,8 @@ pub enum CurateCommand {
     Export(ExportArgs),
     /// Dataset versions: `create NAME`, `list`, `diff OLD [NEW]` (NEW defaults to the live items).
     Version(VersionArgs),
+    /// Leakage check across splits: the same image bytes, or the same question on a same-named image.
+    Leakage,
 }
 
 /// `medvlm curate export`.
@@ -40,7 +42,7 @@ pub struct ExportArgs {
     /// `jsonl` (unified schema, re-importable), `verl-parquet` (embedded images) or `trl-jsonl`.
     #[arg(long, default_value = "jsonl")]
     pub format: String,
-    /// Output file.
+    /// Output file, or a folder (the file is then named `<version|current>-<format>.<ext>`).
     #[arg(long)]
     pub out: PathBuf,
     /// Only this split.
@@ -116,6 +118,9 @@ pub struct PassrateArgs {
     /// Only these modalities (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub modality: Vec<String>,
+    /// Estimate at most this many items (after the filters).
+    #[arg(long)]
+    pub limit: Option<usize>,
     /// Items per generation batch.
     #[arg(long, default_value_t = 4)]
     pub batch: usize,
@@ -137,6 +142,17 @@ pub(super) fn run(cli: &Cli, a: &CurateArgs) -> anyhow::Result<i32> {
         CurateCommand::Passrate(p) => passrate(cli, p),
         CurateCommand::Export(e) => export(cli, e),
         CurateCommand::Version(v) => version(cli, v),
+        CurateCommand::Leakage => {
+            let path = require_project(cli)?;
+            let project = Project::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let items: Vec<_> = project.item_rows()?.iter().map(|r| project.item(r.id)).collect::<Result<_, _>>()?;
+            let leaks = crate::curation::leakage::find_leaks(&items, 5);
+            for l in leaks.iter().take(50) {
+                println!("{:?}: {} ({}) ~ {} ({})", l.kind, l.a.0, l.a.1, l.b.0, l.b.1);
+            }
+            println!("{} cross-split pairs (at most 5 listed per shared image or question)", leaks.len());
+            Ok(i32::from(!leaks.is_empty()))
+        }
         CurateCommand::Histogram(h) => {
             let path = require_project(cli)?;
             let project = Project::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -174,6 +190,7 @@ fn passrate(cli: &Cli, a: &PassrateArgs) -> anyhow::Result<i32> {
         split,
         modalities,
         item_ids: None,
+        limit: a.limit,
         items_per_batch: a.batch,
         seed: a.seed,
         backend: super::model::backend(cli),
@@ -183,10 +200,11 @@ fn passrate(cli: &Cli, a: &PassrateArgs) -> anyhow::Result<i32> {
     let report = estimate(&path, &opts, &bar)?;
     bar.finish();
     eprintln!(
-        "estimated {} items ({} samples) in {:.1} s; {} already estimated with this model/prompt/sampling; {} skipped",
+        "estimated {} items ({} samples) in {:.1} s ({:.0} samples/s); {} already estimated with this model/prompt/sampling; {} skipped",
         report.estimated,
         report.samples,
         report.seconds,
+        report.samples as f64 / report.seconds.max(1e-9),
         report.already_done,
         report.skipped.len()
     );
@@ -222,10 +240,15 @@ fn print_histogram(
         let inside: usize = bars.iter().enumerate().filter(|(n, _)| band.contains(*n)).map(|(_, c)| c).sum();
         println!("{inside:>8}");
     }
+    let n = est.len().max(1) as f64;
+    let mean =
+        |kk: usize| est.values().map(|c| crate::curation::pass_at_k(c.n_samples, c.n_correct, kk)).sum::<f64>() / n;
+    println!("unbiased pass@1 {:.1}%, pass@{} {:.1}% (mean over items)", 100.0 * mean(1), key.k, 100.0 * mean(key.k));
     Ok(())
 }
 
-fn export(cli: &Cli, a: &ExportArgs) -> anyhow::Result<i32> {
+/// `medvlm export` / `medvlm curate export`.
+pub(super) fn export(cli: &Cli, a: &ExportArgs) -> anyhow::Result<i32> {
     use crate::io::export::{ExportFormat, ExportOptions, Order};
     let path = require_project(cli)?;
     let project = Project::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -266,8 +289,21 @@ fn export(cli: &Cli, a: &ExportArgs) -> anyhow::Result<i32> {
         include_excluded: a.include_excluded,
         version: a.version.clone(),
     };
+    // `--out DIR` (an existing folder, or a path without extension): a file named after the version.
+    let out = if a.out.is_dir() || a.out.extension().is_none() {
+        std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+        let ext = if format == ExportFormat::VerlParquet { "parquet" } else { "jsonl" };
+        let kind = match format {
+            ExportFormat::Jsonl => "unified",
+            ExportFormat::VerlParquet => "verl",
+            ExportFormat::TrlJsonl => "trl",
+        };
+        a.out.join(format!("{}-{kind}.{ext}", a.version.as_deref().unwrap_or("current")))
+    } else {
+        a.out.clone()
+    };
     let bar = BarSink::new();
-    let s = crate::io::export::export(&project, &opts, &a.out, &bar)?;
+    let s = crate::io::export::export(&project, &opts, &out, &bar)?;
     bar.finish();
     println!(
         "wrote {} rows to {} ({} items filtered out); dataset card {}",

@@ -63,6 +63,8 @@ pub enum Command {
     Runs(train::RunsArgs),
     /// Evaluate a model on a split: accuracy per modality and per source.
     Eval(eval::EvalArgs),
+    /// Export the items (or a dataset version) as unified JSONL, verl Parquet or TRL JSONL, with a dataset card.
+    Export(curate::ExportArgs),
     /// Difficulty curation: pass-count estimation (`curate passrate`) and its histogram.
     Curate(curate::CurateArgs),
     /// Model debugging tools (`medvlm model logits`).
@@ -150,6 +152,7 @@ pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<i32> {
         Command::Train(args) => train::train(cli, args),
         Command::Runs(args) => train::runs(cli, args),
         Command::Curate(args) => curate::run(cli, args),
+        Command::Export(args) => curate::export(cli, args),
         Command::PretrainTiny(a) => {
             let opts = crate::train::pretrain::PretrainOptions {
                 project: a.data.clone(),

@@ -1,6 +1,7 @@
 //! Curation by difficulty: pass-count estimation jobs, the pass-count histogram by modality or
 //! source, and the difficulty band filter (MedVLThinker keeps items solved 1–7 times out of 16).
 
+pub mod leakage;
 pub mod passrate;
 
 use std::collections::{BTreeMap, HashMap};
@@ -143,9 +144,33 @@ impl Histogram {
     }
 }
 
+/// Unbiased pass@k from `c` correct of `n` samples (Chen et al. 2021): `1 - C(n-c, k) / C(n, k)`.
+pub fn pass_at_k(n: usize, c: usize, k: usize) -> f64 {
+    if k == 0 || n == 0 {
+        return 0.0;
+    }
+    if n - c.min(n) < k {
+        return 1.0;
+    }
+    let mut prod = 1.0;
+    for i in (n - c + 1)..=n {
+        prod *= 1.0 - k as f64 / i as f64;
+    }
+    1.0 - prod
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pass_at_k_is_the_unbiased_estimator() {
+        assert!((pass_at_k(16, 4, 1) - 0.25).abs() < 1e-12);
+        assert_eq!(pass_at_k(16, 0, 8), 0.0);
+        assert_eq!(pass_at_k(16, 9, 8), 1.0);
+        // 1 - C(12,2)/C(16,2) = 1 - 66/120
+        assert!((pass_at_k(16, 4, 2) - (1.0 - 66.0 / 120.0)).abs() < 1e-12);
+    }
 
     #[test]
     fn medium_band_is_medvlthinkers_at_16_and_scales() {

@@ -46,6 +46,8 @@ pub struct PassrateOptions {
     pub modalities: Vec<Modality>,
     /// Only these item row ids (`None` = every item passing the filters).
     pub item_ids: Option<Vec<i64>>,
+    /// Estimate at most this many items (after the filters; `None` = all).
+    pub limit: Option<usize>,
     /// Items per generation batch (each contributes k rows).
     pub items_per_batch: usize,
     /// Sampling seed.
@@ -69,6 +71,7 @@ impl Default for PassrateOptions {
             split: None,
             modalities: vec![],
             item_ids: None,
+            limit: None,
             items_per_batch: 4,
             seed: 0,
             backend: BackendChoice::Auto,
@@ -228,6 +231,9 @@ pub fn estimate(
             todo.push(row.id);
         }
     }
+    if let Some(n) = opts.limit {
+        todo.truncate(n);
+    }
     let total = todo.len() as u64;
     // The samples are kept as rollouts of a `passrate` run so the Inspector can show them.
     let run = if todo.is_empty() {
@@ -294,7 +300,8 @@ pub fn estimate(
         project.put_estimates_with_samples(&key, &rows, run, &samples)?;
         report.estimated += rows.len();
         report.samples += rows.len() * opts.k;
-        sink.update("estimating pass counts", processed, Some(total));
+        let rate = report.samples as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        sink.update(&format!("estimating pass counts ({rate:.0} samples/s)"), processed, Some(total));
     }
     if let Some(run) = run {
         project.set_run_status(run, if report.cancelled { "stopped" } else { "finished" }, None)?;
