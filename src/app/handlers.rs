@@ -95,6 +95,7 @@ impl WorkbenchApp {
                 self.state.filter = Default::default();
                 self.state.curation.band_only = false;
                 self.state.curation.pass_count = None;
+                self.state.curation.classes.clear();
                 self.state.refilter();
             }
             Command::EstimatePassCounts => self.start_passrate(),

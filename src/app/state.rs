@@ -51,6 +51,8 @@ pub struct CurationState {
     pub band_only: bool,
     /// Keep only items with this pass count (a clicked bar).
     pub pass_count: Option<usize>,
+    /// Keep only items in these difficulty classes (facet chips; empty = all).
+    pub classes: std::collections::BTreeSet<crate::curation::Difficulty>,
     /// Histogram series split.
     pub split_by: crate::curation::SplitBy,
     /// Settings of the next estimation job.
@@ -66,6 +68,7 @@ impl Default for CurationState {
             band: None,
             band_only: false,
             pass_count: None,
+            classes: Default::default(),
             split_by: crate::curation::SplitBy::Modality,
             job: crate::curation::passrate::PassrateOptions { k: 8, ..Default::default() },
             diff: None,
@@ -165,6 +168,12 @@ impl AppState {
                     )),
                     _ => None,
                 };
+                if !c.classes.is_empty() {
+                    if let (Some((key, _)), Some(d)) = (c.chosen(p), dense) {
+                        let band = c.band_for(key.k);
+                        v.retain(|&i| c.classes.contains(&crate::curation::Difficulty::of(d.get(i).copied().flatten(), band)));
+                    }
+                }
                 if c.band_only || c.pass_count.is_some() {
                     match (c.chosen(p), dense) {
                         (Some((key, _)), Some(d)) => {

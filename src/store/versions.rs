@@ -152,4 +152,45 @@ impl Project {
         d.removed = a.keys().filter(|u| !b.contains_key(*u)).cloned().collect();
         Ok(d)
     }
+
+    /// Records on `run` the dataset version it trains on: the newest version if nothing changed
+    /// since it was taken (same edit head and item count), else a new snapshot named `run-<id>`.
+    /// Returns the version's name.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn pin_version_for_run(&mut self, run: i64) -> Result<String> {
+        let head: Option<i64> = self.conn.query_row("SELECT MAX(id) FROM edit_groups", [], |r| r.get(0)).optional()?.flatten();
+        let items = self.item_count()?;
+        let latest: Option<(i64, String, Option<i64>, i64)> = self
+            .conn
+            .query_row("SELECT id, name, edit_head, item_count FROM dataset_versions ORDER BY id DESC LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        let (vid, name) = match latest {
+            Some((id, name, h, n)) if h == head && n as usize == items => (id, name),
+            _ => {
+                let v = self.create_version(&format!("run-{run}"), "taken automatically when the run started")?;
+                (v.id, v.name)
+            }
+        };
+        self.conn.execute("UPDATE runs SET version_id = ?2 WHERE id = ?1", params![run, vid])?;
+        Ok(name)
+    }
+
+    /// The version a run trained on, if recorded.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn run_version(&self, run: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT v.name FROM runs r JOIN dataset_versions v ON v.id = r.version_id WHERE r.id = ?1",
+                [run],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
 }

@@ -8,7 +8,7 @@ use egui_plot::{Bar, BarChart, Legend, Plot, Span};
 use super::theme;
 use crate::app::Command;
 use crate::app::state::{AppState, ProjectView};
-use crate::curation::{Band, Histogram, SplitBy};
+use crate::curation::{Band, Difficulty, Histogram, SplitBy};
 
 const SERIES_COLORS: [egui::Color32; 6] = [
     egui::Color32::from_rgb(86, 156, 214),
@@ -70,6 +70,28 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) -
             }
         });
         let n_rows: usize = hist.series.values().flatten().sum::<usize>() + hist.unestimated;
+        // Difficulty facet: counts of each class among the rows passing the other facets.
+        let totals = hist.totals();
+        let mut counts = std::collections::BTreeMap::new();
+        counts.insert(Difficulty::Unestimated, hist.unestimated);
+        for (n, &v) in totals.iter().enumerate() {
+            let class = Difficulty::of(Some(crate::store::PassCount { n_correct: n, n_samples: k }), band);
+            *counts.entry(class).or_insert(0) += v;
+        }
+        ui.horizontal_wrapped(|ui| {
+            ui.label("Difficulty:");
+            for (class, n) in counts {
+                let on = c.classes.contains(&class);
+                if ui.selectable_label(on, format!("{} {n}", class.label())).clicked() {
+                    if on {
+                        c.classes.remove(&class);
+                    } else {
+                        c.classes.insert(class);
+                    }
+                    changed = true;
+                }
+            }
+        });
         let in_band: usize = hist.totals().iter().enumerate().filter(|(n, _)| band.contains(*n)).map(|(_, v)| v).sum();
         ui.label(format!(
             "{} of {} filtered items estimated; {in_band} in band {}…{}; {} not estimated",

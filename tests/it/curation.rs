@@ -234,4 +234,11 @@ fn bulk_actions_are_atomic_undoable_and_versions_diff() {
     assert_eq!((d.added.len(), d.removed.len(), d.edited.len()), (0, 0, rows.len()));
     assert!(d.edited.iter().all(|(_, f)| f == &vec!["tags".to_string()]));
     assert_eq!(p.version_items("v1").unwrap().len(), p.item_count().unwrap());
+    // A run pins the version it trains on: a new snapshot since items changed after v1, then reused.
+    let mut p = p;
+    let r1 = p.create_run("a", "grpo", "{}", 0).unwrap();
+    assert_eq!(p.pin_version_for_run(r1).unwrap(), format!("run-{r1}"));
+    let r2 = p.create_run("b", "grpo", "{}", 0).unwrap();
+    assert_eq!(p.pin_version_for_run(r2).unwrap(), format!("run-{r1}"));
+    assert_eq!(p.run_version(r2).unwrap(), Some(format!("run-{r1}")));
 }

@@ -255,6 +255,8 @@ pub fn run(spec: &RunSpec, control: &Arc<RunControl>, sink: &dyn Fn(RunEvent)) -
             spec.config.validate().map_err(|e| RunError::Config(e.to_string()))?;
             let json = serde_json::to_string(&spec.config).unwrap_or_default();
             let id = project.create_run(&spec.name, "grpo", &json, spec.config.seed)?;
+            // "Which exact items trained checkpoint 12?": pin the dataset version of the run.
+            project.pin_version_for_run(id)?;
             (id, spec.config.clone(), None)
         }
     };
