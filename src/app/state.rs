@@ -168,11 +168,13 @@ impl AppState {
                     )),
                     _ => None,
                 };
-                if !c.classes.is_empty() {
-                    if let (Some((key, _)), Some(d)) = (c.chosen(p), dense) {
-                        let band = c.band_for(key.k);
-                        v.retain(|&i| c.classes.contains(&crate::curation::Difficulty::of(d.get(i).copied().flatten(), band)));
-                    }
+                if !c.classes.is_empty()
+                    && let (Some((key, _)), Some(d)) = (c.chosen(p), dense)
+                {
+                    let band = c.band_for(key.k);
+                    v.retain(|&i| {
+                        c.classes.contains(&crate::curation::Difficulty::of(d.get(i).copied().flatten(), band))
+                    });
                 }
                 if c.band_only || c.pass_count.is_some() {
                     match (c.chosen(p), dense) {

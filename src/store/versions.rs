@@ -160,13 +160,16 @@ impl Project {
     /// # Errors
     /// SQLite errors.
     pub fn pin_version_for_run(&mut self, run: i64) -> Result<String> {
-        let head: Option<i64> = self.conn.query_row("SELECT MAX(id) FROM edit_groups", [], |r| r.get(0)).optional()?.flatten();
+        let head: Option<i64> =
+            self.conn.query_row("SELECT MAX(id) FROM edit_groups", [], |r| r.get(0)).optional()?.flatten();
         let items = self.item_count()?;
         let latest: Option<(i64, String, Option<i64>, i64)> = self
             .conn
-            .query_row("SELECT id, name, edit_head, item_count FROM dataset_versions ORDER BY id DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
+            .query_row(
+                "SELECT id, name, edit_head, item_count FROM dataset_versions ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .optional()?;
         let (vid, name) = match latest {
             Some((id, name, h, n)) if h == head && n as usize == items => (id, name),
