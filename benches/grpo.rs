@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use burn::prelude::*;
-use medvlm::domain::{Answer, Modality, Split, VqaItem};
+use medvlm::domain::VqaItem;
 use medvlm::model::Vlm;
 use medvlm::model::chat::ChatTokenizer;
 use medvlm::model::config::PreprocessConfig;
@@ -116,17 +116,8 @@ fn main() {
     let mut optim = AdamW::new(cfg.adam);
     let mut rng = Rng::new(0);
     let item = |i: usize| VqaItem {
-        uid: format!("bench-{i}"),
-        images: vec![],
-        question: "bench".into(),
-        options: vec!["w0".into(), "w1".into()],
-        answer: Answer::Choice(0),
-        modality: Modality::Other,
-        body_part: None,
         source: "bench".into(),
-        split: Split::Train,
-        tags: vec![],
-        meta: BTreeMap::new(),
+        ..VqaItem::choice(&format!("bench-{i}"), "bench", &["w0", "w1"], 0)
     };
     let (mut times, mut parts): (Vec<f64>, BTreeMap<String, Vec<f64>>) = (Vec::new(), BTreeMap::new());
     let mut tokens = Vec::new();

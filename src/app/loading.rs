@@ -89,18 +89,17 @@ fn read_project(target: OpenTarget, ctx: &JobCtx) -> Result<ProjectView, String>
         }
     }
     let estimate_keys = project.estimate_keys().map_err(|e| e.to_string())?;
-    let estimates = estimate_keys
-        .iter()
-        .map(|(k, _)| project.estimates(k))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+    let mut estimates_by_row = Vec::with_capacity(estimate_keys.len());
+    for (k, _) in &estimate_keys {
+        let e = project.estimates(k).map_err(|e| e.to_string())?;
+        estimates_by_row.push(rows.iter().map(|r| e.get(&r.id).copied()).collect());
+    }
     let run_estimates = match runs.keys().next_back() {
         Some(&last) => project.run_estimates(last).map_err(|e| e.to_string())?,
         None => Default::default(),
     };
     let scores = crate::train::compare::scores(&project).map_err(|e| e.to_string())?;
     let versions = project.versions().map_err(|e| e.to_string())?;
-    let estimates_by_row = estimates.iter().map(|e| rows.iter().map(|r| e.get(&r.id).copied()).collect()).collect();
     let search_keys = rows.iter().map(crate::domain::ItemFilter::search_key).collect();
     Ok(ProjectView {
         estimates_by_row,
@@ -108,7 +107,6 @@ fn read_project(target: OpenTarget, ctx: &JobCtx) -> Result<ProjectView, String>
         versions,
         scores,
         estimate_keys,
-        estimates,
         run_estimates,
         path: project.path().to_path_buf(),
         name: project.name(),

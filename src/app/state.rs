@@ -28,9 +28,8 @@ pub struct ProjectView {
     pub rollouts: Vec<(i64, usize, String, crate::store::RolloutRow)>,
     /// Pass-count estimate keys in the project with their item counts, largest first.
     pub estimate_keys: Vec<(crate::store::EstimateKey, usize)>,
-    /// Estimates under each key, by item id (same order as `estimate_keys`).
-    pub estimates: Vec<std::collections::HashMap<i64, crate::store::PassCount>>,
-    /// The same estimates aligned with `rows` (dense, so filtering 100,000 rows stays within a frame).
+    /// Estimates under each key (same order as `estimate_keys`), aligned with `rows`: dense, so
+    /// filtering 100,000 rows stays within a frame.
     pub estimates_by_row: Vec<Vec<Option<crate::store::PassCount>>>,
     /// Dataset versions, oldest first.
     pub versions: Vec<crate::store::VersionInfo>,
@@ -77,18 +76,13 @@ impl Default for CurationState {
 }
 
 impl CurationState {
-    /// The chosen estimates and their k, if any.
+    /// The chosen estimate key and its pass counts by row position, if any.
     pub fn chosen<'a>(
         &self,
         p: &'a ProjectView,
-    ) -> Option<(&'a crate::store::EstimateKey, &'a std::collections::HashMap<i64, crate::store::PassCount>)> {
+    ) -> Option<(&'a crate::store::EstimateKey, &'a [Option<crate::store::PassCount>])> {
         let i = self.key.min(p.estimate_keys.len().checked_sub(1)?);
-        Some((&p.estimate_keys[i].0, p.estimates.get(i)?))
-    }
-
-    /// Index of the chosen estimate key.
-    pub fn chosen_index(&self, p: &ProjectView) -> Option<usize> {
-        Some(self.key.min(p.estimate_keys.len().checked_sub(1)?))
+        Some((&p.estimate_keys[i].0, p.estimates_by_row.get(i)?))
     }
 
     /// The band in use for a key's k.
@@ -159,35 +153,33 @@ impl AppState {
                     self.filter.apply(&p.rows)
                 };
                 let c = &self.curation;
-                let dense = c.chosen_index(p).and_then(|i| p.estimates_by_row.get(i));
-                self.histogram = match (c.chosen(p), dense) {
-                    (Some((key, _)), Some(d)) => Some(crate::curation::Histogram::build_from(
-                        v.iter().map(|&i| (&p.rows[i], d.get(i).copied().flatten())),
+                let chosen = c.chosen(p);
+                let count = |d: &[Option<crate::store::PassCount>], i: usize| d.get(i).copied().flatten();
+                self.histogram = chosen.map(|(key, d)| {
+                    crate::curation::Histogram::build_from(
+                        v.iter().map(|&i| (&p.rows[i], count(d, i))),
                         key.k,
                         c.split_by,
-                    )),
-                    _ => None,
-                };
+                    )
+                });
                 if !c.classes.is_empty()
-                    && let (Some((key, _)), Some(d)) = (c.chosen(p), dense)
+                    && let Some((key, d)) = chosen
                 {
                     let band = c.band_for(key.k);
-                    v.retain(|&i| {
-                        c.classes.contains(&crate::curation::Difficulty::of(d.get(i).copied().flatten(), band))
-                    });
+                    v.retain(|&i| c.classes.contains(&crate::curation::Difficulty::of(count(d, i), band)));
                 }
                 if c.band_only || c.pass_count.is_some() {
-                    match (c.chosen(p), dense) {
-                        (Some((key, _)), Some(d)) => {
+                    match chosen {
+                        Some((key, d)) => {
                             let band = c.band_for(key.k);
                             v.retain(|&i| {
-                                d.get(i).copied().flatten().is_some_and(|pc| {
+                                count(d, i).is_some_and(|pc| {
                                     (!c.band_only || band.contains(pc.n_correct))
                                         && c.pass_count.is_none_or(|n| n == pc.n_correct)
                                 })
                             });
                         }
-                        _ => v.clear(),
+                        None => v.clear(),
                     }
                 }
                 v

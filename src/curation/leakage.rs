@@ -75,11 +75,10 @@ pub fn find_leaks(items: &[VqaItem], per_key: usize) -> Vec<Leak> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Answer, ImageRef, Modality};
+    use crate::domain::{ImageRef, Modality};
 
     fn item(uid: &str, split: Split, sha: &str, path: &str, q: &str) -> VqaItem {
         VqaItem {
-            uid: uid.into(),
             images: vec![ImageRef {
                 path: path.into(),
                 sha256: Some(sha.into()),
@@ -87,15 +86,10 @@ mod tests {
                 width: None,
                 height: None,
             }],
-            question: q.into(),
-            options: vec!["Yes".into(), "No".into()],
-            answer: Answer::Choice(0),
             modality: Modality::Ct,
-            body_part: None,
             source: "s".into(),
             split,
-            tags: vec![],
-            meta: Default::default(),
+            ..VqaItem::choice(uid, q, &["Yes", "No"], 0)
         }
     }
 

@@ -253,9 +253,10 @@ pub fn estimate(
         let mut prompts = Vec::new();
         for &id in chunk {
             let item = project.item(id)?;
+            let uid = item.uid.clone();
             match prompt_item(&project, id, item, &model, &tok, &template, 1 << 20) {
                 Ok(p) => prompts.push(p),
-                Err(e) => report.skipped.push((project.item(id)?.uid, e.to_string())),
+                Err(e) => report.skipped.push((uid, e.to_string())),
             }
         }
         processed += chunk.len() as u64;
@@ -280,9 +281,9 @@ pub fn estimate(
             let mut n_correct = 0;
             for (j, ids) in group.iter().enumerate() {
                 let text = tok.decode(ids, true)?;
-                let ok = spec.correct(&text, &p.item);
-                n_correct += usize::from(ok);
                 let (mut rewards, reward) = spec.score(&text, &p.item);
+                let ok = spec.correct(&rewards, &text, &p.item);
+                n_correct += usize::from(ok);
                 rewards.insert("correct".into(), f32::from(u8::from(ok)));
                 samples.push(RolloutRow {
                     item_id: p.id,

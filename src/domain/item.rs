@@ -258,6 +258,24 @@ impl VqaItem {
         }
     }
 
+    /// A text-only multiple-choice item with everything else at its default (modality `Other`,
+    /// split `train`, no tags or metadata); callers set the rest with struct update syntax.
+    pub fn choice(uid: &str, question: &str, options: &[&str], answer: usize) -> Self {
+        Self {
+            uid: uid.into(),
+            images: vec![],
+            question: question.into(),
+            options: options.iter().map(|o| (*o).to_string()).collect(),
+            answer: Answer::Choice(answer),
+            modality: Modality::default(),
+            body_part: None,
+            source: String::new(),
+            split: Split::default(),
+            tags: vec![],
+            meta: BTreeMap::new(),
+        }
+    }
+
     /// True for multiple-choice items.
     pub fn is_multiple_choice(&self) -> bool {
         matches!(self.answer, Answer::Choice(_))

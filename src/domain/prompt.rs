@@ -92,21 +92,15 @@ impl PromptTemplate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Answer, ImageRef, Modality, Split};
+    use crate::domain::{ImageRef, Modality, Split};
 
     fn item() -> VqaItem {
         VqaItem {
-            uid: "x".into(),
             images: vec![ImageRef::missing("a.png")],
-            question: "Which side of lung is abnormal in this image?".into(),
-            options: vec!["Left".into(), "Right".into()],
-            answer: Answer::Choice(1),
             modality: Modality::XRay,
-            body_part: None,
             source: "s".into(),
             split: Split::Test,
-            tags: vec![],
-            meta: Default::default(),
+            ..VqaItem::choice("x", "Which side of lung is abnormal in this image?", &["Left", "Right"], 1)
         }
     }
 

@@ -99,26 +99,19 @@ impl RewardSpec {
         Self { terms: vec![(RewardFn::MedvlthinkerAccuracy, 1.0)] }
     }
 
-    /// Whether a completion counts as correct for difficulty estimation: every correctness term of
-    /// the spec (all but `format`) scores 1. A spec with only `format` falls back to MedVLM-R1 accuracy.
-    pub fn correct(&self, completion: &str, item: &VqaItem) -> bool {
-        let terms: Vec<RewardFn> = self.terms.iter().map(|(f, _)| *f).filter(|f| *f != RewardFn::Format).collect();
-        if terms.is_empty() {
-            return RewardFn::Accuracy.score(completion, item) >= 1.0;
-        }
-        terms.iter().all(|f| f.score(completion, item) >= 1.0)
+    /// Whether a completion, scored into `parts` by [`Self::score`], counts as correct for difficulty
+    /// estimation: every correctness term of the spec (all but `format`) scores 1. A spec with only
+    /// `format` falls back to MedVLM-R1 accuracy.
+    pub fn correct(&self, parts: &BTreeMap<String, f32>, completion: &str, item: &VqaItem) -> bool {
+        self.correct_parts(parts).unwrap_or_else(|| RewardFn::Accuracy.score(completion, item) >= 1.0)
     }
 
-    /// Whether a step's per-function rewards (as [`Self::score`] returns them) count as correct.
-    pub fn correct_parts(&self, parts: &BTreeMap<String, f32>) -> bool {
-        let mut any = false;
-        for (f, _) in self.terms.iter().filter(|(f, _)| *f != RewardFn::Format) {
-            any = true;
-            if parts.get(f.name()).copied().unwrap_or(0.0) < 1.0 {
-                return false;
-            }
-        }
-        any || parts.get("accuracy").is_some_and(|v| *v >= 1.0)
+    /// Correctness from per-function rewards as [`Self::score`] returns them: every correctness term
+    /// (all but `format`) is 1. `None` when the spec has no correctness term.
+    pub fn correct_parts(&self, parts: &BTreeMap<String, f32>) -> Option<bool> {
+        let mut terms = self.terms.iter().filter(|(f, _)| *f != RewardFn::Format).peekable();
+        terms.peek()?;
+        Some(terms.all(|(f, _)| parts.get(f.name()).copied().unwrap_or(0.0) >= 1.0))
     }
 
     /// Scores every term; returns the per-function values and the weighted total.
@@ -206,17 +199,11 @@ mod tests {
 
     fn item() -> VqaItem {
         VqaItem {
-            uid: "x".into(),
             images: vec![ImageRef::missing("a.png")],
-            question: "What is seen?".into(),
-            options: vec!["Chondral abnormality".into(), "Normal".into()],
-            answer: Answer::Choice(0),
             modality: Modality::Mri,
-            body_part: None,
             source: "s".into(),
             split: Split::Test,
-            tags: vec![],
-            meta: Default::default(),
+            ..VqaItem::choice("x", "What is seen?", &["Chondral abnormality", "Normal"], 0)
         }
     }
 

@@ -95,24 +95,7 @@ impl Project {
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
         if let Some(run) = run {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO rollouts(run_id, step, item_id, group_index, sample_index, completion, rewards_json, reward, advantage, n_tokens, created_at)
-                 VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?9)",
-            )?;
-            let now = crate::util::now_rfc3339();
-            for x in samples {
-                st.execute(params![
-                    run,
-                    x.item_id,
-                    x.group_index as i64,
-                    x.sample_index as i64,
-                    x.completion,
-                    serde_json::to_string(&x.rewards).unwrap_or_default(),
-                    f64::from(x.reward),
-                    x.n_tokens as i64,
-                    now
-                ])?;
-            }
+            super::runs::insert_rollouts(&tx, run, 0, samples)?;
         }
         {
             let mut st = tx.prepare_cached(

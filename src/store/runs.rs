@@ -81,6 +81,31 @@ pub struct StepInfo {
     pub tokens_seen: i64,
 }
 
+/// Inserts rollouts of `run` at `step` inside the caller's transaction (GRPO steps, pass-count samples).
+pub(super) fn insert_rollouts(tx: &rusqlite::Transaction<'_>, run: i64, step: i64, rows: &[RolloutRow]) -> Result<()> {
+    let now = crate::util::now_rfc3339();
+    let mut r = tx.prepare_cached(
+        "INSERT INTO rollouts(run_id, step, item_id, group_index, sample_index, completion, rewards_json, reward, advantage, n_tokens, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for x in rows {
+        r.execute(params![
+            run,
+            step,
+            x.item_id,
+            x.group_index as i64,
+            x.sample_index as i64,
+            x.completion,
+            serde_json::to_string(&x.rewards).unwrap_or_default(),
+            f64::from(x.reward),
+            f64::from(x.advantage),
+            x.n_tokens as i64,
+            now
+        ])?;
+    }
+    Ok(())
+}
+
 impl Project {
     /// Creates a run and returns its id.
     ///
@@ -131,27 +156,8 @@ impl Project {
                     m.execute(params![run, step, k, v])?;
                 }
             }
-            let now = crate::util::now_rfc3339();
-            let mut r = tx.prepare_cached(
-                "INSERT INTO rollouts(run_id, step, item_id, group_index, sample_index, completion, rewards_json, reward, advantage, n_tokens, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?;
-            for x in rollouts {
-                r.execute(params![
-                    run,
-                    step,
-                    x.item_id,
-                    x.group_index as i64,
-                    x.sample_index as i64,
-                    x.completion,
-                    serde_json::to_string(&x.rewards).unwrap_or_default(),
-                    f64::from(x.reward),
-                    f64::from(x.advantage),
-                    x.n_tokens as i64,
-                    now
-                ])?;
-            }
         }
+        insert_rollouts(&tx, run, step, rollouts)?;
         tx.commit()?;
         Ok(())
     }

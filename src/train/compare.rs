@@ -83,7 +83,18 @@ pub fn compare_checkpoints(
     let tok = ChatTokenizer::load(&base)?;
     let template = PromptTemplate::MedvlmR1Eval;
     let sampling = Sampling { greedy: true, max_new_tokens: 160, ..Sampling::default() };
+    let trained: BTreeSet<String> = if cfg.modalities.is_empty() {
+        project
+            .item_rows()?
+            .iter()
+            .filter(|r| r.split == Split::Train)
+            .map(|r| r.modality.as_str().to_string())
+            .collect()
+    } else {
+        cfg.modalities.iter().cloned().collect()
+    };
     let total = targets.len() as u64;
+    let mut items = Vec::new();
     let mut out = Vec::new();
     for (k, (step, label, dir)) in targets.into_iter().enumerate() {
         sink.update(&format!("evaluating {label}"), k as u64, Some(total));
@@ -94,23 +105,16 @@ pub fn compare_checkpoints(
             continue;
         }
         let model = Vlm::load(&dir, &dev)?;
-        let items: Vec<_> = load_items(&project, &model)
-            .map_err(|e| RunError::Config(e.to_string()))?
-            .into_iter()
-            .filter(|(i, img)| {
-                i.split == split && i.answer_letter().is_some() && (img.is_some() || i.images.is_empty())
-            })
-            .collect();
-        let trained: BTreeSet<String> = if cfg.modalities.is_empty() {
-            project
-                .item_rows()?
-                .iter()
-                .filter(|r| r.split == Split::Train)
-                .map(|r| r.modality.as_str().to_string())
-                .collect()
-        } else {
-            cfg.modalities.iter().cloned().collect()
-        };
+        // Checkpoints keep the base model's vision config: the images are preprocessed once.
+        if items.is_empty() {
+            items = load_items(&project, &model)
+                .map_err(|e| RunError::Config(e.to_string()))?
+                .into_iter()
+                .filter(|(i, img)| {
+                    i.split == split && i.answer_letter().is_some() && (img.is_some() || i.images.is_empty())
+                })
+                .collect();
+        }
         let rep = evaluate(&model, &tok, &items, &template, &sampling, 32, &dev, |_| {})?;
         let ind: Vec<&Tally> = rep.by_modality.iter().filter(|(m, _)| trained.contains(*m)).map(|(_, t)| t).collect();
         let ood: Vec<&Tally> = rep.by_modality.iter().filter(|(m, _)| !trained.contains(*m)).map(|(_, t)| t).collect();

@@ -165,7 +165,8 @@ fn table(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
         })
         .body(|body| {
             body.rows(row_h, state.visible.len(), |mut row| {
-                let r = &project.rows[state.visible[row.index()]];
+                let pos = state.visible[row.index()];
+                let r = &project.rows[pos];
                 row.set_selected(state.selected == Some(r.id));
                 row.col(|ui| {
                     ui.add(egui::Label::new(egui::RichText::new(&r.uid).monospace().small()).truncate());
@@ -197,7 +198,7 @@ fn table(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
                     }
                 });
                 row.col(|ui| {
-                    if let Some(pc) = est.and_then(|(_, e)| e.get(&r.id)) {
+                    if let Some(pc) = est.and_then(|(_, e)| e.get(pos).copied().flatten()) {
                         ui.label(format!("{}/{}", pc.n_correct, pc.n_samples));
                     }
                     if let Some(run) = project.run_estimates.get(&r.id).filter(|e| e.zero_std_groups > 0) {

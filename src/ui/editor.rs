@@ -185,19 +185,7 @@ mod tests {
     use super::*;
 
     fn item() -> VqaItem {
-        VqaItem {
-            uid: "x".into(),
-            images: vec![],
-            question: "Q?".into(),
-            options: vec!["Yes".into(), "No".into()],
-            answer: Answer::Choice(0),
-            modality: Modality::Mri,
-            body_part: None,
-            source: "s".into(),
-            split: Split::Train,
-            tags: vec![],
-            meta: Default::default(),
-        }
+        VqaItem { modality: Modality::Mri, source: "s".into(), ..VqaItem::choice("x", "Q?", &["Yes", "No"], 0) }
     }
 
     #[test]

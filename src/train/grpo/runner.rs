@@ -382,7 +382,7 @@ fn group_outcomes(cfg: &GrpoConfig, rollouts: &[(String, RolloutRow)]) -> Vec<Gr
         .chunks(cfg.num_generations.max(1))
         .filter_map(|g| {
             let first = &g.first()?.1;
-            let n_correct = g.iter().filter(|(_, r)| spec.correct_parts(&r.rewards)).count();
+            let n_correct = g.iter().filter(|(_, r)| spec.correct_parts(&r.rewards).unwrap_or(false)).count();
             let zero_std = g.iter().all(|(_, r)| (r.reward - first.reward).abs() < 1e-6);
             Some(GroupOutcome { item_id: first.item_id, n_samples: g.len(), n_correct, zero_std })
         })
