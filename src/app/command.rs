@@ -92,7 +92,11 @@ pub enum Command {
     /// Ask for a tag and add it to every item of the filter result.
     BulkTagPrompt,
     /// Apply a bulk action to every item of the filter result.
-    Bulk(super::editing::BulkAction),
+    Bulk(crate::curation::bulk::BulkAction),
+    /// Record a review verdict on the selected item.
+    ReviewSelected(crate::domain::ReviewStatus),
+    /// Look for items shared across splits (same image bytes, or same question on the same image).
+    CheckLeakage,
     /// Ask for a name and snapshot the items as a dataset version.
     CreateVersionPrompt,
     /// Snapshot the items under this name.
@@ -155,10 +159,18 @@ impl Command {
             Self::Undo,
             Self::Redo,
             Self::BulkTagPrompt,
-            Self::Bulk(super::editing::BulkAction::Exclude),
-            Self::Bulk(super::editing::BulkAction::MoveSplit(crate::domain::Split::Train)),
-            Self::Bulk(super::editing::BulkAction::MoveSplit(crate::domain::Split::Val)),
-            Self::Bulk(super::editing::BulkAction::MoveSplit(crate::domain::Split::Test)),
+            Self::Bulk(crate::curation::bulk::BulkAction::Exclude),
+            Self::Bulk(crate::curation::bulk::BulkAction::MoveSplit(crate::domain::Split::Train)),
+            Self::Bulk(crate::curation::bulk::BulkAction::MoveSplit(crate::domain::Split::Val)),
+            Self::Bulk(crate::curation::bulk::BulkAction::MoveSplit(crate::domain::Split::Test)),
+            Self::Bulk(crate::curation::bulk::BulkAction::SetBand(Some(crate::curation::Difficulty::Medium))),
+            Self::Bulk(crate::curation::bulk::BulkAction::SetBand(Some(crate::curation::Difficulty::Easy))),
+            Self::Bulk(crate::curation::bulk::BulkAction::SetBand(Some(crate::curation::Difficulty::TooHard))),
+            Self::Bulk(crate::curation::bulk::BulkAction::SetBand(None)),
+            Self::ReviewSelected(crate::domain::ReviewStatus::Accepted),
+            Self::ReviewSelected(crate::domain::ReviewStatus::NeedsChanges),
+            Self::ReviewSelected(crate::domain::ReviewStatus::Rejected),
+            Self::CheckLeakage,
             Self::CreateVersionPrompt,
         ];
         v.extend(Workspace::ALL.map(Self::ShowWorkspace));
@@ -205,10 +217,21 @@ impl Command {
             Self::Undo => "Undo".into(),
             Self::Redo => "Redo".into(),
             Self::BulkTagPrompt => "Tag all filtered items…".into(),
-            Self::Bulk(super::editing::BulkAction::Exclude) => "Exclude all filtered items".into(),
-            Self::Bulk(super::editing::BulkAction::MoveSplit(s)) => format!("Move filtered items to {s}"),
-            Self::Bulk(super::editing::BulkAction::Tag(t)) => format!("Tag filtered items {t:?}"),
-            Self::Bulk(super::editing::BulkAction::Untag(t)) => format!("Untag filtered items {t:?}"),
+            Self::Bulk(crate::curation::bulk::BulkAction::Exclude) => "Exclude all filtered items".into(),
+            Self::Bulk(crate::curation::bulk::BulkAction::MoveSplit(s)) => format!("Move filtered items to {s}"),
+            Self::Bulk(crate::curation::bulk::BulkAction::Tag(t)) => format!("Tag filtered items {t:?}"),
+            Self::Bulk(crate::curation::bulk::BulkAction::Untag(t)) => format!("Untag filtered items {t:?}"),
+            Self::Bulk(crate::curation::bulk::BulkAction::SetBand(Some(d))) => {
+                format!("Set band of filtered items: {}", d.slug())
+            }
+            Self::Bulk(crate::curation::bulk::BulkAction::SetBand(None)) => {
+                "Clear the set band of filtered items".into()
+            }
+            Self::ReviewSelected(crate::domain::ReviewStatus::Accepted) => "Review: accept item".into(),
+            Self::ReviewSelected(crate::domain::ReviewStatus::NeedsChanges) => "Review: item needs changes".into(),
+            Self::ReviewSelected(crate::domain::ReviewStatus::Rejected) => "Review: reject item".into(),
+            Self::ReviewSelected(crate::domain::ReviewStatus::Unreviewed) => "Review: (no verdict)".into(),
+            Self::CheckLeakage => "Check leakage across splits".into(),
             Self::CreateVersionPrompt => "Save dataset version…".into(),
             Self::CreateVersion(n) => format!("Save version {n:?}"),
             Self::CommandPalette => "Command palette".into(),
@@ -256,6 +279,8 @@ impl Command {
             Self::Redo => "Redo the last undone action",
             Self::BulkTagPrompt => "Add a tag to every item of the filter result (one undoable action)",
             Self::Bulk(_) => "Apply to every item of the filter result, all or nothing (one undoable action)",
+            Self::ReviewSelected(_) => "Record your verdict on the selected item (kept with reviewer and time)",
+            Self::CheckLeakage => "List item pairs across splits with the same image bytes or question + image",
             Self::CreateVersionPrompt => "Snapshot every item as a named, immutable dataset version",
             Self::CreateVersion(_) => "Snapshot every item under this name",
             Self::CommandPalette => "Search and run any command",
@@ -298,6 +323,9 @@ impl Command {
             Self::EditSelected => vec![ctrl(Key::E)],
             Self::Undo => vec![ctrl(Key::Z)],
             Self::Redo => vec![KeyboardShortcut::new(Modifiers::COMMAND.plus(Modifiers::SHIFT), Key::Z), ctrl(Key::Y)],
+            Self::ReviewSelected(crate::domain::ReviewStatus::Accepted) => vec![plain(Key::A)],
+            Self::ReviewSelected(crate::domain::ReviewStatus::NeedsChanges) => vec![plain(Key::N)],
+            Self::ReviewSelected(crate::domain::ReviewStatus::Rejected) => vec![plain(Key::X)],
             _ => vec![],
         }
     }

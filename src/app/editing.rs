@@ -1,72 +1,17 @@
 //! Curated-dataset editing from the GUI: single-item edits from the editor, bulk actions over the
-//! filter result (tag, exclude, move split), undo / redo and dataset versions. Each runs as a job
+//! filter result (tag, exclude, move split, set band), review verdicts, undo / redo and dataset versions. Each runs as a job
 //! on its own connection and is one transaction in the project's edit log, so a crash applies a
 //! bulk action entirely or not at all, and every action survives a restart.
 
 use std::path::PathBuf;
 
-use serde_json::Value;
-
 use super::WorkbenchApp;
 use super::loading::JobOutput;
-use crate::domain::Split;
-use crate::domain::edit::{FieldEdit, ItemField};
-use crate::io::export::EXCLUDED_TAG;
+use crate::domain::edit::FieldEdit;
 use crate::jobs::ProgressSink as _;
 use crate::store::Project;
 
-/// A bulk action over every item of the current filter result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BulkAction {
-    /// Add a tag.
-    Tag(String),
-    /// Remove a tag.
-    Untag(String),
-    /// Tag as excluded from exports and training.
-    Exclude,
-    /// Move to a split.
-    MoveSplit(Split),
-}
-
-impl BulkAction {
-    /// Edit-log label.
-    pub fn label(&self, n: usize) -> String {
-        match self {
-            Self::Tag(t) => format!("tag {n} items {t:?}"),
-            Self::Untag(t) => format!("untag {n} items {t:?}"),
-            Self::Exclude => format!("exclude {n} items"),
-            Self::MoveSplit(s) => format!("move {n} items to {s}"),
-        }
-    }
-}
-
-fn bulk_edits(project: &Project, ids: &[i64], action: &BulkAction) -> Result<Vec<(i64, FieldEdit)>, String> {
-    let mut edits = Vec::with_capacity(ids.len());
-    for &id in ids {
-        let item = project.item(id).map_err(|e| e.to_string())?;
-        let (field, new) = match action {
-            BulkAction::Tag(t) | BulkAction::Untag(t) if t.trim().is_empty() => return Err("empty tag".into()),
-            BulkAction::Tag(t) => {
-                let mut tags = item.tags.clone();
-                tags.push(t.trim().to_string());
-                (ItemField::Tags, Value::from(tags))
-            }
-            BulkAction::Untag(t) => {
-                (ItemField::Tags, Value::from(item.tags.iter().filter(|x| *x != t.trim()).cloned().collect::<Vec<_>>()))
-            }
-            BulkAction::Exclude => {
-                let mut tags = item.tags.clone();
-                tags.push(EXCLUDED_TAG.into());
-                (ItemField::Tags, Value::from(tags))
-            }
-            BulkAction::MoveSplit(s) => (ItemField::Split, Value::from(s.as_str())),
-        };
-        if field.get(&item) != new {
-            edits.push((id, FieldEdit::set(&item, field, new)));
-        }
-    }
-    Ok(edits)
-}
+pub use crate::curation::bulk::BulkAction;
 
 impl WorkbenchApp {
     fn project_path(&mut self) -> Option<PathBuf> {
@@ -110,13 +55,10 @@ impl WorkbenchApp {
             return;
         }
         self.spawn_edit("bulk edit", move |p| {
-            let edits = bulk_edits(p, &ids, &action)?;
-            if edits.is_empty() {
-                return Ok("Nothing to change".into());
-            }
-            let label = action.label(edits.len());
-            p.apply_edits(&label, &edits).map_err(|e| e.to_string())?;
-            Ok(format!("Done: {label} (Ctrl+Z undoes it)"))
+            Ok(match crate::curation::bulk::apply(p, &ids, &action).map_err(|e| e.to_string())? {
+                Some(label) => format!("Done: {label} (Ctrl+Z undoes it)"),
+                None => "Nothing to change".into(),
+            })
         });
     }
 
@@ -128,6 +70,19 @@ impl WorkbenchApp {
                 Some(o) => format!("{}: {}", if redo { "Redone" } else { "Undone" }, o.label),
                 None => format!("Nothing to {}", if redo { "redo" } else { "undo" }),
             })
+        });
+    }
+
+    /// Records a review verdict on the selected item.
+    pub(super) fn review_selected(&mut self, status: crate::domain::ReviewStatus) {
+        let Some(id) = self.state.selected else {
+            self.toasts.warning("Select an item to review");
+            return;
+        };
+        let reviewer = std::env::var("USER").unwrap_or_else(|_| "reviewer".into());
+        self.spawn_edit("review", move |p| {
+            p.add_review(id, &reviewer, status, "").map_err(|e| e.to_string())?;
+            Ok(format!("Review saved: {status}"))
         });
     }
 

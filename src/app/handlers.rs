@@ -114,6 +114,8 @@ impl WorkbenchApp {
                 self.dialog = Dialog::TextPrompt { purpose: super::PromptPurpose::BulkTag, text: String::new() }
             }
             Command::Bulk(action) => self.bulk(action),
+            Command::ReviewSelected(status) => self.review_selected(status),
+            Command::CheckLeakage => self.start_leakage(),
             Command::CreateVersionPrompt => {
                 self.dialog = Dialog::TextPrompt { purpose: super::PromptPurpose::VersionName, text: String::new() }
             }
@@ -241,6 +243,13 @@ impl WorkbenchApp {
             }
             JobOutput::Diff(Ok(d)) => self.state.curation.diff = Some(d),
             JobOutput::Diff(Err(e)) => self.toasts.error(format!("Diff failed: {e}")),
+            JobOutput::Leaks(Ok(l)) => {
+                if l.is_empty() {
+                    self.toasts.info("No leakage: no item shares an image or question + image across splits");
+                }
+                self.state.curation.leaks = Some(l);
+            }
+            JobOutput::Leaks(Err(e)) => self.toasts.error(format!("Leakage check failed: {e}")),
             JobOutput::Edited(Err(e)) => self.toasts.error(format!("Edit refused: {e}")),
             JobOutput::PassCounts(Err(e)) => self.toasts.error(format!("Pass-count job failed: {e}")),
             JobOutput::Picked(_, None) => {}

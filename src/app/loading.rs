@@ -48,10 +48,15 @@ pub enum JobOutput {
     /// An edit, bulk action, undo/redo or version finished: a message for a toast (the project is reloaded).
     Edited(Result<String, String>),
     /// A version diff was computed.
-    Diff(Result<(String, crate::store::VersionDiff), String>),
+    Diff(Result<super::state::DiffView, String>),
+    /// The leakage check finished.
+    Leaks(Result<Vec<crate::curation::leakage::Leak>, String>),
     /// A file dialog closed (`None` = cancelled or unavailable).
     Picked(DialogKind, Option<Vec<PathBuf>>),
 }
+
+/// Changes of a version diff loaded with both sides for the side-by-side view.
+const DIFF_DETAIL_LIMIT: usize = 5000;
 
 /// Largest side of an image uploaded to the GPU for display.
 const MAX_TEXTURE_SIDE: u32 = 2048;
@@ -219,8 +224,26 @@ impl WorkbenchApp {
         let Some(p) = &self.state.project else { return };
         let path = p.path.clone();
         let r = self.jobs.spawn("version diff", move |_| {
-            let d = Project::open(&path).and_then(|p| p.diff_versions(&name, None)).map(|d| (name, d));
+            let d = Project::open(&path)
+                .and_then(|p| p.diff_detail(&name, None, DIFF_DETAIL_LIMIT))
+                .map(|(diff, entries)| super::state::DiffView { name, diff, entries, selected: 0 });
             JobOutput::Diff(d.map_err(|e| e.to_string()))
+        });
+        if let Err(e) = r {
+            self.toasts.error(e.to_string());
+        }
+    }
+
+    /// Starts the leakage check over every item.
+    pub(super) fn start_leakage(&mut self) {
+        let Some(p) = &self.state.project else { return };
+        let path = p.path.clone();
+        let r = self.jobs.spawn("leakage check", move |ctx| {
+            ctx.update("Checking leakage across splits", 0, None);
+            let leaks = Project::open(&path)
+                .and_then(|p| p.item_rows()?.iter().map(|r| p.item(r.id)).collect::<Result<Vec<_>, _>>())
+                .map(|items| crate::curation::leakage::find_leaks(&items, 5));
+            JobOutput::Leaks(leaks.map_err(|e| e.to_string()))
         });
         if let Err(e) = r {
             self.toasts.error(e.to_string());

@@ -56,8 +56,23 @@ pub struct CurationState {
     pub split_by: crate::curation::SplitBy,
     /// Settings of the next estimation job.
     pub job: crate::curation::passrate::PassrateOptions,
-    /// The last version diff shown `(version, diff against the live items)`.
-    pub diff: Option<(String, crate::store::VersionDiff)>,
+    /// The version diff window (against the live items), while open.
+    pub diff: Option<DiffView>,
+    /// The leakage window's pairs, while open.
+    pub leaks: Option<Vec<crate::curation::leakage::Leak>>,
+}
+
+/// What the version diff window shows.
+#[derive(Debug, Clone)]
+pub struct DiffView {
+    /// The older version's name.
+    pub name: String,
+    /// Uids added, removed, edited.
+    pub diff: crate::store::VersionDiff,
+    /// Both sides of the first changes.
+    pub entries: Vec<crate::store::DiffEntry>,
+    /// The entry shown side by side.
+    pub selected: usize,
 }
 
 impl Default for CurationState {
@@ -71,6 +86,7 @@ impl Default for CurationState {
             split_by: crate::curation::SplitBy::Modality,
             job: crate::curation::passrate::PassrateOptions { k: 8, ..Default::default() },
             diff: None,
+            leaks: None,
         }
     }
 }
@@ -88,6 +104,16 @@ impl CurationState {
     /// The band in use for a key's k.
     pub fn band_for(&self, k: usize) -> crate::curation::Band {
         self.band.unwrap_or_else(|| crate::curation::Band::medium(k))
+    }
+
+    /// The difficulty constraints for a key's k.
+    pub fn filter_for(&self, k: usize) -> crate::curation::query::DifficultyFilter {
+        crate::curation::query::DifficultyFilter {
+            band: self.band_for(k),
+            band_only: self.band_only,
+            pass_count: self.pass_count,
+            classes: self.classes.clone(),
+        }
     }
 }
 
@@ -140,6 +166,8 @@ pub struct AppState {
     pub curation: CurationState,
     /// Pass-count histogram of the rows passing the facet filters (recomputed with `visible`).
     pub histogram: Option<crate::curation::Histogram>,
+    /// Items per difficulty class (hand-set bands included) among the rows passing the facet filters.
+    pub class_counts: std::collections::BTreeMap<crate::curation::Difficulty, usize>,
 }
 
 impl AppState {
@@ -162,26 +190,10 @@ impl AppState {
                         c.split_by,
                     )
                 });
-                if !c.classes.is_empty()
-                    && let Some((key, d)) = chosen
-                {
-                    let band = c.band_for(key.k);
-                    v.retain(|&i| c.classes.contains(&crate::curation::Difficulty::of(count(d, i), band)));
-                }
-                if c.band_only || c.pass_count.is_some() {
-                    match chosen {
-                        Some((key, d)) => {
-                            let band = c.band_for(key.k);
-                            v.retain(|&i| {
-                                count(d, i).is_some_and(|pc| {
-                                    (!c.band_only || band.contains(pc.n_correct))
-                                        && c.pass_count.is_none_or(|n| n == pc.n_correct)
-                                })
-                            });
-                        }
-                        None => v.clear(),
-                    }
-                }
+                let (k, counts) = chosen.map_or((16, &[][..]), |(key, d)| (key.k, d));
+                let filter = c.filter_for(k);
+                self.class_counts = filter.class_counts(&v, &p.rows, counts);
+                filter.retain(&mut v, &p.rows, counts);
                 v
             }
             None => Vec::new(),

@@ -1,6 +1,7 @@
 //! `medvlm curate`: difficulty curation from the command line — `passrate` runs the pass-count job
 //! with a progress bar (resumable: items already estimated under the same key are skipped) and
-//! prints the histogram; `histogram` prints it for an existing estimate.
+//! prints the histogram; `histogram` prints it for an existing estimate; `filter` / `undo` / `redo`
+//! live in `filter.rs`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -34,6 +35,13 @@ pub enum CurateCommand {
     Version(VersionArgs),
     /// Leakage check across splits: the same image bytes, or the same question on a same-named image.
     Leakage,
+    /// Select items by facets, text, review status and difficulty; print them, optionally apply a
+    /// bulk action (`--apply tag:NAME|untag:NAME|exclude|split:S|band:B`) as one undoable action.
+    Filter(super::filter::FilterArgs),
+    /// Undo the last edit or bulk action (GUI or CLI: one shared edit log).
+    Undo,
+    /// Redo the last undone action.
+    Redo,
 }
 
 /// `medvlm curate export`.
@@ -142,6 +150,9 @@ pub(super) fn run(cli: &Cli, a: &CurateArgs) -> anyhow::Result<i32> {
         CurateCommand::Passrate(p) => passrate(cli, p),
         CurateCommand::Export(e) => export(cli, e),
         CurateCommand::Version(v) => version(cli, v),
+        CurateCommand::Filter(f) => super::filter::filter(cli, f),
+        CurateCommand::Undo => super::filter::undo_redo(cli, false),
+        CurateCommand::Redo => super::filter::undo_redo(cli, true),
         CurateCommand::Leakage => {
             let path = require_project(cli)?;
             let project = Project::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -266,13 +277,7 @@ pub(super) fn export(cli: &Cli, a: &ExportArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let key = project.estimate_keys()?.into_iter().next().map(|(k, _)| k);
-    let band = match &a.band {
-        Some(b) => {
-            let (lo, hi) = b.split_once('-').with_context(|| format!("--band {b:?}: expected LO-HI, e.g. 1-7"))?;
-            Some(Band { lo: lo.trim().parse().context("--band: LO")?, hi: hi.trim().parse().context("--band: HI")? })
-        }
-        None => None,
-    };
+    let band = a.band.as_deref().map(Band::parse).transpose().map_err(|e| anyhow::anyhow!("--band {e}"))?;
     if (band.is_some() || matches!(order, Order::EasyToHard | Order::HardToEasy)) && key.is_none() {
         anyhow::bail!("--band and difficulty orders need pass counts: run `medvlm curate passrate` first");
     }

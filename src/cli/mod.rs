@@ -5,6 +5,7 @@
 mod curate;
 mod dev;
 mod eval;
+mod filter;
 mod import;
 mod info;
 pub mod model;
@@ -92,7 +93,7 @@ pub struct PretrainArgs {
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Optimizer steps.
-    #[arg(long, default_value_t = 2500)]
+    #[arg(long, default_value_t = 3000)]
     pub steps: usize,
     /// Examples per step.
     #[arg(long, default_value_t = 16)]
@@ -106,8 +107,9 @@ pub struct PretrainArgs {
     /// Probability that a trace argues for a random wrong option.
     #[arg(long, default_value_t = 0.0)]
     pub random_noise: f32,
-    /// Fraction of examples from the broad synthetic pretraining stream (all modalities).
-    #[arg(long, default_value_t = 0.5)]
+    /// Fraction of examples from the broad synthetic pretraining stream (all modalities, never the
+    /// project's images); 1 = like a real base model, which never saw the RL training set.
+    #[arg(long, default_value_t = 1.0)]
     pub pretraining_mix: f32,
 }
 

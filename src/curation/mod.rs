@@ -1,8 +1,10 @@
 //! Curation by difficulty: pass-count estimation jobs, the pass-count histogram by modality or
 //! source, and the difficulty band filter (MedVLThinker keeps items solved 1–7 times out of 16).
 
+pub mod bulk;
 pub mod leakage;
 pub mod passrate;
+pub mod query;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -24,6 +26,21 @@ impl Band {
     /// MedVLThinker's medium band scaled to k: 1…7 of 16, i.e. solved at least once and less than half the time.
     pub fn medium(k: usize) -> Self {
         Self { lo: 1.min(k), hi: (k * 7 / 16).max(1).min(k) }
+    }
+
+    /// Parses `LO-HI`, e.g. `1-7`.
+    ///
+    /// # Errors
+    /// What is wrong with the text, for a message naming the flag.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (lo, hi) = text.split_once('-').ok_or_else(|| format!("{text:?}: expected LO-HI, e.g. 1-7"))?;
+        let num =
+            |s: &str, what: &str| s.trim().parse::<usize>().map_err(|_| format!("{text:?}: {what} is not a number"));
+        let band = Self { lo: num(lo, "LO")?, hi: num(hi, "HI")? };
+        if band.lo > band.hi {
+            return Err(format!("{text:?}: LO is above HI"));
+        }
+        Ok(band)
     }
 
     /// Whether a pass count is inside.
@@ -59,6 +76,36 @@ impl Difficulty {
             Some(_) => Self::Easy,
         }
     }
+
+    /// The class of an item: the curator's band set by hand (a `difficulty:<slug>` tag) wins over
+    /// the pass count.
+    pub fn of_item(tags: &[String], count: Option<PassCount>, band: Band) -> Self {
+        Self::set_by_hand(tags).unwrap_or_else(|| Self::of(count, band))
+    }
+
+    /// The band a curator set by hand, if any (the last `difficulty:<slug>` tag).
+    pub fn set_by_hand(tags: &[String]) -> Option<Self> {
+        tags.iter().rev().find_map(|t| t.strip_prefix(bulk::BAND_TAG_PREFIX).and_then(Self::from_slug))
+    }
+
+    /// Short name used in tags and on the command line.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::Unestimated => "unestimated",
+            Self::TooHard => "too-hard",
+            Self::Medium => "medium",
+            Self::Easy => "easy",
+            Self::Solved => "solved",
+        }
+    }
+
+    /// Inverse of [`Self::slug`] (the classes a curator can set: not `unestimated`).
+    pub fn from_slug(s: &str) -> Option<Self> {
+        [Self::TooHard, Self::Medium, Self::Easy, Self::Solved].into_iter().find(|d| d.slug() == s.trim())
+    }
+
+    /// Every class, in facet order.
+    pub const ALL: [Self; 5] = [Self::Unestimated, Self::TooHard, Self::Medium, Self::Easy, Self::Solved];
 
     /// Label for facets.
     pub fn label(self) -> &'static str {

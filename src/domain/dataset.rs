@@ -55,6 +55,49 @@ pub struct ItemRow {
     pub n_images: usize,
     /// Number of images whose file is missing.
     pub missing_images: usize,
+    /// The latest review verdict on the item.
+    pub review: ReviewStatus,
+}
+
+/// Where an item stands in clinician review: the verdict of its latest item review.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReviewStatus {
+    /// No review yet.
+    #[default]
+    Unreviewed,
+    /// A reviewer accepted the item as correct and usable.
+    Accepted,
+    /// A reviewer asked for changes (question, options, key or image).
+    NeedsChanges,
+    /// A reviewer rejected the item.
+    Rejected,
+}
+
+impl ReviewStatus {
+    /// Every status, in facet order.
+    pub const ALL: [Self; 4] = [Self::Unreviewed, Self::Accepted, Self::NeedsChanges, Self::Rejected];
+
+    /// The verdict as stored (`reviews.verdict`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unreviewed => "unreviewed",
+            Self::Accepted => "accepted",
+            Self::NeedsChanges => "needs-changes",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    /// Parses a stored verdict.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s.trim())
+    }
+}
+
+impl std::fmt::Display for ReviewStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl ItemRow {
@@ -73,6 +116,7 @@ impl ItemRow {
             tags: item.tags.clone(),
             n_images: item.images.len(),
             missing_images: item.missing_images(),
+            review: ReviewStatus::Unreviewed,
         }
     }
 }
@@ -92,6 +136,8 @@ pub struct ItemFilter {
     pub tags: BTreeSet<String>,
     /// Keep items with one of these body parts (empty = any).
     pub body_parts: BTreeSet<String>,
+    /// Keep items in one of these review states (empty = any).
+    pub reviews: BTreeSet<ReviewStatus>,
     pub text: String,
     /// Only items with at least one missing image.
     pub missing_images_only: bool,
@@ -110,6 +156,7 @@ impl ItemFilter {
             && (self.sources.is_empty() || self.sources.contains(&row.source))
             && (self.tags.is_empty() || row.tags.iter().any(|t| self.tags.contains(t)))
             && (self.body_parts.is_empty() || row.body_part.as_ref().is_some_and(|b| self.body_parts.contains(b)))
+            && (self.reviews.is_empty() || self.reviews.contains(&row.review))
             && (!self.missing_images_only || row.missing_images > 0)
     }
 
@@ -179,6 +226,8 @@ pub struct DatasetStats {
     pub by_tag: BTreeMap<String, usize>,
     /// Items per body part.
     pub by_body_part: BTreeMap<String, usize>,
+    /// Items per review status.
+    pub by_review: BTreeMap<ReviewStatus, usize>,
 }
 
 impl DatasetStats {
@@ -193,6 +242,7 @@ impl DatasetStats {
                 s.open_ended += 1;
             }
             s.missing_images += r.missing_images;
+            *s.by_review.entry(r.review).or_default() += 1;
             *s.by_split.entry(r.split.as_str().to_string()).or_default() += 1;
             *s.by_modality.entry(r.modality.as_str().to_string()).or_default() += 1;
             *s.by_source.entry(r.source.clone()).or_default() += 1;
@@ -225,6 +275,7 @@ mod tests {
             tags: vec!["hard".into()],
             n_images: 1,
             missing_images: usize::from(id == 3),
+            review: ReviewStatus::Unreviewed,
         }
     }
 

@@ -7,6 +7,6 @@ pub mod prompt;
 pub mod reward;
 pub mod trace;
 
-pub use dataset::{Dataset, DatasetStats, ItemFilter, ItemRow, Provenance};
+pub use dataset::{Dataset, DatasetStats, ItemFilter, ItemRow, Provenance, ReviewStatus};
 pub use edit::{FieldEdit, ItemField};
 pub use item::{Answer, ImageRef, ItemError, Modality, Split, VqaItem, letter, letter_index};

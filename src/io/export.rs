@@ -163,9 +163,11 @@ pub fn export(
         opts.split.is_none_or(|s| s == it.split)
             && (opts.include_excluded || !it.tags.iter().any(|t| t == EXCLUDED_TAG))
             && match &opts.difficulty {
-                Some((key, Some(band))) => {
-                    est.get(id).is_some_and(|c| c.n_samples == key.k && band.contains(c.n_correct))
-                }
+                // A band the curator set by hand wins over the pass count.
+                Some((key, Some(band))) => match Difficulty::set_by_hand(&it.tags) {
+                    Some(d) => d == Difficulty::Medium,
+                    None => est.get(id).is_some_and(|c| c.n_samples == key.k && band.contains(c.n_correct)),
+                },
                 _ => true,
             }
     });
@@ -371,7 +373,7 @@ fn dataset_card(
         *by.entry((it.split.as_str().to_string(), it.modality.as_str().to_string())).or_default() += 1;
         if let Some((key, band)) = &opts.difficulty {
             let b = band.unwrap_or_else(|| Band::medium(key.k));
-            *bands.entry(Difficulty::of(est.get(id).copied(), b).label()).or_default() += 1;
+            *bands.entry(Difficulty::of_item(&it.tags, est.get(id).copied(), b).label()).or_default() += 1;
         }
     }
     let mut s = format!(

@@ -147,6 +147,7 @@ impl Project {
             let (id, n, missing) = r?;
             counts.insert(id, (n as usize, missing as usize));
         }
+        let reviews = self.review_statuses()?;
         let mut stmt = self.conn.prepare(&format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id"))?;
         let mut rows = Vec::new();
         let mut q = stmt.query([])?;
@@ -157,6 +158,7 @@ impl Project {
             let (n, missing) = counts.get(&id).copied().unwrap_or((0, 0));
             row.n_images = n;
             row.missing_images = missing;
+            row.review = reviews.get(&id).copied().unwrap_or_default();
             rows.push(row);
         }
         Ok(rows)

@@ -5,6 +5,7 @@
 mod difficulty;
 mod history;
 mod items;
+mod reviews;
 mod runs;
 pub mod schema;
 mod versions;
@@ -16,8 +17,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension as _};
 pub use difficulty::{EstimateKey, GroupOutcome, PassCount, RunEstimate};
 pub use history::{EditGroupInfo, UndoOutcome};
 pub use items::InsertOutcome;
+pub use reviews::ReviewRow;
 pub use runs::{CheckpointRow, RolloutRow, RunRow, StepInfo};
-pub use versions::{VersionDiff, VersionInfo};
+pub use versions::{DiffEntry, VersionDiff, VersionInfo};
 
 /// File extension of a project.
 pub const EXTENSION: &str = "medvlm";

@@ -36,6 +36,19 @@ pub struct VersionDiff {
     pub edited: Vec<(String, Vec<String>)>,
 }
 
+/// One changed item with both sides, for the side-by-side view.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiffEntry {
+    /// Item uid.
+    pub uid: String,
+    /// The item in the older set (`None` = added).
+    pub old: Option<VqaItem>,
+    /// The item in the newer set (`None` = removed).
+    pub new: Option<VqaItem>,
+    /// Changed fields (edited items).
+    pub fields: Vec<String>,
+}
+
 fn hash(json: &str) -> String {
     crate::util::sha256_hex(json.as_bytes())
 }
@@ -135,9 +148,18 @@ impl Project {
     /// # Errors
     /// As [`Self::version_items`].
     pub fn diff_versions(&self, old: &str, new: Option<&str>) -> Result<VersionDiff> {
-        let a: BTreeMap<String, VqaItem> =
+        Ok(self.diff_detail(old, new, 0)?.0)
+    }
+
+    /// Like [`Self::diff_versions`], with both sides of the first `limit` changes (added, then
+    /// removed, then edited) for a side-by-side view.
+    ///
+    /// # Errors
+    /// As [`Self::version_items`].
+    pub fn diff_detail(&self, old: &str, new: Option<&str>, limit: usize) -> Result<(VersionDiff, Vec<DiffEntry>)> {
+        let mut a: BTreeMap<String, VqaItem> =
             self.version_items(old)?.into_iter().map(|(_, it)| (it.uid.clone(), it)).collect();
-        let b: BTreeMap<String, VqaItem> = match new {
+        let mut b: BTreeMap<String, VqaItem> = match new {
             Some(n) => self.version_items(n)?.into_iter().map(|(_, it)| (it.uid.clone(), it)).collect(),
             None => self.item_rows()?.into_iter().map(|r| Ok((r.uid, self.item(r.id)?))).collect::<Result<_>>()?,
         };
@@ -150,7 +172,17 @@ impl Project {
             }
         }
         d.removed = a.keys().filter(|u| !b.contains_key(*u)).cloned().collect();
-        Ok(d)
+        let mut entries = Vec::new();
+        let changes = d
+            .added
+            .iter()
+            .map(|u| (u, Vec::new()))
+            .chain(d.removed.iter().map(|u| (u, Vec::new())))
+            .chain(d.edited.iter().map(|(u, f)| (u, f.clone())));
+        for (uid, fields) in changes.take(limit) {
+            entries.push(DiffEntry { uid: uid.clone(), old: a.remove(uid), new: b.remove(uid), fields });
+        }
+        Ok((d, entries))
     }
 
     /// Records on `run` the dataset version it trains on: the newest version if nothing changed

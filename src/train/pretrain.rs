@@ -54,12 +54,12 @@ impl Default for PretrainOptions {
             project: PathBuf::from("sample-data/sample.medvlm"),
             out: PathBuf::from("sample-data/medvlm-tiny"),
             seed: 7,
-            steps: 2500,
+            steps: 3000,
             batch: 16,
             lr: 3e-3,
             rule_noise: 0.6,
             random_noise: 0.0,
-            pretraining_mix: 0.5,
+            pretraining_mix: 1.0,
         }
     }
 }

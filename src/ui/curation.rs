@@ -1,6 +1,6 @@
 //! The Curation workspace: item count, search, facet filters with counts (modality, split, source,
-//! missing images), the difficulty panel, and a virtualised item table (with each item's pass count)
-//! that stays smooth with 100,000 rows.
+//! body part, tag, review status, missing images), the difficulty panel, and a virtualised item
+//! table (with each item's pass count) that stays smooth with 100,000 rows.
 
 use std::collections::BTreeSet;
 
@@ -88,6 +88,14 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             ui.label("Tag:");
             for (t, n) in stats.by_tag.iter().take(16) {
                 changed |= chip(ui, &mut state.filter.tags, t.clone(), &format!("{t} {n}"));
+            }
+        }
+        ui.separator();
+        ui.label("Review:");
+        for r in crate::domain::ReviewStatus::ALL {
+            let n = stats.by_review.get(&r).copied().unwrap_or(0);
+            if n > 0 {
+                changed |= chip(ui, &mut state.filter.reviews, r, &format!("{r} {n}"));
             }
         }
         if stats.missing_images > 0 {

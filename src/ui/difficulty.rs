@@ -70,43 +70,56 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) -
             }
         });
         let n_rows: usize = hist.series.values().flatten().sum::<usize>() + hist.unestimated;
-        // Difficulty facet: counts of each class among the rows passing the other facets.
-        let totals = hist.totals();
-        let mut counts = std::collections::BTreeMap::new();
-        counts.insert(Difficulty::Unestimated, hist.unestimated);
-        for (n, &v) in totals.iter().enumerate() {
-            let class = Difficulty::of(Some(crate::store::PassCount { n_correct: n, n_samples: k }), band);
-            *counts.entry(class).or_insert(0) += v;
-        }
-        ui.horizontal_wrapped(|ui| {
-            ui.label("Difficulty:");
-            for (class, n) in counts {
-                let on = c.classes.contains(&class);
-                if ui.selectable_label(on, format!("{} {n}", class.label())).clicked() {
-                    if on {
-                        c.classes.remove(&class);
-                    } else {
-                        c.classes.insert(class);
-                    }
-                    changed = true;
-                }
-            }
-        });
         let in_band: usize = hist.totals().iter().enumerate().filter(|(n, _)| band.contains(*n)).map(|(_, v)| v).sum();
+        let totals = hist.totals();
+        let estimated: usize = totals.iter().sum();
+        // Unbiased pass@1 and pass@k over the estimated filtered items (each bin is a pass count of k).
+        let mean_pass = |kk: usize| {
+            totals.iter().enumerate().map(|(n, &v)| v as f64 * crate::curation::pass_at_k(k, n, kk)).sum::<f64>()
+                / estimated.max(1) as f64
+        };
         ui.label(format!(
-            "{} of {} filtered items estimated; {in_band} in band {}…{}; {} not estimated",
-            n_rows - hist.unestimated,
-            n_rows,
+            "{estimated} of {n_rows} filtered items estimated; {in_band} in band {}…{}; {} not estimated; pass@1 {:.1}%, pass@{k} {:.1}%",
             band.lo,
             band.hi,
-            hist.unestimated
+            hist.unestimated,
+            100.0 * mean_pass(1),
+            100.0 * mean_pass(k)
         ));
         if let Some(n) = histogram(ui, hist, band) {
             queue.push(Command::FilterPassCount(if c.pass_count == Some(n) { None } else { Some(n) }));
         }
     }
+    changed |= class_facet(ui, &state.class_counts, &mut state.curation.classes);
     closed_loop(ui, p);
     job_form(ui, state, queue);
+    ui.separator();
+    versions(ui, state, queue);
+    changed
+}
+
+/// Difficulty classes with counts among the rows passing the other facets (a band set by hand
+/// with Items > Set band counts as that class).
+fn class_facet(
+    ui: &mut egui::Ui,
+    counts: &std::collections::BTreeMap<Difficulty, usize>,
+    classes: &mut std::collections::BTreeSet<Difficulty>,
+) -> bool {
+    let mut changed = false;
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Difficulty:");
+        for (&class, n) in counts {
+            let on = classes.contains(&class);
+            if ui.selectable_label(on, format!("{} {n}", class.label())).clicked() {
+                if on {
+                    classes.remove(&class);
+                } else {
+                    classes.insert(class);
+                }
+                changed = true;
+            }
+        }
+    });
     changed
 }
 
@@ -183,7 +196,25 @@ fn job_form(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             .on_hover_text("`sample` = the built-in medvlm-tiny, or a Hugging Face / checkpoint folder");
         ui.add(egui::DragValue::new(&mut job.k).range(1..=64).prefix("k "));
         ui.add(egui::DragValue::new(&mut job.temperature).range(0.05..=2.0).speed(0.05).prefix("T "));
+        ui.add(egui::DragValue::new(&mut job.top_p).range(0.05..=1.0).speed(0.01).prefix("top-p "));
+        ui.add(egui::DragValue::new(&mut job.top_k).range(0..=1000).prefix("top-k ")).on_hover_text("0 = off");
         ui.add(egui::DragValue::new(&mut job.max_new_tokens).range(8..=1024).prefix("max tokens "));
+        egui::ComboBox::from_id_salt("passrate_template").selected_text(format!("prompt {}", job.template)).show_ui(
+            ui,
+            |ui| {
+                for t in ["medvlm-r1-train", "medvlm-r1-eval", "medvlthinker"] {
+                    ui.selectable_value(&mut job.template, t.to_string(), t);
+                }
+            },
+        );
+        egui::ComboBox::from_id_salt("passrate_reward").selected_text(format!("graded by {}", job.reward)).show_ui(
+            ui,
+            |ui| {
+                for r in ["medvlm-r1", "medvlthinker", "accuracy", "open_match"] {
+                    ui.selectable_value(&mut job.reward, r.to_string(), r);
+                }
+            },
+        );
         let label = format!("Estimate pass counts of {n} items");
         if ui
             .add_enabled(n > 0, egui::Button::new(label))
@@ -216,23 +247,16 @@ pub fn versions(ui: &mut egui::Ui, state: &AppState, queue: &mut Vec<Command>) {
             queue.push(Command::CreateVersionPrompt);
         }
     });
-    if let Some((name, d)) = &state.curation.diff {
-        ui.label(format!(
-            "Since {name:?}: {} added, {} removed, {} edited",
-            d.added.len(),
-            d.removed.len(),
-            d.edited.len()
+    if let Some(d) = &state.curation.diff {
+        ui.weak(format!(
+            "Since {:?}: {} added, {} removed, {} edited (shown in the Version diff window)",
+            d.name,
+            d.diff.added.len(),
+            d.diff.removed.len(),
+            d.diff.edited.len()
         ));
-        let lines: Vec<String> = d
-            .added
-            .iter()
-            .map(|u| format!("+ {u}"))
-            .chain(d.removed.iter().map(|u| format!("− {u}")))
-            .chain(d.edited.iter().map(|(u, f)| format!("~ {u}: {}", f.join(", "))))
-            .take(8)
-            .collect();
-        for l in lines {
-            ui.weak(l);
-        }
+    }
+    if ui.small_button("Check leakage across splits").on_hover_text(Command::CheckLeakage.description()).clicked() {
+        queue.push(Command::CheckLeakage);
     }
 }

@@ -1,14 +1,53 @@
 //! The Inspector workspace: the selected item's image (fit to the pane, on a neutral background)
-//! next to its question, lettered options with the key marked, and its metadata.
+//! next to its question, lettered options with the key marked, its metadata, pass-count samples and
+//! the review verdict buttons.
 
 use eframe::egui;
 
 use super::theme;
+use crate::app::Command;
 use crate::app::state::{AppState, Inspected};
-use crate::domain::{Answer, letter};
+use crate::domain::{Answer, ReviewStatus, letter};
+
+/// The item's review status and the verdict buttons (A / N / X).
+fn review_bar(ui: &mut egui::Ui, state: &AppState, id: i64, queue: &mut Vec<Command>) {
+    let status = state
+        .project
+        .as_ref()
+        .and_then(|p| p.rows.binary_search_by_key(&id, |r| r.id).ok().map(|i| p.rows[i].review))
+        .unwrap_or_default();
+    ui.horizontal(|ui| {
+        ui.label("Review:");
+        let tokens = theme::of(ui);
+        let color = match status {
+            ReviewStatus::Accepted => tokens.ok,
+            ReviewStatus::Rejected | ReviewStatus::NeedsChanges => tokens.warn,
+            ReviewStatus::Unreviewed => ui.visuals().weak_text_color(),
+        };
+        ui.colored_label(color, status.as_str());
+        ui.separator();
+        for s in [ReviewStatus::Accepted, ReviewStatus::NeedsChanges, ReviewStatus::Rejected] {
+            let c = Command::ReviewSelected(s);
+            let key = c.shortcuts().first().map(|k| ui.ctx().format_shortcut(k)).unwrap_or_default();
+            let label = match s {
+                ReviewStatus::Accepted => "✔ Accept",
+                ReviewStatus::NeedsChanges => "⚠ Needs changes",
+                _ => "✖ Reject",
+            };
+            if ui.button(label).on_hover_text(format!("{} ({key})", c.description())).clicked() {
+                queue.push(c);
+            }
+        }
+    });
+}
 
 /// Draws the workspace.
-pub fn show(ui: &mut egui::Ui, state: &AppState, texture: &mut Option<(i64, egui::TextureHandle)>) {
+pub fn show(
+    ui: &mut egui::Ui,
+    state: &AppState,
+    texture: &mut Option<(i64, egui::TextureHandle)>,
+    queue: &mut Vec<Command>,
+) {
     let Some(ins) = &state.inspected else {
         ui.heading("Inspector");
         ui.label(if state.project.is_some() {
@@ -24,6 +63,7 @@ pub fn show(ui: &mut egui::Ui, state: &AppState, texture: &mut Option<(i64, egui
         let handle = ui.ctx().load_texture(format!("item-{}", ins.id), img.image.clone(), egui::TextureOptions::LINEAR);
         *texture = Some((ins.id, handle));
     }
+    review_bar(ui, state, ins.id, queue);
     let wide = ui.available_width() > 640.0;
     if wide {
         ui.columns(2, |cols| {
@@ -106,7 +146,7 @@ fn details(ui: &mut egui::Ui, ins: &Inspected) {
                 ui.weak(run);
                 for (_, r) in &ins.samples {
                     let ok = r.rewards.get("correct").is_some_and(|v| *v >= 1.0);
-                    let (mark, color) = if ok { ("✔", tokens.ok) } else { ("✘", tokens.warn) };
+                    let (mark, color) = if ok { ("✔", tokens.ok) } else { ("✖", tokens.warn) };
                     ui.horizontal_wrapped(|ui| {
                         ui.colored_label(color, format!("{mark} #{}", r.sample_index + 1));
                         ui.add(egui::Label::new(egui::RichText::new(&r.completion).monospace().small()).wrap());

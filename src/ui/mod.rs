@@ -13,3 +13,4 @@ pub mod theme;
 pub mod tiles;
 pub mod toasts;
 pub mod training;
+pub mod windows;

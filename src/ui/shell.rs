@@ -27,6 +27,7 @@ pub fn show(app: &mut WorkbenchApp, ui: &mut egui::Ui) {
         let mut behavior = tiles::Panes { state: &mut app.state, queue: &mut app.queue, texture: &mut app.texture };
         app.prefs.tree.ui(&mut behavior, ui);
     });
+    super::windows::show(ui.ctx(), &mut app.state, &mut app.queue);
     dialogs::show(app, ui.ctx());
     app.toasts.show(ui.ctx());
     drop_overlay(ui.ctx());
@@ -87,10 +88,26 @@ fn menu_bar(app: &mut WorkbenchApp, ui: &mut egui::Ui) {
             for s in crate::domain::Split::ALL {
                 command_button(ui, q, Command::Bulk(crate::app::editing::BulkAction::MoveSplit(s)));
             }
+            ui.menu_button("Set band of filtered items", |ui| {
+                use crate::curation::Difficulty;
+                for d in [Difficulty::TooHard, Difficulty::Medium, Difficulty::Easy, Difficulty::Solved] {
+                    command_button(ui, q, Command::Bulk(crate::app::editing::BulkAction::SetBand(Some(d))));
+                }
+                command_button(ui, q, Command::Bulk(crate::app::editing::BulkAction::SetBand(None)));
+            });
+            ui.separator();
+            for s in [
+                crate::domain::ReviewStatus::Accepted,
+                crate::domain::ReviewStatus::NeedsChanges,
+                crate::domain::ReviewStatus::Rejected,
+            ] {
+                command_button(ui, q, Command::ReviewSelected(s));
+            }
             ui.separator();
             command_button(ui, q, Command::EstimatePassCounts);
             command_button(ui, q, Command::ToggleBandFilter);
             command_button(ui, q, Command::CreateVersionPrompt);
+            command_button(ui, q, Command::CheckLeakage);
         });
         ui.menu_button("Help", |ui| {
             command_button(ui, q, Command::ShortcutSheet);

@@ -29,7 +29,7 @@ impl egui_tiles::Behavior<Workspace> for Panes<'_> {
             match pane {
                 Workspace::Curation => curation::show(ui, self.state, self.queue),
                 Workspace::Training => training::show(ui, self.state, self.queue),
-                Workspace::Inspector => inspector::show(ui, self.state, self.texture),
+                Workspace::Inspector => inspector::show(ui, self.state, self.texture, self.queue),
                 Workspace::Review => placeholder::review(ui, self.state),
             }
         });

@@ -242,3 +242,94 @@ fn bulk_actions_are_atomic_undoable_and_versions_diff() {
     assert_eq!(p.pin_version_for_run(r2).unwrap(), format!("run-{r1}"));
     assert_eq!(p.run_version(r2).unwrap(), Some(format!("run-{r1}")));
 }
+
+fn filter_json(path: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out = bin().args(["curate", "filter", "--project"]).arg(path).args(args).arg("--json").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn cli_filter_selects_like_the_gui_and_its_bulk_actions_undo() {
+    let dir = tempdir();
+    let path = sample_copy(dir.path());
+    // Pass counts for 12 CT test items (k = 4) so difficulty filters have something to select.
+    let mut p = Project::open(&path).unwrap();
+    let ct: Vec<_> = p
+        .item_rows()
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.split == Split::Test && r.modality == medvlm::domain::Modality::Ct)
+        .take(12)
+        .collect();
+    let key =
+        medvlm::store::EstimateKey { model_key: "m".into(), prompt_key: "p".into(), sampling_json: "{}".into(), k: 4 };
+    let rows: Vec<_> = ct
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id, medvlm::store::PassCount { n_correct: i % 5, n_samples: 4 }))
+        .collect();
+    p.put_estimates(&key, &rows).unwrap();
+    drop(p);
+    let all = filter_json(&path, &[]);
+    assert_eq!(all["matched"], 740);
+    let ct_test = filter_json(&path, &["--split", "test", "--modality", "CT"]);
+    assert_eq!(ct_test["matched"], 100);
+    // Band 1…1 of 4 (the medium band at k = 4): pass counts 1 only, i.e. i % 5 == 1 → 3 items.
+    let band = filter_json(&path, &["--in-band"]);
+    assert_eq!(band["matched"], 3, "{band}");
+    assert_eq!(filter_json(&path, &["--pass-count", "0"])["matched"], 3);
+    assert_eq!(filter_json(&path, &["--difficulty", "solved"])["matched"], 2);
+    // Set the band by hand on the solved ones: they now count as medium, in the band and in exports.
+    let applied = filter_json(&path, &["--difficulty", "solved", "--apply", "band:medium"]);
+    assert_eq!(applied["applied"], "set band of 2 items to medium");
+    assert_eq!(filter_json(&path, &["--in-band"])["matched"], 5);
+    assert_eq!(filter_json(&path, &["--difficulty", "medium"])["matched"], 5);
+    // Undo from the CLI (one shared edit log), in a new process.
+    let out = bin().args(["curate", "undo", "--project"]).arg(&path).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("undone: set band of 2 items"), "{out:?}");
+    assert_eq!(filter_json(&path, &["--in-band"])["matched"], 3);
+    // Bad input names the field.
+    let out =
+        bin().args(["curate", "filter", "--project"]).arg(&path).args(["--apply", "band:hardish"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("band:hardish: unknown band"), "{out:?}");
+    let out = bin().args(["curate", "filter", "--project"]).arg(&path).args(["--review", "maybe"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--review \"maybe\": expected one of unreviewed"), "{out:?}");
+}
+
+#[test]
+fn reviews_set_the_review_facet_and_diffs_carry_both_sides() {
+    use medvlm::domain::ReviewStatus;
+    let dir = tempdir();
+    let path = sample_copy(dir.path());
+    let mut p = Project::open(&path).unwrap();
+    let ids: Vec<i64> = p.item_rows().unwrap().iter().take(3).map(|r| r.id).collect();
+    p.add_review(ids[0], "dr a", ReviewStatus::NeedsChanges, "key looks wrong").unwrap();
+    p.add_review(ids[0], "dr b", ReviewStatus::Accepted, "").unwrap();
+    p.add_review(ids[1], "dr a", ReviewStatus::Rejected, "").unwrap();
+    assert!(p.add_review(ids[2], "dr a", ReviewStatus::Unreviewed, "").is_err());
+    assert!(p.add_review(999_999, "dr a", ReviewStatus::Accepted, "").is_err());
+    p.create_version("v1", "").unwrap();
+    let it = p.item(ids[2]).unwrap();
+    p.apply_edits("q", &[(ids[2], FieldEdit::set(&it, ItemField::Question, serde_json::json!("Edited?")))]).unwrap();
+    drop(p);
+    let p = Project::open(&path).unwrap();
+    let rows = p.item_rows().unwrap();
+    assert_eq!(rows[0].review, ReviewStatus::Accepted, "the newest verdict counts");
+    assert_eq!(rows[1].review, ReviewStatus::Rejected);
+    assert_eq!(rows[2].review, ReviewStatus::Unreviewed);
+    assert_eq!(p.item_reviews(ids[0]).unwrap()[1].comment, "key looks wrong");
+    let stats = medvlm::domain::DatasetStats::from_rows(&rows);
+    assert_eq!(stats.by_review[&ReviewStatus::Unreviewed], 738);
+    let mut f = medvlm::domain::ItemFilter::default();
+    f.reviews.insert(ReviewStatus::Rejected);
+    assert_eq!(f.apply(&rows), vec![1]);
+    let (d, entries) = p.diff_detail("v1", None, 10).unwrap();
+    assert_eq!(d.edited.len(), 1);
+    assert_eq!(entries[0].old.as_ref().unwrap().question, it.question);
+    assert_eq!(entries[0].new.as_ref().unwrap().question, "Edited?");
+    assert_eq!(entries[0].fields, vec!["question".to_string()]);
+    let rv = filter_json(&path, &["--review", "accepted,rejected"]);
+    assert_eq!(rv["matched"], 2);
+}

@@ -141,3 +141,35 @@ fn bulk_tag_edit_and_undo_survive_a_restart() {
     assert!(ct.iter().all(|r| r.tags == vec!["checked".to_string()]), "the tag stays, the exclusion is undone");
     assert!(rows.iter().filter(|r| r.modality != medvlm::domain::Modality::Ct).all(|r| r.tags.is_empty()));
 }
+
+#[test]
+fn review_verdicts_feed_the_review_facet_and_versions_diff_side_by_side() {
+    use medvlm::app::Command;
+    use medvlm::domain::ReviewStatus;
+    let dir = tempdir();
+    let mut h = open_sample(dir.path());
+    assert!(has(&h, "unreviewed 740"));
+    let first = h.state().state.project.as_ref().unwrap().rows[0].id;
+    h.state_mut().queue.push(Command::SelectItem(first));
+    wait_for(&mut h, |h| h.state().state.inspected.is_some());
+    h.state_mut().queue.push(Command::ShowWorkspace(medvlm::app::Workspace::Inspector));
+    wait_for(&mut h, |h| has(h, "✖ Reject"));
+    h.get_by_label("✖ Reject").click();
+    wait_for(&mut h, |h| has(h, "rejected 1"));
+    h.state_mut().queue.push(Command::ShowWorkspace(medvlm::app::Workspace::Curation));
+    h.get_by_label("rejected 1").click();
+    wait_for(&mut h, |h| has(h, "1 of 740 items"));
+    // Save a version, set the band of the one filtered item by hand, and open the diff.
+    h.state_mut().queue.push(Command::CreateVersion("v1".into()));
+    wait_for(&mut h, |h| h.state().state.project.as_ref().is_some_and(|p| !p.versions.is_empty()));
+    h.state_mut()
+        .queue
+        .push(Command::Bulk(medvlm::curation::bulk::BulkAction::SetBand(Some(medvlm::curation::Difficulty::Medium))));
+    wait_for(&mut h, |h| has(h, "difficulty:medium 1"));
+    h.state_mut().queue.push(Command::DiffVersion("v1".into()));
+    wait_for(&mut h, |h| has(h, "Live items"));
+    assert!(has(&h, "0 added, 0 removed, 1 edited"));
+    assert!(has_part(&h, "difficulty:medium"));
+    let p = medvlm::store::Project::open(&h.state().state.project.as_ref().unwrap().path).unwrap();
+    assert_eq!(p.item_rows().unwrap().iter().filter(|r| r.review == ReviewStatus::Rejected).count(), 1);
+}
