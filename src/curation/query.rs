@@ -59,12 +59,13 @@ impl DifficultyFilter {
         rows: &[ItemRow],
         counts: &[Option<PassCount>],
     ) -> BTreeMap<Difficulty, usize> {
-        let mut out = BTreeMap::new();
+        // Counters by class index (a map entry per row would cost more than the filter itself).
+        let mut n = [0usize; Difficulty::ALL.len()];
         for &i in v {
             let d = Difficulty::of_item(&rows[i].tags, counts.get(i).copied().flatten(), self.band);
-            *out.entry(d).or_insert(0) += 1;
+            n[d as usize] += 1;
         }
-        out
+        Difficulty::ALL.into_iter().zip(n).filter(|(_, c)| *c > 0).collect()
     }
 }
 
