@@ -220,6 +220,15 @@ mod tests {
     }
 
     #[test]
+    fn bands_parse_from_lo_hi_and_name_what_is_wrong() {
+        assert_eq!(Band::parse("1-7"), Ok(Band { lo: 1, hi: 7 }));
+        assert_eq!(Band::parse(" 2 - 3 "), Ok(Band { lo: 2, hi: 3 }));
+        assert!(Band::parse("7").unwrap_err().contains("expected LO-HI"));
+        assert!(Band::parse("a-3").unwrap_err().contains("LO is not a number"));
+        assert!(Band::parse("5-3").unwrap_err().contains("LO is above HI"));
+    }
+
+    #[test]
     fn medium_band_is_medvlthinkers_at_16_and_scales() {
         assert_eq!(Band::medium(16), Band { lo: 1, hi: 7 });
         assert_eq!(Band::medium(8), Band { lo: 1, hi: 3 });

@@ -108,8 +108,13 @@ fn class_facet(
     let mut changed = false;
     ui.horizontal_wrapped(|ui| {
         ui.label("Difficulty:");
-        for (&class, n) in counts {
+        // A selected class stays visible at 0, so it can be deselected.
+        for class in Difficulty::ALL {
+            let n = counts.get(&class).copied().unwrap_or(0);
             let on = classes.contains(&class);
+            if n == 0 && !on {
+                continue;
+            }
             if ui.selectable_label(on, format!("{} {n}", class.label())).clicked() {
                 if on {
                     classes.remove(&class);
