@@ -3,8 +3,6 @@
 //! on its own connection and is one transaction in the project's edit log, so a crash applies a
 //! bulk action entirely or not at all, and every action survives a restart.
 
-use std::path::PathBuf;
-
 use super::WorkbenchApp;
 use super::loading::JobOutput;
 use crate::domain::edit::FieldEdit;
@@ -14,28 +12,19 @@ use crate::store::Project;
 pub use crate::curation::bulk::BulkAction;
 
 impl WorkbenchApp {
-    fn project_path(&mut self) -> Option<PathBuf> {
-        let p = self.state.project.as_ref().map(|p| p.path.clone());
-        if p.is_none() {
-            self.toasts.error("No project open");
-        }
-        p
-    }
-
     fn spawn_edit(
         &mut self,
         name: &'static str,
         work: impl FnOnce(&mut Project) -> Result<String, String> + Send + 'static,
     ) {
-        let Some(path) = self.project_path() else { return };
-        let r = self.jobs.spawn(name, move |ctx| {
-            ctx.update(name, 0, None);
-            let result = Project::open(&path).map_err(|e| e.to_string()).and_then(|mut p| work(&mut p));
-            JobOutput::Edited(result)
-        });
-        if let Err(e) = r {
-            self.toasts.error(e.to_string());
+        if self.state.project.is_none() {
+            self.toasts.error("No project open");
+            return;
         }
+        self.spawn_on_project(name, move |path, ctx| {
+            ctx.update(name, 0, None);
+            JobOutput::Edited(Project::open(&path).map_err(|e| e.to_string()).and_then(|mut p| work(&mut p)))
+        });
     }
 
     /// Applies edits of one item (from the editor) as one undoable action.

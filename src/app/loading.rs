@@ -200,6 +200,20 @@ impl WorkbenchApp {
         }
     }
 
+    /// Runs `work` as a named job with the open project's path (nothing without a project); a job
+    /// that cannot start (one of that name is running) becomes a toast.
+    pub(super) fn spawn_on_project(
+        &mut self,
+        name: &'static str,
+        work: impl FnOnce(PathBuf, &JobCtx) -> JobOutput + Send + 'static,
+    ) {
+        let Some(p) = &self.state.project else { return };
+        let path = p.path.clone();
+        if let Err(e) = self.jobs.spawn(name, move |ctx| work(path, ctx)) {
+            self.toasts.error(e.to_string());
+        }
+    }
+
     /// Starts a pass-count job over the filtered items.
     pub(super) fn start_passrate(&mut self) {
         let Some(p) = &self.state.project else { return };
@@ -208,61 +222,43 @@ impl WorkbenchApp {
             self.toasts.warning("No items match the filters: nothing to estimate");
             return;
         }
-        let path = p.path.clone();
         let mut opts = self.state.curation.job.clone();
         opts.item_ids = Some(ids);
-        let r = self.jobs.spawn("pass counts", move |ctx| {
+        self.spawn_on_project("pass counts", move |path, ctx| {
             JobOutput::PassCounts(crate::curation::passrate::estimate(&path, &opts, ctx).map_err(|e| e.to_string()))
         });
-        if let Err(e) = r {
-            self.toasts.error(e.to_string());
-        }
     }
 
     /// Computes the diff from a version to the live items.
     pub(super) fn start_diff(&mut self, name: String) {
-        let Some(p) = &self.state.project else { return };
-        let path = p.path.clone();
-        let r = self.jobs.spawn("version diff", move |_| {
+        self.spawn_on_project("version diff", move |path, _| {
             let d = Project::open(&path)
                 .and_then(|p| p.diff_detail(&name, None, DIFF_DETAIL_LIMIT))
                 .map(|(diff, entries)| super::state::DiffView { name, diff, entries, selected: 0 });
             JobOutput::Diff(d.map_err(|e| e.to_string()))
         });
-        if let Err(e) = r {
-            self.toasts.error(e.to_string());
-        }
     }
 
     /// Starts the leakage check over every item.
     pub(super) fn start_leakage(&mut self) {
-        let Some(p) = &self.state.project else { return };
-        let path = p.path.clone();
-        let r = self.jobs.spawn("leakage check", move |ctx| {
+        self.spawn_on_project("leakage check", move |path, ctx| {
             ctx.update("Checking leakage across splits", 0, None);
-            let leaks = Project::open(&path)
-                .and_then(|p| p.item_rows()?.iter().map(|r| p.item(r.id)).collect::<Result<Vec<_>, _>>())
-                .map(|items| crate::curation::leakage::find_leaks(&items, 5));
+            let leaks = Project::open(&path).and_then(|p| p.items()).map(|items| {
+                let items: Vec<_> = items.into_iter().map(|(_, it)| it).collect();
+                crate::curation::leakage::find_leaks(&items, 5)
+            });
             JobOutput::Leaks(leaks.map_err(|e| e.to_string()))
         });
-        if let Err(e) = r {
-            self.toasts.error(e.to_string());
-        }
     }
 
     /// Starts evaluating a run's base model and checkpoints on the test split.
     pub(super) fn start_compare(&mut self, run: i64) {
-        let Some(p) = &self.state.project else { return };
-        let path = p.path.clone();
-        let r = self.jobs.spawn("evaluate checkpoints", move |ctx| {
+        self.spawn_on_project("evaluate checkpoints", move |path, ctx| {
             let out = crate::train::compare::compare_checkpoints(&path, run, crate::domain::Split::Test, ctx)
                 .map(|v| format!("Evaluated {} model(s) of run {run}", v.len()))
                 .map_err(|e| e.to_string());
             JobOutput::Edited(out)
         });
-        if let Err(e) = r {
-            self.toasts.error(e.to_string());
-        }
     }
 
     /// Opens a native file dialog on a worker thread (the UI keeps running).

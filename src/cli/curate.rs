@@ -156,7 +156,7 @@ pub(super) fn run(cli: &Cli, a: &CurateArgs) -> anyhow::Result<i32> {
         CurateCommand::Leakage => {
             let path = require_project(cli)?;
             let project = Project::open(path).with_context(|| format!("opening {}", path.display()))?;
-            let items: Vec<_> = project.item_rows()?.iter().map(|r| project.item(r.id)).collect::<Result<_, _>>()?;
+            let items: Vec<_> = project.items()?.into_iter().map(|(_, it)| it).collect();
             let leaks = crate::curation::leakage::find_leaks(&items, 5);
             for l in leaks.iter().take(50) {
                 println!("{:?}: {} ({}) ~ {} ({})", l.kind, l.a.0, l.a.1, l.b.0, l.b.1);

@@ -148,11 +148,7 @@ pub fn export(
 ) -> Result<ExportSummary, ExportError> {
     let mut items: Vec<(i64, VqaItem)> = match &opts.version {
         Some(v) => project.version_items(v)?,
-        None => project
-            .item_rows()?
-            .into_iter()
-            .map(|r| Ok((r.id, project.item(r.id)?)))
-            .collect::<Result<_, StoreError>>()?,
+        None => project.items()?,
     };
     let before = items.len();
     let est: HashMap<i64, PassCount> = match &opts.difficulty {

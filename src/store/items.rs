@@ -164,6 +164,22 @@ impl Project {
         Ok(rows)
     }
 
+    /// Every item with its images `(row id, item)`, in id order — one decode per item (what
+    /// exports, versions, diffs and the leakage check read).
+    ///
+    /// # Errors
+    /// SQLite or decoding errors.
+    pub fn items(&self) -> Result<Vec<(i64, VqaItem)>> {
+        let mut stmt = self.conn.prepare(&format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id"))?;
+        let mut q = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = q.next()? {
+            let id: i64 = r.get(0)?;
+            out.push((id, decode_item(r, self.item_images(id)?)?));
+        }
+        Ok(out)
+    }
+
     /// The full item with its images (paths as stored; see [`Project::resolve_image`]).
     ///
     /// # Errors

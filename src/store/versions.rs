@@ -77,8 +77,7 @@ impl Project {
                 "a version named {name:?} already exists (versions are immutable)"
             )));
         }
-        let items: Vec<(i64, VqaItem)> =
-            self.item_rows()?.into_iter().map(|r| Ok((r.id, self.item(r.id)?))).collect::<Result<_>>()?;
+        let items: Vec<(i64, VqaItem)> = self.items()?;
         let head: Option<i64> =
             self.conn.query_row("SELECT MAX(id) FROM edit_groups", [], |r| r.get(0)).optional()?.flatten();
         let now = crate::util::now_rfc3339();
@@ -161,7 +160,7 @@ impl Project {
             self.version_items(old)?.into_iter().map(|(_, it)| (it.uid.clone(), it)).collect();
         let mut b: BTreeMap<String, VqaItem> = match new {
             Some(n) => self.version_items(n)?.into_iter().map(|(_, it)| (it.uid.clone(), it)).collect(),
-            None => self.item_rows()?.into_iter().map(|r| Ok((r.uid, self.item(r.id)?))).collect::<Result<_>>()?,
+            None => self.items()?.into_iter().map(|(_, it)| (it.uid.clone(), it)).collect(),
         };
         let mut d = VersionDiff::default();
         for (uid, it) in &b {

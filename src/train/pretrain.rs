@@ -107,8 +107,7 @@ pub enum PretrainError {
 /// Store and image errors.
 pub fn load_items(project: &Project, vlm: &Vlm) -> Result<Vec<(VqaItem, Option<PixelValues>)>, PretrainError> {
     let mut out = Vec::new();
-    for row in project.item_rows()? {
-        let item = project.item(row.id)?;
+    for (_, item) in project.items()? {
         let img = match item.images.first() {
             Some(r) if !r.is_missing() => {
                 let (rgb, h, w) = crate::io::images::read_rgb(&project.resolve_image(&r.path))?;
@@ -137,7 +136,7 @@ fn lr_at(step: usize, steps: usize, peak: f64) -> f64 {
 pub fn pretrain(opts: &PretrainOptions, progress: &dyn ProgressSink) -> Result<PretrainReport, PretrainError> {
     let project = Project::open(&opts.project)?;
     progress.update("Training the tokenizer", 0, None);
-    let all: Vec<VqaItem> = project.item_rows()?.iter().map(|r| project.item(r.id)).collect::<Result<_, _>>()?;
+    let all: Vec<VqaItem> = project.items()?.into_iter().map(|(_, it)| it).collect();
     let corpus = tokenizer_corpus(&all, opts.seed);
     train_tokenizer(&corpus, TINY_VOCAB, &opts.out)?;
     let tok = ChatTokenizer::load(&opts.out)?;
