@@ -120,6 +120,9 @@ pub enum PassrateError {
     },
 }
 
+/// Rewards offered for grading samples (any single reward function's name is accepted too).
+pub const GRADING_REWARDS: [&str; 4] = ["medvlm-r1", "medvlthinker", "accuracy", "open_match"];
+
 /// The reward spec of a name.
 pub fn reward_spec(name: &str) -> Option<RewardSpec> {
     match name {
@@ -179,7 +182,7 @@ fn check(opts: &PassrateOptions) -> Result<RewardSpec, PassrateError> {
     }
     reward_spec(&opts.reward).ok_or_else(|| PassrateError::Option {
         field: "reward",
-        reason: format!("unknown reward {:?} (medvlm-r1, medvlthinker, accuracy, open_match)", opts.reward),
+        reason: format!("unknown reward {:?} ({})", opts.reward, GRADING_REWARDS.join(", ")),
     })
 }
 

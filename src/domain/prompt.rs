@@ -51,8 +51,8 @@ impl PromptTemplate {
         }
     }
 
-    /// Parses a built-in name.
-    pub fn parse(name: &str) -> Option<Self> {
+    /// The built-in templates, in menu order.
+    pub fn built_in() -> [Self; 5] {
         [
             Self::MedvlmR1Train,
             Self::MedvlmR1Eval,
@@ -60,8 +60,11 @@ impl PromptTemplate {
             Self::Medvlthinker,
             Self::MedvlthinkerPassRate,
         ]
-        .into_iter()
-        .find(|t| t.name() == name)
+    }
+
+    /// Parses a built-in name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::built_in().into_iter().find(|t| t.name() == name)
     }
 
     /// The user-turn text for an item (images are added by the chat template, before the text).

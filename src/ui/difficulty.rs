@@ -204,22 +204,24 @@ fn job_form(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
         ui.add(egui::DragValue::new(&mut job.top_p).range(0.05..=1.0).speed(0.01).prefix("top-p "));
         ui.add(egui::DragValue::new(&mut job.top_k).range(0..=1000).prefix("top-k ")).on_hover_text("0 = off");
         ui.add(egui::DragValue::new(&mut job.max_new_tokens).range(8..=1024).prefix("max tokens "));
-        egui::ComboBox::from_id_salt("passrate_template").selected_text(format!("prompt {}", job.template)).show_ui(
-            ui,
-            |ui| {
-                for t in ["medvlm-r1-train", "medvlm-r1-eval", "medvlthinker"] {
-                    ui.selectable_value(&mut job.template, t.to_string(), t);
+        egui::ComboBox::from_id_salt("passrate_template")
+            .selected_text(format!("prompt {}", job.template))
+            .show_ui(ui, |ui| {
+                for t in crate::domain::prompt::PromptTemplate::built_in() {
+                    ui.selectable_value(&mut job.template, t.name().to_string(), t.name());
                 }
-            },
-        );
-        egui::ComboBox::from_id_salt("passrate_reward").selected_text(format!("graded by {}", job.reward)).show_ui(
-            ui,
-            |ui| {
-                for r in ["medvlm-r1", "medvlthinker", "accuracy", "open_match"] {
+            })
+            .response
+            .accessible_name("Prompt template");
+        egui::ComboBox::from_id_salt("passrate_reward")
+            .selected_text(format!("graded by {}", job.reward))
+            .show_ui(ui, |ui| {
+                for r in crate::curation::passrate::GRADING_REWARDS {
                     ui.selectable_value(&mut job.reward, r.to_string(), r);
                 }
-            },
-        );
+            })
+            .response
+            .accessible_name("Grading reward");
         let label = format!("Estimate pass counts of {n} items");
         if ui
             .add_enabled(n > 0, egui::Button::new(label))

@@ -109,8 +109,8 @@ fn form(ui: &mut egui::Ui, state: &mut AppState) {
             ui.end_row();
             ui.label("Prompt template");
             egui::ComboBox::from_id_salt("template").selected_text(&f.template).show_ui(ui, |ui| {
-                for t in ["medvlm-r1-train", "medvlm-r1-eval", "medvlthinker", "medvlthinker-passrate"] {
-                    ui.selectable_value(&mut f.template, t.to_string(), t);
+                for t in crate::domain::prompt::PromptTemplate::built_in() {
+                    ui.selectable_value(&mut f.template, t.name().to_string(), t.name());
                 }
             });
             ui.end_row();
