@@ -4,7 +4,7 @@
 //! lr 1e-5, fp32 on the CPU. Prints the median step time of both, the ratio (TRL / ours: >1 = we are
 //! faster) and the time breakdown (generation, log-probs, loss+backward, optimizer).
 //!
-//! `cargo bench --bench grpo -- [--steps N] [--trl PATH/bench_grpo_trl.py] [--python PY]`
+//! `cargo bench --bench grpo -- [--steps N (10)] [--trl PATH/bench_grpo_trl.py] [--python PY]`
 //! Defaults: `../shared/reference/bench_grpo_trl.py` (or `$MEDVLM_TRL_BENCH`), `python3` (or `$MEDVLM_PYTHON`).
 
 use std::collections::BTreeMap;
@@ -80,7 +80,7 @@ fn trl(steps: usize, script: &Path, python: &str) -> Option<serde_json::Value> {
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str| argv.iter().position(|a| a == name).and_then(|i| argv.get(i + 1)).cloned();
-    let steps: usize = flag("--steps").and_then(|s| s.parse().ok()).unwrap_or(5);
+    let steps: usize = flag("--steps").and_then(|s| s.parse().ok()).unwrap_or(10);
     let script = flag("--trl")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("MEDVLM_TRL_BENCH").map(PathBuf::from))
@@ -149,10 +149,12 @@ fn main() {
             }
         }
     }
+    let (ours_min, ours_max) =
+        (times.iter().copied().fold(f64::INFINITY, f64::min), times.iter().copied().fold(0.0, f64::max));
     let ours = median(times);
     println!("GRPO step, qwen2-small, 2 prompts x G=4, prompt 32, completion 64, beta 0, dapo, fp32, CPU (flex)");
     println!(
-        "ours: median step {ours:.3} s ({:.0} completion tokens/step on average)",
+        "ours: median step {ours:.3} s (min {ours_min:.3}, max {ours_max:.3}; {:.0} completion tokens/step on average)",
         tokens.iter().sum::<usize>() as f64 / tokens.len() as f64
     );
     for (k, v) in &parts {
@@ -165,13 +167,18 @@ fn main() {
     match trl(steps, &script, &python) {
         Some(r) => {
             let t = r["median_step_s"].as_f64().unwrap_or(f64::NAN);
-            println!("TRL {}: median step {t:.3} s", r["trl"].as_str().unwrap_or("?"));
+            let (lo, hi) = (r["min_step_s"].as_f64().unwrap_or(f64::NAN), r["max_step_s"].as_f64().unwrap_or(f64::NAN));
+            println!("TRL {}: median step {t:.3} s (min {lo:.3}, max {hi:.3})", r["trl"].as_str().unwrap_or("?"));
             if let Some(b) = r["breakdown_median_s"].as_object() {
                 for (k, v) in b {
                     println!("  {k:<36} {:.3} s", v.as_f64().unwrap_or(f64::NAN));
                 }
             }
-            println!("ratio TRL / ours = {:.2}x (>1: ours faster)", t / ours);
+            println!(
+                "ratio TRL / ours = {:.2}x on medians, {:.2}x on minima (>1: ours faster)",
+                t / ours,
+                lo / ours_min
+            );
         }
         None => println!("TRL: no result (is trl installed for {python}?)"),
     }

@@ -1,5 +1,5 @@
 //! Model benchmarks against the PyTorch reference on the same machine:
-//! forward, forward+backward+AdamW step and greedy KV-cache generation (batch 8) for the
+//! a dense 4096² matmul, then forward, forward+backward+AdamW step and greedy KV-cache generation (batch 8) for the
 //! `qwen2-small` and `vlm-tiny` configurations of `bench_torch.py`, on the CPU backend and on wgpu
 //! when an adapter is present. Prints a table with the ratio (PyTorch time / ours: >1 = we are faster).
 //!
@@ -224,6 +224,21 @@ fn main() {
             }
             _ => (Device::flex(), "cpu (flex)".to_string()),
         };
+        // Dense fp32 matmul, 4096² (bench_torch.py matmul's default size).
+        let n = 4096;
+        let x: Tensor<2> = Tensor::random([n, n], burn::tensor::Distribution::Default, &dev);
+        let mm = time(1, if a.quick { 2 } else { 5 }, || {
+            let _ = x.clone().matmul(x.clone()).into_data();
+        });
+        let gflops = 2.0 * (n as f64).powi(3) / mm / 1e9;
+        rows.push(Row {
+            model: "-",
+            bench: "matmul 4096² fp32",
+            backend: desc.clone(),
+            ours_s: mm,
+            torch_s: None,
+            extra: format!("{gflops:.0} GFLOP/s"),
+        });
         let small = Vlm::random(qwen2_small(), PreprocessConfig::default(), 0, &dev);
         let small_train = Vlm::random(qwen2_small(), PreprocessConfig::default(), 0, &dev.clone().autodiff());
         bench_model(&a, "qwen2-small", &small, small_train, None, &dev, &dev.clone().autodiff(), &desc, &mut rows);
@@ -244,6 +259,7 @@ fn main() {
         }
         let model = if r.model == "vlm-tiny" { fixture_dir.as_str() } else { "qwen2-small" };
         let task = match r.bench {
+            b if b.starts_with("matmul") => "matmul",
             b if b.starts_with("forward") => "forward",
             b if b.starts_with("train") => "train",
             _ => "generate",

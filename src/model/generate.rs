@@ -1,9 +1,11 @@
 //! Batched generation: left-padded prompts, one prefill then one token per step through the KV
 //! cache, greedy or temperature / top-k / top-p sampling, per-sequence stop tokens, and the
-//! log-probability of each generated token under `logits / temperature` (what GRPO needs).
+//! log-probability of each generated token under `logits / T` (what GRPO needs). The decoder runs in
+//! burn (wgpu) or in the host decoder (CPU); the sampling loop is shared.
 
 use burn::prelude::*;
 
+use super::host::{HostCache, HostDecoder};
 use super::layers::{index1, tensor2, to_vec};
 use super::text::{KvCache, attention_mask, mrope_cos_sin};
 use super::vlm::{Batch, ModelError, Vlm};
@@ -46,77 +48,185 @@ pub struct Generated {
 /// Like [`pick`], never choosing a token in `suppressed`; the log-probability is still that of the
 /// full `log softmax(logits / T)`, as the trainer computes it.
 pub fn pick_allowed(logits: &[f32], suppressed: &[usize], s: &Sampling, rng: &mut Rng) -> (u32, f32) {
-    if suppressed.is_empty() {
-        return pick(logits, s, rng);
-    }
-    let mut masked = logits.to_vec();
-    for &t in suppressed {
-        if let Some(l) = masked.get_mut(t) {
-            *l = f32::NEG_INFINITY;
-        }
-    }
-    let (tok, _) = pick(&masked, s, rng);
     let t = if s.greedy { 1.0 } else { s.temperature.max(1e-6) };
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let log_z = logits.iter().map(|&l| ((l - max) / t).exp()).sum::<f32>().ln();
-    (tok, (logits[tok as usize] - max) / t - log_z)
+    // log p(i) = (l_i - max)/t - ln(sum exp((l - max)/t)); the weights are reused for sampling.
+    let mut weights: Vec<f32> = logits.iter().map(|&l| ((l - max) / t).exp()).collect();
+    let log_z = weights.iter().sum::<f32>().ln();
+    for &i in suppressed {
+        if let Some(w) = weights.get_mut(i) {
+            *w = 0.0;
+        }
+    }
+    let tok = if s.greedy {
+        // First maximum among the allowed tokens, like torch.argmax.
+        let mut best: Option<usize> = None;
+        for (i, &l) in logits.iter().enumerate() {
+            if weights[i] > 0.0 && best.is_none_or(|b| l > logits[b]) {
+                best = Some(i);
+            }
+        }
+        best.unwrap_or(0)
+    } else {
+        sample(&weights, s, rng)
+    };
+    (tok as u32, logits.get(tok).map_or(f32::NEG_INFINITY, |&l| (l - max) / t - log_z))
+}
+
+/// Draws an index from unnormalised weights, keeping only the `top_k` largest (ties: lower index
+/// first) and then the smallest head with mass >= `top_p`. Only those need sorting: with both off,
+/// one pass over the vocabulary in index order.
+fn sample(weights: &[f32], s: &Sampling, rng: &mut Rng) -> usize {
+    let u = rng.f32();
+    let draw = |cand: &mut dyn Iterator<Item = (usize, f32)>, total: f32| {
+        let target = u * total;
+        let (mut acc, mut last) = (0.0f32, 0);
+        for (i, w) in cand {
+            acc += w;
+            last = i;
+            if target < acc {
+                return i;
+            }
+        }
+        last
+    };
+    let allowed = weights.iter().filter(|&&w| w > 0.0).count();
+    let top_k = if s.top_k == 0 || s.top_k >= allowed { 0 } else { s.top_k };
+    if top_k == 0 && s.top_p >= 1.0 {
+        let total: f32 = weights.iter().sum();
+        return draw(&mut weights.iter().copied().enumerate().filter(|c| c.1 > 0.0), total);
+    }
+    let order = |a: &usize, b: &usize| weights[*b].total_cmp(&weights[*a]).then(a.cmp(b));
+    let mut cand: Vec<usize> = (0..weights.len()).filter(|&i| weights[i] > 0.0).collect();
+    if top_k > 0 {
+        cand.select_nth_unstable_by(top_k - 1, order);
+        cand.truncate(top_k);
+    }
+    cand.sort_unstable_by(order);
+    if s.top_p < 1.0 {
+        let z: f32 = cand.iter().map(|&i| weights[i]).sum();
+        let mut acc = 0.0;
+        let keep = cand
+            .iter()
+            .position(|&i| {
+                acc += weights[i] / z;
+                acc >= s.top_p
+            })
+            .map_or(cand.len(), |p| p + 1);
+        cand.truncate(keep);
+    }
+    let total: f32 = cand.iter().map(|&i| weights[i]).sum();
+    draw(&mut cand.iter().map(|&i| (i, weights[i])), total)
 }
 
 /// Picks a token from one row of logits; returns it with its log-probability under `logits / T`.
 pub fn pick(logits: &[f32], s: &Sampling, rng: &mut Rng) -> (u32, f32) {
-    let t = if s.greedy { 1.0 } else { s.temperature.max(1e-6) };
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    // log p(i) = (l_i - max)/t - ln(sum exp((l - max)/t))
-    let log_z = logits.iter().map(|&l| ((l - max) / t).exp()).sum::<f32>().ln();
-    let logp = |i: usize| (logits[i] - max) / t - log_z;
-    if s.greedy {
-        // First maximum, like torch.argmax.
-        let mut best = 0;
-        for (i, &l) in logits.iter().enumerate() {
-            if l > logits[best] {
-                best = i;
-            }
-        }
-        return (best as u32, logp(best));
-    }
-    let mut cand: Vec<(usize, f32)> = logits.iter().enumerate().map(|(i, &l)| (i, (l - max) / t)).collect();
-    cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    if s.top_k > 0 && s.top_k < cand.len() {
-        cand.truncate(s.top_k);
-    }
-    let z: f32 = cand.iter().map(|c| c.1.exp()).sum();
-    let mut probs: Vec<f32> = cand.iter().map(|c| c.1.exp() / z).collect();
-    if s.top_p < 1.0 {
-        // Keep the smallest prefix whose mass reaches top_p (always at least one token).
-        let mut acc = 0.0;
-        let mut keep = probs.len();
-        for (i, p) in probs.iter().enumerate() {
-            acc += p;
-            if acc >= s.top_p {
-                keep = i + 1;
-                break;
-            }
-        }
-        cand.truncate(keep);
-        probs.truncate(keep);
-        let z: f32 = probs.iter().sum();
-        for p in &mut probs {
-            *p /= z;
-        }
-    }
-    let u = rng.f32();
-    let mut acc = 0.0;
-    for (c, p) in cand.iter().zip(&probs) {
-        acc += p;
-        if u < acc {
-            return (c.0 as u32, logp(c.0));
-        }
-    }
-    let last = cand.last().map_or(0, |c| c.0);
-    (last as u32, logp(last))
+    pick_allowed(logits, &[], s, rng)
 }
 
-/// Generates for every row of `batch` until each hits a stop id or `max_new_tokens`.
+/// Which implementation runs the decoder during generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// burn tensors on the given device (the wgpu path).
+    Burn,
+    /// The host decoder ([`crate::model::host`]): the CPU path.
+    Host,
+}
+
+impl Engine {
+    /// The host decoder on burn's CPU device, burn otherwise.
+    pub fn for_device(device: &Device) -> Self {
+        if *device == Device::flex() { Self::Host } else { Self::Burn }
+    }
+}
+
+/// New positions for one decoder call: embeddings for the prefill, token ids afterwards.
+enum Input<'a> {
+    Embeddings(Box<Tensor<3>>),
+    Tokens(&'a [u32]),
+}
+
+/// One decoder call: runs `len` new positions with host rotary tables `[batch, len, head_dim]` and
+/// returns the logits `[batch, vocab]` of each row's last new position.
+trait Decoder {
+    fn run(&mut self, x: Input<'_>, len: usize, cos: Vec<f32>, sin: Vec<f32>, key_valid: &[Vec<bool>]) -> Vec<f32>;
+}
+
+struct BurnDecoder<'a> {
+    model: &'a Vlm,
+    cache: KvCache,
+    device: Device,
+}
+
+impl Decoder for BurnDecoder<'_> {
+    fn run(&mut self, x: Input<'_>, len: usize, cos: Vec<f32>, sin: Vec<f32>, key_valid: &[Vec<bool>]) -> Vec<f32> {
+        let (tc, dev) = (&self.model.config.text, &self.device);
+        let (b, hd) = (key_valid.len(), tc.head_dim());
+        let x = match x {
+            Input::Embeddings(e) => *e,
+            Input::Tokens(t) => {
+                let ids = index1(t.iter().map(|&t| i64::from(t)).collect(), dev);
+                self.model.text.embed(ids).reshape([b, len, tc.hidden_size])
+            }
+        };
+        let cos = tensor2(cos, [b * len, hd], dev).reshape([b, 1, len, hd]);
+        let sin = tensor2(sin, [b * len, hd], dev).reshape([b, 1, len, hd]);
+        let mask = attention_mask(key_valid, len, dev);
+        let hidden = self.model.text.forward(x, cos, sin, mask, Some(&mut self.cache));
+        to_vec(self.model.text.logits(hidden.narrow(1, len - 1, 1).reshape([b, tc.hidden_size])))
+    }
+}
+
+/// The host decoder over row shards: with several cores, each shard (a contiguous block of rows with
+/// its own cache) runs the whole forward pass on one core; decode-sized products are too small to
+/// split well inside one product.
+struct HostRun {
+    decoder: HostDecoder,
+    shards: Vec<(std::ops::Range<usize>, HostCache)>,
+    hidden: usize,
+    head_dim: usize,
+}
+
+impl HostRun {
+    fn new(model: &Vlm, batch: usize, capacity: usize) -> Self {
+        let decoder = HostDecoder::new(&model.text);
+        let n = rayon::current_num_threads().clamp(1, batch.max(1));
+        let per = batch.div_ceil(n);
+        let shards = (0..batch)
+            .step_by(per.max(1))
+            .map(|start| {
+                let rows = start..(start + per).min(batch);
+                let cache = decoder.cache(rows.len(), capacity, n == 1);
+                (rows, cache)
+            })
+            .collect();
+        Self { decoder, shards, hidden: model.config.text.hidden_size, head_dim: model.config.text.head_dim() }
+    }
+}
+
+impl Decoder for HostRun {
+    fn run(&mut self, x: Input<'_>, len: usize, cos: Vec<f32>, sin: Vec<f32>, key_valid: &[Vec<bool>]) -> Vec<f32> {
+        use rayon::prelude::*;
+        let x = match x {
+            Input::Embeddings(e) => to_vec(*e),
+            Input::Tokens(t) => self.decoder.embed(t),
+        };
+        let (h, hd, dec) = (self.hidden * len, self.head_dim * len, &self.decoder);
+        let logits: Vec<Vec<f32>> = self
+            .shards
+            .par_iter_mut()
+            .map(|(rows, cache)| {
+                let xs = x[rows.start * h..rows.end * h].to_vec();
+                let (cs, sn) = (&cos[rows.start * hd..rows.end * hd], &sin[rows.start * hd..rows.end * hd]);
+                dec.forward(xs, len, cs, sn, &key_valid[rows.clone()], cache)
+            })
+            .collect();
+        logits.concat()
+    }
+}
+
+/// Generates for every row of `batch` until each hits a stop id or `max_new_tokens`, with the
+/// engine [`Engine::for_device`] picks.
 ///
 /// # Errors
 /// [`ModelError`] when the prompt and images disagree or ids are out of range.
@@ -128,18 +238,35 @@ pub fn generate(
     pad_id: u32,
     device: &Device,
 ) -> Result<Generated, ModelError> {
+    generate_with(Engine::for_device(device), model, batch, stop_ids, s, pad_id, device)
+}
+
+/// [`generate`] with a chosen engine (the image tower and embeddings always run in burn).
+///
+/// # Errors
+/// As [`generate`].
+pub fn generate_with(
+    engine: Engine,
+    model: &Vlm,
+    batch: &Batch,
+    stop_ids: &[u32],
+    s: &Sampling,
+    pad_id: u32,
+    device: &Device,
+) -> Result<Generated, ModelError> {
     let tc = &model.config.text;
-    let (b, seq, hd) = (batch.batch, batch.seq, tc.head_dim());
+    let (b, seq) = (batch.batch, batch.seq);
     let (emb, pos) = model.embed(batch, device)?;
-    let mut cache = KvCache::new(tc, b, seq + s.max_new_tokens, device);
+    let capacity = seq + s.max_new_tokens;
+    let mut decoder: Box<dyn Decoder + '_> = match engine {
+        Engine::Burn => {
+            Box::new(BurnDecoder { model, cache: KvCache::new(tc, b, capacity, device), device: device.clone() })
+        }
+        Engine::Host => Box::new(HostRun::new(model, b, capacity)),
+    };
     let mut key_valid = batch.key_valid();
     let (cos, sin) = mrope_cos_sin(tc, &pos.ids, b, seq);
-    let shape = [b, 1, seq, hd];
-    let cos = tensor2(cos, [b * seq, hd], device).reshape(shape);
-    let sin = tensor2(sin, [b * seq, hd], device).reshape(shape);
-    let mask = attention_mask(&key_valid, seq, device);
-    let hidden = model.text.forward(emb, cos, sin, mask, Some(&mut cache));
-    let mut logits = to_vec(model.text.logits(hidden.narrow(1, seq - 1, 1).reshape([b, tc.hidden_size])));
+    let mut logits = decoder.run(Input::Embeddings(Box::new(emb)), seq, cos, sin, &key_valid);
     let vocab = tc.vocab_size;
     let mut n_valid: Vec<i64> = key_valid.iter().map(|r| r.iter().filter(|&&v| v).count() as i64).collect();
     let mut out = Generated { tokens: vec![Vec::new(); b], logprobs: vec![Vec::new(); b], stopped: vec![false; b] };
@@ -180,16 +307,7 @@ pub fn generate(
             key_valid[r].push(true);
         }
         let (cos, sin) = mrope_cos_sin(tc, &p, b, 1);
-        let cos = tensor2(cos, [b, hd], device).reshape([b, 1, 1, hd]);
-        let sin = tensor2(sin, [b, hd], device).reshape([b, 1, 1, hd]);
-        let mask = attention_mask(&key_valid, 1, device);
-        let x = model.text.embed(index1(next.iter().map(|&t| i64::from(t)).collect(), device)).reshape([
-            b,
-            1,
-            tc.hidden_size,
-        ]);
-        let hidden = model.text.forward(x, cos, sin, mask, Some(&mut cache));
-        logits = to_vec(model.text.logits(hidden.reshape([b, tc.hidden_size])));
+        logits = decoder.run(Input::Tokens(&next), 1, cos, sin, &key_valid);
     }
     Ok(out)
 }
@@ -222,6 +340,34 @@ mod tests {
         let s = Sampling { greedy: false, temperature: 1.0, ..Sampling::default() };
         let seen: std::collections::BTreeSet<u32> = (0..200).map(|_| pick(&[0.0, 0.0, 0.0], &s, &mut rng).0).collect();
         assert_eq!(seen.len(), 3);
+    }
+
+    #[test]
+    fn sampling_follows_the_softmax_and_top_k_keeps_the_k_largest() {
+        let logits = [0.0f32, 1.0, 2.0, 0.5];
+        let z: f32 = logits.iter().map(|l| l.exp()).sum();
+        let mut rng = Rng::new(11);
+        let s = Sampling { greedy: false, temperature: 1.0, ..Sampling::default() };
+        let n = 40_000;
+        let mut counts = [0usize; 4];
+        for _ in 0..n {
+            counts[pick(&logits, &s, &mut rng).0 as usize] += 1;
+        }
+        for (c, l) in counts.iter().zip(logits) {
+            let (got, want) = (*c as f32 / n as f32, l.exp() / z);
+            assert!((got - want).abs() < 0.01, "frequency {got} vs probability {want}");
+        }
+        // top-k 2 keeps tokens 2 and 1 (renormalised); ties break toward the lower id.
+        let s2 = Sampling { top_k: 2, ..s.clone() };
+        let mut counts = [0usize; 4];
+        for _ in 0..n {
+            counts[pick(&logits, &s2, &mut rng).0 as usize] += 1;
+        }
+        assert_eq!(counts[0] + counts[3], 0);
+        let want = 1.0f32.exp() / (1.0f32.exp() + 2.0f32.exp());
+        assert!((counts[1] as f32 / n as f32 - want).abs() < 0.01);
+        let tie = Sampling { top_k: 1, ..s };
+        assert_eq!(pick(&[1.0, 3.0, 3.0], &tie, &mut rng).0, 1);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Qwen2-VL and Qwen2.5-VL in burn, generic over the device (wgpu or CPU chosen at run time):
 //! configuration, safetensors loading, image preprocessing, vision towers, the M-RoPE decoder and
-//! generation. Numerically equal to Hugging Face transformers (see `tests/it/model_parity.rs`).
+//! generation (with a host decoder for the CPU). Numerically equal to Hugging Face transformers
+//! (see `tests/it/model_parity.rs`).
 
 pub mod chat;
 pub mod config;
 pub mod device;
 pub mod generate;
 pub mod hf_config;
+pub mod host;
 pub mod layers;
 pub mod positions;
 pub mod preprocess;

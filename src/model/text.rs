@@ -8,7 +8,7 @@ use burn::tensor::activation::{silu, softmax};
 
 use super::config::TextConfig;
 use super::layers::{
-    Norm, apply_rotary, export_linear, inv_freq, load_linear, normal_vec, random_linear, tensor2, to_vec,
+    Norm, apply_rotary, export_linear, inv_freq, linear_rows, load_linear, normal_vec, random_linear, tensor2, to_vec,
 };
 use super::weights::{Checkpoint, NamedTensor, WeightsError};
 use crate::sample::rng::Rng;
@@ -269,7 +269,8 @@ impl TextModel {
             let a = layer.self_attn.forward(h, &cos, &sin, &mask, cache.as_deref_mut().map(|c| (c, i)));
             x = x + a;
             let h = layer.post_attention_layernorm.forward(x.clone());
-            x = x + layer.down_proj.forward(silu(layer.gate_proj.forward(h.clone())) * layer.up_proj.forward(h));
+            let act = silu(linear_rows(&layer.gate_proj, h.clone())) * linear_rows(&layer.up_proj, h);
+            x = x + linear_rows(&layer.down_proj, act);
         }
         if let Some(c) = cache {
             c.len += x.dims()[1];
@@ -280,7 +281,7 @@ impl TextModel {
     /// Logits `[.., vocab]` from final hidden states.
     pub fn logits<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
+            Some(head) => linear_rows(head, hidden),
             None => {
                 let dims = hidden.dims();
                 let h = dims[D - 1];
@@ -305,9 +306,9 @@ impl Attention {
         let [b, l, h] = x.dims();
         let hd = h / self.n_heads;
         let g = self.n_heads / self.n_kv;
-        let q = self.q_proj.forward(x.clone()).reshape([b, l, self.n_heads, hd]).swap_dims(1, 2);
-        let k = self.k_proj.forward(x.clone()).reshape([b, l, self.n_kv, hd]).swap_dims(1, 2);
-        let v = self.v_proj.forward(x).reshape([b, l, self.n_kv, hd]).swap_dims(1, 2);
+        let q = linear_rows(&self.q_proj, x.clone()).reshape([b, l, self.n_heads, hd]).swap_dims(1, 2);
+        let k = linear_rows(&self.k_proj, x.clone()).reshape([b, l, self.n_kv, hd]).swap_dims(1, 2);
+        let v = linear_rows(&self.v_proj, x).reshape([b, l, self.n_kv, hd]).swap_dims(1, 2);
         let q = apply_rotary(q, cos.clone(), sin.clone());
         let k = apply_rotary(k, cos.clone(), sin.clone());
         let (k, v) = match cache {
@@ -327,6 +328,6 @@ impl Attention {
         let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar((hd as f64).powf(-0.5)).reshape([b, self.n_kv, g, l, kl]);
         let probs = softmax(scores + mask.clone().unsqueeze_dim::<5>(1), 4).reshape([b, self.n_kv, g * l, kl]);
         let out = probs.matmul(v).reshape([b, self.n_heads, l, hd]).swap_dims(1, 2).reshape([b, l, h]);
-        self.o_proj.forward(out)
+        linear_rows(&self.o_proj, out)
     }
 }

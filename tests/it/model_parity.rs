@@ -1,14 +1,14 @@
 //! Parity with Hugging Face transformers 5.23 (fp32, CPU backend): tiny random Qwen2-VL and
 //! Qwen2.5-VL checkpoints and reference tensors made by `tests/fixtures/model/make_fixtures.py`.
 //! Preprocessing, positions (exact), vision features, spliced embeddings and logits (relative error
-//! <= 1e-4) and greedy ids (identical) for one image, a left-padded batch of two differently sized
+//! <= 1e-4) and greedy ids (identical, from both the burn and the host decoder) for one image, a left-padded batch of two differently sized
 //! images, and text only; both config.json layouts.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use medvlm::model::generate::{Sampling, generate};
+use medvlm::model::generate::{Engine, Sampling, generate, generate_with};
 use medvlm::model::layers::to_vec;
 use medvlm::model::positions::rope_index;
 use medvlm::model::preprocess::{PixelValues, preprocess_rgb, resize_bicubic_aa};
@@ -156,14 +156,22 @@ fn check_model(dir: &Path, kind: &str, f: &Fixture) {
         let err = rel_err(&logits, &f.get(&format!("{case}.logits")).1, |i| valid(i, v));
         assert!(err <= 1e-4, "{kind}/{case}: logits rel err {err:.2e}");
         // Greedy decoding with the KV cache: 8 new tokens, identical ids (no stop: min_new_tokens=8).
+        // Both decoders: burn tensors (the wgpu path) and the host decoder (the CPU path).
         let s = Sampling { greedy: true, max_new_tokens: 8, ..Sampling::default() };
-        let out = generate(&model, &batch, &[], &s, 0, &dev).unwrap();
         let want = f.ints(&format!("{case}.greedy_ids"));
         let total = batch.seq + 8;
-        for r in 0..batch.batch {
-            let got: Vec<i64> = out.tokens[r].iter().map(|&t| i64::from(t)).collect();
-            assert_eq!(got, want[r * total + batch.seq..(r + 1) * total], "{kind}/{case} row {r}: greedy ids");
+        let mut logprobs = Vec::new();
+        for engine in [Engine::Burn, Engine::Host] {
+            let out = generate_with(engine, &model, &batch, &[], &s, 0, &dev).unwrap();
+            for r in 0..batch.batch {
+                let got: Vec<i64> = out.tokens[r].iter().map(|&t| i64::from(t)).collect();
+                let want = &want[r * total + batch.seq..(r + 1) * total];
+                assert_eq!(got, want, "{kind}/{case} row {r}: greedy ids ({engine:?})");
+            }
+            logprobs.push(out.logprobs.concat());
         }
+        let diff = logprobs[0].iter().zip(&logprobs[1]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(diff < 1e-4, "{kind}/{case}: host vs burn decoder log-probs differ by {diff:.2e}");
     }
 }
 

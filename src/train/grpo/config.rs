@@ -176,14 +176,14 @@ impl GrpoConfig {
             // The built-in tiny model on a 2-core CPU: MedVLM-R1's rewards and prompt, short completions,
             // a learning rate a 1.6M-parameter model needs, no KL (no reference copy). 4 prompts x G=8
             // keeps more groups with mixed rewards than 8 x 4, and the token-mean `dapo` loss avoids the
-            // length collapse the sequence-mean `grpo` loss showed at higher learning rates. 20 steps:
-            // chosen on the (MRI-only) validation split, where steps 10, 20 and 70 of a 100-step run
-            // tied best; later steps oscillate.
+            // length collapse the sequence-mean `grpo` loss showed at higher learning rates. 40 steps:
+            // chosen on the (MRI-only) validation split, where step 40 of a 100-step run (checkpoints
+            // every 10) scored best (77.5 %); test accuracy stays within 66.7-71.0 % over all ten.
             "tiny-demo" => Self {
                 preset: name.into(),
                 num_generations: 8,
                 prompts_per_step: 4,
-                steps: 20,
+                steps: 40,
                 max_prompt_length: 512,
                 max_completion_length: 96,
                 top_k: 0,
@@ -192,7 +192,7 @@ impl GrpoConfig {
                 learning_rate: 2e-4,
                 lr_schedule: Schedule::Constant,
                 warmup_steps: 5,
-                save_steps: 5,
+                save_steps: 10,
                 seed: 42,
                 store_rollouts: 0,
                 ..b

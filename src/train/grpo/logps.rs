@@ -75,7 +75,9 @@ pub fn token_logps(
     let (b, lc) = (tb.batch.batch, tb.comp_len);
     let hidden = model.hidden(&tb.batch, device)?;
     // Position t predicts token t + 1: completions start at prompt_len.
-    let logits = model.text.logits(hidden.narrow(1, tb.prompt_len - 1, lc)).div_scalar(f64::from(temperature));
+    let logits = model.text.logits(hidden.narrow(1, tb.prompt_len - 1, lc));
+    // Dividing by T = 1 would cost a pass over [B, L, vocab] forward and backward.
+    let logits = if temperature == 1.0 { logits } else { logits.div_scalar(f64::from(temperature)) };
     let logp = log_softmax(logits, 2);
     let ids: Vec<i64> = tb.comp_ids.iter().map(|&t| i64::from(t)).collect();
     let ids: Tensor<3, Int> = Tensor::from_data(TensorData::new(ids, [b, lc, 1]), device);
