@@ -15,7 +15,7 @@ use crate::domain::{Modality, Split};
 use crate::jobs::ProgressSink;
 use crate::model::chat::ChatTokenizer;
 use crate::model::device::{BackendChoice, choose};
-use crate::model::generate::{Sampling, generate};
+use crate::model::generate::{Generator, Sampling};
 use crate::model::{Batch, ModelError, Vlm};
 use crate::sample::rng::Rng;
 use crate::store::{EstimateKey, PassCount, Project, RolloutRow, StoreError};
@@ -248,6 +248,7 @@ pub fn estimate(
     };
     let mut processed = 0u64;
     sink.update("estimating pass counts", 0, Some(total));
+    let generator = Generator::new(&model, &dev);
     for (b, chunk) in todo.chunks(opts.items_per_batch.max(1)).enumerate() {
         if sink.is_cancelled() {
             report.cancelled = true;
@@ -277,7 +278,7 @@ pub fn estimate(
             max_new_tokens: opts.max_new_tokens,
             seed: Rng::derive(opts.seed, 0x9A55_0000 + b as u64).next_u64(),
         };
-        let out = generate(&model, &batch, &tok.stop_ids(), &sampling, tok.endoftext, &dev)?;
+        let out = generator.generate(&batch, &tok.stop_ids(), &sampling, tok.endoftext)?;
         let mut rows = Vec::with_capacity(prompts.len());
         let mut samples = Vec::with_capacity(prompts.len() * opts.k);
         for (g, (p, group)) in prompts.iter().zip(out.tokens.chunks(opts.k)).enumerate() {

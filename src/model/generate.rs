@@ -180,16 +180,15 @@ impl Decoder for BurnDecoder<'_> {
 /// The host decoder over row shards: with several cores, each shard (a contiguous block of rows with
 /// its own cache) runs the whole forward pass on one core; decode-sized products are too small to
 /// split well inside one product.
-struct HostRun {
-    decoder: HostDecoder,
+struct HostRun<'a> {
+    decoder: &'a HostDecoder,
     shards: Vec<(std::ops::Range<usize>, HostCache)>,
     hidden: usize,
     head_dim: usize,
 }
 
-impl HostRun {
-    fn new(model: &Vlm, batch: usize, capacity: usize) -> Self {
-        let decoder = HostDecoder::new(&model.text);
+impl<'a> HostRun<'a> {
+    fn new(decoder: &'a HostDecoder, model: &Vlm, batch: usize, capacity: usize) -> Self {
         let n = rayon::current_num_threads().clamp(1, batch.max(1));
         let per = batch.div_ceil(n);
         let shards = (0..batch)
@@ -204,14 +203,14 @@ impl HostRun {
     }
 }
 
-impl Decoder for HostRun {
+impl Decoder for HostRun<'_> {
     fn run(&mut self, x: Input<'_>, len: usize, cos: Vec<f32>, sin: Vec<f32>, key_valid: &[Vec<bool>]) -> Vec<f32> {
         use rayon::prelude::*;
         let x = match x {
             Input::Embeddings(e) => to_vec(*e),
             Input::Tokens(t) => self.decoder.embed(t),
         };
-        let (h, hd, dec) = (self.hidden * len, self.head_dim * len, &self.decoder);
+        let (h, hd, dec) = (self.hidden * len, self.head_dim * len, self.decoder);
         let logits: Vec<Vec<f32>> = self
             .shards
             .par_iter_mut()
@@ -254,15 +253,60 @@ pub fn generate_with(
     pad_id: u32,
     device: &Device,
 ) -> Result<Generated, ModelError> {
+    Generator::with_engine(engine, model, device).generate(batch, stop_ids, s, pad_id)
+}
+
+/// A model ready to generate many batches (evaluation, pass counts): on the CPU the host decoder's
+/// copy of the weights is made once, not per batch.
+pub struct Generator<'a> {
+    model: &'a Vlm,
+    device: Device,
+    host: Option<HostDecoder>,
+}
+
+impl<'a> Generator<'a> {
+    /// The engine [`Engine::for_device`] picks.
+    pub fn new(model: &'a Vlm, device: &Device) -> Self {
+        Self::with_engine(Engine::for_device(device), model, device)
+    }
+
+    /// A chosen engine.
+    pub fn with_engine(engine: Engine, model: &'a Vlm, device: &Device) -> Self {
+        let host = (engine == Engine::Host).then(|| HostDecoder::new(&model.text));
+        Self { model, device: device.clone(), host }
+    }
+
+    /// Generates for every row of `batch` (see [`generate`]).
+    ///
+    /// # Errors
+    /// As [`generate`].
+    pub fn generate(
+        &self,
+        batch: &Batch,
+        stop_ids: &[u32],
+        s: &Sampling,
+        pad_id: u32,
+    ) -> Result<Generated, ModelError> {
+        run(self.model, self.host.as_ref(), batch, stop_ids, s, pad_id, &self.device)
+    }
+}
+
+fn run(
+    model: &Vlm,
+    host: Option<&HostDecoder>,
+    batch: &Batch,
+    stop_ids: &[u32],
+    s: &Sampling,
+    pad_id: u32,
+    device: &Device,
+) -> Result<Generated, ModelError> {
     let tc = &model.config.text;
     let (b, seq) = (batch.batch, batch.seq);
     let (emb, pos) = model.embed(batch, device)?;
     let capacity = seq + s.max_new_tokens;
-    let mut decoder: Box<dyn Decoder + '_> = match engine {
-        Engine::Burn => {
-            Box::new(BurnDecoder { model, cache: KvCache::new(tc, b, capacity, device), device: device.clone() })
-        }
-        Engine::Host => Box::new(HostRun::new(model, b, capacity)),
+    let mut decoder: Box<dyn Decoder + '_> = match host {
+        None => Box::new(BurnDecoder { model, cache: KvCache::new(tc, b, capacity, device), device: device.clone() }),
+        Some(h) => Box::new(HostRun::new(h, model, b, capacity)),
     };
     let mut key_valid = batch.key_valid();
     let (cos, sin) = mrope_cos_sin(tc, &pos.ids, b, seq);

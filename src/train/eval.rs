@@ -12,7 +12,7 @@ use crate::domain::prompt::PromptTemplate;
 use crate::domain::reward::grade_answer;
 use crate::domain::trace::{first_pass_answer, format_ok, regrade_answer, strict_letter};
 use crate::model::chat::ChatTokenizer;
-use crate::model::generate::{Sampling, generate};
+use crate::model::generate::{Generator, Sampling};
 use crate::model::preprocess::PixelValues;
 use crate::model::{Batch, ModelError, Vlm};
 
@@ -107,6 +107,7 @@ pub fn evaluate(
 ) -> Result<EvalReport, ModelError> {
     let merge = model.config.vision.spatial_merge_size;
     let mut report = EvalReport::default();
+    let generator = Generator::new(model, device);
     for chunk in items.chunks(batch_size.max(1)) {
         let mut seqs = Vec::with_capacity(chunk.len());
         let mut images = Vec::new();
@@ -116,7 +117,7 @@ pub fn evaluate(
             images.extend(img.iter().cloned());
         }
         let batch = Batch::left_padded(&seqs, tok.endoftext, images);
-        let out = generate(model, &batch, &tok.stop_ids(), sampling, tok.endoftext, device)?;
+        let out = generator.generate(&batch, &tok.stop_ids(), sampling, tok.endoftext)?;
         for ((item, _), ids) in chunk.iter().zip(&out.tokens) {
             let output = tok.decode(ids, true)?;
             let extracted = strict_letter(&output);
