@@ -183,12 +183,10 @@ impl Decoder for BurnDecoder<'_> {
 struct HostRun<'a> {
     decoder: &'a HostDecoder,
     shards: Vec<(std::ops::Range<usize>, HostCache)>,
-    hidden: usize,
-    head_dim: usize,
 }
 
 impl<'a> HostRun<'a> {
-    fn new(decoder: &'a HostDecoder, model: &Vlm, batch: usize, capacity: usize) -> Self {
+    fn new(decoder: &'a HostDecoder, batch: usize, capacity: usize) -> Self {
         let n = rayon::current_num_threads().clamp(1, batch.max(1));
         let per = batch.div_ceil(n);
         let shards = (0..batch)
@@ -199,7 +197,7 @@ impl<'a> HostRun<'a> {
                 (rows, cache)
             })
             .collect();
-        Self { decoder, shards, hidden: model.config.text.hidden_size, head_dim: model.config.text.head_dim() }
+        Self { decoder, shards }
     }
 }
 
@@ -210,7 +208,8 @@ impl Decoder for HostRun<'_> {
             Input::Embeddings(e) => to_vec(*e),
             Input::Tokens(t) => self.decoder.embed(t),
         };
-        let (h, hd, dec) = (self.hidden * len, self.head_dim * len, self.decoder);
+        let dec = self.decoder;
+        let (h, hd) = (dec.config().hidden_size * len, dec.config().head_dim() * len);
         let logits: Vec<Vec<f32>> = self
             .shards
             .par_iter_mut()
@@ -225,7 +224,7 @@ impl Decoder for HostRun<'_> {
 }
 
 /// Generates for every row of `batch` until each hits a stop id or `max_new_tokens`, with the
-/// engine [`Engine::for_device`] picks.
+/// engine [`Engine::for_device`] picks (one batch; [`Generator`] for many).
 ///
 /// # Errors
 /// [`ModelError`] when the prompt and images disagree or ids are out of range.
@@ -237,27 +236,11 @@ pub fn generate(
     pad_id: u32,
     device: &Device,
 ) -> Result<Generated, ModelError> {
-    generate_with(Engine::for_device(device), model, batch, stop_ids, s, pad_id, device)
-}
-
-/// [`generate`] with a chosen engine (the image tower and embeddings always run in burn).
-///
-/// # Errors
-/// As [`generate`].
-pub fn generate_with(
-    engine: Engine,
-    model: &Vlm,
-    batch: &Batch,
-    stop_ids: &[u32],
-    s: &Sampling,
-    pad_id: u32,
-    device: &Device,
-) -> Result<Generated, ModelError> {
-    Generator::with_engine(engine, model, device).generate(batch, stop_ids, s, pad_id)
+    Generator::new(model, device).generate(batch, stop_ids, s, pad_id)
 }
 
 /// A model ready to generate many batches (evaluation, pass counts): on the CPU the host decoder's
-/// copy of the weights is made once, not per batch.
+/// copy of the weights is made once, not per batch. The image tower and embeddings always run in burn.
 pub struct Generator<'a> {
     model: &'a Vlm,
     device: Device,
@@ -287,73 +270,65 @@ impl<'a> Generator<'a> {
         s: &Sampling,
         pad_id: u32,
     ) -> Result<Generated, ModelError> {
-        run(self.model, self.host.as_ref(), batch, stop_ids, s, pad_id, &self.device)
+        let (model, device) = (self.model, &self.device);
+        let tc = &model.config.text;
+        let (b, seq) = (batch.batch, batch.seq);
+        let (emb, pos) = model.embed(batch, device)?;
+        let capacity = seq + s.max_new_tokens;
+        let mut decoder: Box<dyn Decoder + '_> = match &self.host {
+            None => {
+                Box::new(BurnDecoder { model, cache: KvCache::new(tc, b, capacity, device), device: device.clone() })
+            }
+            Some(h) => Box::new(HostRun::new(h, b, capacity)),
+        };
+        let mut key_valid = batch.key_valid();
+        let (cos, sin) = mrope_cos_sin(tc, &pos.ids, b, seq);
+        let mut logits = decoder.run(Input::Embeddings(Box::new(emb)), seq, cos, sin, &key_valid);
+        let vocab = tc.vocab_size;
+        let mut n_valid: Vec<i64> = key_valid.iter().map(|r| r.iter().filter(|&&v| v).count() as i64).collect();
+        let mut out = Generated { tokens: vec![Vec::new(); b], logprobs: vec![Vec::new(); b], stopped: vec![false; b] };
+        let mut rng = Rng::new(s.seed);
+        // Vision placeholders are never generated: a completion holding one could not be fed back to
+        // the model (it would ask for an image that is not there), which breaks GRPO's training pass.
+        let c = &model.config;
+        let suppressed: Vec<usize> =
+            [c.image_token_id, c.video_token_id, c.vision_start_token_id, c.vision_end_token_id]
+                .into_iter()
+                .map(|t| t as usize)
+                .filter(|&t| t < vocab)
+                .collect();
+        for step in 0..s.max_new_tokens {
+            let mut next = Vec::with_capacity(b);
+            for r in 0..b {
+                if out.stopped[r] {
+                    next.push(pad_id);
+                    continue;
+                }
+                let (tok, lp) = pick_allowed(&logits[r * vocab..(r + 1) * vocab], &suppressed, s, &mut rng);
+                out.tokens[r].push(tok);
+                out.logprobs[r].push(lp);
+                if stop_ids.contains(&tok) {
+                    out.stopped[r] = true;
+                }
+                next.push(tok);
+            }
+            if out.stopped.iter().all(|&x| x) || step + 1 == s.max_new_tokens {
+                break;
+            }
+            // The new token of row r sits at valid index n_valid[r] and position n_valid[r] + delta[r].
+            let mut p = vec![0i64; 3 * b];
+            for r in 0..b {
+                for axis in 0..3 {
+                    p[axis * b + r] = n_valid[r] + pos.deltas[r];
+                }
+                n_valid[r] += 1;
+                key_valid[r].push(true);
+            }
+            let (cos, sin) = mrope_cos_sin(tc, &p, b, 1);
+            logits = decoder.run(Input::Tokens(&next), 1, cos, sin, &key_valid);
+        }
+        Ok(out)
     }
-}
-
-fn run(
-    model: &Vlm,
-    host: Option<&HostDecoder>,
-    batch: &Batch,
-    stop_ids: &[u32],
-    s: &Sampling,
-    pad_id: u32,
-    device: &Device,
-) -> Result<Generated, ModelError> {
-    let tc = &model.config.text;
-    let (b, seq) = (batch.batch, batch.seq);
-    let (emb, pos) = model.embed(batch, device)?;
-    let capacity = seq + s.max_new_tokens;
-    let mut decoder: Box<dyn Decoder + '_> = match host {
-        None => Box::new(BurnDecoder { model, cache: KvCache::new(tc, b, capacity, device), device: device.clone() }),
-        Some(h) => Box::new(HostRun::new(h, model, b, capacity)),
-    };
-    let mut key_valid = batch.key_valid();
-    let (cos, sin) = mrope_cos_sin(tc, &pos.ids, b, seq);
-    let mut logits = decoder.run(Input::Embeddings(Box::new(emb)), seq, cos, sin, &key_valid);
-    let vocab = tc.vocab_size;
-    let mut n_valid: Vec<i64> = key_valid.iter().map(|r| r.iter().filter(|&&v| v).count() as i64).collect();
-    let mut out = Generated { tokens: vec![Vec::new(); b], logprobs: vec![Vec::new(); b], stopped: vec![false; b] };
-    let mut rng = Rng::new(s.seed);
-    // Vision placeholders are never generated: a completion holding one could not be fed back to
-    // the model (it would ask for an image that is not there), which breaks GRPO's training pass.
-    let c = &model.config;
-    let suppressed: Vec<usize> = [c.image_token_id, c.video_token_id, c.vision_start_token_id, c.vision_end_token_id]
-        .into_iter()
-        .map(|t| t as usize)
-        .filter(|&t| t < vocab)
-        .collect();
-    for step in 0..s.max_new_tokens {
-        let mut next = Vec::with_capacity(b);
-        for r in 0..b {
-            if out.stopped[r] {
-                next.push(pad_id);
-                continue;
-            }
-            let (tok, lp) = pick_allowed(&logits[r * vocab..(r + 1) * vocab], &suppressed, s, &mut rng);
-            out.tokens[r].push(tok);
-            out.logprobs[r].push(lp);
-            if stop_ids.contains(&tok) {
-                out.stopped[r] = true;
-            }
-            next.push(tok);
-        }
-        if out.stopped.iter().all(|&x| x) || step + 1 == s.max_new_tokens {
-            break;
-        }
-        // The new token of row r sits at valid index n_valid[r] and position n_valid[r] + delta[r].
-        let mut p = vec![0i64; 3 * b];
-        for r in 0..b {
-            for axis in 0..3 {
-                p[axis * b + r] = n_valid[r] + pos.deltas[r];
-            }
-            n_valid[r] += 1;
-            key_valid[r].push(true);
-        }
-        let (cos, sin) = mrope_cos_sin(tc, &p, b, 1);
-        logits = decoder.run(Input::Tokens(&next), 1, cos, sin, &key_valid);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

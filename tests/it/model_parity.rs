@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use medvlm::model::generate::{Engine, Sampling, generate, generate_with};
+use medvlm::model::generate::{Engine, Generator, Sampling, generate};
 use medvlm::model::layers::to_vec;
 use medvlm::model::positions::rope_index;
 use medvlm::model::preprocess::{PixelValues, preprocess_rgb, resize_bicubic_aa};
@@ -162,7 +162,7 @@ fn check_model(dir: &Path, kind: &str, f: &Fixture) {
         let total = batch.seq + 8;
         let mut logprobs = Vec::new();
         for engine in [Engine::Burn, Engine::Host] {
-            let out = generate_with(engine, &model, &batch, &[], &s, 0, &dev).unwrap();
+            let out = Generator::with_engine(engine, &model, &dev).generate(&batch, &[], &s, 0).unwrap();
             for r in 0..batch.batch {
                 let got: Vec<i64> = out.tokens[r].iter().map(|&t| i64::from(t)).collect();
                 let want = &want[r * total + batch.seq..(r + 1) * total];

@@ -109,6 +109,11 @@ impl HostDecoder {
         }
     }
 
+    /// The decoder's configuration.
+    pub fn config(&self) -> &TextConfig {
+        &self.cfg
+    }
+
     /// An empty cache for `batch` rows and up to `capacity` positions; `parallel`: the forward
     /// passes using it may spread single products over every core.
     pub fn cache(&self, batch: usize, capacity: usize, parallel: bool) -> HostCache {
