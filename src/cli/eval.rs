@@ -17,7 +17,7 @@ use crate::model::chat::ChatTokenizer;
 use crate::model::generate::Sampling;
 use crate::store::Project;
 use crate::train::eval::{EvalReport, Tally, evaluate};
-use crate::train::pretrain::load_items;
+use crate::train::pretrain::load_items_where;
 
 /// `medvlm eval`.
 #[derive(Debug, clap::Args)]
@@ -72,14 +72,22 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
     let chosen = crate::model::device::choose(super::model::backend(cli));
     let model = Vlm::load(&dir, &chosen.device).with_context(|| format!("loading {}", dir.display()))?;
     let tok = ChatTokenizer::load(&dir)?;
-    let all = load_items(&project, &model)?;
+    let all = project.items()?;
     let trained_on: BTreeSet<String> =
-        all.iter().filter(|(i, _)| i.split == Split::Train).map(|(i, _)| i.modality.as_str().to_string()).collect();
-    let mut items: Vec<_> =
-        all.into_iter().filter(|(i, img)| i.split == split && (img.is_some() || i.images.is_empty())).collect();
-    if let Some(n) = a.limit {
-        items.truncate(n);
-    }
+        all.iter().filter(|(_, i)| i.split == Split::Train).map(|(_, i)| i.modality.as_str().to_string()).collect();
+    // Only the evaluated items' images are read and preprocessed; an item whose image is missing
+    // on disk is skipped, as before.
+    let usable = |i: &crate::domain::VqaItem| i.split == split && !i.images.first().is_some_and(|r| r.is_missing());
+    let wanted: BTreeSet<&str> = all
+        .iter()
+        .filter(|(_, i)| usable(i))
+        .map(|(_, i)| i.uid.as_str())
+        .take(a.limit.unwrap_or(usize::MAX))
+        .collect();
+    let items: Vec<_> = load_items_where(&project, &model, |i| wanted.contains(i.uid.as_str()))?
+        .into_iter()
+        .filter(|(i, img)| img.is_some() || i.images.is_empty())
+        .collect();
     let runs = a.samples.max(1);
     let bar = BarSink::new();
     let total = (items.len() * runs) as u64;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::eval::{Tally, evaluate};
 use super::grpo::config::GrpoConfig;
 use super::grpo::runner::{RunError, model_dir};
-use super::pretrain::load_items;
+use super::pretrain::load_items_where;
 use crate::domain::Split;
 use crate::domain::prompt::PromptTemplate;
 use crate::jobs::ProgressSink;
@@ -107,7 +107,7 @@ pub fn compare_checkpoints(
         let model = Vlm::load(&dir, &dev)?;
         // Checkpoints keep the base model's vision config: the images are preprocessed once.
         if items.is_empty() {
-            items = load_items(&project, &model)
+            items = load_items_where(&project, &model, |i| i.split == split)
                 .map_err(|e| RunError::Config(e.to_string()))?
                 .into_iter()
                 .filter(|(i, img)| {

@@ -106,8 +106,21 @@ pub enum PretrainError {
 /// # Errors
 /// Store and image errors.
 pub fn load_items(project: &Project, vlm: &Vlm) -> Result<Vec<(VqaItem, Option<PixelValues>)>, PretrainError> {
+    load_items_where(project, vlm, |_| true)
+}
+
+/// [`load_items`] for the items `keep` accepts: the others' images are never read or preprocessed
+/// (a real image preprocesses to up to ~24 MB of pixel values).
+///
+/// # Errors
+/// Store and image errors.
+pub fn load_items_where(
+    project: &Project,
+    vlm: &Vlm,
+    keep: impl Fn(&VqaItem) -> bool,
+) -> Result<Vec<(VqaItem, Option<PixelValues>)>, PretrainError> {
     let mut out = Vec::new();
-    for (_, item) in project.items()? {
+    for (_, item) in project.items()?.into_iter().filter(|(_, i)| keep(i)) {
         let img = match item.images.first() {
             Some(r) if !r.is_missing() => {
                 let (rgb, h, w) = crate::io::images::read_rgb(&project.resolve_image(&r.path))?;
