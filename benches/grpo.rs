@@ -3,9 +3,10 @@
 //! (2 prompts x G=4) of 64 tokens after 32-token prompts, T=1, top-k/top-p off, β=0, `dapo` loss,
 //! lr 1e-5, fp32 on the CPU. Prints the median step time of both, the ratio (TRL / ours: >1 = we are
 //! faster) and the time breakdown (generation, log-probs, loss+backward, optimizer).
+//! `--backend wgpu` times ours on the GPU (after the run's kernel preparation) against TRL on CUDA.
 //!
-//! `cargo bench --bench grpo -- [--steps N (10)] [--trl PATH/bench_grpo_trl.py] [--python PY]`
-//! Defaults: `../shared/reference/bench_grpo_trl.py` (or `$MEDVLM_TRL_BENCH`), `python3` (or `$MEDVLM_PYTHON`).
+//! `cargo bench --bench grpo -- [--steps N (10)] [--backend cpu|wgpu] [--trl PATH/bench_grpo_trl.py] [--python PY]`
+//! Defaults: `benches/python/bench_grpo_trl.py` (or `$MEDVLM_TRL_BENCH`), `python3` (or `$MEDVLM_PYTHON`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use medvlm::sample::rng::Rng;
 use medvlm::train::grpo::config::GrpoConfig;
 use medvlm::train::grpo::loss::LossType;
 use medvlm::train::grpo::runner::PromptItem;
-use medvlm::train::grpo::step::grpo_step;
+use medvlm::train::grpo::step::{StepCtx, grpo_step};
 use medvlm::train::optim::AdamW;
 use tokenizers::Tokenizer;
 
@@ -64,10 +65,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn trl(steps: usize, script: &Path, python: &str) -> Option<serde_json::Value> {
+fn trl(steps: usize, script: &Path, python: &str, cuda: bool) -> Option<serde_json::Value> {
     let out = Command::new(python)
         .arg(script)
         .args(["--steps", &steps.to_string(), "--warmup-steps", "1", "--out", "/tmp/medvlm_grpo_bench"])
+        .args(if cuda { &["--cuda"][..] } else { &[][..] })
         .output()
         .ok()?;
     if !out.status.success() {
@@ -85,12 +87,20 @@ fn main() {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("MEDVLM_TRL_BENCH").map(PathBuf::from))
         .or_else(|| {
-            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/bench_grpo_trl.py");
+            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python/bench_grpo_trl.py");
             p.is_file().then_some(p)
         });
     let python = flag("--python").or_else(|| std::env::var("MEDVLM_PYTHON").ok()).unwrap_or_else(|| "python3".into());
 
-    let dev = Device::flex();
+    let gpu = flag("--backend").as_deref() == Some("wgpu");
+    let (dev, desc) = if gpu {
+        match medvlm::model::device::choose(medvlm::model::device::BackendChoice::Wgpu) {
+            Ok(c) => (c.device, c.description),
+            Err(e) => panic!("{e}"),
+        }
+    } else {
+        (Device::flex(), "CPU (flex)".to_string())
+    };
     let train_dev = dev.clone().autodiff();
     let config = configs::qwen2_small();
     let vocab = config.text.vocab_size;
@@ -131,19 +141,20 @@ fn main() {
             })
             .collect();
         let refs: Vec<&PromptItem> = prompts.iter().collect();
+        let ctx = StepCtx::new(&cfg, &tok, &dev, &train_dev).at(s);
         let t = Instant::now();
-        let out = match grpo_step(policy, None, &refs, &cfg, &tok, &mut optim, s, &dev, &train_dev) {
+        let out = match grpo_step(policy, None, &refs, &mut optim, &ctx) {
             Ok(o) => o,
             Err(e) => panic!("grpo step: {e}"),
         };
         let dt = t.elapsed().as_secs_f64();
         policy = out.model;
         if s == 0 {
-            continue; // warm-up, as the TRL script does
+            continue; // warm-up (kernel compilation on the GPU), as the TRL script does
         }
         times.push(dt);
-        tokens.push(out.n_tokens);
-        for (k, v) in &out.metrics {
+        tokens.push(out.metrics.tokens);
+        for (k, v) in &out.metrics.to_trl() {
             if let Some(name) = k.strip_prefix("timing/") {
                 parts.entry(name.to_string()).or_default().push(*v);
             }
@@ -152,7 +163,7 @@ fn main() {
     let (ours_min, ours_max) =
         (times.iter().copied().fold(f64::INFINITY, f64::min), times.iter().copied().fold(0.0, f64::max));
     let ours = median(times);
-    println!("GRPO step, qwen2-small, 2 prompts x G=4, prompt 32, completion 64, beta 0, dapo, fp32, CPU (flex)");
+    println!("GRPO step, qwen2-small, 2 prompts x G=4, prompt 32, completion 64, beta 0, dapo, fp32, {desc}");
     println!(
         "ours: median step {ours:.3} s (min {ours_min:.3}, max {ours_max:.3}; {:.0} completion tokens/step on average)",
         tokens.iter().sum::<usize>() as f64 / tokens.len() as f64
@@ -164,11 +175,15 @@ fn main() {
         println!("TRL: bench_grpo_trl.py not found (set MEDVLM_TRL_BENCH); no ratio");
         return;
     };
-    match trl(steps, &script, &python) {
+    match trl(steps, &script, &python, gpu) {
         Some(r) => {
             let t = r["median_step_s"].as_f64().unwrap_or(f64::NAN);
             let (lo, hi) = (r["min_step_s"].as_f64().unwrap_or(f64::NAN), r["max_step_s"].as_f64().unwrap_or(f64::NAN));
-            println!("TRL {}: median step {t:.3} s (min {lo:.3}, max {hi:.3})", r["trl"].as_str().unwrap_or("?"));
+            let on = if gpu { "CUDA" } else { "CPU" };
+            println!(
+                "TRL {} on {on}: median step {t:.3} s (min {lo:.3}, max {hi:.3})",
+                r["trl"].as_str().unwrap_or("?")
+            );
             if let Some(b) = r["breakdown_median_s"].as_object() {
                 for (k, v) in b {
                     println!("  {k:<36} {:.3} s", v.as_f64().unwrap_or(f64::NAN));

@@ -1,10 +1,13 @@
-//! Model benchmarks against the PyTorch reference on the same machine:
-//! a dense 4096² matmul, then forward, forward+backward+AdamW step and greedy KV-cache generation (batch 8) for the
-//! `qwen2-small` and `vlm-tiny` configurations of `bench_torch.py`, on the CPU backend and on wgpu
-//! when an adapter is present. Prints a table with the ratio (PyTorch time / ours: >1 = we are faster).
+//! Model benchmarks against PyTorch on the same machine, in the same run: a dense 4096² matmul,
+//! then forward, forward+backward+AdamW step and greedy KV-cache generation (batch 8) for the
+//! `qwen2-small` and `vlm-tiny` configurations of `bench_torch.py`, on the CPU backend (against
+//! PyTorch on the CPU) and on wgpu (against PyTorch CUDA eager, when `python` has CUDA). Prints a
+//! table with the ratio (PyTorch time / ours: >1 = we are faster).
 //!
 //! `cargo bench --bench model -- [--quick] [--backend cpu|wgpu|all] [--torch PATH/bench_torch.py] [--python PY]`
-//! Defaults: `../shared/reference/bench_torch.py` (or `$MEDVLM_TORCH_BENCH`) with `python3` (or `$MEDVLM_PYTHON`).
+//! Defaults: `benches/python/bench_torch.py` (or `$MEDVLM_TORCH_BENCH`) with `python3` (or `$MEDVLM_PYTHON`);
+//! CUDA rows from `benches/python/torch_cuda_bench.py`. `all` (the default) runs wgpu only on a hardware
+//! adapter; `--backend wgpu` runs it on any adapter, software ones included.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,9 +36,9 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         quick: false,
-        backends: vec!["cpu".into(), "wgpu".into()],
+        backends: vec!["cpu".into(), "gpu".into()],
         torch: std::env::var_os("MEDVLM_TORCH_BENCH").map(PathBuf::from).or_else(|| {
-            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/bench_torch.py");
+            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/python/bench_torch.py");
             p.is_file().then_some(p)
         }),
         python: std::env::var("MEDVLM_PYTHON").unwrap_or_else(|_| "python3".into()),
@@ -47,7 +50,7 @@ fn args() -> Args {
             "--quick" => a.quick = true,
             "--backend" if i + 1 < v.len() => {
                 i += 1;
-                a.backends = if v[i] == "all" { vec!["cpu".into(), "wgpu".into()] } else { vec![v[i].clone()] };
+                a.backends = if v[i] == "all" { vec!["cpu".into(), "gpu".into()] } else { vec![v[i].clone()] };
             }
             "--torch" if i + 1 < v.len() => {
                 i += 1;
@@ -119,6 +122,24 @@ fn torch(a: &Args, task: &str, model: &str, repeats: usize) -> Option<serde_json
     let out = c.output().ok()?;
     if !out.status.success() {
         eprintln!("torch {task} {model} failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        return None;
+    }
+    serde_json::from_slice(String::from_utf8_lossy(&out.stdout).lines().last()?.as_bytes()).ok()
+}
+
+/// PyTorch CUDA eager timings (`torch_cuda_bench.py small|tiny`), when `python` has CUDA.
+fn torch_cuda(a: &Args, which: &str, tiny_dir: &str) -> Option<serde_json::Value> {
+    let script = a.torch.as_ref()?.with_file_name("torch_cuda_bench.py");
+    let dir = script.parent()?.to_path_buf();
+    let out = Command::new(&a.python)
+        .arg(&script)
+        .arg(which)
+        .env("BENCH_TORCH_DIR", dir)
+        .env("VLM_TINY_DIR", tiny_dir)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!("PyTorch CUDA {which}: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("failed"));
         return None;
     }
     serde_json::from_slice(String::from_utf8_lossy(&out.stdout).lines().last()?.as_bytes()).ok()
@@ -213,14 +234,21 @@ fn main() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model/qwen2_vl_tiny");
     let mut rows = Vec::new();
     for backend in &a.backends {
+        use medvlm::model::device::{BackendChoice, choose};
         let (dev, desc) = match backend.as_str() {
-            "wgpu" => {
-                let gpus = medvlm::model::device::gpu_adapters();
-                if gpus.is_empty() {
+            // `all`: wgpu only on a hardware adapter; `--backend wgpu`: any adapter.
+            "gpu" | "wgpu" => {
+                if backend == "gpu" && medvlm::model::device::gpu_adapters().is_empty() {
                     eprintln!("no GPU adapter: skipping the wgpu backend");
                     continue;
                 }
-                (Device::wgpu(DeviceKind::DefaultDevice), format!("wgpu ({})", gpus[0]))
+                match choose(BackendChoice::Wgpu) {
+                    Ok(c) => (c.device, c.description),
+                    Err(e) => {
+                        eprintln!("{e}: skipping the wgpu backend");
+                        continue;
+                    }
+                }
             }
             _ => (Device::flex(), "cpu (flex)".to_string()),
         };
@@ -250,11 +278,23 @@ fn main() {
             preprocess_rgb(&rgb, 112, 112, &tiny.config.vision, &tiny.preprocess).unwrap_or_else(|e| panic!("{e}"));
         bench_model(&a, "vlm-tiny", &tiny, tiny_train, Some(img), &dev, &dev.clone().autodiff(), &desc, &mut rows);
     }
-    // PyTorch reference, same machine, same shapes.
+    // PyTorch reference, same machine, same shapes: CPU rows against PyTorch on the CPU, wgpu rows
+    // against PyTorch CUDA eager.
     let reps = if a.quick { 3 } else { 5 };
     let fixture_dir = fixtures.to_string_lossy().into_owned();
+    let cuda = |which: &str| torch_cuda(&a, which, &fixture_dir);
+    let (cuda_small, cuda_tiny) =
+        if rows.iter().any(|r| r.backend.starts_with("wgpu")) { (cuda("small"), cuda("tiny")) } else { (None, None) };
     for r in &mut rows {
-        if !r.backend.starts_with("cpu") {
+        if r.backend.starts_with("wgpu") {
+            let j = if r.model == "vlm-tiny" { &cuda_tiny } else { &cuda_small };
+            let key = match r.bench {
+                b if b.starts_with("forward") => "forward_s",
+                b if b.starts_with("train") => "train_s",
+                b if b.starts_with("greedy") => "generate_s",
+                _ => continue,
+            };
+            r.torch_s = j.as_ref().and_then(|v| v.get(key)).and_then(serde_json::Value::as_f64);
             continue;
         }
         let model = if r.model == "vlm-tiny" { fixture_dir.as_str() } else { "qwen2-small" };
@@ -266,7 +306,8 @@ fn main() {
         };
         r.torch_s = torch(&a, task, model, reps).and_then(|v| v.get("median_s").and_then(serde_json::Value::as_f64));
     }
-    println!("\n| model | bench | backend | ours (s) | PyTorch (s) | ratio (torch/ours) | notes |");
+    println!("\ncpu rows: PyTorch on the CPU; wgpu rows: PyTorch CUDA eager on the same machine.");
+    println!("| model | bench | backend | ours (s) | PyTorch (s) | ratio (torch/ours) | notes |");
     println!("|---|---|---|---|---|---|---|");
     for r in &rows {
         let (t, ratio) = match r.torch_s {

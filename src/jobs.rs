@@ -259,11 +259,16 @@ impl<T: Send + 'static> Jobs<T> {
     }
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+/// The text of a caught panic (`&str` or `String` payloads).
+pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<&str>()
         .map(|s| (*s).to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
-        .map_or_else(|| "the job panicked".to_string(), |m| format!("the job panicked: {m}"))
+        .unwrap_or_else(|| "no message".into())
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    format!("the job panicked: {}", panic_text(p))
 }
 
 #[cfg(test)]

@@ -4,16 +4,23 @@ use clap::Parser as _;
 use medvlm::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,medvlm=info,wgpu_hal=off")),
         )
         .with_writer(std::io::stderr)
-        .init();
+        .finish();
+    let _ = tracing::subscriber::set_global_default(subscriber);
+    // `log` records (wgpu, cubecl) reach tracing through the GPU telemetry bridge, which counts
+    // cubecl's kernel compilations and autotune runs on the way.
+    medvlm::model::gpu::set_forward(Box::new(tracing_log::LogTracer::new()));
     let cli = Cli::parse();
     let code = match &cli.command {
         None | Some(Command::Gui) => {
+            if cli.autotune != medvlm::cli::Autotune::Minimal {
+                medvlm::model::gpu::configure(&medvlm::model::gpu::GpuSettings { autotune: cli.autotune.level() });
+            }
             let startup = medvlm::app::StartupOptions { project: cli.project.clone() };
             match medvlm::app::run(startup) {
                 Ok(()) => 0,

@@ -94,6 +94,29 @@ pub fn data_dir() -> PathBuf {
     PathBuf::from(".medvlm")
 }
 
+/// Per-user cache folder of the workbench (safe to delete): `$MEDVLM_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/medvlm`, `~/.cache/medvlm`, `~/Library/Caches/medvlm` on macOS,
+/// `%LOCALAPPDATA%\medvlm\cache` on Windows, or `./.medvlm-cache` as a last resort.
+pub fn cache_dir() -> PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|x| !x.is_empty()).map(PathBuf::from);
+    if let Some(d) = env("MEDVLM_CACHE_DIR") {
+        return d;
+    }
+    if let Some(x) = env("XDG_CACHE_HOME") {
+        return x.join("medvlm");
+    }
+    if cfg!(windows)
+        && let Some(a) = env("LOCALAPPDATA")
+    {
+        return a.join("medvlm").join("cache");
+    }
+    match env("HOME") {
+        Some(home) if cfg!(target_os = "macos") => home.join("Library/Caches/medvlm"),
+        Some(home) => home.join(".cache/medvlm"),
+        None => PathBuf::from(".medvlm-cache"),
+    }
+}
+
 /// Human-readable byte count (`1.5 MB`).
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];

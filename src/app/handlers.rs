@@ -44,9 +44,7 @@ impl WorkbenchApp {
                 let waker_ctx = ctx.clone();
                 let waker: crate::jobs::Waker =
                     std::sync::Arc::new(move || waker_ctx.request_repaint_after(std::time::Duration::from_millis(50)));
-                if let Err(e) =
-                    self.state.training.start(p.path.clone(), resume, crate::model::device::BackendChoice::Auto, waker)
-                {
+                if let Err(e) = self.state.training.start(p.path.clone(), resume, self.state.training.backend, waker) {
                     self.toasts.error(e);
                 }
                 self.show_workspace(Workspace::Training);

@@ -110,8 +110,13 @@ impl WorkbenchApp {
         // Workers wake the UI; a 10 ms delay lets a burst of messages land in one frame.
         let waker = Arc::new(move || waker_ctx.request_repaint_after(Duration::from_millis(10)));
         ui::theme::apply(&ctx, prefs.dark);
+        let gpu = crate::model::gpu::configure(&crate::model::gpu::GpuSettings { autotune: prefs.autotune });
+        let mut state = AppState::default();
+        state.training.backend = prefs.backend;
+        state.training.autotune = prefs.autotune;
+        state.training.autotune_in_force = gpu.settings.autotune;
         let mut app = Self {
-            state: AppState::default(),
+            state,
             prefs,
             jobs: Jobs::new(waker),
             toasts: ui::toasts::Toasts::default(),
@@ -166,6 +171,8 @@ impl eframe::App for WorkbenchApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        self.prefs.backend = self.state.training.backend;
+        self.prefs.autotune = self.state.training.autotune;
         eframe::set_value(storage, eframe::APP_KEY, &self.prefs);
     }
 }

@@ -21,11 +21,22 @@ pub struct Prefs {
     pub recent: Vec<PathBuf>,
     /// The tile layout.
     pub tree: egui_tiles::Tree<Workspace>,
+    /// Compute backend for runs started from the GUI.
+    pub backend: crate::model::device::BackendChoice,
+    /// GPU autotune effort (takes effect at the next start: the GPU runtime reads it once).
+    pub autotune: crate::model::gpu::AutotuneLevel,
 }
 
 impl Default for Prefs {
     fn default() -> Self {
-        Self { dark: true, last_project: None, recent: Vec::new(), tree: default_tree() }
+        Self {
+            dark: true,
+            last_project: None,
+            recent: Vec::new(),
+            tree: default_tree(),
+            backend: crate::model::device::BackendChoice::Auto,
+            autotune: crate::model::gpu::AutotuneLevel::Minimal,
+        }
     }
 }
 

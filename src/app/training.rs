@@ -1,12 +1,14 @@
 //! The Training workspace's state: the config form, the live run (its thread, control flags and
-//! event channel), and every run's metric series for the curves. Runs go on a named thread; events
-//! come back over a bounded channel with `try_send` (the trainer never waits for the UI; a dropped
-//! step is reloaded from the project, where every step is stored).
+//! event channel), and every run's metric series for the curves. Runs go on a supervised named
+//! thread: a panic there ends the run as failed with its message, and a thread that vanishes without
+//! a last word (its channel disconnected) is noticed too, so a new run can always start. Events come
+//! back over a bounded channel with `try_send` (the trainer never waits for the UI; a dropped step is
+//! reloaded from the project, where every step is stored).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, TryRecvError, TrySendError, sync_channel};
 use std::time::Instant;
 
 use crate::jobs::Waker;
@@ -14,7 +16,11 @@ use crate::metrics::{RunSeries, XAxis};
 use crate::model::device::BackendChoice;
 use crate::store::RolloutRow;
 use crate::train::grpo::config::GrpoConfig;
-use crate::train::grpo::runner::{RunControl, RunEvent, RunSpec, run};
+use crate::train::grpo::runner::{RunControl, RunError, RunEvent, RunSpec, run};
+use crate::train::grpo::warmup::Prepared;
+
+/// The training loop a run executes ([`crate::train::grpo::runner::run`]; tests inject others).
+pub type Trainer = fn(&RunSpec, &Arc<RunControl>, &dyn Fn(RunEvent)) -> Result<i64, RunError>;
 
 /// A run being trained right now.
 pub struct ActiveRun {
@@ -34,6 +40,10 @@ pub struct ActiveRun {
     pub started: Instant,
     /// Device description.
     pub device: String,
+    /// GPU kernel preparation in progress: (shapes done, shapes in all).
+    pub preparing: Option<(usize, usize)>,
+    /// GPU kernel preparation, once done.
+    pub prepared: Option<Prepared>,
 }
 
 /// What the curves show.
@@ -75,6 +85,12 @@ pub struct TrainingState {
     pub rollouts: Vec<(i64, usize, String, RolloutRow)>,
     /// Steps the UI missed (channel full): reload the run from the project.
     pub needs_reload: bool,
+    /// Backend for the next run.
+    pub backend: BackendChoice,
+    /// GPU autotune level chosen (saved; takes effect at the next start).
+    pub autotune: crate::model::gpu::AutotuneLevel,
+    /// GPU autotune level of this process.
+    pub autotune_in_force: crate::model::gpu::AutotuneLevel,
 }
 
 /// Rollouts kept for the list.
@@ -91,6 +107,21 @@ impl TrainingState {
         resume: Option<i64>,
         backend: BackendChoice,
         waker: Waker,
+    ) -> Result<(), String> {
+        self.start_with(project, resume, backend, waker, run)
+    }
+
+    /// [`TrainingState::start`] with the training loop given (tests pass one that fails or panics).
+    ///
+    /// # Errors
+    /// As [`TrainingState::start`].
+    pub fn start_with(
+        &mut self,
+        project: PathBuf,
+        resume: Option<i64>,
+        backend: BackendChoice,
+        waker: Waker,
+        trainer: Trainer,
     ) -> Result<(), String> {
         if self.active.is_some() {
             return Err("a run is already in progress".into());
@@ -120,8 +151,16 @@ impl TrainingState {
                     }
                     waker();
                 };
-                if let Err(e) = run(&spec, &thread_control, &sink) {
-                    tracing::warn!("run ended with an error: {e}");
+                let outcome =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| trainer(&spec, &thread_control, &sink)));
+                match outcome {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!("run ended with an error: {e}"),
+                    Err(p) => {
+                        let msg = crate::jobs::panic_text(p.as_ref());
+                        tracing::error!("the training thread panicked: {msg}");
+                        sink(RunEvent::Ended { status: "failed".into(), message: Some(format!("panicked: {msg}")) });
+                    }
                 }
             })
             .map_err(|e| format!("cannot start the training thread: {e}"))?;
@@ -134,6 +173,8 @@ impl TrainingState {
             last_step: 0,
             started: Instant::now(),
             device: String::new(),
+            preparing: None,
+            prepared: None,
         });
         Ok(())
     }
@@ -143,8 +184,27 @@ impl TrainingState {
         let mut notes = Vec::new();
         let Some(active) = &mut self.active else { return notes };
         let mut ended = false;
-        while let Ok(e) = active.rx.try_recv() {
+        loop {
+            let e = match active.rx.try_recv() {
+                Ok(e) => e,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    // The thread is gone without its last word: the run did not end cleanly.
+                    if let Some(r) = active.run.and_then(|r| self.runs.get_mut(&r)) {
+                        r.status = "failed".into();
+                    }
+                    notes.push((true, "Run failed: the training thread stopped unexpectedly".into()));
+                    ended = true;
+                    break;
+                }
+            };
             match e {
+                RunEvent::Preparing { done, total } => active.preparing = Some((done, total)),
+                RunEvent::Prepared(p) => {
+                    active.preparing = None;
+                    active.prepared = Some(p);
+                    active.started = Instant::now();
+                }
                 RunEvent::Started { run, first_step, steps, device } => {
                     active.run = Some(run);
                     active.first_step = first_step;

@@ -69,7 +69,7 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
     let split = Split::parse(&a.split).with_context(|| format!("unknown split {:?}", a.split))?;
     let template = PromptTemplate::parse(&a.template).with_context(|| format!("unknown template {:?}", a.template))?;
     let dir = super::model::model_dir(&a.model)?;
-    let chosen = crate::model::device::choose(super::model::backend(cli));
+    let chosen = crate::model::device::choose(super::model::backend(cli))?;
     let model = Vlm::load(&dir, &chosen.device).with_context(|| format!("loading {}", dir.display()))?;
     let tok = ChatTokenizer::load(&dir)?;
     let all = project.items()?;

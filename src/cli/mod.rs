@@ -29,6 +29,10 @@ pub struct Cli {
     /// Compute backend for models: `auto` uses wgpu when a GPU adapter exists, else the CPU.
     #[arg(long, global = true, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
+    /// GPU autotune effort for new kernel shapes (results are cached in the user cache folder;
+    /// `CUBECL_AUTOTUNE_LEVEL` overrides it): minimal gives the quickest first step.
+    #[arg(long, global = true, value_enum, default_value_t = Autotune::Minimal)]
+    pub autotune: Autotune,
     /// What to do (default: open the GUI).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -44,6 +48,33 @@ pub enum Backend {
     Wgpu,
     /// burn's CPU backend (flex).
     Cpu,
+}
+
+/// GPU autotune level (cubecl's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Autotune {
+    /// A few candidates per shape: the quickest first step.
+    #[default]
+    Minimal,
+    /// cubecl's default.
+    Balanced,
+    /// More candidates.
+    Extensive,
+    /// Every candidate.
+    Full,
+}
+
+impl Autotune {
+    /// As the model layer's setting.
+    pub fn level(self) -> crate::model::gpu::AutotuneLevel {
+        use crate::model::gpu::AutotuneLevel as L;
+        match self {
+            Self::Minimal => L::Minimal,
+            Self::Balanced => L::Balanced,
+            Self::Extensive => L::Extensive,
+            Self::Full => L::Full,
+        }
+    }
 }
 
 /// Subcommands.
@@ -132,6 +163,7 @@ pub struct SampleArgs {
 /// # Errors
 /// Whatever the subcommand reports; `main` prints the chain.
 pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<i32> {
+    crate::model::gpu::configure(&crate::model::gpu::GpuSettings { autotune: cli.autotune.level() });
     match command {
         Command::Gui => Ok(0),
         Command::Import(args) => import::run(cli, args),

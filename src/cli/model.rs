@@ -102,7 +102,7 @@ fn image(path: &Path, model: &Vlm) -> anyhow::Result<PixelValues> {
 
 pub(super) fn generate_cmd(cli: &Cli, a: &GenerateArgs) -> anyhow::Result<i32> {
     let dir = model_dir(&a.model)?;
-    let chosen = choose(backend(cli));
+    let chosen = choose(backend(cli))?;
     let model = Vlm::load(&dir, &chosen.device).with_context(|| format!("loading {}", dir.display()))?;
     let tok = ChatTokenizer::load(&dir)?;
     let images = a.image.iter().map(|p| image(p, &model)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -138,7 +138,7 @@ pub(super) fn generate_cmd(cli: &Cli, a: &GenerateArgs) -> anyhow::Result<i32> {
 pub(super) fn run(cli: &Cli, a: &ModelArgs) -> anyhow::Result<i32> {
     match &a.command {
         ModelCommand::Logits { model, ids, image: img, out } => {
-            let chosen = choose(backend(cli));
+            let chosen = choose(backend(cli))?;
             let m = Vlm::load(model, &chosen.device).with_context(|| format!("loading {}", model.display()))?;
             let image_id = m.config.image_token_id;
             let n_image_tokens = ids.iter().filter(|&&t| t == image_id).count();

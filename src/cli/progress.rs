@@ -39,6 +39,11 @@ impl BarSink {
         }
     }
 
+    /// True when no bar is drawn (stderr is not a terminal).
+    pub fn is_hidden(&self) -> bool {
+        self.bar.is_hidden()
+    }
+
     /// Removes the bar.
     pub fn finish(&self) {
         self.bar.finish_and_clear();

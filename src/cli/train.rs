@@ -67,6 +67,28 @@ fn fmt_metric(m: &std::collections::BTreeMap<String, f64>, k: &str) -> String {
     m.get(k).map_or("-".into(), |v| format!("{v:.3}"))
 }
 
+/// One metric line per logged step; GPU steps that compiled kernels say how many.
+fn step_line(step: usize, m: &std::collections::BTreeMap<String, f64>) -> String {
+    use crate::train::grpo::metrics::names::*;
+    let gpu = match (m.get(KERNELS_COMPILED), m.get(AUTOTUNE_RUNS)) {
+        (Some(&k), Some(&a)) if k + a > 0.0 => format!(" (+{k:.0} kernels, {a:.0} autotune)"),
+        _ => String::new(),
+    };
+    format!(
+        "step {step:>4} reward {} (acc {} fmt {}) std {} zero_std {} len {} kl {} loss {} grad {} {:.2}s{gpu}",
+        fmt_metric(m, REWARD),
+        fmt_metric(m, &reward_mean("accuracy")),
+        fmt_metric(m, &reward_mean("format")),
+        fmt_metric(m, REWARD_STD),
+        fmt_metric(m, FRAC_ZERO_STD),
+        fmt_metric(m, MEAN_LENGTH),
+        fmt_metric(m, KL),
+        fmt_metric(m, LOSS),
+        fmt_metric(m, GRAD_NORM),
+        m.get(STEP_TIME).copied().unwrap_or(0.0),
+    )
+}
+
 pub(super) fn train(cli: &Cli, a: &TrainArgs) -> anyhow::Result<i32> {
     let project = require_project(cli)?.clone();
     let mut config = match (&a.preset, &a.config) {
@@ -97,21 +119,19 @@ pub(super) fn train(cli: &Cli, a: &TrainArgs) -> anyhow::Result<i32> {
         RunEvent::Started { run, first_step, steps, device } => {
             eprintln!("run {run}: steps {}..{steps} on {device}", first_step + 1);
         }
+        RunEvent::Preparing { done, total } => {
+            if bar.is_hidden() {
+                eprintln!("Preparing GPU kernels {done}/{total}");
+            }
+            bar.update("Preparing GPU kernels", done as u64, Some(total as u64));
+        }
+        RunEvent::Prepared(p) => bar.println(&format!(
+            "GPU kernels prepared in {:.1}s ({} shapes: {} kernels compiled, {} autotune runs)",
+            p.seconds, p.shapes, p.counts.compiled, p.counts.autotuned
+        )),
         RunEvent::Step { step, metrics, .. } => {
             if step % log_every == 0 {
-                bar.println(&format!(
-                    "step {step:>4} reward {} (acc {} fmt {}) std {} zero_std {} len {} kl {} loss {} grad {} {:.1}s",
-                    fmt_metric(&metrics, "reward"),
-                    fmt_metric(&metrics, "rewards/accuracy/mean"),
-                    fmt_metric(&metrics, "rewards/format/mean"),
-                    fmt_metric(&metrics, "reward_std"),
-                    fmt_metric(&metrics, "frac_reward_zero_std"),
-                    fmt_metric(&metrics, "completions/mean_length"),
-                    fmt_metric(&metrics, "kl"),
-                    fmt_metric(&metrics, "loss"),
-                    fmt_metric(&metrics, "grad_norm"),
-                    metrics.get("step_time").copied().unwrap_or(0.0),
-                ));
+                bar.println(&step_line(step, &metrics));
             }
             bar.update("GRPO", step as u64, Some(config.steps as u64));
         }

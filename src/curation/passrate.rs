@@ -200,7 +200,7 @@ pub fn estimate(
     let started = Instant::now();
     let mut project = Project::open(project_path)?;
     let dir = model_dir(&opts.model)?;
-    let chosen = choose(opts.backend);
+    let chosen = choose(opts.backend).map_err(RunError::from)?;
     let dev = chosen.device.clone();
     sink.update("loading model", 0, None);
     let model = Vlm::load(&dir, &dev)?;
@@ -248,7 +248,7 @@ pub fn estimate(
     };
     let mut processed = 0u64;
     sink.update("estimating pass counts", 0, Some(total));
-    let generator = Generator::new(&model, &dev);
+    let generator = Generator::new(&model, &dev).with_rows(opts.items_per_batch.max(1) * opts.k);
     for (b, chunk) in todo.chunks(opts.items_per_batch.max(1)).enumerate() {
         if sink.is_cancelled() {
             report.cancelled = true;
@@ -268,8 +268,15 @@ pub fn estimate(
             continue;
         }
         let seqs: Vec<Vec<u32>> = prompts.iter().flat_map(|p| std::iter::repeat_n(p.prompt.clone(), opts.k)).collect();
-        let images = prompts.iter().flat_map(|p| std::iter::repeat_n(p.image.clone(), opts.k)).flatten().collect();
-        let batch = Batch::left_padded(&seqs, tok.endoftext, images);
+        // Each item's image is encoded once for its k samples.
+        let (mut images, mut image_of) = (Vec::new(), Vec::new());
+        for p in &prompts {
+            if let Some(img) = &p.image {
+                images.push(img.clone());
+                image_of.extend(std::iter::repeat_n(images.len() - 1, opts.k));
+            }
+        }
+        let batch = Batch::left_padded(&seqs, tok.endoftext, vec![]).with_shared_images(images, image_of);
         let sampling = Sampling {
             greedy: false,
             temperature: opts.temperature,

@@ -1,5 +1,5 @@
 //! The Qwen2 decoder with M-RoPE: GQA attention with q/k/v biases, RMSNorm, SwiGLU, tied or untied
-//! LM head, and a preallocated KV cache for generation.
+//! LM head, and the preallocated KV cache of [`super::kv`] for generation.
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
@@ -7,6 +7,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{silu, softmax};
 
 use super::config::TextConfig;
+use super::kv::KvCache;
 use super::layers::{
     Norm, apply_rotary, export_linear, inv_freq, linear_rows, load_linear, normal_vec, random_linear, tensor2, to_vec,
 };
@@ -65,30 +66,6 @@ pub struct TextModel {
     pub cfg: TextConfig,
 }
 
-/// Per-layer key/value cache `[batch, kv_heads, capacity, head_dim]`, filled up to `len`.
-pub struct KvCache {
-    k: Vec<Tensor<4>>,
-    v: Vec<Tensor<4>>,
-    /// Positions filled.
-    pub len: usize,
-    /// Positions allocated.
-    pub capacity: usize,
-}
-
-impl KvCache {
-    /// An empty cache for `batch` rows and up to `capacity` positions.
-    pub fn new(cfg: &TextConfig, batch: usize, capacity: usize, device: &Device) -> Self {
-        let shape = [batch, cfg.num_key_value_heads, capacity, cfg.head_dim()];
-        let z = || Tensor::zeros(shape, device);
-        Self {
-            k: (0..cfg.num_hidden_layers).map(|_| z()).collect(),
-            v: (0..cfg.num_hidden_layers).map(|_| z()).collect(),
-            len: 0,
-            capacity,
-        }
-    }
-}
-
 /// Host-side M-RoPE cos/sin `[batch, 1, len, head_dim]` from 3-axis positions `pos[axis][b][t]`.
 pub fn mrope_cos_sin(cfg: &TextConfig, pos: &[i64], batch: usize, len: usize) -> (Vec<f32>, Vec<f32>) {
     let hd = cfg.head_dim();
@@ -112,25 +89,6 @@ pub fn mrope_cos_sin(cfg: &TextConfig, pos: &[i64], batch: usize, len: usize) ->
         }
     }
     (cos, sin)
-}
-
-/// Additive attention mask `[batch, 1, q_len, k_len]`: 0 where query `q` (at absolute index
-/// `k_len - q_len + q`) may see key `k` (key valid and not in the future), a large negative otherwise.
-pub fn attention_mask(key_valid: &[Vec<bool>], q_len: usize, device: &Device) -> Tensor<4> {
-    let batch = key_valid.len();
-    let k_len = key_valid.first().map_or(0, Vec::len);
-    let mut m = vec![0f32; batch * q_len * k_len];
-    for (b, valid) in key_valid.iter().enumerate() {
-        for q in 0..q_len {
-            let abs_q = k_len - q_len + q;
-            for (k, ok) in valid.iter().enumerate() {
-                if !ok || k > abs_q {
-                    m[(b * q_len + q) * k_len + k] = -1e30;
-                }
-            }
-        }
-    }
-    tensor2(m, [batch * q_len, k_len], device).reshape([batch, 1, q_len, k_len])
 }
 
 impl TextModel {
@@ -254,8 +212,9 @@ impl TextModel {
     }
 
     /// Runs the layers on `x` `[batch, len, hidden]` and returns the final-norm hidden states.
-    /// With a cache, keys/values are written at `cache.len..cache.len + len` and attention covers
-    /// everything cached; `mask` is `[batch, 1, len, keys]` (see [`attention_mask`]).
+    /// With a cache, keys/values are written at `cache.len..cache.len + len`; attention covers the new
+    /// positions in the prefill and every cache slot afterwards. `mask` is the additive bias
+    /// `[batch, 1, len, keys]` ([`super::kv::causal_bias`], [`super::kv::decode_bias`]).
     pub fn forward(
         &self,
         mut x: Tensor<3>,
@@ -312,14 +271,7 @@ impl Attention {
         let q = apply_rotary(q, cos.clone(), sin.clone());
         let k = apply_rotary(k, cos.clone(), sin.clone());
         let (k, v) = match cache {
-            Some((c, i)) => {
-                let (start, end) = (c.len, c.len + l);
-                let ck = c.k[i].clone().slice_assign([0..b, 0..self.n_kv, start..end, 0..hd], k);
-                let cv = c.v[i].clone().slice_assign([0..b, 0..self.n_kv, start..end, 0..hd], v);
-                c.k[i] = ck.clone();
-                c.v[i] = cv.clone();
-                (ck.narrow(2, 0, end), cv.narrow(2, 0, end))
-            }
+            Some((c, i)) => c.write(i, k, v),
             None => (k, v),
         };
         let kl = k.dims()[2];

@@ -2,12 +2,10 @@
 //! (RMSNorm, SwiGLU with biases, window attention except in `fullatt_block_indexes`), both with
 //! 2-D rotary embeddings, non-causal block-diagonal attention and the 2x2 PatchMerger.
 
-use std::collections::BTreeMap;
-
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, sigmoid, silu, softmax};
+use burn::tensor::activation::{gelu, sigmoid, silu};
 
 use super::config::{Arch, VisionConfig};
 use super::layers::{
@@ -16,6 +14,8 @@ use super::layers::{
 };
 use super::positions::{vision_positions, window_index};
 use super::preprocess::PixelValues;
+use super::segments::segmented_attention;
+use super::shapes::ShapePolicy;
 use super::weights::{Checkpoint, NamedTensor, WeightsError};
 use crate::sample::rng::Rng;
 
@@ -195,20 +195,27 @@ impl VisionTower {
         export_linear(&self.mlp2, "visual.merger.mlp.2", out);
     }
 
-    /// Image features `[sum of tokens, text hidden]` for the images, in order (raster order per image).
-    pub fn forward(&self, images: &[PixelValues], device: &Device) -> Tensor<2> {
+    /// Image features for the images, in order (raster order per image): `[rows, text hidden]`
+    /// where the first `sum of tokens` rows are real. Under the bucketed shape policy (GPU) the
+    /// packed patches are padded to a bucket and `rows` is that bucket over the merge unit; the
+    /// padding never reaches a real row (see [`segmented_attention`]).
+    pub fn forward(&self, images: &[PixelValues], policy: ShapePolicy, device: &Device) -> Tensor<2> {
         let c = &self.cfg;
         let grids: Vec<[usize; 3]> = images.iter().map(|p| p.grid_thw).collect();
         let n: usize = images.iter().map(PixelValues::n_patches).sum();
-        let mut data = Vec::with_capacity(n * c.patch_len());
+        let rows = policy.len(n);
+        let mut data = Vec::with_capacity(rows * c.patch_len());
         for p in images {
             data.extend_from_slice(&p.data);
         }
-        let pv = tensor2(data, [n, c.patch_len()], device);
+        data.resize(rows * c.patch_len(), 0.0);
+        let pv = tensor2(data, [rows, c.patch_len()], device);
         let mut x = pv.matmul(self.patch_embed.val());
         let hd = c.width / c.num_heads;
-        let (cos, sin) = vision_rotary(&grids, c.spatial_merge_size, hd, c.rope_theta);
-        let (mut cos, mut sin) = (tensor2(cos, [n, hd], device), tensor2(sin, [n, hd], device));
+        let (mut cos, mut sin) = vision_rotary(&grids, c.spatial_merge_size, hd, c.rope_theta);
+        cos.resize(rows * hd, 1.0);
+        sin.resize(rows * hd, 0.0);
+        let (mut cos, mut sin) = (tensor2(cos, [rows, hd], device), tensor2(sin, [rows, hd], device));
         let unit = c.spatial_merge_size * c.spatial_merge_size;
         let mut full: Vec<(usize, usize)> = Vec::new();
         let mut start = 0;
@@ -222,14 +229,18 @@ impl VisionTower {
         let mut unpermute = None;
         if self.arch == Arch::Qwen25Vl {
             let (widx, cu) = window_index(&grids, c.spatial_merge_size, c.window_size, c.patch_size);
-            let rows: Vec<i64> = widx.iter().flat_map(|&u| (0..unit).map(move |k| (u * unit + k) as i64)).collect();
-            let rows = index1(rows, device);
-            x = x.select(0, rows.clone());
-            cos = cos.select(0, rows.clone());
-            sin = sin.select(0, rows);
+            // Padding rows (and units) stay where they are.
+            let units = rows / unit;
+            let order: Vec<usize> = widx.iter().copied().chain(widx.len()..units).collect();
+            let rows_idx: Vec<i64> =
+                order.iter().flat_map(|&u| (0..unit).map(move |k| (u * unit + k) as i64)).collect();
+            let rows_idx = index1(rows_idx, device);
+            x = x.select(0, rows_idx.clone());
+            cos = cos.select(0, rows_idx.clone());
+            sin = sin.select(0, rows_idx);
             windows = cu.windows(2).map(|w| (w[0], w[1] - w[0])).collect();
-            let mut inv = vec![0i64; widx.len()];
-            for (pos, &u) in widx.iter().enumerate() {
+            let mut inv = vec![0i64; units];
+            for (pos, &u) in order.iter().enumerate() {
                 inv[u] = pos as i64;
             }
             unpermute = Some(index1(inv, device));
@@ -238,9 +249,9 @@ impl VisionTower {
         for (i, blk) in self.blocks.iter().enumerate() {
             let segs =
                 if self.arch == Arch::Qwen25Vl && !c.fullatt_block_indexes.contains(&i) { &windows } else { &full };
-            x = blk.forward(x, &cos, &sin, segs, device);
+            x = blk.forward(x, &cos, &sin, segs, policy, device);
         }
-        let h = self.ln_q.forward(x).reshape([n / unit, unit * c.width]);
+        let h = self.ln_q.forward(x).reshape([rows / unit, unit * c.width]);
         let h = self.mlp2.forward(gelu(self.mlp0.forward(h)));
         match unpermute {
             Some(inv) => h.select(0, inv),
@@ -271,6 +282,7 @@ impl VisionBlock {
         cos: &Tensor<3>,
         sin: &Tensor<3>,
         segs: &[(usize, usize)],
+        policy: ShapePolicy,
         device: &Device,
     ) -> Tensor<2> {
         let [n, e] = x.dims();
@@ -279,7 +291,7 @@ impl VisionBlock {
         let q = apply_rotary(qkv.clone().narrow(0, 0, 1).squeeze_dim::<3>(0), cos.clone(), sin.clone());
         let k = apply_rotary(qkv.clone().narrow(0, 1, 1).squeeze_dim::<3>(0), cos.clone(), sin.clone());
         let v = qkv.narrow(0, 2, 1).squeeze_dim::<3>(0);
-        let attn = segmented_attention(q, k, v, segs, device); // [heads, n, hd]
+        let attn = segmented_attention(q, k, v, segs, policy, device); // [heads, n, hd]
         let x = x + self.proj.forward(attn.permute([1, 0, 2]).reshape([n, e]));
         let h = self.norm2.forward(x.clone());
         let mlp = match (&self.fc1, &self.fc2, &self.gate_proj, &self.up_proj, &self.down_proj) {
@@ -292,42 +304,4 @@ impl VisionBlock {
         };
         x + mlp
     }
-}
-
-/// Non-causal attention within each `(start, len)` segment of rows; equal-length segments are
-/// batched into one matmul. `q`, `k`, `v`: `[heads, n, hd]`.
-fn segmented_attention(
-    q: Tensor<3>,
-    k: Tensor<3>,
-    v: Tensor<3>,
-    segs: &[(usize, usize)],
-    device: &Device,
-) -> Tensor<3> {
-    let [heads, n, hd] = q.dims();
-    let scale = (hd as f64).powf(-0.5);
-    if segs.len() == 1 {
-        let s = softmax(q.matmul(k.swap_dims(1, 2)).mul_scalar(scale), 2);
-        return s.matmul(v);
-    }
-    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for &(s, l) in segs {
-        groups.entry(l).or_default().push(s);
-    }
-    let (mut outs, mut order) = (Vec::new(), Vec::with_capacity(n));
-    for (len, starts) in groups {
-        let rows: Vec<i64> = starts.iter().flat_map(|&s| (s..s + len).map(|r| r as i64)).collect();
-        order.extend(rows.iter().map(|&r| r as usize));
-        let idx = index1(rows, device);
-        let g = starts.len();
-        let pick = |t: &Tensor<3>| t.clone().select(1, idx.clone()).reshape([heads, g, len, hd]);
-        let (qg, kg, vg) = (pick(&q), pick(&k), pick(&v));
-        let s = softmax(qg.matmul(kg.swap_dims(2, 3)).mul_scalar(scale), 3);
-        outs.push(s.matmul(vg).reshape([heads, g * len, hd]));
-    }
-    let cat = Tensor::cat(outs, 1);
-    let mut inv = vec![0i64; n];
-    for (pos, &r) in order.iter().enumerate() {
-        inv[r] = pos as i64;
-    }
-    cat.select(1, index1(inv, device))
 }

@@ -9,10 +9,12 @@ use burn::module::Module;
 use burn::prelude::*;
 
 use super::config::{ConfigError, PreprocessConfig, VlmConfig};
+use super::kv::{causal_bias, key_bias};
 use super::layers::{index1, tensor2};
 use super::positions::{PositionError, RopePositions, rope_index};
 use super::preprocess::PixelValues;
-use super::text::{TextModel, attention_mask, mrope_cos_sin};
+use super::shapes::ShapePolicy;
+use super::text::{TextModel, mrope_cos_sin};
 use super::vision::VisionTower;
 use super::weights::{self, Checkpoint, Dtype, NamedTensor, WeightsError};
 
@@ -47,7 +49,7 @@ pub enum ModelError {
     },
 }
 
-/// A left-padded batch of token ids with the images its placeholder runs refer to (in order).
+/// A left-padded batch of token ids with the images its placeholder runs refer to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     /// `[batch * seq]` token ids.
@@ -58,14 +60,23 @@ pub struct Batch {
     pub batch: usize,
     /// Columns.
     pub seq: usize,
-    /// Preprocessed images, in order of appearance over (batch, seq).
+    /// Preprocessed images, each once (the vision tower runs once per entry).
     pub images: Vec<PixelValues>,
+    /// For each placeholder run in order of appearance over (batch, seq), its entry in `images`
+    /// (GRPO's G copies of a prompt share one image).
+    pub image_of: Vec<usize>,
 }
 
 impl Batch {
-    /// Left-pads sequences (`pad_id` in the padding) into one batch.
+    /// Left-pads sequences (`pad_id` in the padding) into one batch; placeholder run k is `images[k]`.
     pub fn left_padded(seqs: &[Vec<u32>], pad_id: u32, images: Vec<PixelValues>) -> Self {
         let seq = seqs.iter().map(Vec::len).max().unwrap_or(0);
+        Self::left_padded_to(seqs, pad_id, images, seq)
+    }
+
+    /// As [`Batch::left_padded`] with at least `len` columns (a shape bucket).
+    pub fn left_padded_to(seqs: &[Vec<u32>], pad_id: u32, images: Vec<PixelValues>, len: usize) -> Self {
+        let seq = seqs.iter().map(Vec::len).max().unwrap_or(0).max(len);
         let mut ids = Vec::with_capacity(seqs.len() * seq);
         let mut mask = Vec::with_capacity(seqs.len() * seq);
         for s in seqs {
@@ -74,7 +85,23 @@ impl Batch {
             mask.extend(std::iter::repeat_n(0u8, seq - s.len()));
             mask.extend(std::iter::repeat_n(1u8, s.len()));
         }
-        Self { ids, mask, batch: seqs.len(), seq, images }
+        let image_of = (0..images.len()).collect();
+        Self { ids, mask, batch: seqs.len(), seq, images, image_of }
+    }
+
+    /// The same batch with shared images: placeholder run k uses `images[image_of[k]]`.
+    pub fn with_shared_images(mut self, images: Vec<PixelValues>, image_of: Vec<usize>) -> Self {
+        self.images = images;
+        self.image_of = image_of;
+        self
+    }
+
+    /// Appends `rows` rows of padding only (a fixed row count for GPU kernels; their outputs are ignored).
+    pub fn with_padding_rows(mut self, rows: usize, pad_id: u32) -> Self {
+        self.ids.extend(std::iter::repeat_n(pad_id, rows * self.seq));
+        self.mask.extend(std::iter::repeat_n(0u8, rows * self.seq));
+        self.batch += rows;
+        self
     }
 
     /// Key validity per row, as the attention mask builder wants it.
@@ -153,8 +180,27 @@ impl Vlm {
     /// # Errors
     /// [`ModelError::Positions`] when placeholders and images disagree.
     pub fn embed(&self, batch: &Batch, device: &Device) -> Result<(Tensor<3>, RopePositions), ModelError> {
+        self.embed_shaped(batch, ShapePolicy::for_device(device), device)
+    }
+
+    /// [`Vlm::embed`] with the vision tower's patches padded as `policy` says.
+    ///
+    /// # Errors
+    /// As [`Vlm::embed`].
+    pub fn embed_shaped(
+        &self,
+        batch: &Batch,
+        policy: ShapePolicy,
+        device: &Device,
+    ) -> Result<(Tensor<3>, RopePositions), ModelError> {
         let c = &self.config;
-        let grids: Vec<[usize; 3]> = batch.images.iter().map(|p| p.grid_thw).collect();
+        let mut grids = Vec::with_capacity(batch.image_of.len());
+        for &i in &batch.image_of {
+            let p = batch.images.get(i).ok_or_else(|| {
+                ModelError::Invalid(format!("placeholder run refers to image {i} of {}", batch.images.len()))
+            })?;
+            grids.push(p.grid_thw);
+        }
         let pos = rope_index(
             &batch.ids,
             &batch.mask,
@@ -172,15 +218,32 @@ impl Vlm {
         let ids = index1(batch.ids.iter().map(|&t| i64::from(t)).collect(), device);
         let mut emb = self.text.embed(ids);
         if !batch.images.is_empty() {
-            let feats = self.visual.forward(&batch.images, device);
-            // masked_scatter: image rows replace the placeholder positions in row-major order.
+            let feats = self.visual.forward(&batch.images, policy, device);
+            // masked_scatter: image rows replace the placeholder positions in row-major order; each
+            // run reads its image's feature rows (shared images are computed once).
+            let merge = c.vision.spatial_merge_size;
+            let mut first_row = Vec::with_capacity(batch.images.len());
+            let mut acc = 0usize;
+            for p in &batch.images {
+                first_row.push(acc);
+                acc += p.n_tokens(merge);
+            }
             let mut gather = Vec::with_capacity(n);
-            let mut next = 0i64;
+            let (mut run, mut within, mut in_run) = (0usize, 0usize, false);
             for &t in &batch.ids {
                 if t == c.image_token_id {
-                    gather.push(n as i64 + next);
-                    next += 1;
+                    if !in_run {
+                        in_run = true;
+                        within = 0;
+                    }
+                    let img = batch.image_of.get(run).copied().unwrap_or(0);
+                    gather.push((n + first_row.get(img).copied().unwrap_or(0) + within) as i64);
+                    within += 1;
                 } else {
+                    if in_run {
+                        run += 1;
+                        in_run = false;
+                    }
                     gather.push(gather.len() as i64);
                 }
             }
@@ -203,13 +266,21 @@ impl Vlm {
     /// # Errors
     /// As [`Vlm::embed`].
     pub fn hidden(&self, batch: &Batch, device: &Device) -> Result<Tensor<3>, ModelError> {
-        let (emb, pos) = self.embed(batch, device)?;
+        self.hidden_shaped(batch, ShapePolicy::for_device(device), device)
+    }
+
+    /// [`Vlm::hidden`] with the vision tower's patches padded as `policy` says.
+    ///
+    /// # Errors
+    /// As [`Vlm::embed`].
+    pub fn hidden_shaped(&self, batch: &Batch, policy: ShapePolicy, device: &Device) -> Result<Tensor<3>, ModelError> {
+        let (emb, pos) = self.embed_shaped(batch, policy, device)?;
         let (cos, sin) = mrope_cos_sin(&self.config.text, &pos.ids, batch.batch, batch.seq);
         let hd = self.config.text.head_dim();
         let shape = [batch.batch, 1, batch.seq, hd];
         let cos = tensor2(cos, [batch.batch * batch.seq, hd], device).reshape(shape);
         let sin = tensor2(sin, [batch.batch * batch.seq, hd], device).reshape(shape);
-        let mask = attention_mask(&batch.key_valid(), batch.seq, device);
+        let mask = causal_bias(key_bias(&batch.key_valid(), device), batch.seq);
         Ok(self.text.forward(emb, cos, sin, mask, None))
     }
 }

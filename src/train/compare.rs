@@ -79,7 +79,7 @@ pub fn compare_checkpoints(
     }
     let done: BTreeSet<(i64, String)> =
         scores(&project)?.into_iter().filter(|s| s.run == run).map(|s| (s.step, s.split)).collect();
-    let dev = choose(BackendChoice::Auto).device;
+    let dev = choose(BackendChoice::Auto)?.device;
     let tok = ChatTokenizer::load(&base)?;
     let template = PromptTemplate::MedvlmR1Eval;
     let sampling = Sampling { greedy: true, max_new_tokens: 160, ..Sampling::default() };

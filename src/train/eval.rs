@@ -107,7 +107,7 @@ pub fn evaluate(
 ) -> Result<EvalReport, ModelError> {
     let merge = model.config.vision.spatial_merge_size;
     let mut report = EvalReport::default();
-    let generator = Generator::new(model, device);
+    let generator = Generator::new(model, device).with_rows(batch_size.max(1));
     for chunk in items.chunks(batch_size.max(1)) {
         let mut seqs = Vec::with_capacity(chunk.len());
         let mut images = Vec::new();

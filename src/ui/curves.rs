@@ -9,25 +9,29 @@ use super::theme;
 use crate::app::training::TrainingState;
 use crate::metrics::ema_debiased;
 
-/// Charts: title and the metrics drawn in it.
-pub const CHARTS: &[(&str, &[&str])] = &[
-    (
-        "Reward",
-        &[
-            "reward",
-            "rewards/accuracy/mean",
-            "rewards/format/mean",
-            "rewards/medvlthinker_accuracy/mean",
-            "rewards/open_match/mean",
-        ],
-    ),
-    ("Reward std / zero-std groups", &["reward_std", "frac_reward_zero_std"]),
-    ("KL", &["kl"]),
-    ("Completion length", &["completions/mean_length", "completions/clipped_ratio"]),
-    ("Entropy", &["entropy"]),
-    ("Grad norm", &["grad_norm"]),
-    ("Learning rate", &["learning_rate"]),
-];
+/// Charts: title and the metrics drawn in it (names from [`crate::train::grpo::metrics::names`]).
+pub const CHARTS: &[(&str, &[&str])] = {
+    use crate::train::grpo::metrics::names::*;
+    &[
+        (
+            "Reward",
+            &[
+                REWARD,
+                "rewards/accuracy/mean",
+                "rewards/format/mean",
+                "rewards/medvlthinker_accuracy/mean",
+                "rewards/open_match/mean",
+            ],
+        ),
+        ("Reward std / zero-std groups", &[REWARD_STD, FRAC_ZERO_STD]),
+        ("KL", &[KL]),
+        ("Completion length", &[MEAN_LENGTH, CLIPPED_RATIO]),
+        ("Entropy", &[ENTROPY]),
+        ("Grad norm", &[GRAD_NORM]),
+        ("Learning rate", &[LEARNING_RATE]),
+        ("Step time (s)", &[STEP_TIME, TIME_GENERATE, TIME_BACKWARD]),
+    ]
+};
 
 /// The series currently drawn, for CSV export: `(run name, metric, points)`.
 pub fn shown_series(t: &TrainingState) -> Vec<(String, String, Vec<[f64; 2]>)> {

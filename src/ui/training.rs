@@ -46,15 +46,16 @@ fn controls(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
         Some(a) => {
             let paused = a.control.pause.load(std::sync::atomic::Ordering::Relaxed);
             ui.heading(if paused { "Paused" } else { "Training" });
-            let frac = a.last_step as f32 / a.steps.max(1) as f32;
-            let eta = t.eta_seconds().map(|s| format!(" · {:.0}s left", s)).unwrap_or_default();
-            ui.add(egui::ProgressBar::new(frac).text(format!("step {}/{}{eta}", a.last_step, a.steps)));
-            if !a.device.is_empty() {
-                ui.weak(&a.device);
+            if let Some((done, total)) = a.preparing {
+                let frac = done as f32 / total.max(1) as f32;
+                ui.add(egui::ProgressBar::new(frac).text(format!("Preparing GPU kernels {done}/{total}")))
+                    .on_hover_text("Every shape of this run is compiled and tuned once, before the first step");
+            } else {
+                let frac = a.last_step as f32 / a.steps.max(1) as f32;
+                let eta = t.eta_seconds().map(|s| format!(" · {:.0}s left", s)).unwrap_or_default();
+                ui.add(egui::ProgressBar::new(frac).text(format!("step {}/{}{eta}", a.last_step, a.steps)));
             }
-            if let Some(m) = crate::app::training::resident_memory() {
-                ui.weak(format!("memory {}", crate::util::human_bytes(m)));
-            }
+            device_panel(ui, state);
             ui.horizontal(|ui| {
                 if paused {
                     if ui.button("▶ Continue").clicked() {
@@ -83,6 +84,50 @@ fn controls(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             }
         }
     }
+}
+
+/// The compute device of the live run: adapter and backend, GPU memory in use and at peak, kernel
+/// preparation time beside the step time, host memory.
+fn device_panel(ui: &mut egui::Ui, state: &AppState) {
+    use crate::train::grpo::metrics::names;
+    let t = &state.training;
+    let Some(a) = &t.active else { return };
+    if !a.device.is_empty() {
+        ui.weak(&a.device);
+    }
+    let last = |name: &str| {
+        a.run.and_then(|r| t.runs.get(&r)).and_then(|s| s.metrics.get(name)).and_then(|v| v.last()).map(|p| p.1)
+    };
+    egui::Grid::new("device_stats").num_columns(2).spacing([8.0, 2.0]).show(ui, |ui| {
+        if let Some(inuse) = last(names::GPU_MEMORY) {
+            ui.weak("GPU memory");
+            let peak = last(names::GPU_MEMORY_PEAK).unwrap_or(inuse);
+            ui.weak(format!(
+                "{} in use · {} peak",
+                crate::util::human_bytes(inuse as u64),
+                crate::util::human_bytes(peak as u64)
+            ));
+            ui.end_row();
+        }
+        if let Some(p) = &a.prepared {
+            ui.weak("Kernel preparation");
+            ui.weak(format!("{:.1}s ({} compiled, {} tuned)", p.seconds, p.counts.compiled, p.counts.autotuned))
+                .on_hover_text("Once per run, before the first step; shapes are bucketed so steps compile nothing new");
+            ui.end_row();
+        }
+        if let Some(st) = last(names::STEP_TIME) {
+            ui.weak("Step time");
+            let new_kernels = last(names::KERNELS_COMPILED).unwrap_or(0.0) + last(names::AUTOTUNE_RUNS).unwrap_or(0.0);
+            let extra = if new_kernels > 0.0 { format!(" (+{new_kernels:.0} kernels)") } else { String::new() };
+            ui.weak(format!("{st:.2}s{extra}"));
+            ui.end_row();
+        }
+        if let Some(m) = crate::app::training::resident_memory() {
+            ui.weak("Host memory");
+            ui.weak(crate::util::human_bytes(m));
+            ui.end_row();
+        }
+    });
 }
 
 fn form(ui: &mut egui::Ui, state: &mut AppState) {
@@ -156,6 +201,50 @@ fn form(ui: &mut egui::Ui, state: &mut AppState) {
             ui.add(egui::DragValue::new(&mut f.seed));
             ui.end_row();
         });
+    });
+    compute_settings(ui, state, running);
+}
+
+/// Backend for the next run and the GPU autotune level (read once per process by the GPU runtime).
+fn compute_settings(ui: &mut egui::Ui, state: &mut AppState, running: bool) {
+    use crate::model::device::BackendChoice;
+    use crate::model::gpu::AutotuneLevel;
+    let t = &mut state.training;
+    ui.add_enabled_ui(!running, |ui| {
+        egui::Grid::new("compute_form").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
+            ui.label("Backend");
+            let name = |b: BackendChoice| match b {
+                BackendChoice::Auto => "auto (GPU if found)",
+                BackendChoice::Wgpu => "wgpu",
+                BackendChoice::Cpu => "CPU",
+            };
+            egui::ComboBox::from_id_salt("backend").selected_text(name(t.backend)).show_ui(ui, |ui| {
+                for b in [BackendChoice::Auto, BackendChoice::Wgpu, BackendChoice::Cpu] {
+                    ui.selectable_value(&mut t.backend, b, name(b));
+                }
+            });
+            ui.end_row();
+            ui.label("GPU autotune");
+            egui::ComboBox::from_id_salt("autotune")
+                .selected_text(t.autotune.name())
+                .show_ui(ui, |ui| {
+                    for l in AutotuneLevel::ALL {
+                        ui.selectable_value(&mut t.autotune, l, l.name());
+                    }
+                })
+                .response
+                .on_hover_text(
+                    "How hard new kernel shapes are tuned; results are cached on disk. Minimal: quickest first step",
+                );
+            ui.end_row();
+        });
+        if t.autotune != t.autotune_in_force {
+            ui.weak(format!(
+                "Autotune {} takes effect at the next start ({} now)",
+                t.autotune.name(),
+                t.autotune_in_force.name()
+            ));
+        }
     });
 }
 

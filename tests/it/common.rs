@@ -45,3 +45,10 @@ pub fn bin() -> std::process::Command {
     c.env("RUST_LOG", "warn");
     c
 }
+
+/// Serialises the tests that run kernels on the wgpu device: kernel compilation counts are per
+/// process, so a test counting them must not share the device with another test.
+pub fn gpu_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -5,6 +5,7 @@ mod architecture;
 mod cli;
 mod common;
 mod curation;
+mod gpu;
 mod grpo;
 mod import;
 mod model_parity;

@@ -12,6 +12,7 @@ use medvlm::model::generate::{Engine, Generator, Sampling, generate};
 use medvlm::model::layers::to_vec;
 use medvlm::model::positions::rope_index;
 use medvlm::model::preprocess::{PixelValues, preprocess_rgb, resize_bicubic_aa};
+use medvlm::model::shapes::ShapePolicy;
 use medvlm::model::{Batch, PreprocessConfig, Vlm};
 
 use super::common::{fixture, tempdir};
@@ -119,6 +120,7 @@ fn case_batch(f: &Fixture, case: &str, images: Vec<PixelValues>) -> Batch {
         mask: mask.iter().map(|&m| m as u8).collect(),
         batch: shape[0],
         seq: shape[1],
+        image_of: (0..images.len()).collect(),
         images,
     }
 }
@@ -142,9 +144,15 @@ fn check_model(dir: &Path, kind: &str, f: &Fixture) {
                     .unwrap();
             assert_eq!(pos.ids, f.ints(&format!("{case}.position_ids")), "{kind}/{case}: positions");
             assert_eq!(pos.deltas, f.ints(&format!("{case}.rope_deltas")), "{kind}/{case}: rope deltas");
-            let merger = to_vec(model.visual.forward(&batch.images, &dev));
-            let err = rel_err(&merger, &f.get(&format!("{case}.vis.merger")).1, |_| true);
+            let want = &f.get(&format!("{case}.vis.merger")).1;
+            let merger = to_vec(model.visual.forward(&batch.images, ShapePolicy::Exact, &dev));
+            let err = rel_err(&merger, want, |_| true);
             assert!(err < 1e-4, "{kind}/{case}: vision features rel err {err:.2e}");
+            // The GPU's bucketed layout (patches padded, segments padded and masked) on the CPU.
+            let padded = to_vec(model.visual.forward(&batch.images, ShapePolicy::Bucketed, &dev));
+            assert!(padded.len() >= want.len(), "{kind}/{case}: bucketed features cover the real rows");
+            let err = rel_err(&padded[..want.len()], want, |_| true);
+            assert!(err < 1e-4, "{kind}/{case}: bucketed vision features rel err {err:.2e}");
         }
         let valid = |i: usize, width: usize| batch.mask[i / width] != 0;
         let (emb, _) = model.embed(&batch, &dev).unwrap();
@@ -172,6 +180,20 @@ fn check_model(dir: &Path, kind: &str, f: &Fixture) {
         }
         let diff = logprobs[0].iter().zip(&logprobs[1]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(diff < 1e-4, "{kind}/{case}: host vs burn decoder log-probs differ by {diff:.2e}");
+        // The GPU path's fixed shapes on the CPU: prompt padded to its bucket, an extra padding row,
+        // padded patches, the whole-capacity cache with its bias: the same greedy ids.
+        let shaped = Generator::with_engine(Engine::Burn, &model, &dev)
+            .with_policy(ShapePolicy::Bucketed)
+            .with_rows(batch.batch + 1)
+            .generate(&batch, &[], &s, 0)
+            .unwrap();
+        assert_eq!(shaped.tokens.len(), batch.batch, "padding rows are not returned");
+        for r in 0..batch.batch {
+            let got: Vec<i64> = shaped.tokens[r].iter().map(|&t| i64::from(t)).collect();
+            assert_eq!(got, want[r * total + batch.seq..(r + 1) * total], "{kind}/{case} row {r}: bucketed ids");
+        }
+        let diff = shaped.logprobs.concat().iter().zip(&logprobs[1]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(diff < 1e-4, "{kind}/{case}: bucketed vs host log-probs differ by {diff:.2e}");
     }
 }
 
@@ -210,7 +232,8 @@ fn wgpu_backend_matches_when_an_adapter_exists() {
         eprintln!("no wgpu adapter: skipping the wgpu parity test");
         return;
     }
-    let dev = Device::wgpu(DeviceKind::DefaultDevice);
+    let _gpu = super::common::gpu_lock();
+    let dev = medvlm::model::device::wgpu_device().unwrap();
     let model = Vlm::load(&fixture("model/qwen2_vl_tiny"), &dev).unwrap();
     let f = Fixture::load(&fixture("model/qwen2_vl_tiny_fixture.safetensors"));
     let batch = case_batch(&f, "text", vec![]);
@@ -243,13 +266,19 @@ fn training_logps_match_generation_logps() {
         .collect();
     let ps: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
     let cs: Vec<&[u32]> = out.tokens.iter().map(Vec::as_slice).collect();
-    let tb = TrainBatch::new(&ps, &cs, vec![pb, pa], 0);
+    let tb = TrainBatch::new(&ps, &cs, vec![pb.clone(), pa.clone()], 0);
     let (lp, _) = token_logps(&model, &tb, 0.7, false, &dev).unwrap();
     let lp = to_vec(lp);
+    // The GPU's layout: prompts padded to a bucket, completions to a completion bucket of 32.
+    let shaped = TrainBatch::shaped(&ps, &cs, vec![pb, pa], vec![0, 1], 0, ShapePolicy::Bucketed, 32);
+    assert!(shaped.batch.seq.is_multiple_of(16) && shaped.comp_len >= tb.comp_len);
+    let lp_shaped = to_vec(token_logps(&model, &shaped, 0.7, false, &dev).unwrap().0);
     for r in 0..2 {
         for (j, want) in out.logprobs[r].iter().enumerate() {
             let got = lp[r * tb.comp_len + j];
             assert!((got - want).abs() < 1e-4, "row {r} token {j}: trainer {got} vs generator {want}");
+            let got = lp_shaped[r * shaped.comp_len + j];
+            assert!((got - want).abs() < 1e-4, "row {r} token {j}: bucketed trainer {got} vs generator {want}");
         }
     }
 }

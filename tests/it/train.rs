@@ -112,3 +112,47 @@ fn bad_configs_are_rejected_with_the_field_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("num_generations") && err.contains("bad.toml"), "{err}");
 }
+
+/// The training thread is supervised like every job: a panic in it ends the run as failed with
+/// the panic's message, and a new run can start at once.
+#[test]
+fn a_panicking_training_thread_marks_the_run_failed_and_another_can_start() {
+    use std::sync::Arc;
+
+    use medvlm::app::training::TrainingState;
+    use medvlm::model::device::BackendChoice;
+    use medvlm::train::grpo::runner::{RunControl, RunError, RunEvent, RunSpec};
+
+    fn boom(_: &RunSpec, _: &Arc<RunControl>, sink: &dyn Fn(RunEvent)) -> Result<i64, RunError> {
+        sink(RunEvent::Started { run: 7, first_step: 0, steps: 3, device: "test".into() });
+        panic!("injected trainer failure");
+    }
+    fn fine(_: &RunSpec, _: &Arc<RunControl>, sink: &dyn Fn(RunEvent)) -> Result<i64, RunError> {
+        sink(RunEvent::Started { run: 8, first_step: 0, steps: 3, device: "test".into() });
+        sink(RunEvent::Ended { status: "finished".into(), message: None });
+        Ok(8)
+    }
+    let poll_until_idle = |t: &mut TrainingState| {
+        let t0 = Instant::now();
+        let mut notes = Vec::new();
+        while t.active.is_some() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "the run never ended");
+            notes.extend(t.poll());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        notes
+    };
+    let dir = tempdir();
+    let project = dir.path().join("p.medvlm");
+    let mut t = TrainingState::default();
+    t.start_with(project.clone(), None, BackendChoice::Cpu, medvlm::jobs::no_waker(), boom).unwrap();
+    let notes = poll_until_idle(&mut t);
+    assert!(
+        notes.iter().any(|(err, m)| *err && m.contains("failed") && m.contains("injected trainer failure")),
+        "{notes:?}"
+    );
+    assert_eq!(t.runs[&7].status, "failed");
+    t.start_with(project, None, BackendChoice::Cpu, medvlm::jobs::no_waker(), fine).unwrap();
+    let notes = poll_until_idle(&mut t);
+    assert!(notes.iter().any(|(err, m)| !*err && m.contains("finished")), "{notes:?}");
+}

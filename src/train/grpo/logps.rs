@@ -8,6 +8,7 @@ use burn::tensor::activation::log_softmax;
 
 use crate::model::layers::tensor2;
 use crate::model::preprocess::PixelValues;
+use crate::model::shapes::ShapePolicy;
 use crate::model::{Batch, ModelError, Vlm};
 
 /// Prompts and completions in one batch.
@@ -26,10 +27,27 @@ pub struct TrainBatch {
 }
 
 impl TrainBatch {
-    /// Lays out `prompt[i] ++ completion[i]` rows.
+    /// Lays out `prompt[i] ++ completion[i]` rows; placeholder run k is `images[k]`.
     pub fn new(prompts: &[&[u32]], completions: &[&[u32]], images: Vec<PixelValues>, pad: u32) -> Self {
-        let lp = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
-        let lc = completions.iter().map(|c| c.len()).max().unwrap_or(0).max(1);
+        let image_of = (0..images.len()).collect();
+        Self::shaped(prompts, completions, images, image_of, pad, ShapePolicy::Exact, usize::MAX)
+    }
+
+    /// Lays out the rows under a shape policy: prompts left-padded to a length bucket, completions
+    /// right-padded to a completion bucket of `max_completion` (see [`ShapePolicy`]); placeholder
+    /// run k uses `images[image_of[k]]`.
+    pub fn shaped(
+        prompts: &[&[u32]],
+        completions: &[&[u32]],
+        images: Vec<PixelValues>,
+        image_of: Vec<usize>,
+        pad: u32,
+        policy: ShapePolicy,
+        max_completion: usize,
+    ) -> Self {
+        let lp = policy.len(prompts.iter().map(|p| p.len()).max().unwrap_or(0));
+        let longest = completions.iter().map(|c| c.len()).max().unwrap_or(0);
+        let lc = policy.completion_len(longest, max_completion.max(longest));
         let (mut ids, mut mask, mut comp_ids, mut comp_mask) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (p, c) in prompts.iter().zip(completions) {
             ids.extend(std::iter::repeat_n(pad, lp - p.len()));
@@ -47,7 +65,7 @@ impl TrainBatch {
         }
         let b = prompts.len();
         Self {
-            batch: Batch { ids, mask, batch: b, seq: lp + lc, images },
+            batch: Batch { ids, mask, batch: b, seq: lp + lc, images, image_of },
             prompt_len: lp,
             comp_len: lc,
             comp_ids,

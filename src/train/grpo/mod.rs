@@ -3,7 +3,11 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod error;
 pub mod logps;
 pub mod loss;
+pub mod metrics;
+pub mod prompts;
 pub mod runner;
 pub mod step;
+pub mod warmup;

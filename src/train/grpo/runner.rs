@@ -1,9 +1,11 @@
-//! The GRPO training loop, run on its own thread: rollouts (G samples per prompt, contiguous),
-//! rewards, advantages, the loss, AdamW; metrics under TRL's names and rollouts written to the
-//! project each step; checkpoints every `save_steps` and at stop; resume from the last checkpoint
-//! with the same data order and sampling seeds; pause / stop; a NaN guard.
+//! The GRPO training loop, run on its own thread: GPU kernel preparation, then per step rollouts
+//! (G samples per prompt, contiguous), rewards, advantages, the loss, AdamW; metrics under TRL's
+//! names and rollouts written to the project each step; checkpoints every `save_steps` and at stop;
+//! resume from the last checkpoint with the same data order and sampling seeds; pause / stop; a NaN
+//! guard. A step that panics or runs out of GPU memory ends the run as failed, its checkpoints kept.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,16 +15,17 @@ use burn::prelude::*;
 
 use super::checkpoint::{ResumeState, checkpoint_dir, save};
 use super::config::GrpoConfig;
-use super::step::{StepOutcome, grpo_step};
-use crate::domain::prompt::PromptTemplate;
-use crate::domain::{Modality, Split, VqaItem};
+use super::step::{StepCtx, StepOutcome, grpo_step};
+use super::warmup::{Prepared, prepare};
 use crate::model::chat::ChatTokenizer;
 use crate::model::device::{BackendChoice, choose};
-use crate::model::preprocess::PixelValues;
+use crate::model::gpu::kernel_counts;
 use crate::model::{ModelError, Vlm};
-use crate::sample::rng::Rng;
-use crate::store::{GroupOutcome, Project, RolloutRow, StepInfo, StoreError};
+use crate::store::{GroupOutcome, Project, RolloutRow, StepInfo};
 use crate::train::optim::AdamW;
+
+pub use super::error::RunError;
+pub use super::prompts::{PromptItem, item_at, load_prompts, model_dir, prompt_item};
 
 /// What the loop reports.
 #[derive(Debug, Clone)]
@@ -38,6 +41,15 @@ pub enum RunEvent {
         /// Device description.
         device: String,
     },
+    /// GPU kernels are being prepared (`done` of `total` shapes).
+    Preparing {
+        /// Shapes done.
+        done: usize,
+        /// Shapes in all.
+        total: usize,
+    },
+    /// GPU kernel preparation finished.
+    Prepared(Prepared),
     /// A step finished.
     Step {
         /// Run id.
@@ -76,66 +88,6 @@ pub struct RunControl {
     pub pause: AtomicBool,
 }
 
-/// Why a run could not proceed.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// Project access.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Model, tokenizer, preprocessing.
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    /// Bad configuration.
-    #[error("config: {0}")]
-    Config(String),
-    /// No items to train on.
-    #[error("no multiple-choice items with images in split {0} (after the modality filter)")]
-    NoData(String),
-    /// An item's prompt is too long.
-    #[error(
-        "item {uid}: the prompt has {len} tokens ({image} image tokens), more than max_prompt_length = {max}; prompts are never truncated (that could cut image tokens) — raise max_prompt_length or lower max_pixels"
-    )]
-    PromptTooLong {
-        /// Item uid.
-        uid: String,
-        /// Prompt tokens.
-        len: usize,
-        /// Image tokens among them.
-        image: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// An image could not be read.
-    #[error(transparent)]
-    Image(#[from] crate::io::images::BadImage),
-    /// Loss or gradient became NaN / infinite.
-    #[error(
-        "the {what} became {value} at step {step}; the run was stopped and the last good checkpoint (step {last_good}) kept"
-    )]
-    NonFinite {
-        /// `loss` or `gradient norm`.
-        what: &'static str,
-        /// The value.
-        value: f64,
-        /// Step.
-        step: usize,
-        /// Last checkpoint step.
-        last_good: usize,
-    },
-}
-
-/// A training example ready for prompting.
-pub struct PromptItem {
-    /// Store row id.
-    pub id: i64,
-    /// The item.
-    pub item: VqaItem,
-    /// Prompt token ids (image placeholders expanded).
-    pub prompt: Vec<u32>,
-    /// Its image.
-    pub image: Option<PixelValues>,
-}
-
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
@@ -149,78 +101,6 @@ pub struct RunSpec {
     pub backend: BackendChoice,
     /// Run name.
     pub name: String,
-}
-
-/// Item order of prompt number `i`: a fresh seeded permutation every epoch.
-pub fn item_at(i: u64, n: usize, seed: u64) -> usize {
-    let epoch = i / n as u64;
-    let mut order: Vec<usize> = (0..n).collect();
-    Rng::derive(seed, 0xDA7A_0000 + epoch).shuffle(&mut order);
-    order[(i % n as u64) as usize]
-}
-
-/// An item rendered as a prompt: its first image preprocessed for `model`, the template applied and
-/// tokenised. Prompts longer than `max_len` are an error, never truncated.
-///
-/// # Errors
-/// [`RunError::PromptTooLong`], image and tokenizer errors.
-pub fn prompt_item(
-    project: &Project,
-    id: i64,
-    item: VqaItem,
-    model: &Vlm,
-    tok: &ChatTokenizer,
-    template: &PromptTemplate,
-    max_len: usize,
-) -> Result<PromptItem, RunError> {
-    let image = match item.images.first() {
-        Some(r) => {
-            let (rgb, h, w) = crate::io::images::read_rgb(&project.resolve_image(&r.path))?;
-            Some(
-                crate::model::preprocess::preprocess_rgb(&rgb, h, w, &model.config.vision, &model.preprocess)
-                    .map_err(ModelError::from)?,
-            )
-        }
-        None => None,
-    };
-    let counts: Vec<usize> = image.iter().map(|p| p.n_tokens(model.config.vision.spatial_merge_size)).collect();
-    let prompt = tok.prompt(&template.render(&item), &counts, None)?;
-    if prompt.len() > max_len {
-        return Err(RunError::PromptTooLong {
-            uid: item.uid,
-            len: prompt.len(),
-            image: counts.iter().sum(),
-            max: max_len,
-        });
-    }
-    Ok(PromptItem { id, item, prompt, image })
-}
-
-fn load_prompts(
-    project: &Project,
-    cfg: &GrpoConfig,
-    model: &Vlm,
-    tok: &ChatTokenizer,
-) -> Result<Vec<PromptItem>, RunError> {
-    let split = Split::parse(&cfg.split).ok_or_else(|| RunError::Config(format!("unknown split {}", cfg.split)))?;
-    let mods: Vec<Modality> = cfg.modalities.iter().filter_map(|m| Modality::parse(m)).collect();
-    let template = cfg.prompt_template();
-    let mut out = Vec::new();
-    for row in project.item_rows()? {
-        if row.split != split
-            || row.answer_letter.is_none()
-            || (!mods.is_empty() && !mods.contains(&row.modality))
-            || row.missing_images > 0
-        {
-            continue;
-        }
-        let item = project.item(row.id)?;
-        out.push(prompt_item(project, row.id, item, model, tok, &template, cfg.max_prompt_length)?);
-    }
-    if out.is_empty() {
-        return Err(RunError::NoData(cfg.split.clone()));
-    }
-    Ok(out)
 }
 
 /// Runs (or resumes) a GRPO run until done or stopped. Every step is recorded before the next begins.
@@ -260,7 +140,12 @@ pub fn run(spec: &RunSpec, control: &Arc<RunControl>, sink: &dyn Fn(RunEvent)) -
             (id, spec.config.clone(), None)
         }
     };
-    let result = run_inner(&mut project, run, &cfg, state, spec.backend, control, sink);
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        run_inner(&mut project, run, &cfg, state, spec.backend, control, sink)
+    }))
+    .unwrap_or_else(|p| {
+        Err(RunError::Panicked { context: String::new(), message: crate::jobs::panic_text(p.as_ref()) })
+    });
     let (status, message) = match &result {
         Ok(s) => (s.clone(), None),
         Err(e) => ("failed".to_string(), Some(e.to_string())),
@@ -270,6 +155,38 @@ pub fn run(spec: &RunSpec, control: &Arc<RunControl>, sink: &dyn Fn(RunEvent)) -
     result.map(|_| run)
 }
 
+/// A panic from inside the GPU runtime that means the device ran out of memory.
+pub fn is_out_of_memory(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["out of memory", "outofmemory", "out_of_memory", "oom", "memory allocation", "failed to allocate"]
+        .iter()
+        .any(|k| m.contains(k))
+}
+
+/// One step, with panics (a bug, or the GPU runtime failing) turned into errors.
+fn supervised_step(
+    policy: Vlm,
+    reference: Option<&Vlm>,
+    batch: &[&PromptItem],
+    optim: &mut AdamW,
+    ctx: &StepCtx<'_>,
+    last_good: usize,
+) -> Result<StepOutcome, RunError> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| grpo_step(policy, reference, batch, optim, ctx))) {
+        Ok(r) => r,
+        Err(p) => {
+            let message = crate::jobs::panic_text(p.as_ref());
+            let step = ctx.step + 1;
+            Err(if is_out_of_memory(&message) {
+                RunError::OutOfMemory { step, message, last_good }
+            } else {
+                RunError::Panicked { context: format!(" at step {step}"), message }
+            })
+        }
+    }
+}
+
+#[allow(clippy::too_many_lines)]
 fn run_inner(
     project: &mut Project,
     run: i64,
@@ -279,7 +196,7 @@ fn run_inner(
     control: &Arc<RunControl>,
     sink: &dyn Fn(RunEvent),
 ) -> Result<String, RunError> {
-    let chosen = choose(backend);
+    let chosen = choose(backend)?;
     let train_dev = chosen.device.clone().autodiff();
     let base_dir = model_dir(&cfg.model)?;
     let weights_dir = resume.as_ref().map_or(base_dir.clone(), |(_, p)| p.clone());
@@ -295,7 +212,29 @@ fn run_inner(
         None => AdamW::new(cfg.adam),
     };
     sink(RunEvent::Started { run, first_step, steps: cfg.steps, device: chosen.description.clone() });
-    let mut last_good = if resume.is_some() { state.step } else { 0 };
+    let ctx = StepCtx::new(cfg, &tok, &chosen.device, &train_dev);
+    let mut last_good = if resume.is_some() { state.step + 1 } else { 0 };
+    let mut prep_seconds = 0.0;
+    if chosen.gpu && first_step < cfg.steps {
+        let prepared = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+            prepare(&policy, reference.as_ref(), &items, &ctx, &mut |done, total| {
+                sink(RunEvent::Preparing { done, total });
+            })
+        })) {
+            Ok(r) => r?,
+            Err(p) => {
+                let message = crate::jobs::panic_text(p.as_ref());
+                let step = first_step + 1;
+                return Err(if is_out_of_memory(&message) {
+                    RunError::OutOfMemory { step, message, last_good }
+                } else {
+                    RunError::Panicked { context: " while preparing GPU kernels".into(), message }
+                });
+            }
+        };
+        prep_seconds = prepared.seconds;
+        sink(RunEvent::Prepared(prepared));
+    }
     let run_start = Instant::now();
     let wall0 = crate::util::unix_seconds();
     for step in first_step..cfg.steps {
@@ -309,28 +248,35 @@ fn run_inner(
             return Ok("stopped".into());
         }
         let t0 = Instant::now();
+        let kernels0 = kernel_counts();
         let batch: Vec<&PromptItem> = (0..cfg.prompts_per_step)
             .map(|k| &items[item_at(state.cursor + k as u64, items.len(), cfg.seed)])
             .collect();
-        let StepOutcome { model, mut metrics, rollouts, n_tokens } =
-            grpo_step(policy, reference.as_ref(), &batch, cfg, &tok, &mut optim, step, &chosen.device, &train_dev)?;
+        let StepOutcome { model, metrics: mut m, rollouts } =
+            supervised_step(policy, reference.as_ref(), &batch, &mut optim, &ctx.at(step), last_good)?;
         policy = model;
-        for (what, key) in [("loss", "loss"), ("gradient norm", "grad_norm")] {
-            let v = metrics.get(key).copied().unwrap_or(0.0);
+        for (what, v) in [("loss", m.loss), ("gradient norm", m.grad_norm)] {
             if !v.is_finite() {
                 return Err(RunError::NonFinite { what, value: v, step: step + 1, last_good });
             }
         }
         state.cursor += cfg.prompts_per_step as u64;
         state.samples_seen += (cfg.prompts_per_step * cfg.num_generations) as u64;
-        state.tokens_seen += n_tokens as u64;
+        state.tokens_seen += m.tokens as u64;
         state.optimizer_steps = optim.step;
         state.step = step;
-        let dt = t0.elapsed().as_secs_f64();
-        metrics.insert("step_time".into(), dt);
-        metrics.insert("tokens_per_second".into(), n_tokens as f64 / dt.max(1e-9));
-        metrics.insert("num_tokens".into(), state.tokens_seen as f64);
-        metrics.insert("epoch".into(), state.cursor as f64 / items.len() as f64);
+        m.step_time = t0.elapsed().as_secs_f64();
+        m.num_tokens = state.tokens_seen as f64;
+        m.epoch = state.cursor as f64 / items.len() as f64;
+        if step == first_step {
+            m.timing.kernel_preparation = prep_seconds;
+        }
+        if let Some(gpu) = &mut m.gpu {
+            let d = kernel_counts() - kernels0;
+            gpu.kernels_compiled = d.compiled;
+            gpu.autotune_runs = d.autotuned;
+        }
+        let metrics = m.to_trl();
         let info = StepInfo {
             step: step as i64 + 1,
             wall_time: wall0 + run_start.elapsed().as_secs_f64(),
@@ -350,7 +296,7 @@ fn run_inner(
         });
         if (step + 1) % cfg.save_steps.max(1) == 0 || step + 1 == cfg.steps {
             write_checkpoint(project, run, step, &policy, &optim, &base_dir, &state, sink)?;
-            last_good = step;
+            last_good = step + 1;
         }
     }
     Ok("finished".into())
@@ -387,16 +333,4 @@ fn group_outcomes(cfg: &GrpoConfig, rollouts: &[(String, RolloutRow)]) -> Vec<Gr
             Some(GroupOutcome { item_id: first.item_id, n_samples: g.len(), n_correct, zero_std })
         })
         .collect()
-}
-
-/// The folder of a model name: `sample` / `medvlm-tiny` is the bundled model, anything else a path.
-///
-/// # Errors
-/// [`RunError::Config`] when the bundled model is missing.
-pub fn model_dir(name: &str) -> Result<PathBuf, RunError> {
-    if name == "sample" || name == "medvlm-tiny" {
-        return crate::sample::bundled_tiny_model()
-            .ok_or_else(|| RunError::Config("the bundled medvlm-tiny model was not found".into()));
-    }
-    Ok(PathBuf::from(name))
 }

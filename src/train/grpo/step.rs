@@ -1,6 +1,7 @@
-//! One GRPO step: sample G completions per prompt (groups contiguous), score them, normalise
-//! advantages, then μ passes of loss + backward over gradient-accumulation micro-batches and one
-//! AdamW step per pass. Returns the new policy, TRL-named metrics and the rollouts.
+//! One GRPO step in TRL's phases: [`rollout`] (G completions per prompt, groups contiguous, each
+//! prompt's image encoded once), [`score`] (rewards, group-normalised advantages) and [`optimize`]
+//! (μ passes of loss + backward over gradient-accumulation micro-batches, one AdamW step per pass).
+//! Shapes follow the device's [`ShapePolicy`]: bucketed on the GPU, exact on the CPU.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -9,206 +10,362 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 
 use super::config::GrpoConfig;
+use super::error::RunError;
 use super::logps::{TrainBatch, token_logps};
 use super::loss::{advantages, grpo_loss, unbiased_std};
-use super::runner::{PromptItem, RunError};
+use super::metrics::{LengthStats, StepMetrics};
+use super::prompts::PromptItem;
 use crate::model::chat::ChatTokenizer;
-use crate::model::generate::{Sampling, generate};
+use crate::model::generate::{Generated, Generator, Sampling};
+use crate::model::gpu::MemoryPeak;
 use crate::model::layers::{tensor1, tensor2, to_vec};
+use crate::model::preprocess::PixelValues;
+use crate::model::shapes::ShapePolicy;
 use crate::model::{Batch, Vlm};
 use crate::sample::rng::Rng;
 use crate::store::RolloutRow;
 use crate::train::optim::AdamW;
 
-/// The result of a step.
-pub struct StepOutcome {
-    /// Updated policy.
-    pub model: Vlm,
-    /// Metrics under TRL's names.
-    pub metrics: BTreeMap<String, f64>,
-    /// Every completion with its item uid.
-    pub rollouts: Vec<(String, RolloutRow)>,
-    /// Completion tokens generated.
-    pub n_tokens: usize,
+/// What every phase of a step shares.
+pub struct StepCtx<'a> {
+    /// The run's configuration.
+    pub cfg: &'a GrpoConfig,
+    /// Tokenizer and chat template.
+    pub tok: &'a ChatTokenizer,
+    /// Inference device (generation, reference log-probabilities).
+    pub dev: &'a Device,
+    /// Training device (the same with autodiff).
+    pub train_dev: &'a Device,
+    /// Bucketed on the GPU, exact on the CPU.
+    pub policy: ShapePolicy,
+    /// The step (0-based): sampling seed and learning-rate schedule.
+    pub step: usize,
 }
 
-fn mean(v: &[f32]) -> f64 {
-    if v.is_empty() { 0.0 } else { v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64 }
+impl<'a> StepCtx<'a> {
+    /// A context with the policy the device wants, at step 0.
+    pub fn new(cfg: &'a GrpoConfig, tok: &'a ChatTokenizer, dev: &'a Device, train_dev: &'a Device) -> Self {
+        Self { cfg, tok, dev, train_dev, policy: ShapePolicy::for_device(dev), step: 0 }
+    }
+
+    /// The same context at `step`.
+    pub fn at(&self, step: usize) -> Self {
+        Self { step, ..*self }
+    }
 }
 
-/// Runs one step.
+/// The prompts' images, each once, and for each row of the step (prompt-major, G per prompt) the
+/// image its placeholder run uses.
+#[derive(Debug, Clone, Default)]
+pub struct StepImages {
+    /// One per prompt that has an image.
+    pub images: Vec<PixelValues>,
+    /// Image index of each prompt (`None`: text only).
+    pub of_prompt: Vec<Option<usize>>,
+}
+
+impl StepImages {
+    /// Collects the images of `prompts`.
+    pub fn of(prompts: &[&PromptItem]) -> Self {
+        let mut out = Self::default();
+        for p in prompts {
+            out.of_prompt.push(p.image.as_ref().map(|img| {
+                out.images.push(img.clone());
+                out.images.len() - 1
+            }));
+        }
+        out
+    }
+
+    /// Images and run mapping for prompts `range` (each repeated `g` times), renumbered from 0.
+    pub fn rows(&self, range: std::ops::Range<usize>, g: usize) -> (Vec<PixelValues>, Vec<usize>) {
+        let mut images = Vec::new();
+        let mut image_of = Vec::new();
+        for p in range {
+            if let Some(i) = self.of_prompt.get(p).copied().flatten() {
+                images.push(self.images[i].clone());
+                image_of.extend(std::iter::repeat_n(images.len() - 1, g));
+            }
+        }
+        (images, image_of)
+    }
+}
+
+/// The rollouts of a step.
+pub struct Rollouts {
+    /// Prompt ids of every row (prompt-major, G rows per prompt).
+    pub seqs: Vec<Vec<u32>>,
+    /// The prompts' images.
+    pub images: StepImages,
+    /// Generated tokens and their log-probabilities.
+    pub out: Generated,
+    /// Decoded completions.
+    pub texts: Vec<String>,
+    /// Seconds generating.
+    pub seconds: f64,
+}
+
+/// Samples G completions for each prompt with the current policy.
 ///
 /// # Errors
-/// [`RunError`] from the model.
-#[allow(clippy::too_many_arguments)]
-pub fn grpo_step(
-    policy: Vlm,
-    reference: Option<&Vlm>,
-    prompts: &[&PromptItem],
-    cfg: &GrpoConfig,
-    tok: &ChatTokenizer,
-    optim: &mut AdamW,
-    step: usize,
-    dev: &Device,
-    train_dev: &Device,
-) -> Result<StepOutcome, RunError> {
+/// [`RunError`] from the model or tokenizer.
+pub fn rollout(policy: &Vlm, prompts: &[&PromptItem], ctx: &StepCtx<'_>) -> Result<Rollouts, RunError> {
+    let (cfg, tok) = (ctx.cfg, ctx.tok);
     let g = cfg.num_generations;
-    let mut metrics = BTreeMap::new();
-    // 1. Rollouts: each prompt G times in a row, so group k is rows kG..kG+G-1.
-    let t_gen = Instant::now();
+    let t = Instant::now();
     let seqs: Vec<Vec<u32>> = prompts.iter().flat_map(|p| std::iter::repeat_n(p.prompt.clone(), g)).collect();
-    let images: Vec<_> = prompts.iter().flat_map(|p| std::iter::repeat_n(p.image.clone(), g)).flatten().collect();
-    let batch = Batch::left_padded(&seqs, tok.endoftext, images.clone());
+    let images = StepImages::of(prompts);
+    let (imgs, image_of) = images.rows(0..prompts.len(), g);
+    let batch = Batch::left_padded(&seqs, tok.endoftext, vec![]).with_shared_images(imgs, image_of);
     let sampling = Sampling {
         greedy: false,
         temperature: cfg.temperature,
         top_k: cfg.top_k,
         top_p: cfg.top_p,
         max_new_tokens: cfg.max_completion_length,
-        seed: Rng::derive(cfg.seed, 0x5A3D_0000 + step as u64).next_u64(),
+        seed: Rng::derive(cfg.seed, 0x5A3D_0000 + ctx.step as u64).next_u64(),
     };
-    let gen_model = policy.valid();
-    let out = generate(&gen_model, &batch, &tok.stop_ids(), &sampling, tok.endoftext, dev)?;
-    drop(gen_model);
-    metrics.insert("timing/generate".into(), t_gen.elapsed().as_secs_f64());
-    // 2. Rewards and advantages.
+    let out = Generator::new(policy, ctx.dev).with_policy(ctx.policy).generate(
+        &batch,
+        &tok.stop_ids(),
+        &sampling,
+        tok.endoftext,
+    )?;
+    let texts = out.tokens.iter().map(|t| tok.decode(t, true)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Rollouts { seqs, images, out, texts, seconds: t.elapsed().as_secs_f64() })
+}
+
+/// Rewards and advantages of a step's rollouts.
+pub struct Scored {
+    /// Total reward per row.
+    pub totals: Vec<f32>,
+    /// Reward components per row.
+    pub parts: Vec<BTreeMap<String, f32>>,
+    /// Advantage per row.
+    pub adv: Vec<f32>,
+    /// Unbiased reward std per group.
+    pub group_std: Vec<f32>,
+}
+
+/// Scores every completion against its item and normalises advantages within groups.
+pub fn score(r: &Rollouts, prompts: &[&PromptItem], cfg: &GrpoConfig) -> Scored {
+    let g = cfg.num_generations;
     let spec = cfg.reward_spec();
-    let mut totals = Vec::with_capacity(seqs.len());
+    let (totals, parts): (Vec<f32>, Vec<BTreeMap<String, f32>>) = r
+        .texts
+        .iter()
+        .enumerate()
+        .map(|(row, text)| {
+            let (parts, total) = spec.score(text, &prompts[row / g].item);
+            (total, parts.into_iter().collect())
+        })
+        .unzip();
+    let adv = advantages(&totals, g, cfg.scale_rewards, cfg.advantage_eps);
+    let group_std = totals.chunks(g).map(unbiased_std).collect();
+    Scored { totals, parts, adv, group_std }
+}
+
+fn mean(v: &[f32]) -> f64 {
+    if v.is_empty() { 0.0 } else { v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64 }
+}
+
+/// The reward and length part of a step's metrics.
+pub fn rollout_metrics(r: &Rollouts, s: &Scored) -> StepMetrics {
     let mut per_fn: BTreeMap<String, Vec<f32>> = BTreeMap::new();
-    let mut texts = Vec::with_capacity(seqs.len());
-    for (r, toks) in out.tokens.iter().enumerate() {
-        let item = &prompts[r / g].item;
-        let text = tok.decode(toks, true)?;
-        let (parts, total) = spec.score(&text, item);
-        for (k, v) in &parts {
+    for parts in &s.parts {
+        for (k, v) in parts {
             per_fn.entry(k.clone()).or_default().push(*v);
         }
-        totals.push(total);
-        texts.push((text, parts));
     }
-    let adv = advantages(&totals, g, cfg.scale_rewards, cfg.advantage_eps);
-    let group_std: Vec<f32> = totals.chunks(g).map(unbiased_std).collect();
-    metrics.insert("reward".into(), mean(&totals));
-    metrics.insert("reward_std".into(), mean(&group_std));
-    metrics.insert(
-        "frac_reward_zero_std".into(),
-        group_std.iter().filter(|s| **s < 1e-6).count() as f64 / group_std.len().max(1) as f64,
-    );
-    for (k, v) in &per_fn {
-        metrics.insert(format!("rewards/{k}/mean"), mean(v));
-        metrics.insert(format!("rewards/{k}/std"), f64::from(unbiased_std(v)));
-    }
+    let out = &r.out;
     let lens: Vec<f32> = out.tokens.iter().map(|t| t.len() as f32).collect();
     let terminated: Vec<f32> =
         out.tokens.iter().zip(&out.stopped).filter(|(_, s)| **s).map(|(t, _)| t.len() as f32).collect();
-    metrics.insert("completions/mean_length".into(), mean(&lens));
-    metrics.insert("completions/min_length".into(), f64::from(lens.iter().copied().fold(f32::INFINITY, f32::min)));
-    metrics.insert("completions/max_length".into(), f64::from(lens.iter().copied().fold(0.0, f32::max)));
-    metrics.insert("completions/mean_terminated_length".into(), mean(&terminated));
-    metrics.insert(
-        "completions/clipped_ratio".into(),
-        out.stopped.iter().filter(|s| !**s).count() as f64 / out.stopped.len().max(1) as f64,
-    );
-    let n_tokens: usize = out.tokens.iter().map(Vec::len).sum();
-    // 3. Optimisation: mu passes over gradient-accumulation micro-batches.
+    StepMetrics {
+        reward: mean(&s.totals),
+        reward_std: mean(&s.group_std),
+        frac_reward_zero_std: s.group_std.iter().filter(|x| **x < 1e-6).count() as f64
+            / s.group_std.len().max(1) as f64,
+        rewards: per_fn.iter().map(|(k, v)| (k.clone(), (mean(v), f64::from(unbiased_std(v))))).collect(),
+        completions: LengthStats {
+            mean: mean(&lens),
+            min: f64::from(lens.iter().copied().fold(f32::INFINITY, f32::min)),
+            max: f64::from(lens.iter().copied().fold(0.0, f32::max)),
+            mean_terminated: mean(&terminated),
+            clipped_ratio: out.stopped.iter().filter(|s| !**s).count() as f64 / out.stopped.len().max(1) as f64,
+        },
+        tokens: out.tokens.iter().map(Vec::len).sum(),
+        timing: super::metrics::Timing { generate: r.seconds, ..Default::default() },
+        ..StepMetrics::default()
+    }
+}
+
+/// The training batch of micro-batch `mb` (prompts `mb * per_mb ..`), shaped for the device.
+pub fn micro_batch(r: &Rollouts, ctx: &StepCtx<'_>, mb: usize, per_mb: usize) -> TrainBatch {
+    let g = ctx.cfg.num_generations;
+    let rows = (mb * per_mb * g)..((mb + 1) * per_mb * g);
+    let ps: Vec<&[u32]> = rows.clone().map(|i| r.seqs[i].as_slice()).collect();
+    let cs: Vec<&[u32]> = rows.map(|i| r.out.tokens[i].as_slice()).collect();
+    let (imgs, image_of) = r.images.rows(mb * per_mb..(mb + 1) * per_mb, g);
+    TrainBatch::shaped(&ps, &cs, imgs, image_of, ctx.tok.endoftext, ctx.policy, ctx.cfg.max_completion_length)
+}
+
+/// What [`optimize`] measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Optimized {
+    /// Loss (mean over passes).
+    pub loss: f64,
+    /// Pre-clip gradient norm of the first pass.
+    pub grad_norm: f64,
+    /// Mean token entropy of the first pass.
+    pub entropy: f64,
+    /// Tokens clipped below / above.
+    pub clip: (f64, f64),
+    /// KL to the reference (0 when beta = 0).
+    pub kl: f64,
+    /// Seconds: reference / old log-probabilities, log-probabilities + loss + backward, optimizer.
+    pub seconds: (f64, f64, f64),
+    /// Device memory peak while the gradients were alive.
+    pub peak: MemoryPeak,
+}
+
+/// μ passes of loss + backward over the micro-batches, one AdamW step per pass.
+///
+/// # Errors
+/// [`RunError`] from the model.
+pub fn optimize(
+    policy: Vlm,
+    reference: Option<&Vlm>,
+    r: &Rollouts,
+    s: &Scored,
+    optim: &mut AdamW,
+    ctx: &StepCtx<'_>,
+) -> Result<(Vlm, Optimized), RunError> {
+    let cfg = ctx.cfg;
+    let g = cfg.num_generations;
     let gas = cfg.gradient_accumulation_steps;
-    let per_mb = prompts.len() / gas;
+    let per_mb = r.seqs.len() / g / gas;
     let rows_of = |mb: usize| (mb * per_mb * g)..((mb + 1) * per_mb * g);
-    let build = |mb: usize| {
-        let rows = rows_of(mb);
-        let ps: Vec<&[u32]> = rows.clone().map(|r| seqs[r].as_slice()).collect();
-        let cs: Vec<&[u32]> = rows.clone().map(|r| out.tokens[r].as_slice()).collect();
-        let imgs = prompts[mb * per_mb..(mb + 1) * per_mb]
-            .iter()
-            .flat_map(|p| std::iter::repeat_n(p.image.clone(), g))
-            .flatten()
-            .collect();
-        TrainBatch::new(&ps, &cs, imgs, tok.endoftext)
-    };
     let loss_cfg = cfg.loss();
+    let mut o = Optimized::default();
     let t_ref = Instant::now();
-    let mut refs = Vec::new();
-    let mut olds = Vec::new();
+    let (mut refs, mut olds) = (Vec::new(), Vec::new());
     for mb in 0..gas {
-        let tb = build(mb);
-        if let Some(r) = reference {
-            refs.push(to_vec(token_logps(r, &tb, cfg.temperature, false, dev)?.0));
+        let tb = micro_batch(r, ctx, mb, per_mb);
+        if let Some(reference) = reference {
+            refs.push(to_vec(token_logps(reference, &tb, cfg.temperature, false, ctx.dev)?.0));
         }
         if cfg.num_iterations > 1 {
-            olds.push(to_vec(token_logps(&policy.valid(), &tb, cfg.temperature, false, dev)?.0));
+            olds.push(to_vec(token_logps(&policy.valid(), &tb, cfg.temperature, false, ctx.dev)?.0));
         }
     }
-    metrics.insert("timing/reference_and_old_logps".into(), t_ref.elapsed().as_secs_f64());
-    let (mut loss_sum, mut kl, mut clip_low, mut clip_high, mut entropy, mut grad_norm) =
-        (0.0f64, 0.0, 0.0, 0.0, 0.0, 0.0);
-    let (mut t_fwd_bwd, mut t_opt) = (0.0, 0.0);
+    o.seconds.0 = t_ref.elapsed().as_secs_f64();
+    let n = (gas * cfg.num_iterations) as f64;
     let mut policy = policy;
     for iter in 0..cfg.num_iterations {
         let mut acc = GradientsAccumulator::<Vlm>::new();
         for mb in 0..gas {
             let t = Instant::now();
-            let tb = build(mb);
+            let tb = micro_batch(r, ctx, mb, per_mb);
             let shape = [tb.batch.batch, tb.comp_len];
-            let (logps, ent) = token_logps(&policy, &tb, cfg.temperature, iter == 0, train_dev)?;
-            let mask = tb.mask_tensor(train_dev);
-            let old = if cfg.num_iterations > 1 {
-                tensor2(olds[mb].clone(), shape, train_dev)
-            } else {
-                logps.clone().detach()
+            let (logps, ent) = token_logps(&policy, &tb, cfg.temperature, iter == 0, ctx.train_dev)?;
+            let mask = tb.mask_tensor(ctx.train_dev);
+            let old = match olds.get(mb) {
+                Some(x) => tensor2(x.clone(), shape, ctx.train_dev),
+                None => logps.clone().detach(),
             };
-            let reference_lp = refs.get(mb).map(|r| tensor2(r.clone(), shape, train_dev));
-            let adv_mb = tensor1(adv[rows_of(mb)].to_vec(), train_dev);
+            let reference_lp = refs.get(mb).map(|x| tensor2(x.clone(), shape, ctx.train_dev));
+            let adv_mb = tensor1(s.adv[rows_of(mb)].to_vec(), ctx.train_dev);
             let (loss, stats) = grpo_loss(logps, old, reference_lp, adv_mb, mask.clone(), &loss_cfg);
             let loss = loss.div_scalar(gas as f64);
             if let Some(e) = ent {
-                let m = mask.clone().sum().clamp_min(1.0).into_scalar::<f32>();
-                entropy += f64::from((e * mask).sum().into_scalar::<f32>() / m) / gas as f64;
+                let denom = mask.clone().sum().clamp_min(1.0);
+                o.entropy += f64::from(((e * mask).sum() / denom).into_scalar::<f32>()) / gas as f64;
             }
-            let lv = f64::from(loss.clone().into_scalar::<f32>());
-            loss_sum += lv / cfg.num_iterations as f64;
-            kl += f64::from(stats.kl) / (gas * cfg.num_iterations) as f64;
-            clip_low += f64::from(stats.clip_low) / (gas * cfg.num_iterations) as f64;
-            clip_high += f64::from(stats.clip_high) / (gas * cfg.num_iterations) as f64;
+            o.loss += f64::from(loss.clone().into_scalar::<f32>()) / cfg.num_iterations as f64;
+            o.kl += f64::from(stats.kl) / n;
+            o.clip.0 += f64::from(stats.clip_low) / n;
+            o.clip.1 += f64::from(stats.clip_high) / n;
             let grads = GradientsParams::from_grads(loss.backward(), &policy);
+            o.peak.sample(ctx.dev);
             acc.accumulate(&policy, grads);
-            t_fwd_bwd += t.elapsed().as_secs_f64();
+            o.seconds.1 += t.elapsed().as_secs_f64();
         }
         let t = Instant::now();
-        let (next, norm) = optim.step(policy, acc.grads(), cfg.lr_at(step));
+        let (next, norm) = optim.step(policy, acc.grads(), cfg.lr_at(ctx.step));
         policy = next;
         if iter == 0 {
-            grad_norm = norm;
+            o.grad_norm = norm;
         }
-        t_opt += t.elapsed().as_secs_f64();
+        o.seconds.2 += t.elapsed().as_secs_f64();
     }
-    metrics.insert("loss".into(), loss_sum);
-    metrics.insert("grad_norm".into(), grad_norm);
-    metrics.insert("learning_rate".into(), cfg.lr_at(step));
-    metrics.insert("entropy".into(), entropy);
-    metrics.insert("clip_ratio/low_mean".into(), clip_low);
-    metrics.insert("clip_ratio/high_mean".into(), clip_high);
-    if cfg.beta != 0.0 {
-        metrics.insert("kl".into(), kl);
+    Ok((policy, o))
+}
+
+/// The result of a step.
+pub struct StepOutcome {
+    /// Updated policy.
+    pub model: Vlm,
+    /// Metrics.
+    pub metrics: StepMetrics,
+    /// Every completion with its item uid.
+    pub rollouts: Vec<(String, RolloutRow)>,
+}
+
+/// Runs one step: rollout, score, optimize.
+///
+/// # Errors
+/// [`RunError`] from the model.
+pub fn grpo_step(
+    policy: Vlm,
+    reference: Option<&Vlm>,
+    prompts: &[&PromptItem],
+    optim: &mut AdamW,
+    ctx: &StepCtx<'_>,
+) -> Result<StepOutcome, RunError> {
+    let mut peak = MemoryPeak::default();
+    let r = rollout(&policy.valid(), prompts, ctx)?;
+    peak.sample(ctx.dev);
+    let s = score(&r, prompts, ctx.cfg);
+    let mut m = rollout_metrics(&r, &s);
+    let (model, o) = optimize(policy, reference, &r, &s, optim, ctx)?;
+    peak.sample(ctx.dev);
+    m.loss = o.loss;
+    m.grad_norm = o.grad_norm;
+    m.entropy = o.entropy;
+    (m.clip_low, m.clip_high) = o.clip;
+    m.kl = (ctx.cfg.beta != 0.0).then_some(o.kl);
+    m.learning_rate = ctx.cfg.lr_at(ctx.step);
+    m.timing.reference_and_old_logps = o.seconds.0;
+    m.timing.logps_loss_backward = o.seconds.1;
+    m.timing.optimizer = o.seconds.2;
+    if let Some(mem) = crate::model::gpu::memory(ctx.dev) {
+        m.gpu = Some(super::metrics::GpuStepStats {
+            memory_in_use: mem.in_use,
+            memory_peak: peak.reserved.max(o.peak.reserved),
+            ..Default::default()
+        });
     }
-    metrics.insert("timing/logps_loss_backward".into(), t_fwd_bwd);
-    metrics.insert("timing/optimizer".into(), t_opt);
-    let rollouts = texts
+    let g = ctx.cfg.num_generations;
+    let rollouts = r
+        .texts
         .into_iter()
+        .zip(s.parts)
         .enumerate()
-        .map(|(r, (completion, rewards))| {
-            let p = prompts[r / g];
-            let row = RolloutRow {
+        .map(|(row, (completion, rewards))| {
+            let p = prompts[row / g];
+            let rr = RolloutRow {
                 item_id: p.id,
-                group_index: r / g,
-                sample_index: r % g,
+                group_index: row / g,
+                sample_index: row % g,
                 completion,
                 rewards,
-                reward: totals[r],
-                advantage: adv[r],
-                n_tokens: out.tokens[r].len(),
+                reward: s.totals[row],
+                advantage: s.adv[row],
+                n_tokens: r.out.tokens[row].len(),
             };
-            (p.item.uid.clone(), row)
+            (p.item.uid.clone(), rr)
         })
         .collect();
-    Ok(StepOutcome { model: policy, metrics, rollouts, n_tokens })
+    Ok(StepOutcome { model, metrics: m, rollouts })
 }

@@ -1,0 +1,75 @@
+//! Why a GRPO run stops early: every failure names what to do about it, and none loses a checkpoint.
+
+use crate::model::ModelError;
+use crate::store::StoreError;
+
+/// Why a run could not proceed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Project access.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Model, tokenizer, preprocessing.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Bad configuration.
+    #[error("config: {0}")]
+    Config(String),
+    /// No items to train on.
+    #[error("no multiple-choice items with images in split {0} (after the modality filter)")]
+    NoData(String),
+    /// An item's prompt is too long.
+    #[error(
+        "item {uid}: the prompt has {len} tokens ({image} image tokens), more than max_prompt_length = {max}; prompts are never truncated (that could cut image tokens) — raise max_prompt_length or lower max_pixels"
+    )]
+    PromptTooLong {
+        /// Item uid.
+        uid: String,
+        /// Prompt tokens.
+        len: usize,
+        /// Image tokens among them.
+        image: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// An image could not be read.
+    #[error(transparent)]
+    Image(#[from] crate::io::images::BadImage),
+    /// No device to run on.
+    #[error(transparent)]
+    Device(#[from] crate::model::device::DeviceError),
+    /// The GPU ran out of memory.
+    #[error(
+        "the GPU ran out of memory at step {step} ({message}); the run was stopped and the last checkpoint (step {last_good}) kept — lower prompts_per_step, num_generations, max_completion_length or max_pixels, or use --backend cpu"
+    )]
+    OutOfMemory {
+        /// Step.
+        step: usize,
+        /// The runtime's words.
+        message: String,
+        /// Last checkpoint step.
+        last_good: usize,
+    },
+    /// The training code panicked (a bug): the run is marked failed and nothing saved is lost.
+    #[error("the trainer stopped unexpectedly{context}: {message}; checkpoints written so far were kept")]
+    Panicked {
+        /// Where, e.g. ` at step 3` (may be empty).
+        context: String,
+        /// The panic message.
+        message: String,
+    },
+    /// Loss or gradient became NaN / infinite.
+    #[error(
+        "the {what} became {value} at step {step}; the run was stopped and the last good checkpoint (step {last_good}) kept"
+    )]
+    NonFinite {
+        /// `loss` or `gradient norm`.
+        what: &'static str,
+        /// The value.
+        value: f64,
+        /// Step.
+        step: usize,
+        /// Last checkpoint step.
+        last_good: usize,
+    },
+}
