@@ -20,6 +20,7 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
+#[allow(clippy::too_many_lines)] // a benchmark script, read top to bottom
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     let n: usize = argv

@@ -29,21 +29,26 @@ pub fn rfc3339_from_unix(secs: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-/// Lexically normalises a path: removes `.` and resolves `..` against preceding components.
+/// Lexically normalises a path: removes `.` and resolves `..` against a preceding normal component.
+/// A `..` that climbs above a relative path is kept (`../../a` stays), and one above the root is
+/// dropped (`/..` is `/`).
 pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
+    let mut parts: Vec<Component<'_>> = Vec::new();
     for c in path.components() {
         match c {
             Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
+            Component::ParentDir => match parts.last() {
+                Some(Component::Normal(_)) => {
+                    parts.pop();
                 }
-            }
-            other => out.push(other.as_os_str()),
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => parts.push(c),
+            },
+            other => parts.push(other),
         }
     }
-    out
+    let out: PathBuf = parts.iter().map(|c| c.as_os_str()).collect();
+    if out.as_os_str().is_empty() && !path.as_os_str().is_empty() { PathBuf::from(".") } else { out }
 }
 
 /// `path` made absolute against the current directory and normalised (no file-system access).

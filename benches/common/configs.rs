@@ -14,6 +14,7 @@ pub fn qwen2_small() -> VlmConfig {
             num_attention_heads: 4,
             num_key_value_heads: 2,
             rms_norm_eps: 1e-6,
+            max_position_embeddings: 32_768,
             rope_theta: 1e6,
             mrope_section: vec![8, 12, 12],
             tie_word_embeddings: false,

@@ -21,12 +21,8 @@ impl WorkbenchApp {
             Command::NewProject => self.file_dialog(DialogKind::New),
             Command::ImportFiles => self.file_dialog(DialogKind::ImportFiles),
             Command::ImportFolder => self.file_dialog(DialogKind::ImportFolder),
-            Command::ImportByPath => {
-                self.dialog = Dialog::ConfirmImport { paths: vec![], format: None, typed: String::new() }
-            }
-            Command::ImportPaths(paths) => {
-                self.dialog = Dialog::ConfirmImport { paths, format: None, typed: String::new() }
-            }
+            Command::ImportByPath => self.dialog = Dialog::import(vec![]),
+            Command::ImportPaths(paths) => self.dialog = Dialog::import(paths),
             Command::ReloadProject => {
                 if let Some(p) = &self.state.project {
                     let path = p.path.clone();
@@ -265,17 +261,20 @@ impl WorkbenchApp {
                         self.open(OpenTarget::Create(p));
                     }
                 }
-                DialogKind::ImportFiles | DialogKind::ImportFolder => {
-                    self.dialog = Dialog::ConfirmImport { paths, format: None, typed: String::new() }
-                }
+                DialogKind::ImportFiles | DialogKind::ImportFolder => self.dialog = Dialog::import(paths),
             },
         }
     }
 
     /// Confirms the import dialog.
-    pub fn confirm_import(&mut self, paths: Vec<PathBuf>, format: Option<crate::io::import::ImportFormat>) {
+    pub fn confirm_import(
+        &mut self,
+        paths: Vec<PathBuf>,
+        format: Option<crate::io::import::ImportFormat>,
+        allow_outside: bool,
+    ) {
         self.dialog = Dialog::None;
-        self.start_import(paths, ImportOptions { format, ..ImportOptions::default() });
+        self.start_import(paths, ImportOptions { format, allow_outside, ..ImportOptions::default() });
     }
 
     /// Files dropped on the window: a `.medvlm` opens, anything else is offered for import.
@@ -291,7 +290,7 @@ impl WorkbenchApp {
         if let Some(p) = projects.into_iter().next() {
             self.open(OpenTarget::Path(p));
         } else {
-            self.dialog = Dialog::ConfirmImport { paths: data, format: None, typed: String::new() };
+            self.dialog = Dialog::import(data);
         }
     }
 

@@ -80,7 +80,7 @@ fn read_project(target: OpenTarget, ctx: &JobCtx) -> Result<ProjectView, String>
     let provenance = project.provenance().map_err(|e| e.to_string())?;
     let sources = stats.by_source.keys().cloned().collect();
     let mut runs = std::collections::BTreeMap::new();
-    for r in project.runs().map_err(|e| e.to_string())?.into_iter().filter(|r| r.kind == "grpo") {
+    for r in project.runs().map_err(|e| e.to_string())?.into_iter().filter(|r| r.kind == crate::store::RunKind::Grpo) {
         let steps = project.run_steps(r.id).map_err(|e| e.to_string())?;
         let metrics = project.run_metrics(r.id).map_err(|e| e.to_string())?;
         runs.insert(r.id, crate::metrics::RunSeries { name: r.name, status: r.status, steps, metrics });

@@ -63,6 +63,8 @@ pub enum Dialog {
         format: Option<crate::io::import::ImportFormat>,
         /// A path being typed (for systems without a file dialog).
         typed: String,
+        /// Also read images outside each input's folder (confirmed by the user).
+        allow_outside: bool,
     },
     /// The item editor.
     EditItem(Box<crate::ui::editor::EditorDraft>),
@@ -80,6 +82,13 @@ pub enum Dialog {
     },
     /// About box.
     About,
+}
+
+impl Dialog {
+    /// The import confirmation for `paths` (format detected, images only inside each input's folder).
+    pub fn import(paths: Vec<PathBuf>) -> Self {
+        Self::ConfirmImport { paths, format: None, typed: String::new(), allow_outside: false }
+    }
 }
 
 /// The workbench application.

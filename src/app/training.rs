@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::jobs::Waker;
 use crate::metrics::{RunSeries, XAxis};
 use crate::model::device::BackendChoice;
-use crate::store::RolloutRow;
+use crate::store::{RolloutRow, RunStatus};
 use crate::train::grpo::config::GrpoConfig;
 use crate::train::grpo::runner::{RunControl, RunError, RunEvent, RunSpec, run};
 use crate::train::grpo::warmup::Prepared;
@@ -159,7 +159,7 @@ impl TrainingState {
                     Err(p) => {
                         let msg = crate::jobs::panic_text(p.as_ref());
                         tracing::error!("the training thread panicked: {msg}");
-                        sink(RunEvent::Ended { status: "failed".into(), message: Some(format!("panicked: {msg}")) });
+                        sink(RunEvent::Ended { status: RunStatus::Failed, message: Some(format!("panicked: {msg}")) });
                     }
                 }
             })
@@ -191,7 +191,7 @@ impl TrainingState {
                 Err(TryRecvError::Disconnected) => {
                     // The thread is gone without its last word: the run did not end cleanly.
                     if let Some(r) = active.run.and_then(|r| self.runs.get_mut(&r)) {
-                        r.status = "failed".into();
+                        r.status = RunStatus::Failed;
                     }
                     notes.push((true, "Run failed: the training thread stopped unexpectedly".into()));
                     ended = true;
@@ -213,7 +213,7 @@ impl TrainingState {
                     active.device = device.clone();
                     active.started = Instant::now();
                     let series = self.runs.entry(run).or_default();
-                    series.status = "running".into();
+                    series.status = RunStatus::Running;
                     if series.name.is_empty() {
                         series.name = format!("run {run}");
                     }
@@ -236,11 +236,12 @@ impl TrainingState {
                     self.rollouts.truncate(MAX_ROLLOUTS);
                 }
                 RunEvent::Checkpoint { step, .. } => tracing::info!(step, "checkpoint written"),
+                RunEvent::Warning(text) => notes.push((true, text)),
                 RunEvent::Ended { status, message } => {
                     if let Some(r) = active.run.and_then(|r| self.runs.get_mut(&r)) {
-                        r.status = status.clone();
+                        r.status = status;
                     }
-                    let failed = status == "failed";
+                    let failed = status == RunStatus::Failed;
                     notes.push((
                         failed,
                         format!("Run {status}{}", message.map(|m| format!(": {m}")).unwrap_or_default()),

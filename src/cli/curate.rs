@@ -77,6 +77,10 @@ pub struct ExportArgs {
     /// Also export items tagged `excluded`.
     #[arg(long)]
     pub include_excluded: bool,
+    /// Export this metadata column too (repeatable). By default only the dataset fields the
+    /// workbench knows leave the machine; other columns are listed in a warning.
+    #[arg(long = "keep-meta", value_name = "NAME")]
+    pub keep_meta: Vec<String>,
 }
 
 /// `medvlm curate version`.
@@ -159,9 +163,9 @@ pub(super) fn run(cli: &Cli, a: &CurateArgs) -> anyhow::Result<i32> {
             let items: Vec<_> = project.items()?.into_iter().map(|(_, it)| it).collect();
             let leaks = crate::curation::leakage::find_leaks(&items, 5);
             for l in leaks.iter().take(50) {
-                println!("{:?}: {} ({}) ~ {} ({})", l.kind, l.a.0, l.a.1, l.b.0, l.b.1);
+                outln!("{:?}: {} ({}) ~ {} ({})", l.kind, l.a.0, l.a.1, l.b.0, l.b.1);
             }
-            println!("{} cross-split pairs (at most 5 listed per shared image or question)", leaks.len());
+            outln!("{} cross-split pairs (at most 5 listed per shared image or question)", leaks.len());
             Ok(i32::from(!leaks.is_empty()))
         }
         CurateCommand::Histogram(h) => {
@@ -237,24 +241,24 @@ fn print_histogram(
     let rows: Vec<_> = project.item_rows()?.into_iter().filter(|r| est.contains_key(&r.id)).collect();
     let h = Histogram::build(&rows, est, key.k, by);
     let band = Band::medium(key.k);
-    println!("pass counts ({}), {} items; medium band {}…{} of {}", key.label(), rows.len(), band.lo, band.hi, key.k);
-    print!("{:<12}", "correct");
+    outln!("pass counts ({}), {} items; medium band {}…{} of {}", key.label(), rows.len(), band.lo, band.hi, key.k);
+    out!("{:<12}", "correct");
     for n in 0..=key.k {
-        print!("{n:>5}");
+        out!("{n:>5}");
     }
-    println!("{:>8}", "in band");
+    outln!("{:>8}", "in band");
     for (name, bars) in h.series.iter().chain(std::iter::once((&"all".to_string(), &h.totals()))) {
-        print!("{name:<12}");
+        out!("{name:<12}");
         for c in bars {
-            print!("{c:>5}");
+            out!("{c:>5}");
         }
         let inside: usize = bars.iter().enumerate().filter(|(n, _)| band.contains(*n)).map(|(_, c)| c).sum();
-        println!("{inside:>8}");
+        outln!("{inside:>8}");
     }
     let n = est.len().max(1) as f64;
     let mean =
         |kk: usize| est.values().map(|c| crate::curation::pass_at_k(c.n_samples, c.n_correct, kk)).sum::<f64>() / n;
-    println!("unbiased pass@1 {:.1}%, pass@{} {:.1}% (mean over items)", 100.0 * mean(1), key.k, 100.0 * mean(key.k));
+    outln!("unbiased pass@1 {:.1}%, pass@{} {:.1}% (mean over items)", 100.0 * mean(1), key.k, 100.0 * mean(key.k));
     Ok(())
 }
 
@@ -293,6 +297,7 @@ pub(super) fn export(cli: &Cli, a: &ExportArgs) -> anyhow::Result<i32> {
         data_source: a.data_source.clone(),
         include_excluded: a.include_excluded,
         version: a.version.clone(),
+        keep_meta: a.keep_meta.clone(),
     };
     // `--out DIR` (an existing folder, or a path without extension): a file named after the version.
     let out = if a.out.is_dir() || a.out.extension().is_none() {
@@ -310,11 +315,15 @@ pub(super) fn export(cli: &Cli, a: &ExportArgs) -> anyhow::Result<i32> {
     let bar = BarSink::new();
     let s = crate::io::export::export(&project, &opts, &out, &bar)?;
     bar.finish();
-    println!(
-        "wrote {} rows to {} ({} items filtered out); dataset card {}",
+    for w in &s.warnings {
+        eprintln!("warning: {w}");
+    }
+    outln!(
+        "wrote {} rows to {} ({} items filtered out, {} image files); dataset card {}",
         s.rows,
         s.path.display(),
         s.filtered_out,
+        s.images_written,
         s.card.display()
     );
     Ok(0)
@@ -327,17 +336,17 @@ fn version(cli: &Cli, a: &VersionArgs) -> anyhow::Result<i32> {
         "create" => {
             let name = a.name.as_deref().context("usage: medvlm curate version create NAME [--note TEXT]")?;
             let v = project.create_version(name, &a.note)?;
-            println!("version {:?}: {} items, {}", v.name, v.item_count, v.created_at);
+            outln!("version {:?}: {} items, {}", v.name, v.item_count, v.created_at);
         }
         "list" => {
             for v in project.versions()? {
-                println!("{:<24} {:>7} items  {}  {}", v.name, v.item_count, v.created_at, v.note);
+                outln!("{:<24} {:>7} items  {}  {}", v.name, v.item_count, v.created_at, v.note);
             }
         }
         "diff" => {
             let old = a.name.as_deref().context("usage: medvlm curate version diff OLD [NEW]")?;
             let d = project.diff_versions(old, a.other.as_deref())?;
-            println!(
+            outln!(
                 "{} → {}: {} added, {} removed, {} edited",
                 old,
                 a.other.as_deref().unwrap_or("live items"),
@@ -346,13 +355,13 @@ fn version(cli: &Cli, a: &VersionArgs) -> anyhow::Result<i32> {
                 d.edited.len()
             );
             for u in d.added.iter().take(20) {
-                println!("+ {u}");
+                outln!("+ {u}");
             }
             for u in d.removed.iter().take(20) {
-                println!("- {u}");
+                outln!("- {u}");
             }
             for (u, f) in d.edited.iter().take(20) {
-                println!("~ {u}: {}", f.join(", "));
+                outln!("~ {u}: {}", f.join(", "));
             }
         }
         other => anyhow::bail!("unknown version action {other:?} (create, list, diff)"),

@@ -17,7 +17,7 @@ use crate::model::chat::ChatTokenizer;
 use crate::model::generate::Sampling;
 use crate::store::Project;
 use crate::train::eval::{EvalReport, Tally, evaluate};
-use crate::train::pretrain::load_items_where;
+use crate::train::pretrain::load_usable_items;
 
 /// `medvlm eval`.
 #[derive(Debug, clap::Args)]
@@ -38,7 +38,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 512)]
     pub max_new_tokens: usize,
     /// Items per generation batch.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = batch_size)]
     pub batch: usize,
     /// Sampled runs to average (0 = one greedy run, as both seeds report).
     #[arg(long, default_value_t = 0)]
@@ -63,6 +63,13 @@ fn line(label: &str, t: &Tally) -> String {
     )
 }
 
+fn batch_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=4096).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?}: the batch is a number of items from 1 to 4096")),
+    }
+}
+
 pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
     let path = require_project(cli)?;
     let project = Project::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -84,10 +91,20 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
         .map(|(_, i)| i.uid.as_str())
         .take(a.limit.unwrap_or(usize::MAX))
         .collect();
-    let items: Vec<_> = load_items_where(&project, &model, |i| wanted.contains(i.uid.as_str()))?
-        .into_iter()
-        .filter(|(i, img)| img.is_some() || i.images.is_empty())
-        .collect();
+    let (items, skipped) = load_usable_items(&project, &model, |i| wanted.contains(i.uid.as_str()))?;
+    for (uid, why) in skipped.iter().take(20) {
+        eprintln!("skipped {uid}: {why}");
+    }
+    if skipped.len() > 20 {
+        eprintln!("... and {} more skipped", skipped.len() - 20);
+    }
+    if items.is_empty() {
+        anyhow::bail!(
+            "no items to evaluate in split {:?}{}",
+            a.split,
+            if skipped.is_empty() { String::new() } else { format!(" ({} skipped, see above)", skipped.len()) }
+        );
+    }
     let runs = a.samples.max(1);
     let bar = BarSink::new();
     let total = (items.len() * runs) as u64;
@@ -112,7 +129,7 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
     }
     bar.finish();
     let rep = &reports[0];
-    println!(
+    outln!(
         "{} items of split {} ({} run{}) in {:.1}s on {}",
         rep.total.n,
         a.split,
@@ -122,19 +139,19 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
         chosen.description
     );
     let avg = |f: &dyn Fn(&EvalReport) -> f64| reports.iter().map(f).sum::<f64>() / runs as f64;
-    println!("{}", line("all", &rep.total));
+    outln!("{}", line("all", &rep.total));
     if runs > 1 {
-        println!(
+        outln!(
             "mean over {runs} runs: strict {:.2}%  regrade {:.2}%",
             avg(&|r| r.total.accuracy()),
             avg(&|r| r.total.pct(r.total.regrade))
         );
     }
     for (k, t) in &rep.by_modality {
-        println!("{}", line(&format!("modality {k}"), t));
+        outln!("{}", line(&format!("modality {k}"), t));
     }
     for (k, t) in &rep.by_source {
-        println!("{}", line(&format!("source {k}"), t));
+        outln!("{}", line(&format!("source {k}"), t));
     }
     if !trained_on.is_empty() {
         let (mut ind, mut ood) = (Tally::default(), Tally::default());
@@ -147,8 +164,8 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
             dst.regrade += t.regrade;
         }
         let names = trained_on.iter().cloned().collect::<Vec<_>>().join(", ");
-        println!("{}", line(&format!("in-domain ({names})"), &ind));
-        println!("{}", line("out-of-domain", &ood));
+        outln!("{}", line(&format!("in-domain ({names})"), &ind));
+        outln!("{}", line("out-of-domain", &ood));
     }
     if let Some(out) = &a.out {
         write_outputs(out, &items, &reports, &template)?;

@@ -151,24 +151,24 @@ pub(super) fn filter(cli: &Cli, a: &FilterArgs) -> anyhow::Result<i32> {
             "applied": applied.clone().flatten(),
             "uids": matched.iter().map(|&i| rows[i].uid.as_str()).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        outln!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(0);
     }
-    println!("{} of {} items match", matched.len(), rows.len());
+    outln!("{} of {} items match", matched.len(), rows.len());
     if let Some(k) = &key {
-        println!("estimate: {} (band {}…{} of {})", k.label(), band.lo, band.hi, k.k);
+        outln!("estimate: {} (band {}…{} of {})", k.label(), band.lo, band.hi, k.k);
     }
     let join = |m: &BTreeMap<&str, usize>| m.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ");
-    println!("by split: {}", join(&by_split));
-    println!("by modality: {}", join(&by_modality));
-    println!(
+    outln!("by split: {}", join(&by_split));
+    outln!("by modality: {}", join(&by_modality));
+    outln!(
         "by difficulty: {}",
         classes.iter().map(|(d, n)| format!("{} {n}", d.slug())).collect::<Vec<_>>().join(", ")
     );
     for &i in matched.iter().take(a.list) {
         let pc =
             counts.get(i).copied().flatten().map(|c| format!("{}/{}", c.n_correct, c.n_samples)).unwrap_or_default();
-        println!(
+        outln!(
             "  {:<28} {:<6} {:<5} {:>5}  {}",
             rows[i].uid,
             rows[i].modality.as_str(),
@@ -178,11 +178,11 @@ pub(super) fn filter(cli: &Cli, a: &FilterArgs) -> anyhow::Result<i32> {
         );
     }
     if matched.len() > a.list {
-        println!("  … {} more (--list N, or --json for every id)", matched.len() - a.list);
+        outln!("  … {} more (--list N, or --json for every id)", matched.len() - a.list);
     }
     match applied {
-        Some(Some(label)) => println!("applied: {label} (undo with `medvlm curate undo`)"),
-        Some(None) => println!("applied: nothing to change"),
+        Some(Some(label)) => outln!("applied: {label} (undo with `medvlm curate undo`)"),
+        Some(None) => outln!("applied: nothing to change"),
         None => {}
     }
     Ok(0)
@@ -194,8 +194,8 @@ pub(super) fn undo_redo(cli: &Cli, redo: bool) -> anyhow::Result<i32> {
     let mut project = Project::open(path).with_context(|| format!("opening {}", path.display()))?;
     let r = if redo { project.redo()? } else { project.undo()? };
     match r {
-        Some(o) => println!("{}: {}", if redo { "redone" } else { "undone" }, o.label),
-        None => println!("nothing to {}", if redo { "redo" } else { "undo" }),
+        Some(o) => outln!("{}: {}", if redo { "redone" } else { "undone" }, o.label),
+        None => outln!("nothing to {}", if redo { "redo" } else { "undo" }),
     }
     Ok(0)
 }

@@ -45,6 +45,10 @@ pub struct ImportArgs {
     /// Tag every imported item (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// Also read images outside each manifest's folder (by default such paths are refused: an
+    /// untrusted manifest must not make the importer read arbitrary files).
+    #[arg(long)]
+    pub allow_outside: bool,
     /// Print the full report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -72,18 +76,36 @@ pub(super) fn run(cli: &Cli, args: &ImportArgs) -> anyhow::Result<i32> {
         FormatArg::Slake => Some(ImportFormat::Slake),
         FormatArg::Folder => Some(ImportFormat::Folder),
     };
-    let opts = ImportOptions { format, split: args.split, source: args.source.clone(), tags: args.tags.clone() };
+    let opts = ImportOptions {
+        format,
+        split: args.split,
+        source: args.source.clone(),
+        tags: args.tags.clone(),
+        allow_outside: args.allow_outside,
+    };
     let bar = BarSink::new();
     let summary = import_paths(&mut project, &args.inputs, &opts, &bar).context("import failed")?;
     bar.finish();
+    // A failed import into a new project leaves no empty project behind.
+    let remove_new = created && summary.imported() == 0;
+    let count = project.item_count()?;
+    drop(project);
+    if remove_new {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = project_path.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+        }
+        eprintln!("nothing was imported: project {} not created", project_path.display());
+    }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         for f in &summary.files {
             let fmt = f.format.map_or("?", ImportFormat::as_str);
             match &f.fatal {
                 Some(reason) => eprintln!("error: {reason}"),
-                None => println!(
+                None => outln!(
                     "{} [{fmt}]: imported {}, already present {}, invalid {}, missing images {}",
                     f.path.display(),
                     f.imported,
@@ -98,12 +120,27 @@ pub(super) fn run(cli: &Cli, args: &ImportArgs) -> anyhow::Result<i32> {
             if f.errors.len() > SHOW_PROBLEMS {
                 eprintln!("  ... and {} more (use --json for all)", f.errors.len() - SHOW_PROBLEMS);
             }
+            for p in f.warnings.iter().take(SHOW_PROBLEMS) {
+                eprintln!("  warning: {p}");
+            }
+            if f.warnings.len() > SHOW_PROBLEMS {
+                eprintln!("  ... and {} more warnings (use --json for all)", f.warnings.len() - SHOW_PROBLEMS);
+            }
         }
-        println!("{}", summary.one_line());
+        outln!("{}", summary.one_line());
         for (reason, n) in summary.reasons() {
-            println!("  {n} x {reason}");
+            outln!("  {n} x {reason}");
         }
-        println!("project {} now holds {} items", project.path().display(), project.item_count()?);
+        if !remove_new {
+            outln!("project {} now holds {count} items", project_path.display());
+        }
     }
-    Ok(if summary.nothing_usable() { 1 } else { 0 })
+    // 2: no input could be read at all; 1: inputs were read but no record could be used.
+    Ok(if summary.files.iter().all(|f| f.fatal.is_some()) {
+        2
+    } else if summary.nothing_usable() {
+        1
+    } else {
+        0
+    })
 }

@@ -2,6 +2,21 @@
 //! (progress bars on stderr, results on stdout, `--json` where a program will read the output).
 //! This is the application edge, so errors are `anyhow` here.
 
+/// `println!` for command output: when the reader went away (`medvlm info | head`), the command
+/// ends quietly with status 0 instead of panicking on the broken pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for command output (see [`outln!`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*))
+    };
+}
+
 mod curate;
 mod dev;
 mod eval;
@@ -172,7 +187,7 @@ pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<i32> {
             let bar = BarSink::new();
             let summary = crate::sample::generate(&args.out, args.seed, args.force, &bar)?;
             bar.finish();
-            println!(
+            outln!(
                 "wrote {} items to {} ({})",
                 summary.imported(),
                 args.out.join(crate::sample::PROJECT_FILE).display(),
@@ -202,7 +217,7 @@ pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<i32> {
             let bar = BarSink::new();
             let r = crate::train::pretrain::pretrain(&opts, &bar)?;
             bar.finish();
-            println!(
+            outln!(
                 "medvlm-tiny: {} parameters, vocab {}, {} steps in {:.0}s, final loss {:.3}",
                 r.parameters,
                 r.vocab_size,
@@ -210,7 +225,7 @@ pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<i32> {
                 r.train_seconds,
                 r.losses.last().map_or(f32::NAN, |l| l.1)
             );
-            println!(
+            outln!(
                 "test accuracy {:.1}% ({} of {}), format ok {:.1}%",
                 r.test.total.accuracy(),
                 r.test.total.correct,
@@ -218,12 +233,26 @@ pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<i32> {
                 r.test.total.format_rate()
             );
             for (m, t) in &r.test.by_modality {
-                println!("  {m:<8} {:.1}% of {}", t.accuracy(), t.n);
+                outln!("  {m:<8} {:.1}% of {}", t.accuracy(), t.n);
             }
-            println!("wrote {}", opts.out.display());
+            outln!("wrote {}", opts.out.display());
             Ok(0)
         }
         Command::Model(args) => model::run(cli, args),
+    }
+}
+
+/// Writes command output to stdout; a closed pipe ends the process quietly (status 0), any other
+/// write error with status 2.
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(2);
     }
 }
 

@@ -60,6 +60,13 @@ pub struct ModelArgs {
 /// Model debugging subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum ModelCommand {
+    /// Check that every tensor of a checkpoint is finite (run on every load too); exit 2 names the
+    /// first NaN / infinite tensor.
+    Check {
+        /// Checkpoint folder (or `sample`).
+        #[arg(long)]
+        model: String,
+    },
     /// Write the full-sequence logits `[seq, vocab]` (f32 tensor `logits`) for exact token ids.
     Logits {
         /// Checkpoint folder.
@@ -124,7 +131,7 @@ pub(super) fn generate_cmd(cli: &Cli, a: &GenerateArgs) -> anyhow::Result<i32> {
     let t0 = std::time::Instant::now();
     let out = generate(&model, &batch, &tok.stop_ids(), &sampling, tok.endoftext, &chosen.device)?;
     let text = tok.decode(&out.tokens[0], true)?;
-    println!("{text}");
+    outln!("{text}");
     eprintln!(
         "[{} new tokens in {:.2}s on {}; {}]",
         out.tokens[0].len(),
@@ -137,6 +144,14 @@ pub(super) fn generate_cmd(cli: &Cli, a: &GenerateArgs) -> anyhow::Result<i32> {
 
 pub(super) fn run(cli: &Cli, a: &ModelArgs) -> anyhow::Result<i32> {
     match &a.command {
+        ModelCommand::Check { model } => {
+            let dir = model_dir(model)?;
+            crate::model::VlmConfig::from_file(&dir.join("config.json"))?;
+            let ck = crate::model::weights::Checkpoint::open(&dir)?;
+            let (tensors, values) = ck.check_all().with_context(|| format!("checking {}", dir.display()))?;
+            outln!("ok: {tensors} tensors, {values} values, all finite ({})", dir.display());
+            Ok(0)
+        }
         ModelCommand::Logits { model, ids, image: img, out } => {
             let chosen = choose(backend(cli))?;
             let m = Vlm::load(model, &chosen.device).with_context(|| format!("loading {}", model.display()))?;

@@ -33,7 +33,7 @@ impl BarSink {
     /// Prints a line above the bar (or plainly when there is no terminal).
     pub fn println(&self, line: &str) {
         if self.bar.is_hidden() {
-            println!("{line}");
+            outln!("{line}");
         } else {
             self.bar.println(line);
         }

@@ -136,13 +136,14 @@ pub(super) fn train(cli: &Cli, a: &TrainArgs) -> anyhow::Result<i32> {
             bar.update("GRPO", step as u64, Some(config.steps as u64));
         }
         RunEvent::Checkpoint { step, path } => bar.println(&format!("checkpoint at step {step}: {}", path.display())),
+        RunEvent::Warning(text) => eprintln!("warning: {text}"),
         RunEvent::Ended { status, message } => {
             bar.finish();
             eprintln!("run {status}{}", message.map(|m| format!(": {m}")).unwrap_or_default());
         }
     };
     let id = run(&spec, &control, &sink)?;
-    println!(
+    outln!(
         "run {id} done; export with: medvlm runs export --project {} --run {id} --format trainer-state --out trainer_state.json",
         spec.project.display()
     );
@@ -154,9 +155,9 @@ pub(super) fn runs(cli: &Cli, a: &RunsArgs) -> anyhow::Result<i32> {
     let project = Project::open(path).with_context(|| format!("opening {}", path.display()))?;
     match &a.command {
         RunsCommand::List => {
-            println!("{:>4}  {:<10} {:<9} {:>6}  {:<21} name", "id", "kind", "status", "steps", "started");
+            outln!("{:>4}  {:<10} {:<9} {:>6}  {:<21} name", "id", "kind", "status", "steps", "started");
             for r in project.runs()? {
-                println!(
+                outln!(
                     "{:>4}  {:<10} {:<9} {:>6}  {:<21} {}",
                     r.id,
                     r.kind,

@@ -85,6 +85,7 @@ mod tests {
                 bytes: None,
                 width: None,
                 height: None,
+                unreadable: None,
             }],
             modality: Modality::Ct,
             source: "s".into(),

@@ -18,7 +18,7 @@ use crate::model::device::{BackendChoice, choose};
 use crate::model::generate::{Generator, Sampling};
 use crate::model::{Batch, ModelError, Vlm};
 use crate::sample::rng::Rng;
-use crate::store::{EstimateKey, PassCount, Project, RolloutRow, StoreError};
+use crate::store::{EstimateKey, PassCount, Project, RolloutRow, RunKind, RunStatus, StoreError};
 use crate::train::grpo::runner::{RunError, model_dir, prompt_item};
 
 /// Settings of a pass-count job.
@@ -186,6 +186,109 @@ fn check(opts: &PassrateOptions) -> Result<RewardSpec, PassrateError> {
     })
 }
 
+/// What every batch of a pass-count job shares.
+struct Job<'a> {
+    project: &'a mut Project,
+    opts: &'a PassrateOptions,
+    spec: &'a RewardSpec,
+    key: &'a EstimateKey,
+    model: &'a Vlm,
+    tok: &'a ChatTokenizer,
+    template: &'a PromptTemplate,
+}
+
+/// The sampling stream of sample `j` of an item: from the job's seed and the item's uid only, so an
+/// item gets the same samples whatever it is batched with and however often the job was resumed.
+pub fn sample_seed(seed: u64, uid: &str, j: usize) -> u64 {
+    let h = uid.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    Rng::derive(Rng::derive(seed, h).next_u64(), j as u64).next_u64()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_batches(
+    job: &mut Job<'_>,
+    generator: &Generator<'_>,
+    batches: &[Vec<i64>],
+    run: Option<i64>,
+    report: &mut PassrateReport,
+    started: Instant,
+    total: u64,
+    sink: &dyn ProgressSink,
+) -> Result<(), PassrateError> {
+    let (opts, tok) = (job.opts, job.tok);
+    let mut processed = 0u64;
+    sink.update("estimating pass counts", 0, Some(total));
+    for chunk in batches {
+        if sink.is_cancelled() {
+            report.cancelled = true;
+            break;
+        }
+        let mut prompts = Vec::new();
+        for &id in chunk {
+            let item = job.project.item(id)?;
+            let uid = item.uid.clone();
+            match prompt_item(job.project, id, item, job.model, tok, job.template, 1 << 20) {
+                Ok(p) => prompts.push(p),
+                Err(e) => report.skipped.push((uid, e.to_string())),
+            }
+        }
+        processed += chunk.len() as u64;
+        if prompts.is_empty() {
+            continue;
+        }
+        let seqs: Vec<Vec<u32>> = prompts.iter().flat_map(|p| std::iter::repeat_n(p.prompt.clone(), opts.k)).collect();
+        let seeds: Vec<u64> =
+            prompts.iter().flat_map(|p| (0..opts.k).map(|j| sample_seed(opts.seed, &p.item.uid, j))).collect();
+        // Each item's image is encoded once for its k samples.
+        let (mut images, mut image_of) = (Vec::new(), Vec::new());
+        for p in &prompts {
+            if let Some(img) = &p.image {
+                images.push(img.clone());
+                image_of.extend(std::iter::repeat_n(images.len() - 1, opts.k));
+            }
+        }
+        let batch = Batch::left_padded(&seqs, tok.endoftext, vec![]).with_shared_images(images, image_of);
+        let sampling = Sampling {
+            greedy: false,
+            temperature: opts.temperature,
+            top_k: opts.top_k,
+            top_p: opts.top_p,
+            max_new_tokens: opts.max_new_tokens,
+            seed: opts.seed,
+        };
+        let out = generator.generate_seeded(&batch, &tok.stop_ids(), &sampling, tok.endoftext, &seeds)?;
+        let mut rows = Vec::with_capacity(prompts.len());
+        let mut samples = Vec::with_capacity(prompts.len() * opts.k);
+        for (g, (p, group)) in prompts.iter().zip(out.tokens.chunks(opts.k)).enumerate() {
+            let mut n_correct = 0;
+            for (j, ids) in group.iter().enumerate() {
+                let text = tok.decode(ids, true)?;
+                let (mut rewards, reward) = job.spec.score(&text, &p.item);
+                let ok = job.spec.correct(&rewards, &text, &p.item);
+                n_correct += usize::from(ok);
+                rewards.insert("correct".into(), f32::from(u8::from(ok)));
+                samples.push(RolloutRow {
+                    item_id: p.id,
+                    group_index: g,
+                    sample_index: j,
+                    completion: text,
+                    rewards,
+                    reward,
+                    advantage: 0.0,
+                    n_tokens: ids.len(),
+                });
+            }
+            rows.push((p.id, PassCount { n_correct, n_samples: opts.k }));
+        }
+        job.project.put_estimates_with_samples(job.key, &rows, run, &samples)?;
+        report.estimated += rows.len();
+        report.samples += rows.len() * opts.k;
+        let rate = report.samples as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        sink.update(&format!("estimating pass counts ({rate:.0} samples/s)"), processed, Some(total));
+    }
+    Ok(())
+}
+
 /// Runs the job on the calling thread (CLI, or a job thread in the GUI).
 ///
 /// # Errors
@@ -208,7 +311,6 @@ pub fn estimate(
     let template =
         PromptTemplate::parse(&opts.template).unwrap_or_else(|| PromptTemplate::Custom(opts.template.clone()));
     let done = project.estimates(&key)?;
-    let mut todo = Vec::new();
     let mut report = PassrateReport {
         key: key.clone(),
         estimated: 0,
@@ -219,6 +321,9 @@ pub fn estimate(
         cancelled: false,
     };
     let wanted = opts.item_ids.as_ref().map(|v| v.iter().copied().collect::<std::collections::HashSet<_>>());
+    // Batches are cut from every candidate (done or not), in id order, so a resumed job sees the
+    // same batches as an uninterrupted one and skips those already written.
+    let mut candidates = Vec::new();
     for row in project.item_rows()? {
         if wanted.as_ref().is_some_and(|w| !w.contains(&row.id))
             || opts.split.is_some_and(|s| s != row.split)
@@ -228,96 +333,49 @@ pub fn estimate(
         }
         if done.contains_key(&row.id) {
             report.already_done += 1;
+            candidates.push((row.id, true));
         } else if row.missing_images > 0 {
             report.skipped.push((row.uid, "image file missing".into()));
+        } else if row.unreadable_images > 0 {
+            report.skipped.push((row.uid, "image unreadable (see the import report)".into()));
         } else {
-            todo.push(row.id);
+            candidates.push((row.id, false));
         }
     }
-    if let Some(n) = opts.limit {
-        todo.truncate(n);
+    let per_batch = opts.items_per_batch.max(1);
+    let mut budget = opts.limit.unwrap_or(usize::MAX);
+    let mut batches: Vec<Vec<i64>> = Vec::new();
+    for chunk in candidates.chunks(per_batch) {
+        let todo: Vec<i64> = chunk.iter().filter(|(_, d)| !d).map(|(id, _)| *id).take(budget).collect();
+        budget -= todo.len();
+        if !todo.is_empty() {
+            batches.push(todo);
+        }
     }
-    let total = todo.len() as u64;
+    let total: u64 = batches.iter().map(|b| b.len() as u64).sum();
     // The samples are kept as rollouts of a `passrate` run so the Inspector can show them.
-    let run = if todo.is_empty() {
+    let run = if batches.is_empty() {
         None
     } else {
         let name = format!("pass counts k={} · {}", opts.k, key.label());
         let json = serde_json::to_string(opts).unwrap_or_default();
-        Some(project.create_run(&name, "passrate", &json, opts.seed)?)
+        Some(project.create_run(&name, RunKind::Passrate, &json, opts.seed)?)
     };
-    let mut processed = 0u64;
-    sink.update("estimating pass counts", 0, Some(total));
-    let generator = Generator::new(&model, &dev).with_rows(opts.items_per_batch.max(1) * opts.k);
-    for (b, chunk) in todo.chunks(opts.items_per_batch.max(1)).enumerate() {
-        if sink.is_cancelled() {
-            report.cancelled = true;
-            break;
-        }
-        let mut prompts = Vec::new();
-        for &id in chunk {
-            let item = project.item(id)?;
-            let uid = item.uid.clone();
-            match prompt_item(&project, id, item, &model, &tok, &template, 1 << 20) {
-                Ok(p) => prompts.push(p),
-                Err(e) => report.skipped.push((uid, e.to_string())),
-            }
-        }
-        processed += chunk.len() as u64;
-        if prompts.is_empty() {
-            continue;
-        }
-        let seqs: Vec<Vec<u32>> = prompts.iter().flat_map(|p| std::iter::repeat_n(p.prompt.clone(), opts.k)).collect();
-        // Each item's image is encoded once for its k samples.
-        let (mut images, mut image_of) = (Vec::new(), Vec::new());
-        for p in &prompts {
-            if let Some(img) = &p.image {
-                images.push(img.clone());
-                image_of.extend(std::iter::repeat_n(images.len() - 1, opts.k));
-            }
-        }
-        let batch = Batch::left_padded(&seqs, tok.endoftext, vec![]).with_shared_images(images, image_of);
-        let sampling = Sampling {
-            greedy: false,
-            temperature: opts.temperature,
-            top_k: opts.top_k,
-            top_p: opts.top_p,
-            max_new_tokens: opts.max_new_tokens,
-            seed: Rng::derive(opts.seed, 0x9A55_0000 + b as u64).next_u64(),
-        };
-        let out = generator.generate(&batch, &tok.stop_ids(), &sampling, tok.endoftext)?;
-        let mut rows = Vec::with_capacity(prompts.len());
-        let mut samples = Vec::with_capacity(prompts.len() * opts.k);
-        for (g, (p, group)) in prompts.iter().zip(out.tokens.chunks(opts.k)).enumerate() {
-            let mut n_correct = 0;
-            for (j, ids) in group.iter().enumerate() {
-                let text = tok.decode(ids, true)?;
-                let (mut rewards, reward) = spec.score(&text, &p.item);
-                let ok = spec.correct(&rewards, &text, &p.item);
-                n_correct += usize::from(ok);
-                rewards.insert("correct".into(), f32::from(u8::from(ok)));
-                samples.push(RolloutRow {
-                    item_id: p.id,
-                    group_index: g,
-                    sample_index: j,
-                    completion: text,
-                    rewards,
-                    reward,
-                    advantage: 0.0,
-                    n_tokens: ids.len(),
-                });
-            }
-            rows.push((p.id, PassCount { n_correct, n_samples: opts.k }));
-        }
-        project.put_estimates_with_samples(&key, &rows, run, &samples)?;
-        report.estimated += rows.len();
-        report.samples += rows.len() * opts.k;
-        let rate = report.samples as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        sink.update(&format!("estimating pass counts ({rate:.0} samples/s)"), processed, Some(total));
-    }
+    let heartbeat = run.map(|r| crate::store::Heartbeat::start(project_path, r));
+    let generator = Generator::new(&model, &dev).with_rows(per_batch * opts.k);
+    let mut job =
+        Job { project: &mut project, opts, spec: &spec, key: &key, model: &model, tok: &tok, template: &template };
+    let outcome = run_batches(&mut job, &generator, &batches, run, &mut report, started, total, sink);
+    drop(heartbeat);
     if let Some(run) = run {
-        project.set_run_status(run, if report.cancelled { "stopped" } else { "finished" }, None)?;
+        let (status, message) = match &outcome {
+            Ok(()) if report.cancelled => (RunStatus::Stopped, None),
+            Ok(()) => (RunStatus::Finished, None),
+            Err(e) => (RunStatus::Failed, Some(e.to_string())),
+        };
+        project.set_run_status(run, status, message.as_deref())?;
     }
+    outcome?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

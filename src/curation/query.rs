@@ -88,6 +88,7 @@ mod tests {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             n_images: 1,
             missing_images: 0,
+            unreadable_images: 0,
             review: Default::default(),
         }
     }

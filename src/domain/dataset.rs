@@ -55,6 +55,8 @@ pub struct ItemRow {
     pub n_images: usize,
     /// Number of images whose file is missing.
     pub missing_images: usize,
+    /// Number of images that exist but do not decode (jobs skip the item).
+    pub unreadable_images: usize,
     /// The latest review verdict on the item.
     pub review: ReviewStatus,
 }
@@ -116,6 +118,7 @@ impl ItemRow {
             tags: item.tags.clone(),
             n_images: item.images.len(),
             missing_images: item.missing_images(),
+            unreadable_images: item.unreadable_images().0,
             review: ReviewStatus::Unreviewed,
         }
     }
@@ -216,6 +219,9 @@ pub struct DatasetStats {
     pub open_ended: usize,
     /// Number of item-image references whose file is missing.
     pub missing_images: usize,
+    /// Number of item-image references whose file does not decode.
+    #[serde(default)]
+    pub unreadable_images: usize,
     /// Items per split.
     pub by_split: BTreeMap<String, usize>,
     /// Items per modality.
@@ -242,6 +248,7 @@ impl DatasetStats {
                 s.open_ended += 1;
             }
             s.missing_images += r.missing_images;
+            s.unreadable_images += r.unreadable_images;
             *s.by_review.entry(r.review).or_default() += 1;
             *s.by_split.entry(r.split.as_str().to_string()).or_default() += 1;
             *s.by_modality.entry(r.modality.as_str().to_string()).or_default() += 1;
@@ -275,6 +282,7 @@ mod tests {
             tags: vec!["hard".into()],
             n_images: 1,
             missing_images: usize::from(id == 3),
+            unreadable_images: 0,
             review: ReviewStatus::Unreviewed,
         }
     }

@@ -174,6 +174,10 @@ pub struct ImageRef {
     pub width: Option<u32>,
     /// Pixel height, when the header could be read.
     pub height: Option<u32>,
+    /// Why the file cannot be used although it exists (it does not decode, a truncated JPEG, ...);
+    /// every job skips such an item and names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<String>,
 }
 
 impl ImageRef {
@@ -185,6 +189,11 @@ impl ImageRef {
     /// True when the image file was not found (no content hash).
     pub fn is_missing(&self) -> bool {
         self.sha256.is_none()
+    }
+
+    /// True when a job cannot use the image: missing or unreadable.
+    pub fn is_unusable(&self) -> bool {
+        self.is_missing() || self.unreadable.is_some()
     }
 }
 
@@ -284,6 +293,12 @@ impl VqaItem {
     /// Number of images whose file is missing.
     pub fn missing_images(&self) -> usize {
         self.images.iter().filter(|i| i.is_missing()).count()
+    }
+
+    /// Number of images that exist but cannot be used, with the first reason.
+    pub fn unreadable_images(&self) -> (usize, Option<&str>) {
+        let bad: Vec<&str> = self.images.iter().filter_map(|i| i.unreadable.as_deref()).collect();
+        (bad.len(), bad.first().copied())
     }
 
     /// Normalises tags (trimmed, sorted, unique, non-empty).

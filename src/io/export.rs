@@ -2,13 +2,17 @@
 //! JSONL in MedVLThinker's unified schema (plus our own fields, so it re-imports to the same items),
 //! MedVLThinker/verl training Parquet (`data_source`, `prompt`, embedded image bytes, `ability`,
 //! `reward_model.ground_truth` = option text, `extra_info`), a TRL-ready JSONL, and a dataset card.
+//! Nothing local leaves: images are named by content hash (JSONL exports copy them to `images/`
+//! beside the file), metadata goes out by an allow-list ([`super::deid`]), and the card names no
+//! machine path. A failed export leaves nothing behind.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use super::deid::{ExportImage, allowed_meta, dropped_warning, item_images};
 use super::parquet::{Leaf, Node, ParquetWriter, Rep, Value as PV};
 use crate::curation::{Band, Difficulty};
 use crate::domain::prompt::PromptTemplate;
@@ -73,6 +77,8 @@ pub struct ExportOptions {
     pub include_excluded: bool,
     /// Export a named dataset version instead of the live items.
     pub version: Option<String>,
+    /// Metadata columns to export besides the allow-list (the user's explicit choice).
+    pub keep_meta: Vec<String>,
 }
 
 impl Default for ExportOptions {
@@ -87,6 +93,7 @@ impl Default for ExportOptions {
             data_source: "medvlm-workbench".into(),
             include_excluded: false,
             version: None,
+            keep_meta: Vec::new(),
         }
     }
 }
@@ -102,6 +109,10 @@ pub struct ExportSummary {
     pub rows: usize,
     /// Items left out by the split / band / exclusion filters.
     pub filtered_out: usize,
+    /// Image files written beside a JSONL export (`images/<sha256>.<ext>`).
+    pub images_written: usize,
+    /// What the user should know: metadata columns left out, items without a usable image.
+    pub warnings: Vec<String>,
 }
 
 /// Why an export failed (nothing is left half-written: files are written to a temporary name first).
@@ -167,6 +178,34 @@ pub fn export(
                 _ => true,
             }
     });
+    // Items whose images cannot go out (missing or unreadable) are left out and named.
+    let mut warnings = Vec::new();
+    let damaged = project.damaged_items()?;
+    if !damaged.is_empty() {
+        let ids: Vec<String> = damaged.iter().take(10).map(|(id, uid, _)| format!("{uid} (row {id})")).collect();
+        warnings.push(format!(
+            "{} damaged items could not be read and were left out: {}",
+            damaged.len(),
+            ids.join(", ")
+        ));
+    }
+    let mut unusable = Vec::new();
+    let mut images: HashMap<i64, Vec<ExportImage>> = HashMap::new();
+    items.retain(|(id, it)| match item_images(it, |p| project.resolve_image(p)) {
+        Ok(v) => {
+            images.insert(*id, v);
+            true
+        }
+        Err(why) => {
+            unusable.push(format!("{} ({why})", it.uid));
+            false
+        }
+    });
+    if !unusable.is_empty() {
+        let shown: Vec<&str> = unusable.iter().take(10).map(String::as_str).collect();
+        let more = if unusable.len() > 10 { format!(" and {} more", unusable.len() - 10) } else { String::new() };
+        warnings.push(format!("{} items left out, no usable image: {}{more}", unusable.len(), shown.join(", ")));
+    }
     if items.is_empty() {
         return Err(ExportError::Empty);
     }
@@ -179,19 +218,82 @@ pub fn export(
         Order::HardToEasy => items.sort_by_key(|(id, _)| pass(id)),
         Order::AsIs | Order::Shuffled => {}
     }
+    let mut written = Written::default();
+    let result = write_all(project, opts, out, &items, &images, &est, sink, &mut written);
+    match result {
+        Ok((images_written, dropped)) => {
+            warnings.extend(dropped_warning(&dropped));
+            Ok(ExportSummary {
+                path: out.to_path_buf(),
+                card: card_path(out),
+                rows: items.len(),
+                filtered_out: before - items.len(),
+                images_written,
+                warnings,
+            })
+        }
+        Err(e) => {
+            written.remove();
+            Err(e)
+        }
+    }
+}
+
+/// Files an export created, removed again when it fails.
+#[derive(Default)]
+struct Written(Vec<PathBuf>);
+
+impl Written {
+    fn remove(&self) {
+        for p in self.0.iter().rev() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_all(
+    project: &Project,
+    opts: &ExportOptions,
+    out: &Path,
+    items: &[(i64, VqaItem)],
+    images: &HashMap<i64, Vec<ExportImage>>,
+    est: &HashMap<i64, PassCount>,
+    sink: &dyn ProgressSink,
+    written: &mut Written,
+) -> Result<(usize, BTreeSet<String>), ExportError> {
     let tmp = out.with_extension("partial");
     let io = |e| ExportError::Io { path: out.to_path_buf(), source: e };
+    written.0.push(tmp.clone());
     let file = std::fs::File::create(&tmp).map_err(io)?;
     let total = items.len() as u64;
     sink.update("exporting", 0, Some(total));
+    let mut dropped = BTreeSet::new();
+    let mut copied = 0;
     match opts.format {
         ExportFormat::Jsonl | ExportFormat::TrlJsonl => {
+            let dir = out.parent().map_or_else(|| PathBuf::from("images"), |p| p.join("images"));
             let mut w = BufWriter::new(file);
             for (n, (id, it)) in items.iter().enumerate() {
+                let imgs = images.get(id).map(Vec::as_slice).unwrap_or_default();
+                for img in imgs {
+                    let dest = dir.join(&img.name);
+                    if !dest.exists() {
+                        std::fs::create_dir_all(&dir).map_err(|e| ExportError::Io { path: dir.clone(), source: e })?;
+                        written.0.push(dest.clone());
+                        std::fs::copy(&img.source, &dest).map_err(|e| ExportError::Image {
+                            uid: it.uid.clone(),
+                            path: PathBuf::from(&img.name),
+                            source: e,
+                        })?;
+                        copied += 1;
+                    }
+                }
+                let names: Vec<String> = imgs.iter().map(|i| format!("images/{}", i.name)).collect();
                 let v = if opts.format == ExportFormat::Jsonl {
-                    unified(project, it, *id, est.get(id))
+                    unified(it, *id, est.get(id), &names, &opts.keep_meta, &mut dropped)
                 } else {
-                    trl(project, it, &opts.template)
+                    trl(it, &opts.template, &names)
                 };
                 writeln!(w, "{v}").map_err(io)?;
                 sink.update("exporting", n as u64 + 1, Some(total));
@@ -199,14 +301,16 @@ pub fn export(
             w.flush().map_err(io)?;
         }
         ExportFormat::VerlParquet => {
-            verl(project, &items, &est, opts, BufWriter::new(file), sink)?;
+            verl(items, images, est, opts, BufWriter::new(file), sink)?;
         }
     }
     std::fs::rename(&tmp, out).map_err(io)?;
+    written.0.push(out.to_path_buf());
     let card = card_path(out);
-    std::fs::write(&card, dataset_card(project, &items, &est, opts, out))
+    written.0.push(card.clone());
+    std::fs::write(&card, dataset_card(project, items, est, opts, out))
         .map_err(|e| ExportError::Io { path: card.clone(), source: e })?;
-    Ok(ExportSummary { path: out.to_path_buf(), card, rows: items.len(), filtered_out: before - items.len() })
+    Ok((copied, dropped))
 }
 
 /// `<out>.card.md`.
@@ -222,8 +326,14 @@ fn options_json(it: &VqaItem) -> String {
     Value::Object(m).to_string()
 }
 
-fn unified(project: &Project, it: &VqaItem, id: i64, pc: Option<&PassCount>) -> Value {
-    let images: Vec<String> = it.images.iter().map(|i| project.resolve_image(&i.path).display().to_string()).collect();
+fn unified(
+    it: &VqaItem,
+    id: i64,
+    pc: Option<&PassCount>,
+    images: &[String],
+    keep_meta: &[String],
+    dropped: &mut BTreeSet<String>,
+) -> Value {
     let mut v = json!({
         "images": images,
         "question": it.question,
@@ -237,7 +347,7 @@ fn unified(project: &Project, it: &VqaItem, id: i64, pc: Option<&PassCount>) -> 
         "body_part": it.body_part,
         "split": it.split.as_str(),
         "tags": it.tags,
-        "meta": it.meta,
+        "meta": allowed_meta(&it.meta, keep_meta, dropped),
     });
     if let Some(c) = pc {
         v["pass_count"] = json!(c.n_correct);
@@ -246,8 +356,7 @@ fn unified(project: &Project, it: &VqaItem, id: i64, pc: Option<&PassCount>) -> 
     v
 }
 
-fn trl(project: &Project, it: &VqaItem, template: &PromptTemplate) -> Value {
-    let images: Vec<String> = it.images.iter().map(|i| project.resolve_image(&i.path).display().to_string()).collect();
+fn trl(it: &VqaItem, template: &PromptTemplate, images: &[String]) -> Value {
     let mut content: Vec<Value> = images.iter().map(|_| json!({"type": "image"})).collect();
     content.push(json!({"type": "text", "text": template.render(it)}));
     json!({
@@ -299,8 +408,8 @@ fn verl_schema() -> Vec<Node> {
 }
 
 fn verl<W: Write>(
-    project: &Project,
     items: &[(i64, VqaItem)],
+    images: &HashMap<i64, Vec<ExportImage>>,
     est: &HashMap<i64, PassCount>,
     opts: &ExportOptions,
     out: W,
@@ -316,20 +425,21 @@ fn verl<W: Write>(
         w.push(0, 0, 0, PV::Bytes(&b(&opts.data_source)));
         w.push(1, 0, 1, PV::Bytes(b"user"));
         w.push(2, 0, 1, PV::Bytes(prompt.as_bytes()));
-        if it.images.is_empty() {
+        let imgs = images.get(id).map(Vec::as_slice).unwrap_or_default();
+        if imgs.is_empty() {
             w.push(3, 0, 0, PV::Null);
             w.push(4, 0, 0, PV::Null);
         }
-        for (k, img) in it.images.iter().enumerate() {
-            let path = project.resolve_image(&img.path);
-            let bytes = std::fs::read(&path).map_err(|e| ExportError::Image {
+        for (k, img) in imgs.iter().enumerate() {
+            let bytes = std::fs::read(&img.source).map_err(|e| ExportError::Image {
                 uid: it.uid.clone(),
-                path: path.clone(),
+                path: PathBuf::from(&img.name),
                 source: e,
             })?;
             let rep = u8::from(k > 0);
             w.push(3, rep, 1, PV::Bytes(&bytes));
-            w.push(4, rep, 2, PV::Bytes(path.display().to_string().as_bytes()));
+            // The content-hash name: never the local path.
+            w.push(4, rep, 2, PV::Bytes(img.name.as_bytes()));
         }
         w.push(5, 0, 0, PV::Bytes(b"medical_mcqa"));
         w.push(6, 0, 0, PV::Bytes(b"rule"));
@@ -377,7 +487,7 @@ fn dataset_card(
         out.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
         crate::VERSION,
         crate::util::now_rfc3339(),
-        project.path().display(),
+        project.name(),
         opts.version.as_ref().map(|v| format!(", dataset version `{v}`")).unwrap_or_default()
     );
     s += &format!(
@@ -408,9 +518,11 @@ fn dataset_card(
         }
     }
     s += "\n## Provenance\n\n";
+    // No file or folder names: they are local, and real data name folders after patients.
     for p in project.provenance().unwrap_or_default() {
-        s +=
-            &format!("- {} import of `{}` on {} (medvlm {})\n", p.format, p.source_path, p.imported_at, p.tool_version);
+        s += &format!("- {} import on {} (medvlm {})\n", p.format, p.imported_at, p.tool_version);
     }
+    s += "\nImages are named by the SHA-256 of their content; item metadata is limited to the dataset \
+          fields the workbench knows (de-identification is best effort: check burned-in text yourself).\n";
     s
 }

@@ -1,4 +1,5 @@
-//! Image files: content hash, size and pixel dimensions (read from the header only), cached per path.
+//! Image files: what their first bytes say they are, whether they decode in full, content hash,
+//! size and pixel dimensions, cached per path; reading only inside the data folder unless allowed.
 
 use std::collections::HashMap;
 use std::io::Read as _;
@@ -48,10 +49,79 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// What the first bytes of a file say it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileKind {
+    /// PNG signature.
+    Png,
+    /// JPEG start-of-image marker.
+    Jpeg,
+    /// `DICM` at byte 128.
+    Dicom,
+    /// NIfTI-1 / NIfTI-2 magic, or a gzip file named `.nii.gz`.
+    Nifti,
+    /// Anything else.
+    Other,
+}
+
+/// Reads at most the first 352 bytes of `path` and tells its kind (never reads the rest).
+///
+/// # Errors
+/// I/O errors.
+pub fn sniff(path: &Path) -> std::io::Result<FileKind> {
+    let mut head = Vec::with_capacity(352);
+    std::fs::File::open(path)?.take(352).read_to_end(&mut head)?;
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    Ok(if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        FileKind::Png
+    } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        FileKind::Jpeg
+    } else if head.get(128..132) == Some(b"DICM") {
+        FileKind::Dicom
+    } else if matches!(head.get(344..348), Some(b"n+1\0" | b"ni1\0"))
+        || matches!(head.get(4..8), Some(b"n+2\0" | b"ni2\0"))
+        || (head.starts_with(&[0x1F, 0x8B]) && name.ends_with(".nii.gz"))
+    {
+        FileKind::Nifti
+    } else {
+        FileKind::Other
+    })
+}
+
+/// The message for DICOM and NIfTI files until their importers exist.
+pub const CLINICAL_FORMAT_NOT_YET: &str = "DICOM/NIfTI import is not supported yet";
+
+/// Why a PNG/JPEG file cannot be used, found by decoding all of it (and, for JPEG, by its
+/// end-of-image marker: a truncated JPEG still decodes, with the missing part grey).
+pub fn verify_decodes(path: &Path, kind: &FileKind) -> Result<(u32, u32), String> {
+    let img = image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| e.to_string())?
+        .decode()
+        .map_err(|e| format!("does not decode ({e})"))?;
+    if *kind == FileKind::Jpeg {
+        let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let len = f.metadata().map_err(|e| e.to_string())?.len();
+        let tail_len = len.min(4096);
+        use std::io::Seek as _;
+        f.seek(std::io::SeekFrom::Start(len - tail_len)).map_err(|e| e.to_string())?;
+        let mut tail = Vec::new();
+        f.read_to_end(&mut tail).map_err(|e| e.to_string())?;
+        if !tail.windows(2).any(|w| w == [0xFF, 0xD9]) {
+            return Err("truncated JPEG (no end-of-image marker)".into());
+        }
+    }
+    Ok((img.width(), img.height()))
+}
+
 /// Inspects image files once each and remembers the result (datasets reuse images across questions).
+/// Paths outside the data folder ([`ImageResolver::set_root`]) are refused before anything is
+/// read from them, unless allowed; a file is hashed only once its first bytes say it is a PNG or JPEG.
 #[derive(Debug, Default)]
 pub struct ImageResolver {
     cache: HashMap<PathBuf, ImageRef>,
+    root: Option<PathBuf>,
+    allow_outside: bool,
 }
 
 /// Why an existing image file could not be used.
@@ -65,26 +135,73 @@ pub struct BadImage {
 }
 
 impl ImageResolver {
-    /// Looks at `path` (absolute). A missing file gives a reference flagged missing; a file that
-    /// exists but is not a decodable PNG/JPEG header is an error.
+    /// A resolver that accepts images anywhere (`--allow-outside`) or only under each input's folder.
+    pub fn new(allow_outside: bool) -> Self {
+        Self { allow_outside, ..Self::default() }
+    }
+
+    /// The data folder of the input being parsed: images must be inside it unless allowed.
+    pub fn set_root(&mut self, dir: &Path) {
+        let dir = crate::util::absolute(dir);
+        self.root = Some(std::fs::canonicalize(&dir).unwrap_or(dir));
+    }
+
+    fn outside(&self, path: &Path) -> Option<String> {
+        let root = self.root.as_ref().filter(|_| !self.allow_outside)?;
+        // Symbolic links count where they point.
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        (!real.starts_with(root)).then(|| {
+            format!(
+                "outside the data folder {} (images are read only from the manifest's folder; use --allow-outside to import it)",
+                root.display()
+            )
+        })
+    }
+
+    /// Looks at `path` (absolute). A missing file gives a reference flagged missing; a PNG/JPEG that
+    /// does not decode gives one flagged unreadable with the reason (jobs skip it and say so).
     ///
     /// # Errors
-    /// [`BadImage`] for an existing but unreadable file.
+    /// [`BadImage`] for a file outside the data folder, or one that is not a PNG or JPEG at all.
     pub fn resolve(&mut self, path: &Path) -> Result<ImageRef, BadImage> {
         let path = crate::util::normalize(path);
         if let Some(r) = self.cache.get(&path) {
             return Ok(r.clone());
         }
         let shown = path.to_string_lossy().into_owned();
-        let r = if path.is_file() {
-            let bad = |reason: String| BadImage { reason, path: shown.clone() };
+        let bad = |reason: String| BadImage { reason, path: shown.clone() };
+        if let Some(reason) = self.outside(&path) {
+            return Err(bad(reason));
+        }
+        let r = if path.exists() {
+            if !path.is_file() {
+                return Err(bad("not a regular file".into()));
+            }
+            let kind = sniff(&path).map_err(|e| bad(e.to_string()))?;
+            match kind {
+                FileKind::Png | FileKind::Jpeg => {}
+                FileKind::Dicom | FileKind::Nifti => return Err(bad(CLINICAL_FORMAT_NOT_YET.into())),
+                FileKind::Other => return Err(bad("not a PNG or JPEG file".into())),
+            }
             let (sha, bytes) = hash_file(&path).map_err(|e| bad(e.to_string()))?;
-            let (w, h) = image::ImageReader::open(&path)
-                .and_then(|r| r.with_guessed_format())
-                .map_err(|e| bad(e.to_string()))?
-                .into_dimensions()
-                .map_err(|e| bad(e.to_string()))?;
-            ImageRef { path: shown, sha256: Some(sha), bytes: Some(bytes), width: Some(w), height: Some(h) }
+            match verify_decodes(&path, &kind) {
+                Ok((w, h)) => ImageRef {
+                    path: shown,
+                    sha256: Some(sha),
+                    bytes: Some(bytes),
+                    width: Some(w),
+                    height: Some(h),
+                    unreadable: None,
+                },
+                Err(reason) => ImageRef {
+                    path: shown,
+                    sha256: Some(sha),
+                    bytes: Some(bytes),
+                    width: None,
+                    height: None,
+                    unreadable: Some(reason),
+                },
+            }
         } else {
             ImageRef::missing(shown)
         };

@@ -56,7 +56,7 @@ pub struct RunSeries {
     /// Display name.
     pub name: String,
     /// Status.
-    pub status: String,
+    pub status: crate::store::RunStatus,
     /// Per-step x values.
     pub steps: Vec<StepInfo>,
     /// name -> (step, value).

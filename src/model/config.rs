@@ -39,6 +39,8 @@ pub struct TextConfig {
     pub mrope_section: Vec<usize>,
     /// `lm_head` shares the embedding matrix.
     pub tie_word_embeddings: bool,
+    /// Longest sequence (prompt + completion) the model is made for.
+    pub max_position_embeddings: usize,
 }
 
 impl TextConfig {
@@ -246,6 +248,7 @@ impl VlmConfig {
                 .or_else(|| text_obj.get("tie_word_embeddings"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
+            max_position_embeddings: r.usize_or(t, &["max_position_embeddings"], 32_768)?,
         };
         if !text.hidden_size.is_multiple_of(heads) || heads % text.num_key_value_heads.max(1) != 0 {
             return Err(r.err("num_attention_heads", "hidden_size must divide into heads, heads into key/value heads"));

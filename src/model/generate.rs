@@ -144,12 +144,46 @@ impl<'a> Generator<'a> {
         s: &Sampling,
         pad_id: u32,
     ) -> Result<Generated, ModelError> {
+        self.generate_seeded(batch, stop_ids, s, pad_id, &[])
+    }
+
+    /// [`Generator::generate`] with one sampling seed per row (instead of `s.seed` for the batch),
+    /// so a row's samples do not depend on the rows batched with it (pass counts after a resume).
+    /// On the CPU each row draws from its own stream; the GPU's device generator is seeded from all
+    /// the rows' seeds, so there the same rows batched together give the same samples.
+    ///
+    /// # Errors
+    /// As [`generate`].
+    pub fn generate_seeded(
+        &self,
+        batch: &Batch,
+        stop_ids: &[u32],
+        s: &Sampling,
+        pad_id: u32,
+        row_seeds: &[u64],
+    ) -> Result<Generated, ModelError> {
         if s.max_new_tokens == 0 {
             return Ok(Generated::new(batch.batch));
         }
+        if !row_seeds.is_empty() && row_seeds.len() != batch.batch {
+            return Err(ModelError::Invalid(format!("{} row seeds for {} rows", row_seeds.len(), batch.batch)));
+        }
+        super::budget::check_sampling(s).map_err(ModelError::Invalid)?;
+        let rows = self.rows.unwrap_or(0).max(batch.batch);
+        super::budget::check_generation(
+            &self.model.config.text,
+            rows,
+            self.policy.len(batch.seq),
+            s.max_new_tokens,
+            &self.device,
+        )
+        .map_err(ModelError::Invalid)?;
         match &self.host {
-            Some(h) => self.generate_host(h, batch, stop_ids, s, pad_id),
-            None => self.generate_burn(batch, stop_ids, s, pad_id),
+            Some(h) => self.generate_host(h, batch, stop_ids, s, pad_id, row_seeds),
+            None => {
+                let seed = row_seeds.iter().fold(s.seed, |acc, &x| Rng::derive(acc, x).next_u64());
+                self.generate_burn(batch, stop_ids, &Sampling { seed, ..s.clone() }, pad_id)
+            }
         }
     }
 
@@ -171,6 +205,7 @@ impl<'a> Generator<'a> {
         stop_ids: &[u32],
         s: &Sampling,
         pad_id: u32,
+        row_seeds: &[u64],
     ) -> Result<Generated, ModelError> {
         let (model, device) = (self.model, &self.device);
         let tc = &model.config.text;
@@ -183,7 +218,12 @@ impl<'a> Generator<'a> {
         let vocab = tc.vocab_size;
         let mut n_valid: Vec<i64> = key_valid.iter().map(|r| r.iter().filter(|&&v| v).count() as i64).collect();
         let mut out = Generated::new(b);
-        let mut rng = Rng::new(s.seed);
+        // One stream for the batch, or one per row.
+        let mut rngs: Vec<Rng> = if row_seeds.is_empty() {
+            vec![Rng::new(s.seed)]
+        } else {
+            row_seeds.iter().map(|&x| Rng::new(x)).collect()
+        };
         let suppressed = self.suppressed();
         let steps = s.max_new_tokens.min(self.step_limit.unwrap_or(usize::MAX));
         for step in 0..steps {
@@ -193,7 +233,8 @@ impl<'a> Generator<'a> {
                     next.push(pad_id);
                     continue;
                 }
-                let (tok, lp) = pick_allowed(&logits[r * vocab..(r + 1) * vocab], &suppressed, s, &mut rng);
+                let rng = if rngs.len() == 1 { &mut rngs[0] } else { &mut rngs[r] };
+                let (tok, lp) = pick_allowed(&logits[r * vocab..(r + 1) * vocab], &suppressed, s, rng);
                 out.push(r, tok, lp, stop_ids);
                 next.push(tok);
             }

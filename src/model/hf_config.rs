@@ -13,7 +13,7 @@ pub fn to_hf_json(c: &VlmConfig, dtype: Dtype) -> Value {
         "vocab_size": t.vocab_size, "hidden_size": t.hidden_size, "intermediate_size": t.intermediate_size,
         "num_hidden_layers": t.num_hidden_layers, "num_attention_heads": t.num_attention_heads,
         "num_key_value_heads": t.num_key_value_heads, "rms_norm_eps": t.rms_norm_eps, "hidden_act": "silu",
-        "max_position_embeddings": 32768, "use_sliding_window": false, "attention_dropout": 0.0,
+        "max_position_embeddings": t.max_position_embeddings, "use_sliding_window": false, "attention_dropout": 0.0,
         "rope_parameters": {"rope_type": "default", "rope_theta": t.rope_theta, "mrope_section": t.mrope_section},
         "model_type": match c.arch { Arch::Qwen2Vl => "qwen2_vl_text", Arch::Qwen25Vl => "qwen2_5_vl_text" },
     });

@@ -3,6 +3,7 @@
 //! generation (with a host decoder for the CPU). Numerically equal to Hugging Face transformers
 //! (see `tests/it/model_parity.rs`).
 
+pub mod budget;
 pub mod chat;
 pub mod config;
 pub mod device;

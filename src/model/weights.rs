@@ -82,6 +82,20 @@ pub enum WeightsError {
         /// Shape in the file.
         found: Vec<usize>,
     },
+    /// A tensor holds NaN or infinite values (a diverged or damaged checkpoint).
+    #[error(
+        "tensor `{name}` holds {bad} NaN/infinite values of {total}: the checkpoint is damaged or its training diverged; use an earlier checkpoint: {path}"
+    )]
+    NonFinite {
+        /// Tensor name.
+        name: String,
+        /// Non-finite values.
+        bad: usize,
+        /// Values in all.
+        total: usize,
+        /// The file.
+        path: PathBuf,
+    },
     /// Unsupported element type.
     #[error("tensor `{name}` has dtype {dtype}; supported: F32, F16, BF16")]
     Dtype {
@@ -242,11 +256,37 @@ impl Checkpoint {
         f.seek(SeekFrom::Start(e.start)).map_err(io(path))?;
         let mut bytes = vec![0u8; (e.end - e.start) as usize];
         f.read_exact(&mut bytes).map_err(io(path))?;
-        Ok(match dtype {
+        let values: Vec<f32> = match dtype {
             Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
             Dtype::Bf16 => bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
             Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-        })
+        };
+        // Checked on every load: a diverged checkpoint must not quietly generate empty answers.
+        let bad = values.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(WeightsError::NonFinite {
+                name: name.to_string(),
+                bad,
+                total: values.len(),
+                path: path.clone(),
+            });
+        }
+        Ok(values)
+    }
+
+    /// Checks every tensor of the checkpoint for NaN / infinite values (`medvlm model check`);
+    /// returns the number of tensors and values checked.
+    ///
+    /// # Errors
+    /// The first bad tensor, or a read error.
+    pub fn check_all(&self) -> Result<(usize, usize), WeightsError> {
+        let (mut tensors, mut values) = (0, 0);
+        for name in self.names() {
+            let shape = self.shape(&name).map(<[usize]>::to_vec).unwrap_or_default();
+            values += self.get(&name, &shape)?.len();
+            tensors += 1;
+        }
+        Ok((tensors, values))
     }
 }
 

@@ -86,9 +86,9 @@ impl Project {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) ON CONFLICT(uid) DO NOTHING",
             )?;
             let mut ins_image = tx.prepare_cached(
-                "INSERT INTO images(path, sha256, bytes, width, height) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO images(path, sha256, bytes, width, height, unreadable) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256, bytes = excluded.bytes,
-                   width = excluded.width, height = excluded.height RETURNING id",
+                   width = excluded.width, height = excluded.height, unreadable = excluded.unreadable RETURNING id",
             )?;
             let mut link = tx.prepare_cached("INSERT INTO item_images(item_id, ord, image_id) VALUES (?1, ?2, ?3)")?;
             for item in items {
@@ -114,7 +114,7 @@ impl Project {
                 for (ord, img) in item.images.iter().enumerate() {
                     let stored = crate::util::relative_to(std::path::Path::new(&img.path), &dir);
                     let image_id: i64 = ins_image.query_row(
-                        params![stored, img.sha256, img.bytes.map(|b| b as i64), img.width, img.height],
+                        params![stored, img.sha256, img.bytes.map(|b| b as i64), img.width, img.height, img.unreadable],
                         |r| r.get(0),
                     )?;
                     link.execute(params![item_id, ord as i64, image_id])?;
@@ -141,23 +141,30 @@ impl Project {
     pub fn item_rows(&self) -> Result<Vec<ItemRow>> {
         let mut counts: BTreeMap<i64, (usize, usize)> = BTreeMap::new();
         let mut stmt = self.conn.prepare(
-            "SELECT ii.item_id, COUNT(*), SUM(im.sha256 IS NULL) FROM item_images ii JOIN images im ON im.id = ii.image_id GROUP BY ii.item_id",
+            "SELECT ii.item_id, COUNT(*), SUM(im.sha256 IS NULL), SUM(im.unreadable IS NOT NULL)
+             FROM item_images ii JOIN images im ON im.id = ii.image_id GROUP BY ii.item_id",
         )?;
-        for r in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))? {
-            let (id, n, missing) = r?;
+        let mut unreadable: BTreeMap<i64, usize> = BTreeMap::new();
+        for r in stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+        })? {
+            let (id, n, missing, bad) = r?;
             counts.insert(id, (n as usize, missing as usize));
+            unreadable.insert(id, bad as usize);
         }
         let reviews = self.review_statuses()?;
         let mut stmt = self.conn.prepare(&format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id"))?;
         let mut rows = Vec::new();
         let mut q = stmt.query([])?;
         while let Some(r) = q.next()? {
-            let item = decode_item(r, Vec::new())?;
+            // A damaged row is left out (and listed by `damaged_items`); the rest still reads.
+            let Ok(item) = decode_item(r, Vec::new()) else { continue };
             let id: i64 = r.get(0)?;
             let mut row = ItemRow::from_item(id, &item);
             let (n, missing) = counts.get(&id).copied().unwrap_or((0, 0));
             row.n_images = n;
             row.missing_images = missing;
+            row.unreadable_images = unreadable.get(&id).copied().unwrap_or(0);
             row.review = reviews.get(&id).copied().unwrap_or_default();
             rows.push(row);
         }
@@ -175,7 +182,29 @@ impl Project {
         let mut out = Vec::new();
         while let Some(r) = q.next()? {
             let id: i64 = r.get(0)?;
-            out.push((id, decode_item(r, self.item_images(id)?)?));
+            // A damaged row is left out (and listed by `damaged_items`); the rest still reads.
+            if let Ok(item) = decode_item(r, self.item_images(id)?) {
+                out.push((id, item));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Items whose stored row cannot be decoded: `(row id, uid if readable, what is wrong)`. Reads
+    /// leave them out, so the rest of a damaged project can still be used and exported.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn damaged_items(&self) -> Result<Vec<(i64, String, String)>> {
+        let mut stmt = self.conn.prepare(&format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id"))?;
+        let mut q = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = q.next()? {
+            if let Err(e) = decode_item(r, Vec::new()) {
+                let id: i64 = r.get(0)?;
+                let uid = r.get::<_, String>(1).unwrap_or_else(|_| "?".into());
+                out.push((id, uid, e.to_string()));
+            }
         }
         Ok(out)
     }
@@ -205,7 +234,7 @@ impl Project {
 
     fn item_images(&self, id: i64) -> Result<Vec<ImageRef>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT im.path, im.sha256, im.bytes, im.width, im.height FROM item_images ii
+            "SELECT im.path, im.sha256, im.bytes, im.width, im.height, im.unreadable FROM item_images ii
              JOIN images im ON im.id = ii.image_id WHERE ii.item_id = ?1 ORDER BY ii.ord",
         )?;
         let rows = stmt.query_map([id], |r| {
@@ -215,6 +244,7 @@ impl Project {
                 bytes: r.get::<_, Option<i64>>(2)?.map(|b| b as u64),
                 width: r.get(3)?,
                 height: r.get(4)?,
+                unreadable: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -255,22 +285,27 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 
 fn decode_item(r: &Row<'_>, images: Vec<ImageRef>) -> Result<VqaItem> {
     let id: i64 = r.get(0)?;
-    let corrupt = |column: &'static str| {
-        move |e: serde_json::Error| StoreError::Corrupt { column, item: id, reason: e.to_string() }
-    };
-    let modality: String = r.get(5)?;
-    let split: String = r.get(8)?;
+    // Every failure names the item and the column: one damaged row must not be a mystery.
+    fn col<T: rusqlite::types::FromSql>(r: &Row<'_>, i: usize, column: &'static str, id: i64) -> Result<T> {
+        r.get(i).map_err(|e| StoreError::Corrupt { column, item: id, reason: e.to_string() })
+    }
+    fn json<T: serde::de::DeserializeOwned>(r: &Row<'_>, i: usize, column: &'static str, id: i64) -> Result<T> {
+        let text: String = col(r, i, column, id)?;
+        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt { column, item: id, reason: e.to_string() })
+    }
+    let modality: String = col(r, 5, "modality", id)?;
+    let split: String = col(r, 8, "split", id)?;
     Ok(VqaItem {
-        uid: r.get(1)?,
-        question: r.get(2)?,
-        options: serde_json::from_str(&r.get::<_, String>(3)?).map_err(corrupt("options_json"))?,
-        answer: serde_json::from_str::<Answer>(&r.get::<_, String>(4)?).map_err(corrupt("answer_json"))?,
+        uid: col(r, 1, "uid", id)?,
+        question: col(r, 2, "question", id)?,
+        options: json(r, 3, "options_json", id)?,
+        answer: json::<Answer>(r, 4, "answer_json", id)?,
         modality: Modality::parse(&modality).unwrap_or(Modality::Other),
-        body_part: r.get(6)?,
-        source: r.get(7)?,
+        body_part: col(r, 6, "body_part", id)?,
+        source: col(r, 7, "source", id)?,
         split: Split::parse(&split).unwrap_or_default(),
-        tags: serde_json::from_str(&r.get::<_, String>(9)?).map_err(corrupt("tags_json"))?,
-        meta: serde_json::from_str(&r.get::<_, String>(10)?).map_err(corrupt("meta_json"))?,
+        tags: json(r, 9, "tags_json", id)?,
+        meta: json(r, 10, "meta_json", id)?,
         images,
     })
 }

@@ -5,9 +5,11 @@
 mod difficulty;
 mod history;
 mod items;
+pub mod owner;
 mod reviews;
 mod runs;
 pub mod schema;
+mod scores;
 mod versions;
 
 use std::path::{Path, PathBuf};
@@ -17,8 +19,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension as _};
 pub use difficulty::{EstimateKey, GroupOutcome, PassCount, RunEstimate};
 pub use history::{EditGroupInfo, UndoOutcome};
 pub use items::InsertOutcome;
+pub use owner::Heartbeat;
 pub use reviews::ReviewRow;
-pub use runs::{CheckpointRow, RolloutRow, RunRow, StepInfo};
+pub use runs::{CheckpointRow, RolloutRow, RunKind, RunRow, RunStatus, StepInfo};
+pub use scores::{EvalResultRow, ScoreRow};
 pub use versions::{DiffEntry, VersionDiff, VersionInfo};
 
 /// File extension of a project.
@@ -30,6 +34,14 @@ pub enum StoreError {
     /// The file does not exist.
     #[error("project not found: {0}")]
     NotFound(PathBuf),
+    /// The file cannot be read as a database (truncated, corrupted, or its folder is read-only).
+    #[error("cannot open project ({reason}): {path}")]
+    Damaged {
+        /// SQLite's words, with a hint.
+        reason: String,
+        /// The file.
+        path: PathBuf,
+    },
     /// The file exists but is not a MedVLM project.
     #[error("not a MedVLM project (wrong application id): {0}")]
     NotAProject(PathBuf),
@@ -71,6 +83,20 @@ pub enum StoreError {
         /// Field name.
         field: String,
     },
+    /// Another live process works on the run.
+    #[error(
+        "run {run} is being trained by process {pid} on {host} (last heartbeat {seconds_ago:.0} s ago); stop that process first, or wait until it ends"
+    )]
+    RunBusy {
+        /// Run id.
+        run: i64,
+        /// Owner process.
+        pid: u32,
+        /// Owner host.
+        host: String,
+        /// Seconds since its last heartbeat.
+        seconds_ago: f64,
+    },
     /// A request the store refuses (empty or duplicate version name, damaged snapshot, ...).
     #[error("{0}")]
     Invalid(String),
@@ -86,6 +112,34 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+}
+
+/// SQLite's message for a failure to open `path`, with the likely cause when it is a known one.
+fn sqlite_words(e: &rusqlite::Error, path: &Path) -> String {
+    let words = e.to_string();
+    let code = e.sqlite_error_code();
+    let hint = match code {
+        Some(rusqlite::ErrorCode::NotADatabase) => {
+            " — the file is damaged or not a database; keep it, a backup may restore it"
+        }
+        Some(rusqlite::ErrorCode::DatabaseCorrupt) => " — the file is damaged; keep it, a backup may restore it",
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen) => {
+            let dir_ro = path
+                .parent()
+                .and_then(|d| std::fs::metadata(if d.as_os_str().is_empty() { Path::new(".") } else { d }).ok())
+                .is_some_and(|m| m.permissions().readonly());
+            if dir_ro || path.metadata().is_ok_and(|m| m.permissions().readonly()) {
+                " — the file or its folder is read-only (a project needs to write its journal beside it)"
+            } else {
+                " — check the file's and its folder's permissions"
+            }
+        }
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            " — another program holds the file locked"
+        }
+        _ => "",
+    };
+    format!("SQLite: {words}{hint}")
 }
 
 /// Result alias for store operations.
@@ -133,12 +187,18 @@ impl Project {
         if !path.is_file() {
             return Err(StoreError::NotFound(path.to_path_buf()));
         }
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap_or(0);
+        let damaged =
+            |e: rusqlite::Error| StoreError::Damaged { reason: sqlite_words(&e, path), path: path.to_path_buf() };
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(damaged)?;
+        // An unreadable file is damaged (or locked away), not "another kind of file": say what SQLite said.
+        let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(damaged)?;
         if app_id != schema::APPLICATION_ID {
             return Err(StoreError::NotAProject(path.to_path_buf()));
         }
-        Self::init(conn, path)
+        Self::init(conn, path).map_err(|e| match e {
+            StoreError::Sqlite(e) => damaged(e),
+            other => other,
+        })
     }
 
     /// Opens `path`, creating the project first if the file does not exist. The flag is true when created.

@@ -9,6 +9,94 @@ use serde::Serialize;
 
 use super::{Project, Result};
 
+/// What a run does. Stored as its name (`grpo`, `sft`, `eval`, `passrate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    /// GRPO training.
+    Grpo,
+    /// Supervised fine-tuning.
+    Sft,
+    /// An evaluation (a checkpoint's score; `parent_run_id` is the training run).
+    Eval,
+    /// Pass-count estimation.
+    Passrate,
+}
+
+/// Where a run stands. `Interrupted` is never stored: it is a `running` run whose owner process is
+/// gone (killed, crashed, machine off), which can be resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Being worked on by a live process.
+    #[default]
+    Running,
+    /// Held by its owner.
+    Paused,
+    /// Stopped by the user (a checkpoint was written).
+    Stopped,
+    /// Done.
+    Finished,
+    /// Ended with an error (the message says why).
+    Failed,
+    /// `running` in the file, but its owner process is gone.
+    Interrupted,
+}
+
+macro_rules! text_enum {
+    ($t:ty, $($v:ident => $s:literal),+ $(,)?) => {
+        impl $t {
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),+ }
+            }
+            /// Parses a stored name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some(Self::$v),)+ _ => None }
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl rusqlite::ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+        impl rusqlite::types::FromSql for $t {
+            fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                let s = v.as_str()?;
+                Self::parse(s).ok_or_else(|| rusqlite::types::FromSqlError::Other(format!("unknown {} {s:?}", stringify!($t)).into()))
+            }
+        }
+    };
+}
+
+text_enum!(RunKind, Grpo => "grpo", Sft => "sft", Eval => "eval", Passrate => "passrate");
+text_enum!(
+    RunStatus,
+    Running => "running",
+    Paused => "paused",
+    Stopped => "stopped",
+    Finished => "finished",
+    Failed => "failed",
+    Interrupted => "interrupted",
+);
+
+impl RunStatus {
+    /// True once the run is over (stopped, finished or failed).
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Stopped | Self::Finished | Self::Failed)
+    }
+
+    /// True when a GRPO run in this state can be resumed.
+    pub fn is_resumable(self) -> bool {
+        matches!(self, Self::Stopped | Self::Failed | Self::Interrupted)
+    }
+}
+
 /// A run as listed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRow {
@@ -16,10 +104,10 @@ pub struct RunRow {
     pub id: i64,
     /// Name.
     pub name: String,
-    /// `grpo`, `sft`, `eval`, `passrate`.
-    pub kind: String,
-    /// `running`, `paused`, `stopped`, `finished`, `failed`.
-    pub status: String,
+    /// What it does.
+    pub kind: RunKind,
+    /// Where it stands (`Interrupted` when its owner is gone).
+    pub status: RunStatus,
     /// Full config (JSON).
     pub config_json: String,
     /// Seed.
@@ -34,6 +122,10 @@ pub struct RunRow {
     pub message: Option<String>,
     /// Last step recorded.
     pub last_step: Option<i64>,
+    /// The run this one belongs to (an evaluation's training run).
+    pub parent_run_id: Option<i64>,
+    /// The process working on it, while running: `(pid, host)`.
+    pub owner: Option<(u32, String)>,
 }
 
 /// One rollout to store.
@@ -107,27 +199,59 @@ pub(super) fn insert_rollouts(tx: &rusqlite::Transaction<'_>, run: i64, step: i6
 }
 
 impl Project {
-    /// Creates a run and returns its id.
+    /// Creates a run owned by this process and returns its id.
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn create_run(&mut self, name: &str, kind: &str, config_json: &str, seed: u64) -> Result<i64> {
+    pub fn create_run(&mut self, name: &str, kind: RunKind, config_json: &str, seed: u64) -> Result<i64> {
+        self.create_child_run(name, kind, config_json, seed, None)
+    }
+
+    /// Creates a run belonging to `parent` (an evaluation of a training run's checkpoint).
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn create_child_run(
+        &mut self,
+        name: &str,
+        kind: RunKind,
+        config_json: &str,
+        seed: u64,
+        parent: Option<i64>,
+    ) -> Result<i64> {
+        let (pid, host) = super::owner::this_process();
         self.conn.execute(
-            "INSERT INTO runs(name, kind, status, config_json, seed, code_version, started_at) VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)",
-            params![name, kind, config_json, seed as i64, crate::VERSION, crate::util::now_rfc3339()],
+            "INSERT INTO runs(name, kind, status, config_json, seed, code_version, started_at, parent_run_id, owner_pid, owner_host, heartbeat_at)
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                name,
+                kind,
+                config_json,
+                seed as i64,
+                crate::VERSION,
+                crate::util::now_rfc3339(),
+                parent,
+                pid,
+                host,
+                crate::util::unix_seconds()
+            ],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Sets a run's status (and end time for terminal states) with an optional message.
+    /// Sets a run's status (and end time for terminal states) with an optional message; a terminal
+    /// status releases the run's owner.
     ///
     /// # Errors
     /// SQLite errors.
-    pub fn set_run_status(&mut self, run: i64, status: &str, message: Option<&str>) -> Result<()> {
-        let ended = matches!(status, "stopped" | "finished" | "failed").then(crate::util::now_rfc3339);
+    pub fn set_run_status(&mut self, run: i64, status: RunStatus, message: Option<&str>) -> Result<()> {
+        let ended = status.is_terminal().then(crate::util::now_rfc3339);
         self.conn.execute(
-            "UPDATE runs SET status = ?2, message = ?3, ended_at = ?4 WHERE id = ?1",
-            params![run, status, message, ended],
+            "UPDATE runs SET status = ?2, message = ?3, ended_at = ?4,
+                 owner_pid = CASE WHEN ?5 THEN NULL ELSE owner_pid END,
+                 owner_host = CASE WHEN ?5 THEN NULL ELSE owner_host END
+             WHERE id = ?1",
+            params![run, status, message, ended, status.is_terminal()],
         )?;
         Ok(())
     }
@@ -215,22 +339,34 @@ impl Project {
         Ok(())
     }
 
-    /// All runs, newest first.
+    /// All runs, newest first; a `running` run whose owner is gone reads as `Interrupted`.
     ///
     /// # Errors
     /// SQLite errors.
     pub fn runs(&self) -> Result<Vec<RunRow>> {
         let mut stmt = self.conn.prepare(
             "SELECT r.id, r.name, r.kind, r.status, r.config_json, r.seed, r.code_version, r.started_at, r.ended_at, r.message,
-                    (SELECT MAX(step) FROM run_steps s WHERE s.run_id = r.id)
+                    (SELECT MAX(step) FROM run_steps s WHERE s.run_id = r.id), r.parent_run_id, r.owner_pid, r.owner_host,
+                    r.heartbeat_at
              FROM runs r ORDER BY r.id DESC",
         )?;
         let rows = stmt.query_map([], |r| {
+            let owner = match (r.get::<_, Option<i64>>(12)?, r.get::<_, Option<String>>(13)?) {
+                (Some(pid), Some(host)) => Some((pid as u32, host)),
+                _ => None,
+            };
+            let heartbeat: Option<f64> = r.get(14)?;
+            let mut status: RunStatus = r.get(3)?;
+            if matches!(status, RunStatus::Running | RunStatus::Paused)
+                && !super::owner::alive(owner.as_ref(), heartbeat)
+            {
+                status = RunStatus::Interrupted;
+            }
             Ok(RunRow {
                 id: r.get(0)?,
                 name: r.get(1)?,
                 kind: r.get(2)?,
-                status: r.get(3)?,
+                status,
                 config_json: r.get(4)?,
                 seed: r.get(5)?,
                 code_version: r.get(6)?,
@@ -238,6 +374,8 @@ impl Project {
                 ended_at: r.get(8)?,
                 message: r.get(9)?,
                 last_step: r.get(10)?,
+                parent_run_id: r.get(11)?,
+                owner,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

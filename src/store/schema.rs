@@ -10,10 +10,10 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x4D56_4C4D;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Migration `i` brings a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -239,6 +239,37 @@ CREATE TABLE run_item_outcomes (
 );
 CREATE INDEX run_item_outcomes_item ON run_item_outcomes(item_id);
 CREATE INDEX difficulty_estimates_key ON difficulty_estimates(model_key, prompt_key, sampling_json);
+"#;
+
+/// Version 3: images that exist but cannot be used (why), the owner and heartbeat of a running run
+/// (one process per run; a dead owner's run reads as interrupted), and checkpoint scores in a table
+/// of their own (they were `eval` runs whose config held the score: moved here, the eval runs kept
+/// and linked to their training run).
+const V3: &str = r#"
+ALTER TABLE images ADD COLUMN unreadable TEXT;          -- NULL: the file decodes
+ALTER TABLE runs ADD COLUMN owner_pid INTEGER;
+ALTER TABLE runs ADD COLUMN owner_host TEXT;
+ALTER TABLE runs ADD COLUMN heartbeat_at REAL;          -- Unix seconds of the owner's last sign of life
+CREATE TABLE checkpoint_scores (
+    id          INTEGER PRIMARY KEY,
+    run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,  -- the training run
+    eval_run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,  -- kind eval, parent_run_id = run_id
+    step        INTEGER NOT NULL,                       -- 0: the base model
+    label       TEXT NOT NULL,
+    split       TEXT NOT NULL,
+    scores_json TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX checkpoint_scores_run ON checkpoint_scores(run_id, split, step);
+INSERT INTO checkpoint_scores(run_id, eval_run_id, step, label, split, scores_json, created_at)
+    SELECT json_extract(config_json, '$.run'), id, json_extract(config_json, '$.step'),
+           json_extract(config_json, '$.label'), json_extract(config_json, '$.split'), config_json, started_at
+    FROM runs
+    WHERE kind = 'eval' AND json_valid(config_json)
+      AND json_extract(config_json, '$.run') IN (SELECT id FROM runs);
+UPDATE runs SET parent_run_id = json_extract(config_json, '$.run')
+    WHERE kind = 'eval' AND parent_run_id IS NULL AND json_valid(config_json)
+      AND json_extract(config_json, '$.run') IN (SELECT id FROM runs);
 "#;
 
 /// Brings `conn` to [`SCHEMA_VERSION`], one transaction per migration.

@@ -1,6 +1,7 @@
 //! Checkpoint comparison: greedy evaluation of a run's base model and each of its checkpoints on a
-//! split (MedVLM-R1's strict parser, per modality, in-domain vs out-of-domain), each stored in the
-//! project as an `eval` run whose message holds the summary, so the Training workspace can show the
+//! split (MedVLM-R1's strict parser, per modality, in-domain vs out-of-domain). Each is an `eval`
+//! run whose parent is the training run, with its configuration, its per-item outputs
+//! (`eval_results`) and its summary (`checkpoint_scores`), so the Training workspace can show the
 //! table after a restart.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +20,7 @@ use crate::model::Vlm;
 use crate::model::chat::ChatTokenizer;
 use crate::model::device::{BackendChoice, choose};
 use crate::model::generate::Sampling;
-use crate::store::Project;
+use crate::store::{EvalResultRow, Project, RunKind, RunStatus};
 
 /// One evaluated model.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -94,6 +95,7 @@ pub fn compare_checkpoints(
         cfg.modalities.iter().cloned().collect()
     };
     let total = targets.len() as u64;
+    let ids: std::collections::HashMap<String, i64> = project.item_rows()?.into_iter().map(|r| (r.uid, r.id)).collect();
     let mut items = Vec::new();
     let mut out = Vec::new();
     for (k, (step, label, dir)) in targets.into_iter().enumerate() {
@@ -131,8 +133,38 @@ pub fn compare_checkpoints(
             n: rep.total.n,
         };
         let json = serde_json::to_string(&score).unwrap_or_default();
-        let id = project.create_run(&format!("eval run {run} {label}"), "eval", &json, 0)?;
-        project.set_run_status(id, "finished", Some(&json))?;
+        let eval_cfg = serde_json::json!({
+            "model": dir.display().to_string(), "split": split.as_str(), "template": template.name(),
+            "sampling": sampling, "parent_run": run, "step": step,
+        });
+        let id = project.create_child_run(
+            &format!("eval run {run} {label}"),
+            RunKind::Eval,
+            &eval_cfg.to_string(),
+            0,
+            Some(run),
+        )?;
+        let uid_to_id: std::collections::HashMap<&str, i64> =
+            items.iter().filter_map(|(i, _)| Some((i.uid.as_str(), *ids.get(&i.uid)?))).collect();
+        let results: Vec<EvalResultRow> = rep
+            .records
+            .iter()
+            .filter_map(|r| {
+                Some(EvalResultRow {
+                    item_id: *uid_to_id.get(r.uid.as_str())?,
+                    sample_index: 0,
+                    output: r.output.clone(),
+                    parsed_json: serde_json::json!({
+                        "strict": {"answer": r.extracted.map(|c| c.to_string()), "correct": r.correct, "format_ok": r.format_ok},
+                        "first_pass": {"answer": r.first_pass.0, "correct": r.first_pass.1},
+                        "regrade": {"answer": r.regrade.0, "correct": r.regrade.1},
+                    })
+                    .to_string(),
+                })
+            })
+            .collect();
+        project.add_checkpoint_score(run, id, (step, &label, split.as_str()), &json, &results)?;
+        project.set_run_status(id, RunStatus::Finished, None)?;
         out.push(score);
     }
     sink.update("evaluated", total, Some(total));
@@ -145,9 +177,8 @@ pub fn compare_checkpoints(
 /// SQLite errors.
 pub fn scores(project: &Project) -> Result<Vec<CheckpointScore>, crate::store::StoreError> {
     Ok(project
-        .runs()?
+        .checkpoint_scores()?
         .into_iter()
-        .filter(|r| r.kind == "eval")
-        .filter_map(|r| serde_json::from_str::<CheckpointScore>(&r.config_json).ok())
+        .filter_map(|r| serde_json::from_str::<CheckpointScore>(&r.scores_json).ok())
         .collect())
 }

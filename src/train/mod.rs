@@ -9,3 +9,6 @@ pub mod pretrain;
 pub mod sft;
 pub mod tiny;
 pub mod traces;
+
+/// Items a job left out, as `(item uid, why)`: jobs skip an unusable item, name it and go on.
+pub type Skipped = Vec<(String, String)>;

@@ -12,8 +12,9 @@ use burn::tensor::TensorData;
 
 use crate::model::weights::{self, Checkpoint, Dtype, NamedTensor, WeightsError};
 
-/// Hyper-parameters.
+/// Hyper-parameters (a config may give any subset; the rest come from the preset).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct AdamWParams {
     /// beta1.
     pub beta1: f64,

@@ -119,18 +119,48 @@ pub fn load_items_where(
     vlm: &Vlm,
     keep: impl Fn(&VqaItem) -> bool,
 ) -> Result<Vec<(VqaItem, Option<PixelValues>)>, PretrainError> {
-    let mut out = Vec::new();
+    Ok(load_usable_items(project, vlm, keep)?.0)
+}
+
+/// An item with its preprocessed first image (`None`: text only).
+pub type Evaluable = (VqaItem, Option<PixelValues>);
+
+/// [`load_items_where`] that leaves out items whose image is missing, flagged unreadable, or does
+/// not decode now, and names them with the reason (jobs skip them and go on).
+///
+/// # Errors
+/// Store and preprocessing errors.
+pub fn load_usable_items(
+    project: &Project,
+    vlm: &Vlm,
+    keep: impl Fn(&VqaItem) -> bool,
+) -> Result<(Vec<Evaluable>, crate::train::Skipped), PretrainError> {
+    let (mut out, mut skipped) = (Vec::new(), Vec::new());
     for (_, item) in project.items()?.into_iter().filter(|(_, i)| keep(i)) {
         let img = match item.images.first() {
-            Some(r) if !r.is_missing() => {
-                let (rgb, h, w) = crate::io::images::read_rgb(&project.resolve_image(&r.path))?;
-                Some(preprocess_rgb(&rgb, h, w, &vlm.config.vision, &vlm.preprocess).map_err(ModelError::from)?)
+            Some(r) if r.is_missing() => {
+                skipped.push((item.uid.clone(), "image file missing".to_string()));
+                continue;
             }
-            _ => None,
+            Some(r) if r.unreadable.is_some() => {
+                skipped
+                    .push((item.uid.clone(), format!("image unreadable: {}", r.unreadable.as_deref().unwrap_or(""))));
+                continue;
+            }
+            Some(r) => match crate::io::images::read_rgb(&project.resolve_image(&r.path)) {
+                Ok((rgb, h, w)) => {
+                    Some(preprocess_rgb(&rgb, h, w, &vlm.config.vision, &vlm.preprocess).map_err(ModelError::from)?)
+                }
+                Err(e) => {
+                    skipped.push((item.uid.clone(), e.to_string()));
+                    continue;
+                }
+            },
+            None => None,
         };
         out.push((item, img));
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 fn lr_at(step: usize, steps: usize, peak: f64) -> f64 {

@@ -44,6 +44,7 @@ pub fn tiny_config(vocab_size: usize) -> VlmConfig {
             num_attention_heads: 4,
             num_key_value_heads: 2,
             rms_norm_eps: 1e-6,
+            max_position_embeddings: 32_768,
             rope_theta: 1_000_000.0,
             mrope_section: vec![4, 6, 6],
             tie_word_embeddings: true,

@@ -38,11 +38,11 @@ pub fn show(app: &mut WorkbenchApp, ctx: &egui::Context) {
         Dialog::None => false,
         Dialog::Palette { query, selected } => palette(ctx, query, selected, &mut app.queue),
         Dialog::Shortcuts => shortcut_sheet(ctx),
-        Dialog::ConfirmImport { paths, format, typed } => {
-            let (keep, go) =
-                confirm_import(ctx, paths, format, typed, app.state.project.as_ref().map(|p| p.name.clone()));
+        Dialog::ConfirmImport { paths, format, typed, allow_outside } => {
+            let project = app.state.project.as_ref().map(|p| p.name.clone());
+            let (keep, go) = confirm_import(ctx, paths, format, typed, allow_outside, project);
             if go {
-                app.confirm_import(paths.clone(), *format);
+                app.confirm_import(paths.clone(), *format, *allow_outside);
             }
             keep
         }
@@ -151,6 +151,7 @@ fn confirm_import(
     paths: &mut Vec<std::path::PathBuf>,
     format: &mut Option<ImportFormat>,
     typed: &mut String,
+    allow_outside: &mut bool,
     project: Option<String>,
 ) -> (bool, bool) {
     let mut go = false;
@@ -203,6 +204,8 @@ fn confirm_import(
                 }
             });
         });
+        ui.checkbox(allow_outside, "Read images outside each file's folder")
+            .on_hover_text("Off: image paths that leave the manifest's folder are refused, so a manifest from elsewhere cannot make the importer read other files");
         ui.weak("Bad records are skipped and listed; items already in the project are not duplicated.");
         ui.weak("Enter adds the typed path; Enter on an empty field imports.");
         ui.horizontal(|ui| {

@@ -258,7 +258,7 @@ fn run_list(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
     let ids: Vec<i64> = t.runs.keys().rev().copied().collect();
     for id in ids {
         let Some(r) = t.runs.get(&id) else { continue };
-        let (name, status, last) = (r.name.clone(), r.status.clone(), r.steps.last().map_or(0, |s| s.step));
+        let (name, status, last) = (r.name.clone(), r.status, r.steps.last().map_or(0, |s| s.step));
         ui.horizontal(|ui| {
             let mut on = t.visible.contains(&id);
             if ui.checkbox(&mut on, "").on_hover_text("Show on the charts").changed() {
@@ -274,10 +274,7 @@ fn run_list(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             }
             ui.label(format!("#{id} {name}")).on_hover_text(format!("{status}, {last} steps"));
             ui.weak(format!("{status} · {last}"));
-            if active.is_none()
-                && matches!(status.as_str(), "stopped" | "failed" | "running")
-                && ui.small_button("Resume").clicked()
-            {
+            if active.is_none() && status.is_resumable() && ui.small_button("Resume").clicked() {
                 queue.push(Command::ResumeTrainingRun(id));
             }
         });

@@ -60,7 +60,7 @@ fn grpo_group_outcomes_sum_per_run_and_truncate_with_resume() {
     let dir = tempdir();
     let path = sample_copy(dir.path());
     let mut p = Project::open(&path).unwrap();
-    let run = p.create_run("t", "grpo", "{}", 0).unwrap();
+    let run = p.create_run("t", medvlm::store::RunKind::Grpo, "{}", 0).unwrap();
     let g = |item_id, n_correct, zero_std| GroupOutcome { item_id, n_samples: 4, n_correct, zero_std };
     p.record_group_outcomes(run, 1, &[g(1, 2, false), g(2, 4, true)]).unwrap();
     p.record_group_outcomes(run, 2, &[g(1, 1, false)]).unwrap();
@@ -236,9 +236,9 @@ fn bulk_actions_are_atomic_undoable_and_versions_diff() {
     assert_eq!(p.version_items("v1").unwrap().len(), p.item_count().unwrap());
     // A run pins the version it trains on: a new snapshot since items changed after v1, then reused.
     let mut p = p;
-    let r1 = p.create_run("a", "grpo", "{}", 0).unwrap();
+    let r1 = p.create_run("a", medvlm::store::RunKind::Grpo, "{}", 0).unwrap();
     assert_eq!(p.pin_version_for_run(r1).unwrap(), format!("run-{r1}"));
-    let r2 = p.create_run("b", "grpo", "{}", 0).unwrap();
+    let r2 = p.create_run("b", medvlm::store::RunKind::Grpo, "{}", 0).unwrap();
     assert_eq!(p.pin_version_for_run(r2).unwrap(), format!("run-{r1}"));
     assert_eq!(p.run_version(r2).unwrap(), Some(format!("run-{r1}")));
 }

@@ -52,7 +52,7 @@ fn micro_config() -> GrpoConfig {
 
 fn items(dir: &std::path::Path, cfg: &GrpoConfig, model: &Vlm, tok: &ChatTokenizer) -> Vec<PromptItem> {
     let project = Project::open(&sample_copy(dir)).unwrap();
-    let mut items = load_prompts(&project, cfg, model, tok).unwrap();
+    let (mut items, _) = load_prompts(&project, cfg, model, tok).unwrap();
     items.truncate(8);
     items
 }

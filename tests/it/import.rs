@@ -99,19 +99,22 @@ fn slake_records_import_with_missing_images_flagged_and_chinese_kept() {
 #[test]
 fn medvlm_r1_subset_strings_give_modalities_and_bad_records_are_reported() {
     let (_d, p, s) = import(&["medvlm_r1/MRI_CT_XRAY_sample.json"], ImportOptions::default());
-    assert_eq!(s.imported(), 3, "{:#?}", s.files[0].errors);
+    assert_eq!(s.imported(), 4, "{:#?}", s.files[0].errors);
     let errs = &s.files[0].errors;
     let at =
         |i: usize| errs.iter().find(|e| e.location == Location::Index(i)).map(|e| e.reason.clone()).unwrap_or_default();
     assert!(at(3).contains("not one of the options"), "{}", at(3));
-    assert!(at(4).contains("unreadable image"), "{}", at(4));
+    // A PNG signature over garbage: imported, flagged unreadable with a warning (jobs skip it).
+    let warn = s.files[0].warnings.iter().find(|w| w.location == Location::Index(4)).map(|w| w.reason.clone());
+    assert!(warn.as_deref().is_some_and(|w| w.contains("unreadable")), "{warn:?}");
     assert!(at(5).contains("not a JSON object"), "{}", at(5));
     assert!(at(6).contains("question"), "{}", at(6));
     let stats = p.stats().unwrap();
     assert_eq!(stats.by_modality["MRI"], 1);
     assert_eq!(stats.by_modality["CT"], 1);
-    assert_eq!(stats.by_modality["X-ray"], 1);
+    assert_eq!(stats.by_modality["X-ray"], 2);
     assert_eq!(stats.missing_images, 1);
+    assert_eq!(stats.unreadable_images, 1);
     let first = p.item(p.item_rows().unwrap()[0].id).unwrap();
     assert_eq!(first.answer_letter(), Some('D'));
     assert_eq!(first.source, "OmniMedVQA");
@@ -124,7 +127,9 @@ fn medvlm_r1_subset_strings_give_modalities_and_bad_records_are_reported() {
 
 #[test]
 fn medvlthinker_jsonl_reports_each_bad_line_by_number() {
-    let (_d, p, s) = import(&["medvlthinker/train_with_errors.jsonl"], ImportOptions::default());
+    // Line 2's image sits in a sibling fixture folder: allowed here on purpose.
+    let opts = ImportOptions { allow_outside: true, ..ImportOptions::default() };
+    let (_d, p, s) = import(&["medvlthinker/train_with_errors.jsonl"], opts);
     assert_eq!(s.imported(), 3);
     let lines: Vec<(usize, String)> = s.files[0]
         .errors

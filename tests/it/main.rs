@@ -5,6 +5,8 @@ mod architecture;
 mod cli;
 mod common;
 mod curation;
+mod faults_data;
+mod faults_runs;
 mod gpu;
 mod grpo;
 mod import;

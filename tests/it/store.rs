@@ -42,7 +42,7 @@ fn a_project_folder_can_be_moved() {
     let b = dir.path().join("moved");
     std::fs::rename(&a, &b).unwrap();
     let p = Project::open(&b.join("proj.medvlm")).unwrap();
-    let it = p.item(p.item_id("a/1").unwrap()).unwrap();
+    let it = p.item(p.item_id("folder/1").unwrap()).unwrap();
     assert_eq!(it.images[0].path, "imgs/a.png");
     assert!(p.resolve_image(&it.images[0].path).is_file());
 }

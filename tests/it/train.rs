@@ -70,7 +70,7 @@ fn killed_run_resumes_without_gaps_or_duplicates() {
             metrics.get(name).unwrap_or_else(|| panic!("metric {name} missing")).iter().map(|x| x.0).collect();
         assert_eq!(s, steps, "{name}");
     }
-    assert_eq!(p.runs().unwrap()[0].status, "finished");
+    assert_eq!(p.runs().unwrap()[0].status, medvlm::store::RunStatus::Finished);
     assert!(p.latest_checkpoint(run.id).unwrap().unwrap().step == 6);
     // Exports.
     let ts = dir.path().join("trainer_state.json");
@@ -129,7 +129,7 @@ fn a_panicking_training_thread_marks_the_run_failed_and_another_can_start() {
     }
     fn fine(_: &RunSpec, _: &Arc<RunControl>, sink: &dyn Fn(RunEvent)) -> Result<i64, RunError> {
         sink(RunEvent::Started { run: 8, first_step: 0, steps: 3, device: "test".into() });
-        sink(RunEvent::Ended { status: "finished".into(), message: None });
+        sink(RunEvent::Ended { status: medvlm::store::RunStatus::Finished, message: None });
         Ok(8)
     }
     let poll_until_idle = |t: &mut TrainingState| {
@@ -151,7 +151,7 @@ fn a_panicking_training_thread_marks_the_run_failed_and_another_can_start() {
         notes.iter().any(|(err, m)| *err && m.contains("failed") && m.contains("injected trainer failure")),
         "{notes:?}"
     );
-    assert_eq!(t.runs[&7].status, "failed");
+    assert_eq!(t.runs[&7].status, medvlm::store::RunStatus::Failed);
     t.start_with(project, None, BackendChoice::Cpu, medvlm::jobs::no_waker(), fine).unwrap();
     let notes = poll_until_idle(&mut t);
     assert!(notes.iter().any(|(err, m)| !*err && m.contains("finished")), "{notes:?}");

@@ -26,6 +26,8 @@ pub struct ImportOptions {
     pub source: Option<String>,
     /// Tags added to every item.
     pub tags: Vec<String>,
+    /// Read images outside each input's folder too (refused by default).
+    pub allow_outside: bool,
 }
 
 /// What happened to one file.
@@ -130,7 +132,7 @@ pub fn import_paths(
     progress: &dyn ProgressSink,
 ) -> Result<ImportSummary, ImportError> {
     let mut summary = ImportSummary::default();
-    let mut images = ImageResolver::default();
+    let mut images = ImageResolver::new(opts.allow_outside);
     for (n, path) in paths.iter().enumerate() {
         if progress.is_cancelled() {
             summary.cancelled = true;
@@ -157,6 +159,8 @@ pub fn import_paths(
             }
         };
         report.format = Some(format);
+        // Images are read only from the input's own folder (unless allowed).
+        images.set_root(if path.is_dir() { path } else { path.parent().unwrap_or(std::path::Path::new(".")) });
         let parsed = match parse(path, format, opts, &mut images) {
             Ok(p) => p,
             Err(ImportError::Store(e)) => return Err(ImportError::Store(e)),

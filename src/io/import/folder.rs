@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::medvlm_r1::answer_index;
-use super::{ImportError, ImportOptions, Location, Parsed, image_path, read_text, scalar_text, short_hash};
+use super::{
+    ImportError, ImportOptions, Location, Parsed, image_path, read_csv_bytes, read_lines, scalar_text, short_hash,
+};
 use crate::domain::{Answer, Modality, Split, VqaItem, letter_index};
 use crate::io::images::{ImageResolver, is_image_path};
 
@@ -52,25 +54,39 @@ fn find_manifest(dir: &Path) -> Result<PathBuf, ImportError> {
 }
 
 fn read_rows(manifest: &Path, out: &mut Parsed) -> Result<Vec<(usize, Row)>, ImportError> {
-    let text = read_text(manifest)?;
     let mut rows = Vec::new();
     if manifest.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
-        let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
+        let bytes = read_csv_bytes(manifest)?;
+        let mut rdr = csv::ReaderBuilder::new().flexible(false).from_reader(bytes.as_slice());
         let headers: Vec<String> = rdr
-            .headers()
+            .byte_headers()
             .map_err(|e| ImportError::Unusable {
                 reason: format!("bad CSV header ({e})"),
                 path: manifest.to_path_buf(),
             })?
             .iter()
-            .map(|h| h.trim().to_string())
-            .collect();
-        for rec in rdr.records() {
+            .map(|h| String::from_utf8(h.to_vec()).map(|h| h.trim().to_string()))
+            .collect::<Result<_, _>>()
+            .map_err(|_| ImportError::Unusable {
+                reason: "the CSV header is not UTF-8 text".into(),
+                path: manifest.to_path_buf(),
+            })?;
+        for rec in rdr.byte_records() {
             match rec {
                 Ok(r) => {
                     let line = r.position().map_or(0, |p| p.line() as usize);
-                    let row = headers.iter().cloned().zip(r.iter().map(|v| Value::from(v.to_string()))).collect();
-                    rows.push((line, row));
+                    let fields: Result<Vec<String>, usize> =
+                        r.iter().enumerate().map(|(i, f)| String::from_utf8(f.to_vec()).map_err(|_| i)).collect();
+                    match fields {
+                        Ok(f) => {
+                            rows.push((line, headers.iter().cloned().zip(f.into_iter().map(Value::from)).collect()))
+                        }
+                        Err(i) => out.error(
+                            manifest,
+                            Location::Line(line),
+                            format!("column `{}` is not UTF-8 text", headers.get(i).map_or("?", String::as_str)),
+                        ),
+                    }
                 }
                 Err(e) => {
                     let line = e.position().map_or(0, |p| p.line() as usize);
@@ -79,15 +95,22 @@ fn read_rows(manifest: &Path, out: &mut Parsed) -> Result<Vec<(usize, Row)>, Imp
             }
         }
     } else {
-        for (n, line) in text.lines().enumerate() {
+        for (n, line) in read_lines(manifest)? {
+            let line = match line {
+                Ok(l) => l,
+                Err(reason) => {
+                    out.error(manifest, Location::Line(n), reason);
+                    continue;
+                }
+            };
             if line.trim().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<Value>(line) {
-                Ok(Value::Object(m)) => rows.push((n + 1, m.into_iter().collect())),
-                Ok(_) => out.error(manifest, Location::Line(n + 1), "line is not a JSON object"),
+            match serde_json::from_str::<Value>(&line) {
+                Ok(Value::Object(m)) => rows.push((n, m.into_iter().collect())),
+                Ok(_) => out.error(manifest, Location::Line(n), "line is not a JSON object"),
                 Err(e) => {
-                    out.error(manifest, Location::Line(n + 1), format!("invalid JSON at column {} ({e})", e.column()))
+                    out.error(manifest, Location::Line(n), format!("invalid JSON at column {} ({e})", e.column()))
                 }
             }
         }
@@ -98,7 +121,8 @@ fn read_rows(manifest: &Path, out: &mut Parsed) -> Result<Vec<(usize, Row)>, Imp
 pub(super) fn parse(path: &Path, opts: &ImportOptions, images: &mut ImageResolver) -> Result<Parsed, ImportError> {
     let manifest = if path.is_dir() { find_manifest(path)? } else { path.to_path_buf() };
     let base = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let default_source = base.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "folder".into());
+    // Not the folder's name: folder names often hold a patient's name, and the source goes out in exports.
+    let default_source = "folder".to_string();
     let mut out = Parsed::default();
     for (line, row) in read_rows(&manifest, &mut out)? {
         match record(&row, &base, &default_source, opts, images) {

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::medvlm_r1::extra;
-use super::{ImportError, ImportOptions, Location, Parsed, image_path, read_text, scalar_text};
+use super::{ImportError, ImportOptions, Location, Parsed, image_path, read_lines, scalar_text};
 use crate::domain::{Answer, Modality, Split, VqaItem, letter, letter_index};
 use crate::io::images::ImageResolver;
 
@@ -32,15 +32,22 @@ const KNOWN: &[&str] = &[
 ];
 
 pub(super) fn parse(path: &Path, opts: &ImportOptions, images: &mut ImageResolver) -> Result<Parsed, ImportError> {
-    let text = read_text(path)?;
+    let lines = read_lines(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
     let mut out = Parsed::default();
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in lines {
+        let loc = Location::Line(n);
+        let line = match line {
+            Ok(l) => l,
+            Err(reason) => {
+                out.error(path, loc, reason);
+                continue;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
-        let loc = Location::Line(n + 1);
-        let rec = match serde_json::from_str::<Value>(line) {
+        let rec = match serde_json::from_str::<Value>(&line) {
             Ok(v) => v,
             Err(e) => {
                 out.error(path, loc, format!("invalid JSON at column {} ({e})", e.column()));

@@ -117,10 +117,21 @@ impl Parsed {
         self.errors.push(Problem { file: file.to_path_buf(), location, reason: reason.into() });
     }
 
-    /// Validates `item` and keeps it, or records why not.
+    /// Validates `item` and keeps it, or records why not. An item whose image does not decode is
+    /// kept, flagged, with a warning (jobs skip it and name it).
     fn push(&mut self, file: &Path, location: Location, item: VqaItem) {
         match item.validate() {
-            Ok(()) => self.items.push(item),
+            Ok(()) => {
+                if let (n, Some(reason)) = item.unreadable_images() {
+                    let what = if n == 1 { "image".to_string() } else { format!("{n} images") };
+                    self.warnings.push(Problem {
+                        file: file.to_path_buf(),
+                        location,
+                        reason: format!("{what} flagged unreadable: {reason}"),
+                    });
+                }
+                self.items.push(item);
+            }
             Err(e) => self.error(file, location, e.to_string()),
         }
     }
@@ -159,14 +170,64 @@ pub enum ImportError {
     Store(#[from] crate::store::StoreError),
 }
 
+/// Refuses DICOM and NIfTI files with the message users need (their importers do not exist yet).
+fn refuse_clinical(path: &Path) -> Result<(), ImportError> {
+    match crate::io::images::sniff(path) {
+        Ok(crate::io::images::FileKind::Dicom | crate::io::images::FileKind::Nifti) => Err(ImportError::Unusable {
+            reason: crate::io::images::CLINICAL_FORMAT_NOT_YET.into(),
+            path: path.to_path_buf(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, ImportError> {
+    refuse_clinical(path)?;
+    let mut bytes = std::fs::read(path).map_err(|source| ImportError::Io { path: path.to_path_buf(), source })?;
+    // Tolerate a UTF-8 byte-order mark.
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        bytes.drain(..3);
+    }
+    Ok(bytes)
+}
+
+/// A whole-document text file (JSON). Invalid UTF-8 makes it unusable, reported by line and column.
 pub(crate) fn read_text(path: &Path) -> Result<String, ImportError> {
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Io { path: path.to_path_buf(), source })?;
-    // Tolerate a UTF-8 byte-order mark; reject other encodings with a clear message.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    String::from_utf8(bytes.to_vec()).map_err(|e| ImportError::Unusable {
-        reason: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
-        path: path.to_path_buf(),
+    let bytes = read_bytes(path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let before = &e.as_bytes()[..at];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let col = at - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
+        ImportError::Unusable {
+            reason: format!("not UTF-8 text at line {line}, column {col}"),
+            path: path.to_path_buf(),
+        }
     })
+}
+
+/// A 1-based line number with the line's text, or why it is not text.
+pub(crate) type NumberedLine = (usize, Result<String, String>);
+
+/// A line-per-record file (JSONL): each 1-based line as text, or why it is not UTF-8 (only that
+/// record is skipped).
+pub(crate) fn read_lines(path: &Path) -> Result<Vec<NumberedLine>, ImportError> {
+    let bytes = read_bytes(path)?;
+    Ok(bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(n, raw)| {
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            let text = String::from_utf8(raw.to_vec())
+                .map_err(|e| format!("not UTF-8 text at column {}", e.utf8_error().valid_up_to() + 1));
+            (n + 1, text)
+        })
+        .collect())
+}
+
+/// The raw bytes of a CSV manifest (records are checked for UTF-8 one by one).
+pub(crate) fn read_csv_bytes(path: &Path) -> Result<Vec<u8>, ImportError> {
+    read_bytes(path)
 }
 
 /// Guesses the format of a file or folder from its name and first record.
@@ -182,8 +243,12 @@ pub fn detect(path: &Path) -> Result<ImportFormat, ImportError> {
     match ext.as_str() {
         "csv" => return Ok(ImportFormat::Folder),
         "jsonl" | "ndjson" => {
-            let text = read_text(path)?;
-            let first = text.lines().find(|l| !l.trim().is_empty()).ok_or_else(|| unknown("empty file"))?;
+            let lines = read_lines(path)?;
+            let first = lines
+                .iter()
+                .filter_map(|(_, l)| l.as_ref().ok())
+                .find(|l| !l.trim().is_empty())
+                .ok_or_else(|| unknown("no readable line"))?;
             let v: serde_json::Value = serde_json::from_str(first).map_err(|_| unknown("first line is not JSON"))?;
             return Ok(if v.get("answer_label").is_some() || v.get("dataset_index").is_some() {
                 ImportFormat::Medvlthinker
@@ -192,7 +257,10 @@ pub fn detect(path: &Path) -> Result<ImportFormat, ImportError> {
             });
         }
         "json" => {}
-        _ => return Err(unknown("expected .json, .jsonl, .csv or a folder")),
+        _ => {
+            refuse_clinical(path)?;
+            return Err(unknown("expected .json, .jsonl, .csv or a folder"));
+        }
     }
     let text = read_text(path)?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| unknown(&format!("not valid JSON: {e}")))?;

@@ -40,15 +40,30 @@ pub fn save(
     tokenizer_from: &Path,
     state: &ResumeState,
 ) -> Result<(), ModelError> {
+    // Written beside the final folder and renamed when complete: a failure (disk full, a kill)
+    // leaves no half checkpoint that a resume could pick up.
+    let mut name = dir.file_name().map(std::ffi::OsString::from).unwrap_or_default();
+    name.push(".partial");
+    let tmp = dir.with_file_name(name);
     let io = |e: std::io::Error| ModelError::Io { reason: e.to_string(), path: dir.to_path_buf() };
-    let mut meta = std::collections::BTreeMap::new();
-    meta.insert("medvlm_step".into(), state.step.to_string());
-    model.save(dir, Dtype::F32, meta)?;
-    let tok =
-        if tokenizer_from.is_dir() { tokenizer_from.join("tokenizer.json") } else { tokenizer_from.to_path_buf() };
-    std::fs::copy(&tok, dir.join("tokenizer.json")).map_err(io)?;
-    optim.save(&dir.join("optimizer.safetensors"))?;
-    std::fs::write(dir.join("resume_state.json"), serde_json::to_string_pretty(state).unwrap_or_default())
-        .map_err(io)?;
-    Ok(())
+    let _ = std::fs::remove_dir_all(&tmp);
+    let written = (|| {
+        let mut meta = std::collections::BTreeMap::new();
+        meta.insert("medvlm_step".into(), state.step.to_string());
+        model.save(&tmp, Dtype::F32, meta)?;
+        let tok =
+            if tokenizer_from.is_dir() { tokenizer_from.join("tokenizer.json") } else { tokenizer_from.to_path_buf() };
+        std::fs::copy(&tok, tmp.join("tokenizer.json")).map_err(io)?;
+        optim.save(&tmp.join("optimizer.safetensors"))?;
+        std::fs::write(tmp.join("resume_state.json"), serde_json::to_string_pretty(state).unwrap_or_default())
+            .map_err(io)?;
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(io)?;
+        }
+        std::fs::rename(&tmp, dir).map_err(io)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    written
 }

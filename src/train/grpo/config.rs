@@ -88,6 +88,24 @@ pub struct GrpoConfig {
     pub save_steps: usize,
     /// Rollouts stored per step (all = 0).
     pub store_rollouts: usize,
+    /// A collapse is this many steps in a row with reward and gradient norm both zero (0 = never
+    /// checked): the policy no longer learns anything (e.g. a learning rate far too high).
+    pub collapse_steps: usize,
+    /// Stop a collapsed run (failed, with the reason; its checkpoints kept) instead of only warning.
+    pub stop_on_collapse: bool,
+}
+
+/// Overlays `user` on `base`, table into table: `adam = { weight_decay = 0.1 }` changes one field
+/// of the preset's optimizer settings and keeps the others.
+fn merge_tables(base: &mut toml::Table, user: toml::Table) {
+    for (k, v) in user {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(u)) => merge_tables(b, u),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
 }
 
 impl Default for GrpoConfig {
@@ -140,6 +158,8 @@ impl GrpoConfig {
             seed: 42,
             save_steps: 50,
             store_rollouts: 0,
+            collapse_steps: 5,
+            stop_on_collapse: true,
         }
     }
 
@@ -221,9 +241,7 @@ impl GrpoConfig {
         let mut merged = toml::Table::try_from(&base)
             .map_err(|e| ConfigFieldError { field: "(config)".into(), reason: e.to_string() })?;
         let user: toml::Table = text.parse().map_err(|e: toml::de::Error| toml_error(text, &e))?;
-        for (k, v) in user {
-            merged.insert(k, v);
-        }
+        merge_tables(&mut merged, user);
         let cfg: Self = merged.try_into().map_err(|e: toml::de::Error| ConfigFieldError {
             field: "(config)".into(),
             reason: e.message().to_string(),

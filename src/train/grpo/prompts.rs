@@ -70,35 +70,44 @@ pub fn prompt_item(
     Ok(PromptItem { id, item, prompt, image })
 }
 
-/// Every usable training item of the run's split and modalities, as prompts.
+/// Every usable training item of the run's split and modalities, as prompts, and the items left
+/// out because their image is missing, unreadable or does not decode, each with the reason.
 ///
 /// # Errors
-/// [`RunError`]: bad split, unreadable image, a prompt too long, no items.
+/// [`RunError`]: bad split, a prompt too long, no items.
 pub fn load_prompts(
     project: &Project,
     cfg: &GrpoConfig,
     model: &Vlm,
     tok: &ChatTokenizer,
-) -> Result<Vec<PromptItem>, RunError> {
+) -> Result<(Vec<PromptItem>, crate::train::Skipped), RunError> {
     let split = Split::parse(&cfg.split).ok_or_else(|| RunError::Config(format!("unknown split {}", cfg.split)))?;
     let mods: Vec<Modality> = cfg.modalities.iter().filter_map(|m| Modality::parse(m)).collect();
     let template = cfg.prompt_template();
-    let mut out = Vec::new();
+    let (mut out, mut skipped) = (Vec::new(), Vec::new());
     for row in project.item_rows()? {
-        if row.split != split
-            || row.answer_letter.is_none()
-            || (!mods.is_empty() && !mods.contains(&row.modality))
-            || row.missing_images > 0
-        {
+        if row.split != split || row.answer_letter.is_none() || (!mods.is_empty() && !mods.contains(&row.modality)) {
+            continue;
+        }
+        if row.missing_images > 0 {
+            skipped.push((row.uid, "image file missing".into()));
+            continue;
+        }
+        if row.unreadable_images > 0 {
+            skipped.push((row.uid, "image unreadable (see the import report)".into()));
             continue;
         }
         let item = project.item(row.id)?;
-        out.push(prompt_item(project, row.id, item, model, tok, &template, cfg.max_prompt_length)?);
+        match prompt_item(project, row.id, item, model, tok, &template, cfg.max_prompt_length) {
+            Ok(p) => out.push(p),
+            Err(RunError::Image(e)) => skipped.push((row.uid, e.to_string())),
+            Err(e) => return Err(e),
+        }
     }
     if out.is_empty() {
         return Err(RunError::NoData(cfg.split.clone()));
     }
-    Ok(out)
+    Ok((out, skipped))
 }
 
 /// The folder of a model name: `sample` / `medvlm-tiny` is the bundled model, anything else a path.

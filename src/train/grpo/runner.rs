@@ -21,7 +21,7 @@ use crate::model::chat::ChatTokenizer;
 use crate::model::device::{BackendChoice, choose};
 use crate::model::gpu::kernel_counts;
 use crate::model::{ModelError, Vlm};
-use crate::store::{GroupOutcome, Project, RolloutRow, StepInfo};
+use crate::store::{GroupOutcome, Heartbeat, Project, RolloutRow, RunKind, RunStatus, StepInfo};
 use crate::train::optim::AdamW;
 
 pub use super::error::RunError;
@@ -63,6 +63,8 @@ pub enum RunEvent {
         /// A few rollouts of this step with their item uid.
         rollouts: Vec<(String, RolloutRow)>,
     },
+    /// Something the user should see, the run going on (e.g. a collapse with `stop_on_collapse` off).
+    Warning(String),
     /// A checkpoint was written.
     Checkpoint {
         /// Step.
@@ -72,8 +74,8 @@ pub enum RunEvent {
     },
     /// The run ended.
     Ended {
-        /// `finished`, `stopped` or `failed`.
-        status: String,
+        /// `Finished`, `Stopped` or `Failed`.
+        status: RunStatus,
         /// Why, for stopped/failed runs.
         message: Option<String>,
     },
@@ -111,11 +113,16 @@ pub fn run(spec: &RunSpec, control: &Arc<RunControl>, sink: &dyn Fn(RunEvent)) -
     let mut project = Project::open(&spec.project)?;
     let (run, cfg, state) = match spec.resume {
         Some(id) => {
+            // One process per run: a second resume of a live run is refused before anything changes.
+            project.claim_run(id)?;
             let row = project
                 .runs()?
                 .into_iter()
                 .find(|r| r.id == id)
                 .ok_or_else(|| RunError::Config(format!("no run {id} in this project")))?;
+            if row.kind != RunKind::Grpo {
+                return Err(RunError::Config(format!("run {id} is a {} run, not a GRPO run", row.kind)));
+            }
             let cfg: GrpoConfig = serde_json::from_str(&row.config_json)
                 .map_err(|e| RunError::Config(format!("stored config of run {id}: {e}")))?;
             let ck = project.latest_checkpoint(id)?;
@@ -128,29 +135,30 @@ pub fn run(spec: &RunSpec, control: &Arc<RunControl>, sink: &dyn Fn(RunEvent)) -
             };
             // Steps after the checkpoint are recomputed: drop them so nothing is duplicated.
             project.truncate_run_after(id, state.as_ref().map_or(0, |s| s.0.step as i64 + 1))?;
-            project.set_run_status(id, "running", None)?;
             (id, cfg, state)
         }
         None => {
             spec.config.validate().map_err(|e| RunError::Config(e.to_string()))?;
             let json = serde_json::to_string(&spec.config).unwrap_or_default();
-            let id = project.create_run(&spec.name, "grpo", &json, spec.config.seed)?;
+            let id = project.create_run(&spec.name, RunKind::Grpo, &json, spec.config.seed)?;
             // "Which exact items trained checkpoint 12?": pin the dataset version of the run.
             project.pin_version_for_run(id)?;
             (id, spec.config.clone(), None)
         }
     };
+    let heartbeat = Heartbeat::start(project.path(), run);
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         run_inner(&mut project, run, &cfg, state, spec.backend, control, sink)
     }))
     .unwrap_or_else(|p| {
         Err(RunError::Panicked { context: String::new(), message: crate::jobs::panic_text(p.as_ref()) })
     });
+    drop(heartbeat);
     let (status, message) = match &result {
-        Ok(s) => (s.clone(), None),
-        Err(e) => ("failed".to_string(), Some(e.to_string())),
+        Ok(s) => (*s, None),
+        Err(e) => (RunStatus::Failed, Some(e.to_string())),
     };
-    project.set_run_status(run, &status, message.as_deref())?;
+    project.set_run_status(run, status, message.as_deref())?;
     sink(RunEvent::Ended { status, message });
     result.map(|_| run)
 }
@@ -195,7 +203,7 @@ fn run_inner(
     backend: BackendChoice,
     control: &Arc<RunControl>,
     sink: &dyn Fn(RunEvent),
-) -> Result<String, RunError> {
+) -> Result<RunStatus, RunError> {
     let chosen = choose(backend)?;
     let train_dev = chosen.device.clone().autodiff();
     let base_dir = model_dir(&cfg.model)?;
@@ -203,7 +211,7 @@ fn run_inner(
     let mut policy = Vlm::load(&weights_dir, &train_dev)?;
     let reference = if cfg.beta != 0.0 { Some(Vlm::load(&base_dir, &chosen.device)?) } else { None };
     let tok = ChatTokenizer::load(&base_dir)?;
-    let items = load_prompts(project, cfg, &policy, &tok)?;
+    let (items, skipped) = load_prompts(project, cfg, &policy, &tok)?;
     let mut state = resume.as_ref().map(|(s, _)| *s).unwrap_or_default();
     let first_step = if resume.is_some() { state.step + 1 } else { 0 };
     let mut optim = match &resume {
@@ -211,8 +219,23 @@ fn run_inner(
             .map_err(ModelError::from)?,
         None => AdamW::new(cfg.adam),
     };
-    sink(RunEvent::Started { run, first_step, steps: cfg.steps, device: chosen.description.clone() });
     let ctx = StepCtx::new(cfg, &tok, &chosen.device, &train_dev);
+    // Sizes the device cannot hold are refused now, with the numbers, not discovered by the allocator.
+    let longest = items.iter().map(|p| p.prompt.len()).max().unwrap_or(0);
+    crate::model::budget::check_generation(
+        &policy.config.text,
+        cfg.prompts_per_step * cfg.num_generations,
+        ctx.policy.len(longest),
+        cfg.max_completion_length,
+        &chosen.device,
+    )
+    .map_err(|e| RunError::Config(format!("max_completion_length / batch: {e}")))?;
+    sink(RunEvent::Started { run, first_step, steps: cfg.steps, device: chosen.description.clone() });
+    if !skipped.is_empty() {
+        let names: Vec<String> = skipped.iter().take(5).map(|(uid, why)| format!("{uid} ({why})")).collect();
+        let more = if skipped.len() > 5 { format!(" and {} more", skipped.len() - 5) } else { String::new() };
+        sink(RunEvent::Warning(format!("{} items skipped: {}{more}", skipped.len(), names.join("; "))));
+    }
     let mut last_good = if resume.is_some() { state.step + 1 } else { 0 };
     let mut prep_seconds = 0.0;
     if chosen.gpu && first_step < cfg.steps {
@@ -237,6 +260,7 @@ fn run_inner(
     }
     let run_start = Instant::now();
     let wall0 = crate::util::unix_seconds();
+    let (mut collapsed, mut rewarded) = (0usize, false);
     for step in first_step..cfg.steps {
         while control.pause.load(Ordering::Relaxed) && !control.stop.load(Ordering::Relaxed) {
             std::thread::sleep(std::time::Duration::from_millis(100));
@@ -245,7 +269,7 @@ fn run_inner(
             if step > 0 {
                 write_checkpoint(project, run, step - 1, &policy, &optim, &base_dir, &state, sink)?;
             }
-            return Ok("stopped".into());
+            return Ok(RunStatus::Stopped);
         }
         let t0 = Instant::now();
         let kernels0 = kernel_counts();
@@ -258,6 +282,27 @@ fn run_inner(
         for (what, v) in [("loss", m.loss), ("gradient norm", m.grad_norm)] {
             if !v.is_finite() {
                 return Err(RunError::NonFinite { what, value: v, step: step + 1, last_good });
+            }
+        }
+        // A collapse: the reward had been earned, then reward and gradient stay at zero. Zero from
+        // the start is no collapse but no learning signal (completions too short, wrong reward).
+        let flat = m.reward.abs() < 1e-9 && m.grad_norm.abs() < 1e-12;
+        rewarded |= m.reward.abs() >= 1e-9;
+        collapsed = if flat { collapsed + 1 } else { 0 };
+        if cfg.collapse_steps > 0 && collapsed == cfg.collapse_steps {
+            let (first, last) = (step + 2 - collapsed, step + 1);
+            if rewarded {
+                let e = RunError::Collapsed { steps: collapsed, first, last, last_good };
+                if cfg.stop_on_collapse {
+                    return Err(e);
+                }
+                sink(RunEvent::Warning(e.to_string()));
+            } else {
+                sink(RunEvent::Warning(format!(
+                    "no learning signal: every completion of steps {first}-{last} earned reward 0 — check the reward \
+                     functions, and whether max_completion_length ({}) leaves room for an answer",
+                    cfg.max_completion_length
+                )));
             }
         }
         state.cursor += cfg.prompts_per_step as u64;
@@ -299,7 +344,7 @@ fn run_inner(
             last_good = step + 1;
         }
     }
-    Ok("finished".into())
+    Ok(RunStatus::Finished)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -333,4 +378,22 @@ fn group_outcomes(cfg: &GrpoConfig, rollouts: &[(String, RolloutRow)]) -> Vec<Gr
             Some(GroupOutcome { item_id: first.item_id, n_samples: g.len(), n_correct, zero_std })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpu_out_of_memory_panics_are_recognised_and_explained() {
+        for m in ["Out of memory: failed to allocate 4 GiB", "wgpu error: OutOfMemory", "Device OOM on buffer"] {
+            assert!(is_out_of_memory(m), "{m}");
+        }
+        assert!(!is_out_of_memory("index out of bounds: the len is 3"));
+        let e = RunError::OutOfMemory { step: 4, message: "OutOfMemory".into(), last_good: 2 };
+        let text = e.to_string();
+        assert!(text.contains("step 4") && text.contains("checkpoint (step 2)") && text.contains("--backend cpu"));
+        let none = RunError::NonFinite { what: "loss", value: f64::NAN, step: 1, last_good: 0 }.to_string();
+        assert!(none.contains("none was written") && !none.contains("step 0"), "{none}");
+    }
 }
