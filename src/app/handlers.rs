@@ -157,35 +157,7 @@ impl WorkbenchApp {
             }
         };
         match out {
-            JobOutput::Project(Ok(view)) => {
-                let reopened = self.state.project.as_ref().is_some_and(|p| p.path == view.path);
-                self.prefs.remember(&view.path);
-                tracing::info!(project = %view.path.display(), items = view.rows.len(), "project opened");
-                if !reopened {
-                    self.state.filter = Default::default();
-                    self.state.selected = None;
-                    self.state.inspected = None;
-                }
-                if self.state.training.active.is_none() {
-                    self.state.training.runs = view.runs.clone();
-                    self.state.training.rollouts = view.rollouts.clone();
-                    if let Some(last) = view.runs.keys().next_back() {
-                        self.state.training.visible.insert(*last);
-                    }
-                    self.state.training.visible.retain(|id| view.runs.contains_key(id));
-                }
-                self.state.project = Some(view);
-                self.state.opening = None;
-                self.state.refilter();
-                if self.state.selected.is_none() {
-                    if let Some(id) = self.state.step_selection(0) {
-                        self.select(id);
-                    }
-                } else if let Some(id) = self.state.selected {
-                    self.state.selected = None;
-                    self.select(id);
-                }
-            }
+            JobOutput::Project(Ok(view)) => self.on_project_opened(view),
             JobOutput::Project(Err(e)) => {
                 self.state.opening = None;
                 self.toasts.error(format!("Cannot open project: {e}"));
@@ -275,6 +247,46 @@ impl WorkbenchApp {
     ) {
         self.dialog = Dialog::None;
         self.start_import(paths, ImportOptions { format, allow_outside, ..ImportOptions::default() });
+    }
+
+    /// A project finished opening: show it, keep the selection when it is the same project.
+    fn on_project_opened(&mut self, view: super::state::ProjectView) {
+        let reopened = self.state.project.as_ref().is_some_and(|p| p.path == view.path);
+        self.prefs.remember(&view.path);
+        tracing::info!(project = %view.path.display(), items = view.rows.len(), "project opened");
+        if !view.damaged.is_empty() {
+            let first: Vec<String> =
+                view.damaged.iter().take(3).map(|(id, uid, why)| format!("{uid} (row {id}): {why}")).collect();
+            self.toasts.error(format!(
+                "{} damaged items cannot be read and are left out of every view: {}",
+                view.damaged.len(),
+                first.join("; ")
+            ));
+        }
+        if !reopened {
+            self.state.filter = Default::default();
+            self.state.selected = None;
+            self.state.inspected = None;
+        }
+        if self.state.training.active.is_none() {
+            self.state.training.runs = view.runs.clone();
+            self.state.training.rollouts = view.rollouts.clone();
+            if let Some(last) = view.runs.keys().next_back() {
+                self.state.training.visible.insert(*last);
+            }
+            self.state.training.visible.retain(|id| view.runs.contains_key(id));
+        }
+        self.state.project = Some(view);
+        self.state.opening = None;
+        self.state.refilter();
+        if self.state.selected.is_none() {
+            if let Some(id) = self.state.step_selection(0) {
+                self.select(id);
+            }
+        } else if let Some(id) = self.state.selected {
+            self.state.selected = None;
+            self.select(id);
+        }
     }
 
     /// Files dropped on the window: a `.medvlm` opens, anything else is offered for import.

@@ -106,7 +106,9 @@ fn read_project(target: OpenTarget, ctx: &JobCtx) -> Result<ProjectView, String>
     let scores = crate::train::compare::scores(&project).map_err(|e| e.to_string())?;
     let versions = project.versions().map_err(|e| e.to_string())?;
     let search_keys = rows.iter().map(crate::domain::ItemFilter::search_key).collect();
+    let damaged = project.damaged_items().map_err(|e| e.to_string())?;
     Ok(ProjectView {
+        damaged,
         estimates_by_row,
         search_keys,
         versions,

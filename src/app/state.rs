@@ -37,6 +37,8 @@ pub struct ProjectView {
     pub scores: Vec<crate::train::compare::CheckpointScore>,
     /// The latest run's running pass counts per item (closed loop), with zero-std flags.
     pub run_estimates: std::collections::HashMap<i64, crate::store::RunEstimate>,
+    /// Items whose stored row cannot be decoded `(row id, uid, problem)`: left out of every view.
+    pub damaged: Vec<(i64, String, String)>,
 }
 
 /// The Curation workspace's difficulty settings.

@@ -54,13 +54,18 @@ impl Path_ {
 
 struct NormVisitor<'a> {
     grads: &'a GradientsParams,
-    sum_sq: f64,
+    /// Sum of squares, kept on the device: one read at the end, not one per parameter (a GPU sync each).
+    sum_sq: Option<Tensor<1>>,
 }
 
 impl ModuleVisitor for NormVisitor<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            self.sum_sq += f64::from(g.square().sum().into_scalar::<f32>());
+            let s = g.square().sum();
+            self.sum_sq = Some(match self.sum_sq.take() {
+                Some(acc) => acc + s,
+                None => s,
+            });
         }
     }
 }
@@ -116,9 +121,9 @@ impl AdamW {
 
     /// The global L2 norm of the gradients (before clipping).
     pub fn grad_norm<M: Module>(module: &M, grads: &GradientsParams) -> f64 {
-        let mut v = NormVisitor { grads, sum_sq: 0.0 };
+        let mut v = NormVisitor { grads, sum_sq: None };
         module.visit(&mut v);
-        v.sum_sq.sqrt()
+        v.sum_sq.map_or(0.0, |s| f64::from(s.into_scalar::<f32>()).sqrt())
     }
 
     /// One step at learning rate `lr`; clips by global norm first. Returns the pre-clip norm.

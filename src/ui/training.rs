@@ -103,7 +103,7 @@ fn device_panel(ui: &mut egui::Ui, state: &AppState) {
             ui.weak("GPU memory");
             let peak = last(names::GPU_MEMORY_PEAK).unwrap_or(inuse);
             ui.weak(format!(
-                "{} in use · {} peak",
+                "{} in use · {} reserved at peak",
                 crate::util::human_bytes(inuse as u64),
                 crate::util::human_bytes(peak as u64)
             ));
@@ -132,7 +132,8 @@ fn device_panel(ui: &mut egui::Ui, state: &AppState) {
 
 fn form(ui: &mut egui::Ui, state: &mut AppState) {
     let running = state.training.active.is_some();
-    let f = &mut state.training.form;
+    let t = &mut state.training;
+    let (f, backend, autotune) = (&mut t.form, &mut t.backend, &mut t.autotune);
     ui.add_enabled_ui(!running, |ui| {
         egui::Grid::new("grpo_form").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
             ui.label("Preset");
@@ -200,52 +201,52 @@ fn form(ui: &mut egui::Ui, state: &mut AppState) {
             ui.label("Seed");
             ui.add(egui::DragValue::new(&mut f.seed));
             ui.end_row();
+            compute_settings(ui, backend, autotune);
         });
     });
-    compute_settings(ui, state, running);
+    if t.autotune != t.autotune_in_force {
+        ui.weak(format!(
+            "Autotune {} takes effect at the next start ({} now)",
+            t.autotune.name(),
+            t.autotune_in_force.name()
+        ));
+    }
 }
 
-/// Backend for the next run and the GPU autotune level (read once per process by the GPU runtime).
-fn compute_settings(ui: &mut egui::Ui, state: &mut AppState, running: bool) {
+/// Backend for the next run and the GPU autotune level (read once per process by the GPU runtime):
+/// two rows of the form's grid.
+fn compute_settings(
+    ui: &mut egui::Ui,
+    backend: &mut crate::model::device::BackendChoice,
+    autotune: &mut crate::model::gpu::AutotuneLevel,
+) {
     use crate::model::device::BackendChoice;
     use crate::model::gpu::AutotuneLevel;
-    let t = &mut state.training;
-    ui.add_enabled_ui(!running, |ui| {
-        egui::Grid::new("compute_form").num_columns(2).spacing([8.0, 4.0]).show(ui, |ui| {
-            ui.label("Backend");
-            let name = |b: BackendChoice| match b {
-                BackendChoice::Auto => "auto (GPU if found)",
-                BackendChoice::Wgpu => "wgpu",
-                BackendChoice::Cpu => "CPU",
-            };
-            egui::ComboBox::from_id_salt("backend").selected_text(name(t.backend)).show_ui(ui, |ui| {
-                for b in [BackendChoice::Auto, BackendChoice::Wgpu, BackendChoice::Cpu] {
-                    ui.selectable_value(&mut t.backend, b, name(b));
-                }
-            });
-            ui.end_row();
-            ui.label("GPU autotune");
-            egui::ComboBox::from_id_salt("autotune")
-                .selected_text(t.autotune.name())
-                .show_ui(ui, |ui| {
-                    for l in AutotuneLevel::ALL {
-                        ui.selectable_value(&mut t.autotune, l, l.name());
-                    }
-                })
-                .response
-                .on_hover_text(
-                    "How hard new kernel shapes are tuned; results are cached on disk. Minimal: quickest first step",
-                );
-            ui.end_row();
-        });
-        if t.autotune != t.autotune_in_force {
-            ui.weak(format!(
-                "Autotune {} takes effect at the next start ({} now)",
-                t.autotune.name(),
-                t.autotune_in_force.name()
-            ));
+    ui.label("Backend");
+    let name = |b: BackendChoice| match b {
+        BackendChoice::Auto => "auto (GPU if found)",
+        BackendChoice::Wgpu => "wgpu",
+        BackendChoice::Cpu => "CPU",
+    };
+    egui::ComboBox::from_id_salt("backend").selected_text(name(*backend)).show_ui(ui, |ui| {
+        for b in [BackendChoice::Auto, BackendChoice::Wgpu, BackendChoice::Cpu] {
+            ui.selectable_value(backend, b, name(b));
         }
     });
+    ui.end_row();
+    ui.label("GPU autotune");
+    egui::ComboBox::from_id_salt("autotune")
+        .selected_text(autotune.name())
+        .show_ui(ui, |ui| {
+            for l in AutotuneLevel::ALL {
+                ui.selectable_value(autotune, l, l.name());
+            }
+        })
+        .response
+        .on_hover_text(
+            "How hard new kernel shapes are tuned; results are cached on disk. Minimal: quickest first step",
+        );
+    ui.end_row();
 }
 
 fn run_list(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {

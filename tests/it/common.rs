@@ -39,9 +39,11 @@ pub fn sample_copy(dir: &Path) -> PathBuf {
     dst
 }
 
-/// The `medvlm` binary built for these tests.
+/// The `medvlm` binary built for these tests (`MEDVLM_TEST_BIN` runs the same tests against another
+/// build, e.g. to show that a defect test fails on an older commit).
 pub fn bin() -> std::process::Command {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_medvlm"));
+    let exe = std::env::var_os("MEDVLM_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_medvlm").into());
+    let mut c = std::process::Command::new(exe);
     c.env("RUST_LOG", "warn");
     c
 }

@@ -109,23 +109,20 @@ fn manifest_paths_outside_the_data_folder_are_refused_before_reading() {
 #[test]
 fn relative_image_paths_climbing_above_a_relative_folder_resolve() {
     let d = tempdir();
-    // data/imgs/a.png, and the manifest three levels down names it with ../../../imgs/a.png.
+    // data/manifest.jsonl names data/imgs/a.png; the import runs from data/x/y and gives the folder
+    // as `../..`, so the image's path climbs twice above the working folder ("../../imgs/a.png").
     let data = d.path().join("data");
-    let deep = data.join("x/y/z");
-    std::fs::create_dir_all(&deep).unwrap();
     std::fs::create_dir_all(data.join("imgs")).unwrap();
+    std::fs::create_dir_all(data.join("x/y")).unwrap();
     std::fs::copy(fixture("folder/imgs/a.png"), data.join("imgs/a.png")).unwrap();
     std::fs::write(
-        deep.join("manifest.jsonl"),
-        "{\"image\": \"../../../imgs/a.png\", \"question\": \"q\", \"options\": [\"a\", \"b\"], \"answer\": \"a\"}\n",
+        data.join("manifest.jsonl"),
+        "{\"image\": \"imgs/a.png\", \"question\": \"q\", \"options\": [\"a\", \"b\"], \"answer\": \"a\"}\n",
     )
     .unwrap();
-    // Run from a folder deeper still, giving the manifest as a relative path that climbs twice.
-    let cwd = d.path().join("work/here");
-    std::fs::create_dir_all(&cwd).unwrap();
     let out = bin()
-        .current_dir(&cwd)
-        .args(["import", "--allow-outside", "--project", "../../p.medvlm", "../../data/x/y/z/manifest.jsonl"])
+        .current_dir(data.join("x/y"))
+        .args(["import", "--project", "../../../p.medvlm", "../.."])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -117,6 +117,15 @@ fn counts(project: &std::path::Path) -> Vec<(i64, usize)> {
     v
 }
 
+/// Every stored sample `(item, sample index) -> completion` of the project's pass-count runs.
+fn samples(project: &std::path::Path) -> std::collections::BTreeMap<(i64, i64), String> {
+    let conn = rusqlite::Connection::open(project).unwrap();
+    let mut st = conn
+        .prepare("SELECT item_id, sample_index, completion FROM rollouts JOIN runs ON runs.id = rollouts.run_id WHERE runs.kind = 'passrate'")
+        .unwrap();
+    st.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?))).unwrap().map(Result::unwrap).collect()
+}
+
 #[test]
 fn pass_counts_are_reproducible_after_a_kill() {
     let d = tempdir();
@@ -129,6 +138,9 @@ fn pass_counts_are_reproducible_after_a_kill() {
     let (ca, cb) = (counts(&a), counts(&b));
     assert_eq!(ca.len(), 12);
     assert_eq!(ca, cb, "pass counts after a resume differ from an uninterrupted job");
+    let (sa, sb) = (samples(&a), samples(&b));
+    assert_eq!(sa.len(), 48);
+    assert!(sa == sb, "the samples themselves differ after a resume");
 }
 
 #[test]

@@ -8,7 +8,9 @@ use super::common::{root, tempdir};
 
 #[test]
 fn committed_sample_project_follows_the_protocol() {
-    let p = Project::open(&root().join("sample-data/sample.medvlm")).unwrap();
+    // A copy: opening a project may migrate it, and a test must not change the repository.
+    let dir = tempdir();
+    let p = Project::open(&super::common::sample_copy(dir.path())).unwrap();
     let stats = p.stats().unwrap();
     assert_eq!(stats.items, 740);
     assert_eq!(stats.missing_images, 0);
