@@ -6,7 +6,8 @@
 //! - [`domain`]: items, datasets, filters, edits — pure data and rules.
 //! - [`io`]: importers for the formats users have; image file inspection.
 //! - [`store`]: the project file (SQLite): items, images, edit log, runs, metrics, reviews.
-//! - [`sample`]: the deterministic synthetic sample-data generator.
+//! - [`sample`]: the deterministic synthetic sample-data generator; [`rng`]: its seeded generator,
+//!   shared by the models and training.
 //! - [`imaging`]: display math (window/level).
 //! - [`model`]: Qwen2-VL / Qwen2.5-VL in burn (wgpu or CPU), checkpoints, tokenizer, generation.
 //! - [`jobs`]: background work on named threads, bounded channels, an injected waker.
@@ -29,6 +30,7 @@ pub mod io;
 pub mod jobs;
 pub mod metrics;
 pub mod model;
+pub mod rng;
 pub mod sample;
 pub mod store;
 pub mod train;

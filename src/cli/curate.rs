@@ -103,6 +103,9 @@ pub struct PassrateArgs {
     /// Model folder, or `sample` for the built-in medvlm-tiny.
     #[arg(long, default_value = "sample")]
     pub model: String,
+    /// A PEFT LoRA adapter folder on the model.
+    #[arg(long, value_name = "DIR")]
+    pub adapter: Option<PathBuf>,
     /// Samples per item (MedVLThinker: 16).
     #[arg(long, default_value_t = 16)]
     pub k: usize,
@@ -195,6 +198,7 @@ fn passrate(cli: &Cli, a: &PassrateArgs) -> anyhow::Result<i32> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let opts = PassrateOptions {
         model: a.model.clone(),
+        adapter: a.adapter.clone(),
         k: a.k,
         temperature: a.temperature,
         top_p: a.top_p,

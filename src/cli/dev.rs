@@ -1,12 +1,17 @@
-//! Hidden developer subcommands. `medvlm dev stress` writes items and edits in acknowledged
-//! transactions, printing `ack items N` / `ack edit G` after each commit, so a test can kill it at
-//! any moment and check that everything acknowledged is still in the project.
+//! Developer subcommands. Full-size checkpoints offline (`dev tokenizer`, `dev random-model`,
+//! `dev random-adapter`) for tests and benchmarks at real widths; `dev stress` writes items and
+//! edits in acknowledged transactions, printing `ack items N` / `ack edit G` after each commit, so
+//! a test can kill it at any moment and check that everything acknowledged is still in the project.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 
+use burn::prelude::*;
+
 use crate::domain::{Answer, FieldEdit, ImageRef, ItemField, Modality, Split, VqaItem};
+use crate::model::lora::LoraSettings;
+use crate::model::{PreprocessConfig, Vlm};
 use crate::store::Project;
 
 /// `medvlm dev`.
@@ -20,6 +25,60 @@ pub struct DevArgs {
 /// Developer subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum DevCommand {
+    /// Write a `tokenizer.json` with Qwen2-VL's special tokens at their ids (151643-151656) and a
+    /// byte-level BPE trained on the synthetic corpus below them.
+    Tokenizer {
+        /// Output folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Regular (BPE) tokens.
+        #[arg(long, default_value_t = 8000)]
+        vocab: usize,
+    },
+    /// Write a random checkpoint with Qwen2-VL-2B-Instruct's widths (config.json, model.safetensors,
+    /// preprocessor_config.json, tokenizer.json), optionally cut to fewer layers.
+    RandomModel {
+        /// Output folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Decoder layers (28 in the release).
+        #[arg(long, default_value_t = 28)]
+        layers: usize,
+        /// Vision blocks (32 in the release).
+        #[arg(long, default_value_t = 32)]
+        vision_depth: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Stored precision: bf16 (as released), f16 or f32.
+        #[arg(long, default_value = "bf16")]
+        dtype: String,
+    },
+    /// Write a random PEFT LoRA adapter for a checkpoint (both factors random, so it changes the
+    /// output; a fresh adapter's B is zero).
+    RandomAdapter {
+        /// Base checkpoint folder (or `sample`).
+        #[arg(long)]
+        model: String,
+        /// Output folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Rank.
+        #[arg(long, default_value_t = 4)]
+        rank: usize,
+        /// Alpha.
+        #[arg(long, default_value_t = 8.0)]
+        alpha: f64,
+        /// Standard deviation of B.
+        #[arg(long, default_value_t = 0.05)]
+        b_std: f64,
+        /// Adapt the vision tower too.
+        #[arg(long)]
+        vision: bool,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Insert `--chunks` chunks of `--chunk` items, editing one item after each chunk.
     Stress {
         /// Project file (created if missing).
@@ -45,6 +104,39 @@ pub enum DevCommand {
 
 pub(super) fn run(args: &DevArgs) -> anyhow::Result<i32> {
     match &args.command {
+        DevCommand::Tokenizer { out, vocab } => {
+            crate::train::full_size::write_qwen_tokenizer(out, *vocab)?;
+            outln!("wrote {} (special tokens at 151643-151656)", out.join("tokenizer.json").display());
+            Ok(0)
+        }
+        DevCommand::RandomModel { out, layers, vision_depth, seed, dtype } => {
+            let dtype = super::model::parse_dtype(dtype)?;
+            let cfg = crate::train::full_size::qwen2_vl_2b(*layers, *vision_depth);
+            let vlm = Vlm::random(cfg, PreprocessConfig::default(), *seed, &Device::flex());
+            let mut meta = BTreeMap::new();
+            meta.insert("medvlm".into(), format!("random Qwen2-VL-2B widths, {layers} layers, seed {seed}"));
+            vlm.save(out, dtype, meta)?;
+            crate::train::full_size::write_qwen_tokenizer(out, 8000)?;
+            outln!("wrote {} ({} parameters, {dtype:?})", out.display(), vlm.num_params());
+            Ok(0)
+        }
+        DevCommand::RandomAdapter { model, out, rank, alpha, b_std, vision, seed } => {
+            let source = crate::train::inputs::ModelSource::parse(model);
+            let vlm = Vlm::load(&source.dir()?, &Device::flex())?;
+            let s = LoraSettings { rank: *rank, alpha: *alpha, train_vision: *vision, ..LoraSettings::default() };
+            let s = if *vision {
+                let mut t = s.target_modules.clone();
+                t.extend(["qkv", "proj", "fc1", "fc2"].map(String::from));
+                LoraSettings { target_modules: t, ..s }
+            } else {
+                s
+            };
+            let vlm = crate::model::lora::random_adapters(vlm, &s, *seed, *b_std)?;
+            crate::model::lora::save_peft(&vlm, out, model)?;
+            let (adapters, _) = crate::model::lora::counts(&vlm);
+            outln!("wrote {} ({adapters} adapter values)", out.display());
+            Ok(0)
+        }
         DevCommand::Stress { project, chunks, chunk } => {
             let (mut p, _) = Project::open_or_create(project)?;
             let mut out = std::io::stdout().lock();

@@ -12,12 +12,10 @@ use super::{BarSink, Cli, require_project};
 use crate::domain::prompt::PromptTemplate;
 use crate::domain::{Split, VqaItem};
 use crate::jobs::ProgressSink as _;
-use crate::model::Vlm;
-use crate::model::chat::ChatTokenizer;
 use crate::model::generate::Sampling;
 use crate::store::Project;
 use crate::train::eval::{EvalReport, Tally, evaluate};
-use crate::train::pretrain::load_usable_items;
+use crate::train::inputs::{Loaded, ModelSource, OpenOptions, load_usable_items};
 
 /// `medvlm eval`.
 #[derive(Debug, clap::Args)]
@@ -25,6 +23,9 @@ pub struct EvalArgs {
     /// Model folder (a checkpoint too), or `sample` for the built-in medvlm-tiny.
     #[arg(long, default_value = "sample")]
     pub model: String,
+    /// A PEFT LoRA adapter folder on the model.
+    #[arg(long, value_name = "DIR")]
+    pub adapter: Option<PathBuf>,
     /// Split to evaluate.
     #[arg(long, default_value = "test")]
     pub split: String,
@@ -75,10 +76,11 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
     let project = Project::open(path).with_context(|| format!("opening {}", path.display()))?;
     let split = Split::parse(&a.split).with_context(|| format!("unknown split {:?}", a.split))?;
     let template = PromptTemplate::parse(&a.template).with_context(|| format!("unknown template {:?}", a.template))?;
-    let dir = super::model::model_dir(&a.model)?;
+    let source = ModelSource::parse(&a.model).with_adapter(a.adapter.clone());
     let chosen = crate::model::device::choose(super::model::backend(cli))?;
-    let model = Vlm::load(&dir, &chosen.device).with_context(|| format!("loading {}", dir.display()))?;
-    let tok = ChatTokenizer::load(&dir)?;
+    let Loaded { vlm: model, processor, chosen, .. } = Loaded::open_on(&source, chosen, &OpenOptions::default())
+        .with_context(|| format!("loading {}", source.describe()))?;
+    let tok = &processor.tok;
     let all = project.items()?;
     let trained_on: BTreeSet<String> =
         all.iter().filter(|(_, i)| i.split == Split::Train).map(|(_, i)| i.modality.as_str().to_string()).collect();
@@ -91,7 +93,7 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
         .map(|(_, i)| i.uid.as_str())
         .take(a.limit.unwrap_or(usize::MAX))
         .collect();
-    let (items, skipped) = load_usable_items(&project, &model, |i| wanted.contains(i.uid.as_str()))?;
+    let (items, skipped) = load_usable_items(&project, &processor, |i| wanted.contains(i.uid.as_str()))?;
     for (uid, why) in skipped.iter().take(20) {
         eprintln!("skipped {uid}: {why}");
     }
@@ -123,7 +125,7 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
             }
         };
         let done = (r * items.len()) as u64;
-        reports.push(evaluate(&model, &tok, &items, &template, &sampling, a.batch, &chosen.device, |k| {
+        reports.push(evaluate(&model, tok, &items, &template, &sampling, a.batch, &chosen.device, |k| {
             bar.update("Evaluating", done + k as u64, Some(total))
         })?);
     }

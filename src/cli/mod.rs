@@ -121,8 +121,8 @@ pub enum Command {
     PretrainTiny(PretrainArgs),
     /// Generate the synthetic sample project (images, manifest.jsonl and sample.medvlm) into a folder.
     SampleData(SampleArgs),
-    /// Developer tools (used by the crash-safety tests).
-    #[command(hide = true)]
+    /// Developer tools: full-size checkpoints offline (`dev tokenizer`, `dev random-model`,
+    /// `dev random-adapter`) and the crash-safety stress writers.
     Dev(dev::DevArgs),
 }
 

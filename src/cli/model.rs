@@ -1,4 +1,5 @@
-//! `medvlm generate` and `medvlm model logits`: for users checking a checkpoint by hand.
+//! `medvlm generate` and `medvlm model logits|check|merge`: for users checking a checkpoint (and a
+//! PEFT adapter on it) by hand. Every model opens through [`crate::train::inputs`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -6,13 +7,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 
 use super::{Backend, Cli};
-use crate::model::chat::ChatTokenizer;
+use crate::model::Batch;
 use crate::model::device::{BackendChoice, choose};
 use crate::model::generate::{Sampling, generate};
 use crate::model::layers::to_vec;
-use crate::model::preprocess::{PixelValues, preprocess_rgb};
+use crate::model::processor::ImageProcessor;
 use crate::model::weights::{Dtype, NamedTensor, write};
-use crate::model::{Batch, Vlm};
+use crate::train::inputs::{Loaded, ModelSource, OpenOptions, open_weights};
 
 /// `medvlm generate`.
 #[derive(Debug, clap::Args)]
@@ -20,6 +21,9 @@ pub struct GenerateArgs {
     /// Checkpoint folder (config.json, safetensors, tokenizer.json), or `sample` for the built-in medvlm-tiny.
     #[arg(long, default_value = "sample")]
     pub model: String,
+    /// A PEFT LoRA adapter folder (adapter_model.safetensors + adapter_config.json) on the model.
+    #[arg(long, value_name = "DIR")]
+    pub adapter: Option<PathBuf>,
     /// Image file(s), placed before the prompt text.
     #[arg(long)]
     pub image: Vec<PathBuf>,
@@ -72,6 +76,9 @@ pub enum ModelCommand {
         /// Checkpoint folder.
         #[arg(long)]
         model: PathBuf,
+        /// A PEFT LoRA adapter folder on the model.
+        #[arg(long, value_name = "DIR")]
+        adapter: Option<PathBuf>,
         /// Comma-separated token ids; with --image, the one image token id stands for the image
         /// and is expanded to its token count.
         #[arg(long, value_delimiter = ',')]
@@ -82,6 +89,22 @@ pub enum ModelCommand {
         /// Output safetensors file.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Merge a PEFT LoRA adapter into its base and write a full Hugging Face checkpoint
+    /// (config.json, model.safetensors, preprocessor_config.json, tokenizer.json).
+    Merge {
+        /// Base checkpoint folder (or `sample`).
+        #[arg(long)]
+        model: String,
+        /// The adapter folder.
+        #[arg(long, value_name = "DIR")]
+        adapter: PathBuf,
+        /// Output folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Stored precision: f32, bf16 or f16.
+        #[arg(long, default_value = "bf16")]
+        dtype: String,
     },
 }
 
@@ -95,27 +118,21 @@ pub fn backend(cli: &Cli) -> BackendChoice {
 }
 
 /// The folder of `--model`: `sample` / `medvlm-tiny` mean the bundled tiny model.
+///
+/// # Errors
+/// The bundled model is missing.
 pub fn model_dir(name: &str) -> anyhow::Result<PathBuf> {
-    if name == "sample" || name == "medvlm-tiny" {
-        return crate::sample::bundled_tiny_model().context("the bundled medvlm-tiny model was not found");
-    }
-    Ok(PathBuf::from(name))
-}
-
-fn image(path: &Path, model: &Vlm) -> anyhow::Result<PixelValues> {
-    let (rgb, h, w) = crate::io::images::read_rgb(path)?;
-    Ok(preprocess_rgb(&rgb, h, w, &model.config.vision, &model.preprocess)?)
+    Ok(ModelSource::parse(name).dir()?)
 }
 
 pub(super) fn generate_cmd(cli: &Cli, a: &GenerateArgs) -> anyhow::Result<i32> {
-    let dir = model_dir(&a.model)?;
+    let source = ModelSource::parse(&a.model).with_adapter(a.adapter.clone());
     let chosen = choose(backend(cli))?;
-    let model = Vlm::load(&dir, &chosen.device).with_context(|| format!("loading {}", dir.display()))?;
-    let tok = ChatTokenizer::load(&dir)?;
-    let images = a.image.iter().map(|p| image(p, &model)).collect::<anyhow::Result<Vec<_>>>()?;
-    let merge = model.config.vision.spatial_merge_size;
-    let counts: Vec<usize> = images.iter().map(|p| p.n_tokens(merge)).collect();
-    let ids = tok.prompt(&a.prompt, &counts, a.system.as_deref())?;
+    let Loaded { vlm: model, processor, chosen, .. } = Loaded::open_on(&source, chosen, &OpenOptions::default())
+        .with_context(|| format!("loading {}", source.describe()))?;
+    let tok = &processor.tok;
+    let images = a.image.iter().map(|p| processor.images.image_file(p)).collect::<Result<Vec<_>, _>>()?;
+    let ids = processor.prompt(&a.prompt, &images, a.system.as_deref())?;
     let sampling = Sampling {
         greedy: a.greedy || a.temperature.is_none(),
         temperature: a.temperature.unwrap_or(1.0),
@@ -152,9 +169,12 @@ pub(super) fn run(cli: &Cli, a: &ModelArgs) -> anyhow::Result<i32> {
             outln!("ok: {tensors} tensors, {values} values, all finite ({})", dir.display());
             Ok(0)
         }
-        ModelCommand::Logits { model, ids, image: img, out } => {
+        ModelCommand::Merge { model, adapter, out, dtype } => merge(model, adapter, out, dtype),
+        ModelCommand::Logits { model, adapter, ids, image: img, out } => {
             let chosen = choose(backend(cli))?;
-            let m = Vlm::load(model, &chosen.device).with_context(|| format!("loading {}", model.display()))?;
+            let source = ModelSource::parse(&model.to_string_lossy()).with_adapter(adapter.clone());
+            let m = open_weights(&source, &chosen, &OpenOptions::default())
+                .with_context(|| format!("loading {}", source.describe()))?;
             let image_id = m.config.image_token_id;
             let n_image_tokens = ids.iter().filter(|&&t| t == image_id).count();
             let (ids, images) = match img {
@@ -162,8 +182,9 @@ pub(super) fn run(cli: &Cli, a: &ModelArgs) -> anyhow::Result<i32> {
                     if n_image_tokens != 1 {
                         bail!("--image needs exactly one image token id ({image_id}) in --ids, found {n_image_tokens}");
                     }
-                    let pv = image(p, &m)?;
-                    let n = pv.n_tokens(m.config.vision.spatial_merge_size);
+                    let images = ImageProcessor::of(&m);
+                    let pv = images.image_file(p)?;
+                    let n = images.tokens(&pv);
                     let expanded: Vec<u32> =
                         ids.iter().flat_map(|&t| if t == image_id { vec![t; n] } else { vec![t] }).collect();
                     (expanded, vec![pv])
@@ -188,4 +209,41 @@ pub(super) fn run(cli: &Cli, a: &ModelArgs) -> anyhow::Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// A `--dtype` value.
+///
+/// # Errors
+/// Anything but f32, bf16, f16.
+pub fn parse_dtype(dtype: &str) -> anyhow::Result<Dtype> {
+    Ok(match dtype {
+        "f32" => Dtype::F32,
+        "bf16" => Dtype::Bf16,
+        "f16" => Dtype::F16,
+        other => bail!("--dtype {other:?}: use f32, bf16 or f16"),
+    })
+}
+
+fn merge(model: &str, adapter: &Path, out: &Path, dtype: &str) -> anyhow::Result<i32> {
+    let dtype = parse_dtype(dtype)?;
+    if out.join("config.json").exists() {
+        bail!("{} already holds a checkpoint; choose an empty folder", out.display());
+    }
+    let source = ModelSource::parse(model).with_adapter(Some(adapter.to_path_buf()));
+    let chosen = choose(BackendChoice::Cpu)?;
+    let vlm = open_weights(&source, &chosen, &OpenOptions::default())
+        .with_context(|| format!("loading {}", source.describe()))?;
+    let (adapted, _) = crate::model::lora::counts(&vlm);
+    let mut meta = BTreeMap::new();
+    meta.insert("medvlm".into(), format!("merged LoRA adapter ({adapted} adapter values)"));
+    // `save` writes each weight's effective value: base + scale * A B.
+    vlm.save(out, dtype, meta).with_context(|| format!("writing {}", out.display()))?;
+    let dir = source.dir()?;
+    for f in ["tokenizer.json", "tokenizer_config.json", "generation_config.json", "chat_template.json"] {
+        if dir.join(f).is_file() {
+            std::fs::copy(dir.join(f), out.join(f)).with_context(|| format!("copying {f}"))?;
+        }
+    }
+    outln!("merged {} into {} ({dtype:?})", source.describe(), out.display());
+    Ok(0)
 }

@@ -13,19 +13,22 @@ use crate::domain::prompt::PromptTemplate;
 use crate::domain::reward::{RewardFn, RewardSpec};
 use crate::domain::{Modality, Split};
 use crate::jobs::ProgressSink;
-use crate::model::chat::ChatTokenizer;
-use crate::model::device::{BackendChoice, choose};
+use crate::model::device::BackendChoice;
 use crate::model::generate::{Generator, Sampling};
-use crate::model::{Batch, ModelError, Vlm};
-use crate::sample::rng::Rng;
+use crate::model::processor::Processor;
+use crate::model::{Batch, ModelError};
+use crate::rng::Rng;
 use crate::store::{EstimateKey, PassCount, Project, RolloutRow, RunKind, RunStatus, StoreError};
-use crate::train::grpo::runner::{RunError, model_dir, prompt_item};
+use crate::train::inputs::{InputError, Loaded, ModelSource, OpenOptions, prompt_item};
 
 /// Settings of a pass-count job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PassrateOptions {
     /// Model folder, or `sample` for the bundled tiny model.
     pub model: String,
+    /// A PEFT LoRA adapter folder on top of the model.
+    #[serde(default)]
+    pub adapter: Option<std::path::PathBuf>,
     /// Samples per item.
     pub k: usize,
     /// Sampling temperature.
@@ -61,6 +64,7 @@ impl Default for PassrateOptions {
     fn default() -> Self {
         Self {
             model: "sample".into(),
+            adapter: None,
             k: 16,
             temperature: 1.0,
             top_p: 1.0,
@@ -107,9 +111,9 @@ pub enum PassrateError {
     /// Model or tokenizer.
     #[error(transparent)]
     Model(#[from] ModelError),
-    /// Model lookup, prompt building, images.
+    /// Model lookup, device, adapter, prompt building, images.
     #[error(transparent)]
-    Run(#[from] RunError),
+    Input(#[from] InputError),
     /// A bad option.
     #[error("passrate option {field}: {reason}")]
     Option {
@@ -137,7 +141,7 @@ pub fn reward_spec(name: &str) -> Option<RewardSpec> {
 pub fn model_key(dir: &Path) -> String {
     let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     let mut fp = String::new();
-    for f in ["model.safetensors", "model.safetensors.index.json"] {
+    for f in ["model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors"] {
         if let Ok(m) = std::fs::metadata(dir.join(f)) {
             let t =
                 m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
@@ -153,17 +157,16 @@ pub fn model_key(dir: &Path) -> String {
 /// # Errors
 /// [`PassrateError`] for an unknown model or reward.
 pub fn estimate_key(opts: &PassrateOptions) -> Result<EstimateKey, PassrateError> {
-    let dir = model_dir(&opts.model)?;
+    let source = ModelSource::parse(&opts.model).with_adapter(opts.adapter.clone());
+    let mut model_key = model_key(&source.dir()?);
+    if let Some(a) = &source.adapter {
+        model_key = format!("{model_key}+{}", self::model_key(a));
+    }
     let sampling = serde_json::json!({
         "temperature": opts.temperature, "top_p": opts.top_p, "top_k": opts.top_k,
         "max_new_tokens": opts.max_new_tokens, "reward": opts.reward,
     });
-    Ok(EstimateKey {
-        model_key: model_key(&dir),
-        prompt_key: opts.template.clone(),
-        sampling_json: sampling.to_string(),
-        k: opts.k,
-    })
+    Ok(EstimateKey { model_key, prompt_key: opts.template.clone(), sampling_json: sampling.to_string(), k: opts.k })
 }
 
 fn check(opts: &PassrateOptions) -> Result<RewardSpec, PassrateError> {
@@ -192,8 +195,7 @@ struct Job<'a> {
     opts: &'a PassrateOptions,
     spec: &'a RewardSpec,
     key: &'a EstimateKey,
-    model: &'a Vlm,
-    tok: &'a ChatTokenizer,
+    processor: &'a Processor,
     template: &'a PromptTemplate,
 }
 
@@ -215,7 +217,7 @@ fn run_batches(
     total: u64,
     sink: &dyn ProgressSink,
 ) -> Result<(), PassrateError> {
-    let (opts, tok) = (job.opts, job.tok);
+    let (opts, tok) = (job.opts, &job.processor.tok);
     let mut processed = 0u64;
     sink.update("estimating pass counts", 0, Some(total));
     for chunk in batches {
@@ -227,7 +229,7 @@ fn run_batches(
         for &id in chunk {
             let item = job.project.item(id)?;
             let uid = item.uid.clone();
-            match prompt_item(job.project, id, item, job.model, tok, job.template, 1 << 20) {
+            match prompt_item(job.project, id, item, job.processor, job.template, 1 << 20) {
                 Ok(p) => prompts.push(p),
                 Err(e) => report.skipped.push((uid, e.to_string())),
             }
@@ -302,12 +304,10 @@ pub fn estimate(
     let key = estimate_key(opts)?;
     let started = Instant::now();
     let mut project = Project::open(project_path)?;
-    let dir = model_dir(&opts.model)?;
-    let chosen = choose(opts.backend).map_err(RunError::from)?;
-    let dev = chosen.device.clone();
     sink.update("loading model", 0, None);
-    let model = Vlm::load(&dir, &dev)?;
-    let tok = ChatTokenizer::load(&dir)?;
+    let source = ModelSource::parse(&opts.model).with_adapter(opts.adapter.clone());
+    let Loaded { vlm: model, processor, chosen, .. } = Loaded::open(&source, &OpenOptions::infer(opts.backend))?;
+    let dev = chosen.device.clone();
     let template =
         PromptTemplate::parse(&opts.template).unwrap_or_else(|| PromptTemplate::Custom(opts.template.clone()));
     let done = project.estimates(&key)?;
@@ -364,7 +364,7 @@ pub fn estimate(
     let heartbeat = run.map(|r| crate::store::Heartbeat::start(project_path, r));
     let generator = Generator::new(&model, &dev).with_rows(per_batch * opts.k);
     let mut job =
-        Job { project: &mut project, opts, spec: &spec, key: &key, model: &model, tok: &tok, template: &template };
+        Job { project: &mut project, opts, spec: &spec, key: &key, processor: &processor, template: &template };
     let outcome = run_batches(&mut job, &generator, &batches, run, &mut report, started, total, sink);
     drop(heartbeat);
     if let Some(run) = run {

@@ -210,7 +210,7 @@ pub fn export(
         return Err(ExportError::Empty);
     }
     if opts.order != Order::AsIs {
-        crate::sample::rng::Rng::new(opts.seed).shuffle(&mut items);
+        crate::rng::Rng::new(opts.seed).shuffle(&mut items);
     }
     let pass = |id: &i64| est.get(id).map_or(-1, |c| c.n_correct as i64);
     match opts.order {

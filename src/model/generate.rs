@@ -17,7 +17,7 @@ use super::layers::{tensor2, to_vec};
 use super::shapes::ShapePolicy;
 use super::text::mrope_cos_sin;
 use super::vlm::{Batch, ModelError, Vlm};
-use crate::sample::rng::Rng;
+use crate::rng::Rng;
 
 pub use super::sampling::{DeviceSampler, Sampling, pick, pick_allowed};
 

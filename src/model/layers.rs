@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 
 use super::weights::{Checkpoint, NamedTensor, WeightsError};
-use crate::sample::rng::Rng;
+use crate::rng::Rng;
 
 /// A 2-D tensor from row-major host data.
 pub fn tensor2(data: Vec<f32>, shape: [usize; 2], device: &Device) -> Tensor<2> {
@@ -62,14 +62,49 @@ pub fn load_linear(
     Ok(Linear { weight, bias })
 }
 
+/// How linear layers use their LoRA adapters (a module-level setting, cloned with the module).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Adapters {
+    /// Compute with the frozen base weights only (the GRPO reference policy: no second copy).
+    pub off: bool,
+    /// Dropout on an adapter's input while training (PEFT's `lora_dropout`).
+    pub dropout: f64,
+}
+
 /// `lin` over the last dimension of any-rank input as one `[rows, in] x [in, out]` product. burn's
 /// `Linear` on a 3-D input runs one product per batch row (and sums per-row weight gradients in
 /// the backward pass), several times slower on the CPU for training-sized batches.
 pub fn linear_rows<const D: usize>(lin: &Linear, x: Tensor<D>) -> Tensor<D> {
+    linear_rows_with(lin, x, Adapters::default())
+}
+
+/// [`linear_rows`] with a LoRA adapter in PEFT's unmerged form `x W + s (x A) B` (never the dense
+/// `W + s A B` burn's `Param::val` would compose at every call), or the base alone.
+pub fn linear_rows_with<const D: usize>(lin: &Linear, x: Tensor<D>, adapters: Adapters) -> Tensor<D> {
     let mut dims = x.dims();
     let d_in = dims[D - 1];
     let rows: usize = dims[..D - 1].iter().product();
-    let y = lin.forward(x.reshape([rows, d_in]));
+    let x = x.reshape([rows, d_in]);
+    let y = match lin.weight.adapter() {
+        None => lin.forward(x),
+        Some(ad) => {
+            let mut y = x.clone().matmul(lin.weight.base());
+            if !adapters.off {
+                let xa = if adapters.dropout > 0.0 && x.device().is_autodiff() {
+                    let keep = 1.0 - adapters.dropout;
+                    let mask = Tensor::<2>::random(x.dims(), burn::tensor::Distribution::Bernoulli(keep), &x.device());
+                    x * mask.div_scalar(keep)
+                } else {
+                    x
+                };
+                y = y + xa.matmul(ad.a.val()).matmul(ad.b.val()).mul_scalar(ad.scale);
+            }
+            match &lin.bias {
+                Some(b) => y + b.val().unsqueeze_dim::<2>(0),
+                None => y,
+            }
+        }
+    };
     dims[D - 1] = y.dims()[1];
     y.reshape(dims)
 }

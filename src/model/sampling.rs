@@ -9,7 +9,7 @@ use burn::tensor::activation::{log_softmax, softmax};
 
 use super::kv::MASKED;
 use super::layers::tensor2;
-use crate::sample::rng::Rng;
+use crate::rng::Rng;
 
 /// Decoding settings. Set explicitly: nothing is inherited from a checkpoint's `generation_config`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -74,7 +74,7 @@ pub fn segmented_attention(
 mod tests {
     use super::*;
     use crate::model::layers::to_vec;
-    use crate::sample::rng::Rng;
+    use crate::rng::Rng;
 
     fn rand(shape: [usize; 3], rng: &mut Rng, dev: &Device) -> Tensor<3> {
         let n = shape.iter().product();

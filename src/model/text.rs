@@ -9,10 +9,11 @@ use burn::tensor::activation::{silu, softmax};
 use super::config::TextConfig;
 use super::kv::KvCache;
 use super::layers::{
-    Norm, apply_rotary, export_linear, inv_freq, linear_rows, load_linear, normal_vec, random_linear, tensor2, to_vec,
+    Adapters, Norm, apply_rotary, export_linear, inv_freq, linear_rows_with, load_linear, normal_vec, random_linear,
+    tensor2, to_vec,
 };
 use super::weights::{Checkpoint, NamedTensor, WeightsError};
-use crate::sample::rng::Rng;
+use crate::rng::Rng;
 
 /// Self-attention of one layer.
 #[derive(Module, Debug)]
@@ -64,6 +65,9 @@ pub struct TextModel {
     /// Configuration.
     #[module(skip)]
     pub cfg: TextConfig,
+    /// How the linear layers use LoRA adapters.
+    #[module(skip)]
+    pub adapters: Adapters,
 }
 
 /// Host-side M-RoPE cos/sin `[batch, 1, len, head_dim]` from 3-axis positions `pos[axis][b][t]`.
@@ -137,6 +141,7 @@ impl TextModel {
             norm: Norm::load(ck, "model.norm", h, false, cfg.rms_norm_eps, device)?,
             lm_head,
             cfg: cfg.clone(),
+            adapters: Adapters::default(),
         })
     }
 
@@ -177,6 +182,7 @@ impl TextModel {
             norm: Norm::new(h, false, cfg.rms_norm_eps, device),
             lm_head,
             cfg: cfg.clone(),
+            adapters: Adapters::default(),
         }
     }
 
@@ -223,13 +229,14 @@ impl TextModel {
         mask: Tensor<4>,
         mut cache: Option<&mut KvCache>,
     ) -> Tensor<3> {
+        let ad = self.adapters;
         for (i, layer) in self.layers.iter().enumerate() {
             let h = layer.input_layernorm.forward(x.clone());
-            let a = layer.self_attn.forward(h, &cos, &sin, &mask, cache.as_deref_mut().map(|c| (c, i)));
+            let a = layer.self_attn.forward(h, &cos, &sin, &mask, cache.as_deref_mut().map(|c| (c, i)), ad);
             x = x + a;
             let h = layer.post_attention_layernorm.forward(x.clone());
-            let act = silu(linear_rows(&layer.gate_proj, h.clone())) * linear_rows(&layer.up_proj, h);
-            x = x + linear_rows(&layer.down_proj, act);
+            let act = silu(linear_rows_with(&layer.gate_proj, h.clone(), ad)) * linear_rows_with(&layer.up_proj, h, ad);
+            x = x + linear_rows_with(&layer.down_proj, act, ad);
         }
         if let Some(c) = cache {
             c.len += x.dims()[1];
@@ -240,7 +247,7 @@ impl TextModel {
     /// Logits `[.., vocab]` from final hidden states.
     pub fn logits<const D: usize>(&self, hidden: Tensor<D>) -> Tensor<D> {
         match &self.lm_head {
-            Some(head) => linear_rows(head, hidden),
+            Some(head) => linear_rows_with(head, hidden, self.adapters),
             None => {
                 let dims = hidden.dims();
                 let h = dims[D - 1];
@@ -261,13 +268,14 @@ impl Attention {
         sin: &Tensor<4>,
         mask: &Tensor<4>,
         cache: Option<(&mut KvCache, usize)>,
+        ad: Adapters,
     ) -> Tensor<3> {
         let [b, l, h] = x.dims();
         let hd = h / self.n_heads;
         let g = self.n_heads / self.n_kv;
-        let q = linear_rows(&self.q_proj, x.clone()).reshape([b, l, self.n_heads, hd]).swap_dims(1, 2);
-        let k = linear_rows(&self.k_proj, x.clone()).reshape([b, l, self.n_kv, hd]).swap_dims(1, 2);
-        let v = linear_rows(&self.v_proj, x).reshape([b, l, self.n_kv, hd]).swap_dims(1, 2);
+        let q = linear_rows_with(&self.q_proj, x.clone(), ad).reshape([b, l, self.n_heads, hd]).swap_dims(1, 2);
+        let k = linear_rows_with(&self.k_proj, x.clone(), ad).reshape([b, l, self.n_kv, hd]).swap_dims(1, 2);
+        let v = linear_rows_with(&self.v_proj, x, ad).reshape([b, l, self.n_kv, hd]).swap_dims(1, 2);
         let q = apply_rotary(q, cos.clone(), sin.clone());
         let k = apply_rotary(k, cos.clone(), sin.clone());
         let (k, v) = match cache {
@@ -280,6 +288,6 @@ impl Attention {
         let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar((hd as f64).powf(-0.5)).reshape([b, self.n_kv, g, l, kl]);
         let probs = softmax(scores + mask.clone().unsqueeze_dim::<5>(1), 4).reshape([b, self.n_kv, g * l, kl]);
         let out = probs.matmul(v).reshape([b, self.n_heads, l, hd]).swap_dims(1, 2).reshape([b, l, h]);
-        linear_rows(&self.o_proj, out)
+        linear_rows_with(&self.o_proj, out, ad)
     }
 }

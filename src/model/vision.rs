@@ -9,15 +9,15 @@ use burn::tensor::activation::{gelu, sigmoid, silu};
 
 use super::config::{Arch, VisionConfig};
 use super::layers::{
-    Norm, apply_rotary, export_linear, index1, inv_freq, load_linear, normal_vec, random_linear, tensor2, to_vec,
-    transpose_host,
+    Adapters, Norm, apply_rotary, export_linear, index1, inv_freq, linear_rows_with, load_linear, normal_vec,
+    random_linear, tensor2, to_vec, transpose_host,
 };
 use super::positions::{vision_positions, window_index};
 use super::preprocess::PixelValues;
 use super::segments::segmented_attention;
 use super::shapes::ShapePolicy;
 use super::weights::{Checkpoint, NamedTensor, WeightsError};
-use crate::sample::rng::Rng;
+use crate::rng::Rng;
 
 /// One ViT block.
 #[derive(Module, Debug)]
@@ -64,6 +64,9 @@ pub struct VisionTower {
     /// Family.
     #[module(skip)]
     pub arch: Arch,
+    /// How the linear layers use LoRA adapters.
+    #[module(skip)]
+    pub adapters: Adapters,
 }
 
 impl VisionTower {
@@ -115,6 +118,7 @@ impl VisionTower {
             mlp0: load_linear(ck, "visual.merger.mlp.0", m2, m2, true, device)?,
             mlp2: load_linear(ck, "visual.merger.mlp.2", m2, cfg.out_hidden, true, device)?,
             cfg: cfg.clone(),
+            adapters: Adapters::default(),
             arch,
         })
     }
@@ -159,6 +163,7 @@ impl VisionTower {
             mlp0: random_linear(m2, m2, true, 1.0, rng, device),
             mlp2: random_linear(m2, cfg.out_hidden, true, 1.0, rng, device),
             cfg: cfg.clone(),
+            adapters: Adapters::default(),
             arch,
         }
     }
@@ -249,10 +254,11 @@ impl VisionTower {
         for (i, blk) in self.blocks.iter().enumerate() {
             let segs =
                 if self.arch == Arch::Qwen25Vl && !c.fullatt_block_indexes.contains(&i) { &windows } else { &full };
-            x = blk.forward(x, &cos, &sin, segs, policy, device);
+            x = blk.forward(x, (&cos, &sin), segs, policy, device, self.adapters);
         }
         let h = self.ln_q.forward(x).reshape([rows / unit, unit * c.width]);
-        let h = self.mlp2.forward(gelu(self.mlp0.forward(h)));
+        let ad = self.adapters;
+        let h = linear_rows_with(&self.mlp2, gelu(linear_rows_with(&self.mlp0, h, ad)), ad);
         match unpermute {
             Some(inv) => h.select(0, inv),
             None => h,
@@ -279,27 +285,28 @@ impl VisionBlock {
     fn forward(
         &self,
         x: Tensor<2>,
-        cos: &Tensor<3>,
-        sin: &Tensor<3>,
+        (cos, sin): (&Tensor<3>, &Tensor<3>),
         segs: &[(usize, usize)],
         policy: ShapePolicy,
         device: &Device,
+        ad: Adapters,
     ) -> Tensor<2> {
         let [n, e] = x.dims();
+        let lin = |l: &Linear, x: Tensor<2>| linear_rows_with(l, x, ad);
         let hd = e / self.heads;
-        let qkv = self.qkv.forward(self.norm1.forward(x.clone())).reshape([n, 3, self.heads, hd]).permute([1, 2, 0, 3]);
+        let qkv = lin(&self.qkv, self.norm1.forward(x.clone())).reshape([n, 3, self.heads, hd]).permute([1, 2, 0, 3]);
         let q = apply_rotary(qkv.clone().narrow(0, 0, 1).squeeze_dim::<3>(0), cos.clone(), sin.clone());
         let k = apply_rotary(qkv.clone().narrow(0, 1, 1).squeeze_dim::<3>(0), cos.clone(), sin.clone());
         let v = qkv.narrow(0, 2, 1).squeeze_dim::<3>(0);
         let attn = segmented_attention(q, k, v, segs, policy, device); // [heads, n, hd]
-        let x = x + self.proj.forward(attn.permute([1, 0, 2]).reshape([n, e]));
+        let x = x + lin(&self.proj, attn.permute([1, 0, 2]).reshape([n, e]));
         let h = self.norm2.forward(x.clone());
         let mlp = match (&self.fc1, &self.fc2, &self.gate_proj, &self.up_proj, &self.down_proj) {
             (Some(fc1), Some(fc2), ..) => {
-                let a = fc1.forward(h);
-                fc2.forward(a.clone() * sigmoid(a.mul_scalar(1.702)))
+                let a = lin(fc1, h);
+                lin(fc2, a.clone() * sigmoid(a.mul_scalar(1.702)))
             }
-            (_, _, Some(g), Some(u), Some(d)) => d.forward(silu(g.forward(h.clone())) * u.forward(h)),
+            (_, _, Some(g), Some(u), Some(d)) => lin(d, silu(lin(g, h.clone())) * lin(u, h)),
             _ => h,
         };
         x + mlp

@@ -142,10 +142,32 @@ impl Vlm {
 
     /// A randomly initialised model (host-seeded, identical on every backend).
     pub fn random(config: VlmConfig, preprocess: PreprocessConfig, seed: u64, device: &Device) -> Self {
-        let mut rng = crate::sample::rng::Rng::new(seed);
+        let mut rng = crate::rng::Rng::new(seed);
         let visual = VisionTower::random(&config.vision, config.arch, &mut rng, device);
         let text = TextModel::random(&config.text, &mut rng, device);
         Self { visual, text, config, preprocess }
+    }
+
+    /// The same model with LoRA dropout `p` on the adapters' inputs while training.
+    #[must_use]
+    pub fn with_lora_dropout(mut self, p: f64) -> Self {
+        self.text.adapters.dropout = p;
+        self.visual.adapters.dropout = p;
+        self
+    }
+
+    /// The same model computing with its frozen base weights only (`off`) or with its adapters:
+    /// the GRPO reference policy is the policy with adapters off, sharing every weight.
+    #[must_use]
+    pub fn with_adapters_off(mut self, off: bool) -> Self {
+        self.text.adapters.off = off;
+        self.visual.adapters.off = off;
+        self
+    }
+
+    /// True when LoRA adapters are attached.
+    pub fn has_adapters(&self) -> bool {
+        super::lora::linears(self).iter().any(|l| l.linear.weight.adapter().is_some())
     }
 
     /// Every parameter under its Hugging Face name.

@@ -5,7 +5,8 @@
 pub mod draw;
 pub mod phantom;
 pub mod questions;
-pub mod rng;
+/// The seeded generator (kept here as `sample::rng` for existing callers).
+pub use crate::rng;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

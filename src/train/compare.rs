@@ -11,13 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use super::eval::{Tally, evaluate};
 use super::grpo::config::GrpoConfig;
-use super::grpo::runner::{RunError, model_dir};
-use super::pretrain::load_items_where;
+use super::grpo::runner::RunError;
+use super::inputs::{Loaded, ModelSource, OpenOptions, load_items_where};
 use crate::domain::Split;
 use crate::domain::prompt::PromptTemplate;
 use crate::jobs::ProgressSink;
-use crate::model::Vlm;
-use crate::model::chat::ChatTokenizer;
 use crate::model::device::{BackendChoice, choose};
 use crate::model::generate::Sampling;
 use crate::store::{EvalResultRow, Project, RunKind, RunStatus};
@@ -73,15 +71,16 @@ pub fn compare_checkpoints(
         project.runs()?.into_iter().find(|r| r.id == run).ok_or_else(|| RunError::Config(format!("no run {run}")))?;
     let cfg: GrpoConfig =
         serde_json::from_str(&row.config_json).map_err(|e| RunError::Config(format!("run {run} config: {e}")))?;
-    let base = model_dir(&cfg.model)?;
-    let mut targets: Vec<(i64, String, PathBuf)> = vec![(0, "base".into(), base.clone())];
+    let base = ModelSource::parse(&cfg.model).with_adapter(cfg.adapter.as_ref().map(PathBuf::from));
+    let mut targets: Vec<(i64, String, ModelSource)> = vec![(0, "base".into(), base)];
     for c in project.checkpoints(run)? {
-        targets.push((c.step, format!("step {}", c.step), project.resolve_image(&c.path)));
+        let dir = project.resolve_image(&c.path);
+        targets.push((c.step, format!("step {}", c.step), ModelSource::checkpoint(&cfg.model, &dir)));
     }
     let done: BTreeSet<(i64, String)> =
         scores(&project)?.into_iter().filter(|s| s.run == run).map(|s| (s.step, s.split)).collect();
-    let dev = choose(BackendChoice::Auto)?.device;
-    let tok = ChatTokenizer::load(&base)?;
+    let chosen = choose(BackendChoice::Auto)?;
+    let dev = chosen.device.clone();
     let template = PromptTemplate::MedvlmR1Eval;
     let sampling = Sampling { greedy: true, max_new_tokens: 160, ..Sampling::default() };
     let trained: BTreeSet<String> = if cfg.modalities.is_empty() {
@@ -98,7 +97,7 @@ pub fn compare_checkpoints(
     let ids: std::collections::HashMap<String, i64> = project.item_rows()?.into_iter().map(|r| (r.uid, r.id)).collect();
     let mut items = Vec::new();
     let mut out = Vec::new();
-    for (k, (step, label, dir)) in targets.into_iter().enumerate() {
+    for (k, (step, label, source)) in targets.into_iter().enumerate() {
         sink.update(&format!("evaluating {label}"), k as u64, Some(total));
         if sink.is_cancelled() {
             break;
@@ -106,10 +105,10 @@ pub fn compare_checkpoints(
         if done.contains(&(step, split.as_str().to_string())) {
             continue;
         }
-        let model = Vlm::load(&dir, &dev)?;
+        let Loaded { vlm: model, processor, .. } = Loaded::open_on(&source, chosen.clone(), &OpenOptions::default())?;
         // Checkpoints keep the base model's vision config: the images are preprocessed once.
         if items.is_empty() {
-            items = load_items_where(&project, &model, |i| i.split == split)
+            items = load_items_where(&project, &processor, |i| i.split == split)
                 .map_err(|e| RunError::Config(e.to_string()))?
                 .into_iter()
                 .filter(|(i, img)| {
@@ -117,7 +116,7 @@ pub fn compare_checkpoints(
                 })
                 .collect();
         }
-        let rep = evaluate(&model, &tok, &items, &template, &sampling, 32, &dev, |_| {})?;
+        let rep = evaluate(&model, &processor.tok, &items, &template, &sampling, 32, &dev, |_| {})?;
         let ind: Vec<&Tally> = rep.by_modality.iter().filter(|(m, _)| trained.contains(*m)).map(|(_, t)| t).collect();
         let ood: Vec<&Tally> = rep.by_modality.iter().filter(|(m, _)| !trained.contains(*m)).map(|(_, t)| t).collect();
         let score = CheckpointScore {
@@ -134,7 +133,7 @@ pub fn compare_checkpoints(
         };
         let json = serde_json::to_string(&score).unwrap_or_default();
         let eval_cfg = serde_json::json!({
-            "model": dir.display().to_string(), "split": split.as_str(), "template": template.name(),
+            "model": source.describe(), "split": split.as_str(), "template": template.name(),
             "sampling": sampling, "parent_run": run, "step": step,
         });
         let id = project.create_child_run(

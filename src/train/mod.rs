@@ -3,7 +3,9 @@
 
 pub mod compare;
 pub mod eval;
+pub mod full_size;
 pub mod grpo;
+pub mod inputs;
 pub mod optim;
 pub mod pretrain;
 pub mod sft;

@@ -18,11 +18,13 @@ use crate::domain::{Split, VqaItem};
 use crate::jobs::ProgressSink;
 use crate::model::chat::ChatTokenizer;
 use crate::model::generate::Sampling;
-use crate::model::preprocess::{PixelValues, preprocess_rgb};
+use crate::model::preprocess::PixelValues;
+use crate::model::processor::Processor;
 use crate::model::weights::Dtype;
 use crate::model::{ModelError, Vlm};
-use crate::sample::rng::Rng;
+use crate::rng::Rng;
 use crate::store::Project;
+use crate::train::inputs::load_items_where;
 
 /// Settings of the warm start.
 #[derive(Debug, Clone, Serialize)]
@@ -93,74 +95,15 @@ pub enum PretrainError {
     /// An image could not be read.
     #[error(transparent)]
     Image(#[from] crate::io::images::BadImage),
+    /// Items could not be made into model input.
+    #[error(transparent)]
+    Input(#[from] crate::train::inputs::InputError),
     /// The project has no usable training items.
     #[error("the project has no sample items with recorded findings in the train split: {0}")]
     NoData(PathBuf),
     /// The loss became NaN or infinite.
     #[error("the loss became {0} at step {1}; nothing was saved")]
     Diverged(f32, usize),
-}
-
-/// Items of a project with their preprocessed first image.
-///
-/// # Errors
-/// Store and image errors.
-pub fn load_items(project: &Project, vlm: &Vlm) -> Result<Vec<(VqaItem, Option<PixelValues>)>, PretrainError> {
-    load_items_where(project, vlm, |_| true)
-}
-
-/// [`load_items`] for the items `keep` accepts: the others' images are never read or preprocessed
-/// (a real image preprocesses to up to ~24 MB of pixel values).
-///
-/// # Errors
-/// Store and image errors.
-pub fn load_items_where(
-    project: &Project,
-    vlm: &Vlm,
-    keep: impl Fn(&VqaItem) -> bool,
-) -> Result<Vec<(VqaItem, Option<PixelValues>)>, PretrainError> {
-    Ok(load_usable_items(project, vlm, keep)?.0)
-}
-
-/// An item with its preprocessed first image (`None`: text only).
-pub type Evaluable = (VqaItem, Option<PixelValues>);
-
-/// [`load_items_where`] that leaves out items whose image is missing, flagged unreadable, or does
-/// not decode now, and names them with the reason (jobs skip them and go on).
-///
-/// # Errors
-/// Store and preprocessing errors.
-pub fn load_usable_items(
-    project: &Project,
-    vlm: &Vlm,
-    keep: impl Fn(&VqaItem) -> bool,
-) -> Result<(Vec<Evaluable>, crate::train::Skipped), PretrainError> {
-    let (mut out, mut skipped) = (Vec::new(), Vec::new());
-    for (_, item) in project.items()?.into_iter().filter(|(_, i)| keep(i)) {
-        let img = match item.images.first() {
-            Some(r) if r.is_missing() => {
-                skipped.push((item.uid.clone(), "image file missing".to_string()));
-                continue;
-            }
-            Some(r) if r.unreadable.is_some() => {
-                skipped
-                    .push((item.uid.clone(), format!("image unreadable: {}", r.unreadable.as_deref().unwrap_or(""))));
-                continue;
-            }
-            Some(r) => match crate::io::images::read_rgb(&project.resolve_image(&r.path)) {
-                Ok((rgb, h, w)) => {
-                    Some(preprocess_rgb(&rgb, h, w, &vlm.config.vision, &vlm.preprocess).map_err(ModelError::from)?)
-                }
-                Err(e) => {
-                    skipped.push((item.uid.clone(), e.to_string()));
-                    continue;
-                }
-            },
-            None => None,
-        };
-        out.push((item, img));
-    }
-    Ok((out, skipped))
 }
 
 fn lr_at(step: usize, steps: usize, peak: f64) -> f64 {
@@ -187,7 +130,9 @@ pub fn pretrain(opts: &PretrainOptions, progress: &dyn ProgressSink) -> Result<P
     let device = Device::flex().autodiff();
     let mut model = Vlm::random(tiny_config(vocab), tiny_preprocess(), opts.seed, &device);
     let parameters = model.num_params();
-    let items = load_items(&project, &model)?;
+    let processor = Processor::new(tok, &model);
+    let tok = &processor.tok;
+    let items = load_items_where(&project, &processor, |_| true)?;
     // Training items keep their raw pixels: each visit may mirror the image (and the findings and key
     // with it), so the 400 sample images teach position-invariant perception.
     let mut train = Vec::new();
@@ -223,8 +168,7 @@ pub fn pretrain(opts: &PretrainOptions, progress: &dyn ProgressSink) -> Result<P
             let (fh, fv) = (rng.chance(0.5), rng.chance(0.5));
             let Some(item) = super::traces::flipped(&orig, fh, fv, w as f32) else { continue };
             let pixels = super::traces::flip_rgb(&rgb, h, w, fh, fv);
-            let img =
-                preprocess_rgb(&pixels, h, w, &model.config.vision, &model.preprocess).map_err(ModelError::from)?;
+            let img = processor.image(&pixels, h, w)?;
             let t = &templates[rng.below(templates.len())];
             let prompt = tok.prompt(&t.render(&item), &[img.n_tokens(merge)], None)?;
             let noise = super::traces::TraceNoise { rule: opts.rule_noise, random: opts.random_noise };
@@ -257,7 +201,7 @@ pub fn pretrain(opts: &PretrainOptions, progress: &dyn ProgressSink) -> Result<P
     let test: Vec<(VqaItem, Option<PixelValues>)> = items.into_iter().filter(|(i, _)| i.split == Split::Test).collect();
     let sampling = Sampling { greedy: true, max_new_tokens: 96, ..Sampling::default() };
     let n_test = test.len() as u64;
-    let report = evaluate(&saved, &tok, &test, &PromptTemplate::MedvlmR1Eval, &sampling, 32, &cpu, |n| {
+    let report = evaluate(&saved, tok, &test, &PromptTemplate::MedvlmR1Eval, &sampling, 32, &cpu, |n| {
         progress.update("Evaluating on the test split", n as u64, Some(n_test));
     })?;
     let out =

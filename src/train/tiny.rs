@@ -15,7 +15,7 @@ use crate::domain::{Split, VqaItem};
 use crate::model::chat::render_user_turn;
 use crate::model::config::{Arch, PreprocessConfig, TextConfig, VisionConfig, VlmConfig};
 use crate::model::vlm::ModelError;
-use crate::sample::rng::Rng;
+use crate::rng::Rng;
 
 /// Qwen's special tokens, in Qwen's order; the tiny tokenizer gives them ids 0..8.
 pub const SPECIAL_TOKENS: [&str; 8] = [
@@ -85,8 +85,21 @@ pub fn warm_start_templates() -> Vec<PromptTemplate> {
 /// # Errors
 /// [`ModelError::Tokenizer`] on training or write failure.
 pub fn train_tokenizer(corpus: &[String], vocab_size: usize, dir: &Path) -> Result<(), ModelError> {
+    train_tokenizer_with(corpus, vocab_size, dir, &SPECIAL_TOKENS)
+}
+
+/// [`train_tokenizer`] with the given special tokens first (none: the caller adds its own).
+///
+/// # Errors
+/// [`ModelError::Tokenizer`] on training or write failure.
+pub fn train_tokenizer_with(
+    corpus: &[String],
+    vocab_size: usize,
+    dir: &Path,
+    special: &[&str],
+) -> Result<(), ModelError> {
     let tok_err = |e: tokenizers::Error| ModelError::Tokenizer(e.to_string());
-    let specials: Vec<AddedToken> = SPECIAL_TOKENS.iter().map(|s| AddedToken::from((*s).to_string(), true)).collect();
+    let specials: Vec<AddedToken> = special.iter().map(|s| AddedToken::from((*s).to_string(), true)).collect();
     let mut trainer = BpeTrainerBuilder::new()
         .show_progress(false)
         .vocab_size(vocab_size)

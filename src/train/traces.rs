@@ -4,9 +4,9 @@
 //! uncertainty, which gives GRPO groups with mixed rewards to learn from).
 
 use crate::domain::{Modality, VqaItem, letter};
+use crate::rng::Rng;
 use crate::sample::phantom::{Findings, Lesion, Side};
 use crate::sample::questions::{QuestionType, correct_option, findings_for};
-use crate::sample::rng::Rng;
 
 fn number_word(n: usize) -> &'static str {
     ["no", "one", "two", "three", "four"][n.min(4)]

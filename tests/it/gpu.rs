@@ -50,9 +50,10 @@ fn micro_config() -> GrpoConfig {
     }
 }
 
-fn items(dir: &std::path::Path, cfg: &GrpoConfig, model: &Vlm, tok: &ChatTokenizer) -> Vec<PromptItem> {
+fn items(dir: &std::path::Path, cfg: &GrpoConfig, model: &Vlm, _tok: &ChatTokenizer) -> Vec<PromptItem> {
     let project = Project::open(&sample_copy(dir)).unwrap();
-    let (mut items, _) = load_prompts(&project, cfg, model, tok).unwrap();
+    let processor = medvlm::model::processor::Processor::load(&tiny_dir(), model).unwrap();
+    let (mut items, _) = load_prompts(&project, cfg, &processor).unwrap();
     items.truncate(8);
     items
 }

@@ -10,6 +10,7 @@ mod faults_runs;
 mod gpu;
 mod grpo;
 mod import;
+mod lora;
 mod model_parity;
 mod sample;
 mod shader;

@@ -62,8 +62,12 @@ fn side_by_side(parts: &[(Vec<f32>, usize)], rows: usize) -> Vec<f32> {
     out
 }
 
-fn weight(l: &Linear) -> (Vec<f32>, usize) {
-    (to_vec(l.weight.val()), l.weight.val().dims()[1])
+/// A layer's weight as the host computes with it: LoRA adapters merged (`val`), or the frozen base
+/// alone when the model's adapters are off.
+fn weight_of(l: &Linear, adapters_off: bool) -> (Vec<f32>, usize) {
+    let w = if adapters_off { l.weight.base() } else { l.weight.val() };
+    let cols = w.dims()[1];
+    (to_vec(w), cols)
 }
 
 fn bias(l: &Linear, n: usize) -> Vec<f32> {
@@ -80,6 +84,8 @@ impl HostDecoder {
         let cfg = text.cfg.clone();
         let h = cfg.hidden_size;
         let kv = cfg.num_key_value_heads * cfg.head_dim();
+        let off = text.adapters.off;
+        let weight = |l: &Linear| weight_of(l, off);
         let layers = text
             .layers
             .iter()

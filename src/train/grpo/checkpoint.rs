@@ -29,7 +29,8 @@ pub fn checkpoint_dir(project_dir: &Path, run: i64, step: usize) -> PathBuf {
     project_dir.join("runs").join(format!("run-{run}")).join(format!("checkpoint-{step}"))
 }
 
-/// Writes weights (f32), tokenizer and optimizer state.
+/// Writes weights (f32; a LoRA model writes its PEFT adapter instead, as TRL with PEFT does),
+/// tokenizer and optimizer state.
 ///
 /// # Errors
 /// I/O and weight-writing errors.
@@ -38,6 +39,7 @@ pub fn save(
     model: &Vlm,
     optim: &AdamW,
     tokenizer_from: &Path,
+    base_name: &str,
     state: &ResumeState,
 ) -> Result<(), ModelError> {
     // Written beside the final folder and renamed when complete: a failure (disk full, a kill)
@@ -50,7 +52,11 @@ pub fn save(
     let written = (|| {
         let mut meta = std::collections::BTreeMap::new();
         meta.insert("medvlm_step".into(), state.step.to_string());
-        model.save(&tmp, Dtype::F32, meta)?;
+        if model.has_adapters() {
+            crate::model::lora::save_peft(model, &tmp, base_name)?;
+        } else {
+            model.save(&tmp, Dtype::F32, meta)?;
+        }
         let tok =
             if tokenizer_from.is_dir() { tokenizer_from.join("tokenizer.json") } else { tokenizer_from.to_path_buf() };
         std::fs::copy(&tok, tmp.join("tokenizer.json")).map_err(io)?;

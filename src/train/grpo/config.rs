@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::loss::{KlType, LossConfig, LossType, ScaleRewards};
 use crate::domain::prompt::PromptTemplate;
 use crate::domain::reward::{RewardFn, RewardSpec};
+use crate::model::lora::LoraSettings;
 use crate::train::optim::AdamWParams;
 
 /// Learning-rate schedule.
@@ -93,6 +94,11 @@ pub struct GrpoConfig {
     pub collapse_steps: usize,
     /// Stop a collapsed run (failed, with the reason; its checkpoints kept) instead of only warning.
     pub stop_on_collapse: bool,
+    /// Train LoRA adapters on a frozen base instead of every weight (`[lora]` table). The
+    /// reference policy is then the base with the adapters off (no second copy of the weights).
+    pub lora: Option<LoraSettings>,
+    /// Start from this PEFT adapter folder (its adapters are trained further).
+    pub adapter: Option<String>,
 }
 
 /// Overlays `user` on `base`, table into table: `adam = { weight_decay = 0.1 }` changes one field
@@ -160,14 +166,29 @@ impl GrpoConfig {
             store_rollouts: 0,
             collapse_steps: 5,
             stop_on_collapse: true,
+            lora: None,
+            adapter: None,
         }
     }
 
     /// Preset names.
-    pub const PRESETS: [&'static str; 3] = ["medvlm-r1", "medvlthinker", "tiny-demo"];
+    pub const PRESETS: [&'static str; 5] =
+        ["medvlm-r1", "medvlm-r1-lora", "medvlthinker", "medvlthinker-lora", "tiny-demo"];
 
     /// A preset by name.
     pub fn preset(name: &str) -> Option<Self> {
+        // LoRA variants: the seed's recipe with rank-16 adapters (alpha 32) on every decoder
+        // projection, vision tower frozen, and the 10x larger learning rate adapters need (1e-5,
+        // as TRL's PEFT GRPO examples use).
+        if let Some(full) = name.strip_suffix("-lora").filter(|f| *f != "tiny-demo") {
+            let base = Self::preset(full)?;
+            return Some(Self {
+                preset: name.into(),
+                lora: Some(LoraSettings::default()),
+                learning_rate: 1e-5,
+                ..base
+            });
+        }
         let b = Self::base();
         Some(match name {
             // MedVLM-R1: G=4, beta 0.04, lr 1e-6, sequence-mean of token means, T=1, top-k 50 (HF default),
@@ -340,6 +361,12 @@ impl GrpoConfig {
             if crate::domain::Modality::parse(m).is_none() {
                 return bad("modalities", &format!("unknown modality {m:?}"));
             }
+        }
+        if let Some(l) = &self.lora {
+            l.validate().map_err(|reason| {
+                let (field, reason) = reason.split_once(": ").unwrap_or(("lora", &reason));
+                ConfigFieldError { field: field.into(), reason: reason.into() }
+            })?;
         }
         if self.adam.max_grad_norm < 0.0
             || !(0.0..1.0).contains(&self.adam.beta1)

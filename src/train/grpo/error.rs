@@ -27,23 +27,9 @@ pub enum RunError {
     /// No items to train on.
     #[error("no multiple-choice items with images in split {0} (after the modality filter)")]
     NoData(String),
-    /// An item's prompt is too long.
-    #[error(
-        "item {uid}: the prompt has {len} tokens ({image} image tokens), more than max_prompt_length = {max}; prompts are never truncated (that could cut image tokens) — raise max_prompt_length or lower max_pixels"
-    )]
-    PromptTooLong {
-        /// Item uid.
-        uid: String,
-        /// Prompt tokens.
-        len: usize,
-        /// Image tokens among them.
-        image: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// An image could not be read.
+    /// The model, an adapter, an item's image or prompt.
     #[error(transparent)]
-    Image(#[from] crate::io::images::BadImage),
+    Input(#[from] crate::train::inputs::InputError),
     /// No device to run on.
     #[error(transparent)]
     Device(#[from] crate::model::device::DeviceError),

@@ -17,15 +17,16 @@ use super::checkpoint::{ResumeState, checkpoint_dir, save};
 use super::config::GrpoConfig;
 use super::step::{StepCtx, StepOutcome, grpo_step};
 use super::warmup::{Prepared, prepare};
-use crate::model::chat::ChatTokenizer;
 use crate::model::device::{BackendChoice, choose};
 use crate::model::gpu::kernel_counts;
 use crate::model::{ModelError, Vlm};
 use crate::store::{GroupOutcome, Heartbeat, Project, RolloutRow, RunKind, RunStatus, StepInfo};
+use crate::train::inputs::{Loaded, ModelSource, OpenOptions};
 use crate::train::optim::AdamW;
 
 pub use super::error::RunError;
-pub use super::prompts::{PromptItem, item_at, load_prompts, model_dir, prompt_item};
+pub use super::prompts::{item_at, load_prompts};
+pub use crate::train::inputs::PromptItem;
 
 /// What the loop reports.
 #[derive(Debug, Clone)]
@@ -206,12 +207,22 @@ fn run_inner(
 ) -> Result<RunStatus, RunError> {
     let chosen = choose(backend)?;
     let train_dev = chosen.device.clone().autodiff();
-    let base_dir = model_dir(&cfg.model)?;
-    let weights_dir = resume.as_ref().map_or(base_dir.clone(), |(_, p)| p.clone());
-    let mut policy = Vlm::load(&weights_dir, &train_dev)?;
-    let reference = if cfg.beta != 0.0 { Some(Vlm::load(&base_dir, &chosen.device)?) } else { None };
-    let tok = ChatTokenizer::load(&base_dir)?;
-    let (items, skipped) = load_prompts(project, cfg, &policy, &tok)?;
+    let source = match &resume {
+        Some((_, dir)) => ModelSource::checkpoint(&cfg.model, dir),
+        None => ModelSource::parse(&cfg.model).with_adapter(cfg.adapter.as_ref().map(PathBuf::from)),
+    };
+    let opts = OpenOptions { backend, train: true, lora: cfg.lora.clone() };
+    let Loaded { vlm: mut policy, processor, dir: base_dir, .. } = Loaded::open_on(&source, chosen.clone(), &opts)?;
+    let adapters = policy.has_adapters();
+    // With adapters the reference is the policy with its adapters off (TRL with PEFT): no copy.
+    let reference = if cfg.beta != 0.0 && !adapters {
+        Some(Loaded::open_on(&ModelSource::parse(&cfg.model), chosen.clone(), &OpenOptions::default())?.vlm)
+    } else {
+        None
+    };
+    let reference_of = |policy: &Vlm| (cfg.beta != 0.0 && adapters).then(|| policy.valid().with_adapters_off(true));
+    let tok = &processor.tok;
+    let (items, skipped) = load_prompts(project, cfg, &processor)?;
     let mut state = resume.as_ref().map(|(s, _)| *s).unwrap_or_default();
     let first_step = if resume.is_some() { state.step + 1 } else { 0 };
     let mut optim = match &resume {
@@ -219,7 +230,7 @@ fn run_inner(
             .map_err(ModelError::from)?,
         None => AdamW::new(cfg.adam),
     };
-    let ctx = StepCtx::new(cfg, &tok, &chosen.device, &train_dev);
+    let ctx = StepCtx::new(cfg, tok, &chosen.device, &train_dev);
     // Sizes the device cannot hold are refused now, with the numbers, not discovered by the allocator.
     let longest = items.iter().map(|p| p.prompt.len()).max().unwrap_or(0);
     crate::model::budget::check_generation(
@@ -240,7 +251,8 @@ fn run_inner(
     let mut prep_seconds = 0.0;
     if chosen.gpu && first_step < cfg.steps {
         let prepared = match std::panic::catch_unwind(AssertUnwindSafe(|| {
-            prepare(&policy, reference.as_ref(), &items, &ctx, &mut |done, total| {
+            let view = reference_of(&policy);
+            prepare(&policy, reference.as_ref().or(view.as_ref()), &items, &ctx, &mut |done, total| {
                 sink(RunEvent::Preparing { done, total });
             })
         })) {
@@ -267,7 +279,7 @@ fn run_inner(
         }
         if control.stop.load(Ordering::Relaxed) {
             if step > 0 {
-                write_checkpoint(project, run, step - 1, &policy, &optim, &base_dir, &state, sink)?;
+                write_checkpoint(project, run, step - 1, &policy, &optim, (&base_dir, &cfg.model), &state, sink)?;
             }
             return Ok(RunStatus::Stopped);
         }
@@ -276,8 +288,15 @@ fn run_inner(
         let batch: Vec<&PromptItem> = (0..cfg.prompts_per_step)
             .map(|k| &items[item_at(state.cursor + k as u64, items.len(), cfg.seed)])
             .collect();
-        let StepOutcome { model, metrics: mut m, rollouts } =
-            supervised_step(policy, reference.as_ref(), &batch, &mut optim, &ctx.at(step), last_good)?;
+        let view = reference_of(&policy);
+        let StepOutcome { model, metrics: mut m, rollouts } = supervised_step(
+            policy,
+            reference.as_ref().or(view.as_ref()),
+            &batch,
+            &mut optim,
+            &ctx.at(step),
+            last_good,
+        )?;
         policy = model;
         for (what, v) in [("loss", m.loss), ("gradient norm", m.grad_norm)] {
             if !v.is_finite() {
@@ -340,7 +359,7 @@ fn run_inner(
             rollouts: rollouts.into_iter().take(keep.min(16)).collect(),
         });
         if (step + 1) % cfg.save_steps.max(1) == 0 || step + 1 == cfg.steps {
-            write_checkpoint(project, run, step, &policy, &optim, &base_dir, &state, sink)?;
+            write_checkpoint(project, run, step, &policy, &optim, (&base_dir, &cfg.model), &state, sink)?;
             last_good = step + 1;
         }
     }
@@ -354,12 +373,12 @@ fn write_checkpoint(
     step: usize,
     policy: &Vlm,
     optim: &AdamW,
-    base: &Path,
+    (base, base_name): (&Path, &str),
     state: &ResumeState,
     sink: &dyn Fn(RunEvent),
 ) -> Result<(), RunError> {
     let dir = checkpoint_dir(project.dir(), run, step + 1);
-    save(&dir, &policy.valid(), optim, base, state)?;
+    save(&dir, &policy.valid(), optim, base, base_name, state)?;
     let stored = project.store_image_path(&dir);
     project.add_checkpoint(run, step as i64 + 1, &stored, &serde_json::to_string(state).unwrap_or_default())?;
     sink(RunEvent::Checkpoint { step: step + 1, path: dir });

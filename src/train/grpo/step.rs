@@ -14,7 +14,6 @@ use super::error::RunError;
 use super::logps::{TrainBatch, token_logps};
 use super::loss::{advantages, grpo_loss, unbiased_std};
 use super::metrics::{LengthStats, StepMetrics};
-use super::prompts::PromptItem;
 use crate::model::chat::ChatTokenizer;
 use crate::model::generate::{Generated, Generator, Sampling};
 use crate::model::gpu::MemoryPeak;
@@ -22,8 +21,9 @@ use crate::model::layers::{tensor1, tensor2, to_vec};
 use crate::model::preprocess::PixelValues;
 use crate::model::shapes::ShapePolicy;
 use crate::model::{Batch, Vlm};
-use crate::sample::rng::Rng;
+use crate::rng::Rng;
 use crate::store::RolloutRow;
+use crate::train::inputs::PromptItem;
 use crate::train::optim::AdamW;
 
 /// What every phase of a step shares.

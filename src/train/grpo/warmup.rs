@@ -11,12 +11,12 @@ use burn::module::{Module as _, ModuleMapper, Param};
 use burn::prelude::*;
 
 use super::error::RunError;
-use super::prompts::PromptItem;
 use super::step::{Rollouts, Scored, StepCtx, StepImages, optimize};
 use crate::model::generate::{Generated, Generator, Sampling};
 use crate::model::gpu::{KernelCounts, settled_kernel_counts};
 use crate::model::shapes::completion_buckets;
 use crate::model::{Batch, Vlm};
+use crate::train::inputs::PromptItem;
 use crate::train::optim::AdamW;
 
 /// What the preparation did.
