@@ -6,6 +6,7 @@ pub mod command;
 pub mod editing;
 mod handlers;
 mod loading;
+pub mod plan;
 pub mod prefs;
 pub mod state;
 pub mod training;
@@ -159,6 +160,12 @@ impl eframe::App for WorkbenchApp {
         }
         for (error, text) in self.state.training.poll() {
             if error { self.toasts.error(text) } else { self.toasts.info(text) }
+        }
+        if let Some(p) = &self.state.project {
+            let t = &mut self.state.training;
+            let ctx2 = ctx.clone();
+            let waker: crate::jobs::Waker = Arc::new(move || ctx2.request_repaint());
+            t.plan.refresh(&p.path, &t.form, t.backend, &waker);
         }
         if std::mem::take(&mut self.state.training.needs_reload) {
             self.queue.push(Command::ReloadProject);

@@ -44,6 +44,8 @@ pub struct ActiveRun {
     pub preparing: Option<(usize, usize)>,
     /// GPU kernel preparation, once done.
     pub prepared: Option<Prepared>,
+    /// The run's memory plan and the memory it may use.
+    pub plan: Option<(crate::train::memory::MemoryPlan, Option<u64>)>,
 }
 
 /// What the curves show.
@@ -91,6 +93,8 @@ pub struct TrainingState {
     pub autotune: crate::model::gpu::AutotuneLevel,
     /// GPU autotune level of this process.
     pub autotune_in_force: crate::model::gpu::AutotuneLevel,
+    /// The form's memory plan.
+    pub plan: super::plan::FormPlan,
 }
 
 /// Rollouts kept for the list.
@@ -175,6 +179,7 @@ impl TrainingState {
             device: String::new(),
             preparing: None,
             prepared: None,
+            plan: None,
         });
         Ok(())
     }
@@ -200,6 +205,7 @@ impl TrainingState {
             };
             match e {
                 RunEvent::Preparing { done, total } => active.preparing = Some((done, total)),
+                RunEvent::Planned { plan, limit } => active.plan = Some((plan, limit)),
                 RunEvent::Prepared(p) => {
                     active.preparing = None;
                     active.prepared = Some(p);

@@ -34,6 +34,13 @@ pub struct TrainArgs {
     /// Log a metric line every N steps.
     #[arg(long, default_value_t = 1)]
     pub log_steps: usize,
+    /// Start from this PEFT LoRA adapter folder (its adapters are trained further).
+    #[arg(long, value_name = "DIR")]
+    pub adapter: Option<PathBuf>,
+    /// Print the memory plan (weights, adapters, optimizer, activations, KV cache) and exit:
+    /// status 0 when it fits the available memory, 3 when it does not.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `medvlm runs`.
@@ -97,14 +104,20 @@ pub(super) fn train(cli: &Cli, a: &TrainArgs) -> anyhow::Result<i32> {
             GrpoConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         }
         (Some(p), None) => GrpoConfig::preset(p)
-            .with_context(|| format!("unknown preset {p:?} (medvlm-r1, medvlthinker, tiny-demo)"))?,
+            .with_context(|| format!("unknown preset {p:?} ({})", GrpoConfig::PRESETS.join(", ")))?,
         (None, None) if a.resume.is_some() => GrpoConfig::default(),
         (None, None) => bail!("give --preset NAME or --config FILE (or --resume RUN)"),
     };
     if let Some(s) = a.steps {
         config.steps = s;
     }
+    if let Some(d) = &a.adapter {
+        config.adapter = Some(d.display().to_string());
+    }
     config.validate().map_err(|e| anyhow::anyhow!("config {e}"))?;
+    if a.dry_run {
+        return dry_run(cli, &project, &config);
+    }
     let spec = RunSpec {
         project,
         name: a.name.clone().unwrap_or_else(|| format!("{}-{}", config.preset, crate::util::now_rfc3339())),
@@ -125,6 +138,11 @@ pub(super) fn train(cli: &Cli, a: &TrainArgs) -> anyhow::Result<i32> {
             }
             bar.update("Preparing GPU kernels", done as u64, Some(total as u64));
         }
+        RunEvent::Planned { plan, limit } => bar.println(&format!(
+            "memory plan ({} available):\n{}",
+            limit.map_or("GPU size not reported; set memory_limit_gb".into(), crate::train::memory::gb),
+            plan.table()
+        )),
         RunEvent::Prepared(p) => bar.println(&format!(
             "GPU kernels prepared in {:.1}s ({} shapes: {} kernels compiled, {} autotune runs)",
             p.seconds, p.shapes, p.counts.compiled, p.counts.autotuned
@@ -224,6 +242,31 @@ pub(super) fn runs(cli: &Cli, a: &RunsArgs) -> anyhow::Result<i32> {
                 other => bail!("unknown --format {other:?} (trainer-state or csv)"),
             }
             eprintln!("wrote {} steps of run {} to {}", steps.len(), row.id, out.display());
+            Ok(0)
+        }
+    }
+}
+
+fn dry_run(cli: &Cli, project: &std::path::Path, config: &GrpoConfig) -> anyhow::Result<i32> {
+    use crate::train::grpo::planning;
+    let p = Project::open(project).with_context(|| format!("opening {}", project.display()))?;
+    let gpu = match super::model::backend(cli) {
+        crate::model::device::BackendChoice::Cpu => false,
+        choice => crate::model::device::choose(choice).is_ok_and(|c| c.gpu),
+    };
+    let plan = planning::dry_run(&p, config, gpu)?;
+    let limit = planning::limit(config, gpu);
+    outln!("memory plan for {} on {}:", config.preset, config.model);
+    outln!("{}", plan.table());
+    match limit {
+        Some(l) => {
+            let need = planning::needed(&plan, gpu);
+            let verdict = if need <= l { "fits" } else { "does NOT fit" };
+            outln!("  {:<34} {} ({verdict})", "available", crate::train::memory::gb(l));
+            Ok(if need <= l { 0 } else { 3 })
+        }
+        None => {
+            outln!("  available: the GPU does not report its size through wgpu; set memory_limit_gb to check");
             Ok(0)
         }
     }

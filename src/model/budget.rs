@@ -25,6 +25,19 @@ pub fn available_host_memory() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Starts a new peak-RSS window (Linux: writing 5 to `/proc/self/clear_refs` resets `VmHWM`).
+pub fn reset_host_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident memory since the last [`reset_host_peak`] (Linux `VmHWM`), bytes.
+pub fn host_peak_rss() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Why a generation request cannot run.
 pub fn check_sampling(s: &Sampling) -> Result<(), String> {
     if s.max_new_tokens == 0 {

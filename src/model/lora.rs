@@ -154,13 +154,19 @@ pub fn hf4(name: &str) -> String {
 }
 
 /// PEFT's `target_modules`: names, or one regular expression.
-enum Target {
+pub enum Target {
+    /// Module names matched as the last name components.
     Names(Vec<String>),
+    /// A regular expression over the whole module name.
     Regex(regex::Regex),
 }
 
 impl Target {
-    fn parse(targets: &[String]) -> Result<Self, String> {
+    /// PEFT's reading of `target_modules`.
+    ///
+    /// # Errors
+    /// An invalid regular expression.
+    pub fn parse(targets: &[String]) -> Result<Self, String> {
         // PEFT: a string is a regex (full match); a list holds names matched as name suffixes.
         let looks_regex = targets.len() == 1 && targets[0].chars().any(|c| ".*+?[](){}|^$\\".contains(c));
         if looks_regex {
@@ -172,7 +178,8 @@ impl Target {
         }
     }
 
-    fn matches(&self, hf4_name: &str) -> bool {
+    /// Whether a module (transformers-4 name) is targeted.
+    pub fn matches(&self, hf4_name: &str) -> bool {
         match self {
             Self::Names(n) => n.iter().any(|t| hf4_name == t || hf4_name.ends_with(&format!(".{t}"))),
             Self::Regex(re) => re.is_match(&hf5(hf4_name)) || re.is_match(hf4_name),

@@ -24,6 +24,18 @@ impl ImageProcessor {
         Self { vision: model.config.vision.clone(), preprocess: model.preprocess.clone() }
     }
 
+    /// The image preprocessing of a checkpoint folder, from its `config.json` and
+    /// `preprocessor_config.json` alone (no weights read).
+    ///
+    /// # Errors
+    /// Unreadable or invalid configuration files, named.
+    pub fn from_dir(dir: &Path) -> Result<Self, ModelError> {
+        let config = super::VlmConfig::from_file(&dir.join("config.json"))?;
+        let pp = dir.join("preprocessor_config.json");
+        let preprocess = if pp.is_file() { PreprocessConfig::from_file(&pp)? } else { PreprocessConfig::default() };
+        Ok(Self { vision: config.vision, preprocess })
+    }
+
     /// Interleaved 8-bit RGB `[h, w, 3]` as the vision tower's patches.
     ///
     /// # Errors

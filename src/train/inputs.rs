@@ -128,12 +128,24 @@ pub struct OpenOptions {
     pub train: bool,
     /// Train fresh LoRA adapters on a frozen base (when training from a base without an adapter).
     pub lora: Option<crate::model::lora::LoraSettings>,
+    /// Gradient checkpointing on the autodiff device (training).
+    pub checkpointing: bool,
 }
 
 impl OpenOptions {
+    /// The device the weights go to: the autodiff twin for training (with gradient
+    /// checkpointing when asked), else the inference device.
+    pub fn device(&self, chosen: &Chosen) -> Device {
+        match (self.train, self.checkpointing) {
+            (false, _) => chosen.device.clone(),
+            (true, false) => chosen.device.clone().autodiff(),
+            (true, true) => chosen.device.clone().autodiff().gradient_checkpointing(),
+        }
+    }
+
     /// Inference on `backend`.
     pub fn infer(backend: BackendChoice) -> Self {
-        Self { backend, train: false, lora: None }
+        Self { backend, ..Self::default() }
     }
 }
 
@@ -183,8 +195,7 @@ impl Loaded {
 /// [`InputError`] naming the file or tensor.
 pub fn open_weights(source: &ModelSource, chosen: &Chosen, opts: &OpenOptions) -> Result<Vlm, InputError> {
     let dir = source.dir()?;
-    let device = if opts.train { chosen.device.clone().autodiff() } else { chosen.device.clone() };
-    let vlm = Vlm::load(&dir, &device)?;
+    let vlm = Vlm::load(&dir, &opts.device(chosen))?;
     Ok(match (&source.adapter, &opts.lora) {
         (Some(a), _) => crate::model::lora::load_peft(vlm, a, opts.train)?,
         (None, Some(s)) if opts.train => crate::model::lora::apply(vlm, s)?,

@@ -6,6 +6,7 @@ pub mod eval;
 pub mod full_size;
 pub mod grpo;
 pub mod inputs;
+pub mod memory;
 pub mod optim;
 pub mod pretrain;
 pub mod sft;

@@ -93,6 +93,8 @@ impl ModuleMapper for StepMapper<'_> {
             return Param::from_mapped_value(id, tensor, mapper);
         };
         let p = self.opt.params;
+        // Put back the parameter's gradient-checkpointing strategy (`from_inner` gives the default).
+        let strategy = tensor.gradient_checkpointing_strategy();
         let dims = tensor.dims();
         let n: usize = dims.iter().product();
         let value = tensor.inner();
@@ -109,7 +111,11 @@ impl ModuleMapper for StepMapper<'_> {
         let update = (m.clone() / denom).mul_scalar(self.lr / bc1).reshape(dims);
         let value = value.mul_scalar(1.0 - self.lr * p.weight_decay) - update;
         self.opt.moments.insert(key, (m, v));
-        Param::from_mapped_value(id, Tensor::from_inner(value).require_grad(), mapper)
+        let mut value = Tensor::from_inner(value);
+        if let Some(s) = strategy {
+            value = value.with_gradient_checkpointing_strategy(s);
+        }
+        Param::from_mapped_value(id, value.require_grad(), mapper)
     }
 }
 

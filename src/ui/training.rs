@@ -201,9 +201,11 @@ fn form(ui: &mut egui::Ui, state: &mut AppState) {
             ui.label("Seed");
             ui.add(egui::DragValue::new(&mut f.seed));
             ui.end_row();
+            lora_settings(ui, f);
             compute_settings(ui, backend, autotune);
         });
     });
+    memory_plan(ui, &t.plan);
     if t.autotune != t.autotune_in_force {
         ui.weak(format!(
             "Autotune {} takes effect at the next start ({} now)",
@@ -211,6 +213,68 @@ fn form(ui: &mut egui::Ui, state: &mut AppState) {
             t.autotune_in_force.name()
         ));
     }
+}
+
+/// LoRA (rank, alpha, vision tower) and the memory settings: rows of the form's grid.
+fn lora_settings(ui: &mut egui::Ui, f: &mut GrpoConfig) {
+    ui.label("LoRA");
+    let mut on = f.lora.is_some();
+    ui.checkbox(&mut on, "adapters on a frozen base")
+        .on_hover_text("PEFT-compatible LoRA on q/k/v/o and the MLP; the KL reference is the base with adapters off");
+    ui.end_row();
+    if on != f.lora.is_some() {
+        f.lora = on.then(crate::model::lora::LoraSettings::default);
+    }
+    if let Some(l) = &mut f.lora {
+        ui.label("  rank / alpha");
+        ui.horizontal(|ui| {
+            ui.add(egui::DragValue::new(&mut l.rank).range(1..=1024));
+            ui.add(egui::DragValue::new(&mut l.alpha).speed(1.0).range(0.1..=4096.0));
+        });
+        ui.end_row();
+        ui.label("  vision tower");
+        ui.checkbox(&mut l.train_vision, "adapt it too");
+        ui.end_row();
+    }
+    ui.label("Gradient checkpointing");
+    ui.checkbox(&mut f.gradient_checkpointing, "recompute element-wise activations")
+        .on_hover_text("Less activation memory in the training pass, more compute");
+    ui.end_row();
+    ui.label("Memory limit (GB)");
+    ui.add(egui::DragValue::new(&mut f.memory_limit_gb).speed(0.5).range(0.0..=4096.0))
+        .on_hover_text("0: the host's available memory on the CPU. Set your GPU's size: wgpu does not report it");
+    ui.end_row();
+}
+
+/// The form's memory plan next to the memory available, its table on hover.
+fn memory_plan(ui: &mut egui::Ui, plan: &crate::app::plan::FormPlan) {
+    use crate::train::memory::gb;
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Memory plan:");
+        match &plan.result {
+            Some(Ok(p)) => {
+                let (text, color) = match p.limit {
+                    Some(l) if p.needed <= l => {
+                        (format!("{} of {} available — fits", gb(p.needed), gb(l)), ui.visuals().weak_text_color())
+                    }
+                    Some(l) => {
+                        (format!("{} of {} available — does not fit", gb(p.needed), gb(l)), ui.visuals().error_fg_color)
+                    }
+                    None => {
+                        (format!("{} (GPU size unknown: set a memory limit)", gb(p.needed)), ui.visuals().warn_fg_color)
+                    }
+                };
+                ui.colored_label(color, text).on_hover_text(egui::RichText::new(p.plan.table()).monospace());
+            }
+            Some(Err(e)) => {
+                ui.colored_label(ui.visuals().warn_fg_color, "unavailable").on_hover_text(e);
+            }
+            None => {}
+        }
+        if plan.is_pending() {
+            ui.spinner();
+        }
+    });
 }
 
 /// Backend for the next run and the GPU autotune level (read once per process by the GPU runtime):

@@ -218,3 +218,41 @@ fn a_lora_grpo_run_checkpoints_a_peft_adapter_that_evaluates_and_resumes() {
     let w = &loaded.vlm.text.layers[0].self_attn.q_proj.weight;
     assert!(w.adapter().unwrap().b.val().is_require_grad() && !w.base().is_require_grad());
 }
+
+#[test]
+fn dry_run_prints_the_memory_plan_and_refuses_what_does_not_fit() {
+    let dir = tempdir();
+    let project = sample_copy(dir.path());
+    let cfg = dir.path().join("lora.toml");
+    std::fs::write(&cfg, "preset = \"tiny-demo\"\n[lora]\nrank = 16\nalpha = 32\n").unwrap();
+    let o = bin()
+        .args(["--backend", "cpu", "train", "--dry-run", "--project"])
+        .arg(&project)
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    for row in ["weights", "LoRA adapters", "optimizer state", "KV cache", "with gradient checkpointing", "(fits)"] {
+        assert!(out.contains(row), "missing {row:?} in\n{out}");
+    }
+    std::fs::write(&cfg, "preset = \"tiny-demo\"\nmemory_limit_gb = 0.01\n").unwrap();
+    let o = bin()
+        .args(["--backend", "cpu", "train", "--dry-run", "--project"])
+        .arg(&project)
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("does NOT fit"));
+    // A real run under the same limit is refused before step 1, with the numbers, and nothing is lost.
+    let o = bin()
+        .args(["--backend", "cpu", "train", "--project"])
+        .arg(&project)
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("is available") && err.contains("optimizer state"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

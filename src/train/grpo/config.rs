@@ -99,6 +99,12 @@ pub struct GrpoConfig {
     pub lora: Option<LoraSettings>,
     /// Start from this PEFT adapter folder (its adapters are trained further).
     pub adapter: Option<String>,
+    /// Gradient checkpointing (burn's balanced strategy: element-wise activations are recomputed
+    /// in the backward pass, matrix products kept): less activation memory, more compute.
+    pub gradient_checkpointing: bool,
+    /// Refuse the run when its memory plan exceeds this many GB (0: the host's available memory
+    /// on the CPU; GPUs do not report their size through wgpu, so set it for a GPU).
+    pub memory_limit_gb: f64,
 }
 
 /// Overlays `user` on `base`, table into table: `adam = { weight_decay = 0.1 }` changes one field
@@ -168,6 +174,8 @@ impl GrpoConfig {
             stop_on_collapse: true,
             lora: None,
             adapter: None,
+            gradient_checkpointing: false,
+            memory_limit_gb: 0.0,
         }
     }
 

@@ -61,6 +61,8 @@ pub mod names {
     pub const GPU_MEMORY: &str = "gpu/memory_in_use_bytes";
     /// Peak GPU memory reserved during the step, bytes.
     pub const GPU_MEMORY_PEAK: &str = "gpu/memory_peak_bytes";
+    /// Peak resident memory of the process during the step (Linux), bytes.
+    pub const HOST_MEMORY_PEAK: &str = "memory/host_peak_bytes";
 
     /// `rewards/<name>/mean`.
     pub fn reward_mean(name: &str) -> String {
@@ -155,6 +157,8 @@ pub struct StepMetrics {
     pub epoch: f64,
     /// GPU counters, on a GPU device.
     pub gpu: Option<GpuStepStats>,
+    /// Peak resident memory of the process during the step (set by the loop, Linux).
+    pub host_peak: Option<u64>,
 }
 
 impl StepMetrics {
@@ -201,6 +205,9 @@ impl StepMetrics {
             put(AUTOTUNE_RUNS, g.autotune_runs as f64);
             put(GPU_MEMORY, g.memory_in_use as f64);
             put(GPU_MEMORY_PEAK, g.memory_peak as f64);
+        }
+        if let Some(p) = self.host_peak {
+            put(HOST_MEMORY_PEAK, p as f64);
         }
         for (k, (mean, std)) in &self.rewards {
             m.insert(reward_mean(k), *mean);

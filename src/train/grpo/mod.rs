@@ -7,6 +7,7 @@ pub mod error;
 pub mod logps;
 pub mod loss;
 pub mod metrics;
+pub mod planning;
 pub mod prompts;
 pub mod runner;
 pub mod step;

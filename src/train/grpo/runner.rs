@@ -51,6 +51,13 @@ pub enum RunEvent {
     },
     /// GPU kernel preparation finished.
     Prepared(Prepared),
+    /// The memory plan, before the first step, with the memory the run may use (`None`: unknown).
+    Planned {
+        /// The plan.
+        plan: crate::train::memory::MemoryPlan,
+        /// Bytes available (the host's, or `memory_limit_gb`).
+        limit: Option<u64>,
+    },
     /// A step finished.
     Step {
         /// Run id.
@@ -206,12 +213,12 @@ fn run_inner(
     sink: &dyn Fn(RunEvent),
 ) -> Result<RunStatus, RunError> {
     let chosen = choose(backend)?;
-    let train_dev = chosen.device.clone().autodiff();
+    let opts = OpenOptions { backend, train: true, lora: cfg.lora.clone(), checkpointing: cfg.gradient_checkpointing };
+    let train_dev = opts.device(&chosen);
     let source = match &resume {
         Some((_, dir)) => ModelSource::checkpoint(&cfg.model, dir),
         None => ModelSource::parse(&cfg.model).with_adapter(cfg.adapter.as_ref().map(PathBuf::from)),
     };
-    let opts = OpenOptions { backend, train: true, lora: cfg.lora.clone() };
     let Loaded { vlm: mut policy, processor, dir: base_dir, .. } = Loaded::open_on(&source, chosen.clone(), &opts)?;
     let adapters = policy.has_adapters();
     // With adapters the reference is the policy with its adapters off (TRL with PEFT): no copy.
@@ -223,6 +230,12 @@ fn run_inner(
     let reference_of = |policy: &Vlm| (cfg.beta != 0.0 && adapters).then(|| policy.valid().with_adapters_off(true));
     let tok = &processor.tok;
     let (items, skipped) = load_prompts(project, cfg, &processor)?;
+    // The memory plan: refused now, with the numbers, when it cannot fit.
+    let trainable = adapters.then(|| crate::model::lora::counts(&policy).0 as u64);
+    let plan = super::planning::plan_for(&base_dir, cfg, &items, trainable, chosen.gpu)?;
+    let limit = super::planning::limit(cfg, chosen.gpu);
+    sink(RunEvent::Planned { plan, limit });
+    super::planning::check(&plan, limit, chosen.gpu)?;
     let mut state = resume.as_ref().map(|(s, _)| *s).unwrap_or_default();
     let first_step = if resume.is_some() { state.step + 1 } else { 0 };
     let mut optim = match &resume {
@@ -289,6 +302,7 @@ fn run_inner(
             .map(|k| &items[item_at(state.cursor + k as u64, items.len(), cfg.seed)])
             .collect();
         let view = reference_of(&policy);
+        crate::model::budget::reset_host_peak();
         let StepOutcome { model, metrics: mut m, rollouts } = supervised_step(
             policy,
             reference.as_ref().or(view.as_ref()),
@@ -298,6 +312,7 @@ fn run_inner(
             last_good,
         )?;
         policy = model;
+        m.host_peak = crate::model::budget::host_peak_rss();
         for (what, v) in [("loss", m.loss), ("gradient norm", m.grad_norm)] {
             if !v.is_finite() {
                 return Err(RunError::NonFinite { what, value: v, step: step + 1, last_good });
