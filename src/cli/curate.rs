@@ -106,6 +106,9 @@ pub struct PassrateArgs {
     /// A PEFT LoRA adapter folder on the model.
     #[arg(long, value_name = "DIR")]
     pub adapter: Option<PathBuf>,
+    /// Weight dtype and QLoRA base.
+    #[command(flatten)]
+    pub compute: super::model::ComputeArgs,
     /// Samples per item (MedVLThinker: 16).
     #[arg(long, default_value_t = 16)]
     pub k: usize,
@@ -199,6 +202,8 @@ fn passrate(cli: &Cli, a: &PassrateArgs) -> anyhow::Result<i32> {
     let opts = PassrateOptions {
         model: a.model.clone(),
         adapter: a.adapter.clone(),
+        dtype: a.compute.dtype,
+        quantize_base: a.compute.quantize_base,
         k: a.k,
         temperature: a.temperature,
         top_p: a.top_p,

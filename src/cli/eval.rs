@@ -15,7 +15,7 @@ use crate::jobs::ProgressSink as _;
 use crate::model::generate::Sampling;
 use crate::store::Project;
 use crate::train::eval::{EvalReport, Tally, evaluate};
-use crate::train::inputs::{Loaded, ModelSource, OpenOptions, load_usable_items};
+use crate::train::inputs::{Loaded, ModelSource, load_usable_items};
 
 /// `medvlm eval`.
 #[derive(Debug, clap::Args)]
@@ -26,6 +26,9 @@ pub struct EvalArgs {
     /// A PEFT LoRA adapter folder on the model.
     #[arg(long, value_name = "DIR")]
     pub adapter: Option<PathBuf>,
+    /// Weight dtype and QLoRA base.
+    #[command(flatten)]
+    pub compute: super::model::ComputeArgs,
     /// Split to evaluate.
     #[arg(long, default_value = "test")]
     pub split: String,
@@ -78,8 +81,9 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
     let template = PromptTemplate::parse(&a.template).with_context(|| format!("unknown template {:?}", a.template))?;
     let source = ModelSource::parse(&a.model).with_adapter(a.adapter.clone());
     let chosen = crate::model::device::choose(super::model::backend(cli))?;
-    let Loaded { vlm: model, processor, chosen, .. } = Loaded::open_on(&source, chosen, &OpenOptions::default())
-        .with_context(|| format!("loading {}", source.describe()))?;
+    let Loaded { vlm: model, processor, chosen, .. } =
+        Loaded::open_on(&source, chosen, &a.compute.open(super::model::backend(cli)))
+            .with_context(|| format!("loading {}", source.describe()))?;
     let tok = &processor.tok;
     let all = project.items()?;
     let trained_on: BTreeSet<String> =

@@ -11,13 +11,36 @@ use crate::model::Batch;
 use crate::model::device::{BackendChoice, choose};
 use crate::model::generate::{Sampling, generate};
 use crate::model::layers::to_vec;
+use crate::model::precision::{BaseQuant, Precision};
 use crate::model::processor::ImageProcessor;
 use crate::model::weights::{Dtype, NamedTensor, write};
 use crate::train::inputs::{Loaded, ModelSource, OpenOptions, open_weights};
 
+/// `--dtype` and `--quantize-base` for the commands that run a model.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ComputeArgs {
+    /// Weight dtype: f32, bf16 or f16 (norms, softmax and accumulation stay f32; a wgpu device
+    /// without bf16 computes in f16).
+    #[arg(long, default_value = "f32", value_parser = Precision::parse)]
+    pub dtype: Precision,
+    /// QLoRA: the decoder's base weights quantized to q8 or q4 (with --adapter).
+    #[arg(long, value_name = "BITS", value_parser = BaseQuant::parse)]
+    pub quantize_base: Option<BaseQuant>,
+}
+
+impl ComputeArgs {
+    /// Inference options on `backend` with these settings.
+    pub fn open(&self, backend: BackendChoice) -> OpenOptions {
+        OpenOptions { precision: self.dtype, quantize: self.quantize_base, ..OpenOptions::infer(backend) }
+    }
+}
+
 /// `medvlm generate`.
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
+    /// Weight dtype and QLoRA base.
+    #[command(flatten)]
+    pub compute: ComputeArgs,
     /// Checkpoint folder (config.json, safetensors, tokenizer.json), or `sample` for the built-in medvlm-tiny.
     #[arg(long, default_value = "sample")]
     pub model: String,
@@ -79,6 +102,9 @@ pub enum ModelCommand {
         /// A PEFT LoRA adapter folder on the model.
         #[arg(long, value_name = "DIR")]
         adapter: Option<PathBuf>,
+        /// Weight dtype and QLoRA base.
+        #[command(flatten)]
+        compute: ComputeArgs,
         /// Comma-separated token ids; with --image, the one image token id stands for the image
         /// and is expanded to its token count.
         #[arg(long, value_delimiter = ',')]
@@ -128,7 +154,7 @@ pub fn model_dir(name: &str) -> anyhow::Result<PathBuf> {
 pub(super) fn generate_cmd(cli: &Cli, a: &GenerateArgs) -> anyhow::Result<i32> {
     let source = ModelSource::parse(&a.model).with_adapter(a.adapter.clone());
     let chosen = choose(backend(cli))?;
-    let Loaded { vlm: model, processor, chosen, .. } = Loaded::open_on(&source, chosen, &OpenOptions::default())
+    let Loaded { vlm: model, processor, chosen, .. } = Loaded::open_on(&source, chosen, &a.compute.open(backend(cli)))
         .with_context(|| format!("loading {}", source.describe()))?;
     let tok = &processor.tok;
     let images = a.image.iter().map(|p| processor.images.image_file(p)).collect::<Result<Vec<_>, _>>()?;
@@ -170,10 +196,10 @@ pub(super) fn run(cli: &Cli, a: &ModelArgs) -> anyhow::Result<i32> {
             Ok(0)
         }
         ModelCommand::Merge { model, adapter, out, dtype } => merge(model, adapter, out, dtype),
-        ModelCommand::Logits { model, adapter, ids, image: img, out } => {
+        ModelCommand::Logits { model, adapter, compute, ids, image: img, out } => {
             let chosen = choose(backend(cli))?;
             let source = ModelSource::parse(&model.to_string_lossy()).with_adapter(adapter.clone());
-            let m = open_weights(&source, &chosen, &OpenOptions::default())
+            let m = open_weights(&source, &chosen, &compute.open(backend(cli)))
                 .with_context(|| format!("loading {}", source.describe()))?;
             let image_id = m.config.image_token_id;
             let n_image_tokens = ids.iter().filter(|&&t| t == image_id).count();

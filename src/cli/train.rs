@@ -37,6 +37,9 @@ pub struct TrainArgs {
     /// Start from this PEFT LoRA adapter folder (its adapters are trained further).
     #[arg(long, value_name = "DIR")]
     pub adapter: Option<PathBuf>,
+    /// Weight dtype (f32, bf16, f16), overriding the config's `dtype`; half precision trains LoRA.
+    #[arg(long, value_parser = crate::model::precision::Precision::parse)]
+    pub dtype: Option<crate::model::precision::Precision>,
     /// Print the memory plan (weights, adapters, optimizer, activations, KV cache) and exit:
     /// status 0 when it fits the available memory, 3 when it does not.
     #[arg(long)]
@@ -110,6 +113,9 @@ pub(super) fn train(cli: &Cli, a: &TrainArgs) -> anyhow::Result<i32> {
     };
     if let Some(s) = a.steps {
         config.steps = s;
+    }
+    if let Some(d) = a.dtype {
+        config.dtype = d;
     }
     if let Some(d) = &a.adapter {
         config.adapter = Some(d.display().to_string());

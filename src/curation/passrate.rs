@@ -29,6 +29,12 @@ pub struct PassrateOptions {
     /// A PEFT LoRA adapter folder on top of the model.
     #[serde(default)]
     pub adapter: Option<std::path::PathBuf>,
+    /// Weight dtype (part of the estimate's model key unless f32).
+    #[serde(default)]
+    pub dtype: crate::model::precision::Precision,
+    /// QLoRA base under the adapter (part of the model key).
+    #[serde(default)]
+    pub quantize_base: Option<crate::model::precision::BaseQuant>,
     /// Samples per item.
     pub k: usize,
     /// Sampling temperature.
@@ -65,6 +71,8 @@ impl Default for PassrateOptions {
         Self {
             model: "sample".into(),
             adapter: None,
+            dtype: crate::model::precision::Precision::F32,
+            quantize_base: None,
             k: 16,
             temperature: 1.0,
             top_p: 1.0,
@@ -161,6 +169,12 @@ pub fn estimate_key(opts: &PassrateOptions) -> Result<EstimateKey, PassrateError
     let mut model_key = model_key(&source.dir()?);
     if let Some(a) = &source.adapter {
         model_key = format!("{model_key}+{}", self::model_key(a));
+    }
+    if opts.dtype != crate::model::precision::Precision::F32 {
+        model_key = format!("{model_key}@{}", opts.dtype.name());
+    }
+    if let Some(q) = opts.quantize_base {
+        model_key = format!("{model_key}@{}", q.name());
     }
     let sampling = serde_json::json!({
         "temperature": opts.temperature, "top_p": opts.top_p, "top_k": opts.top_k,
@@ -306,7 +320,8 @@ pub fn estimate(
     let mut project = Project::open(project_path)?;
     sink.update("loading model", 0, None);
     let source = ModelSource::parse(&opts.model).with_adapter(opts.adapter.clone());
-    let Loaded { vlm: model, processor, chosen, .. } = Loaded::open(&source, &OpenOptions::infer(opts.backend))?;
+    let open = OpenOptions { precision: opts.dtype, quantize: opts.quantize_base, ..OpenOptions::infer(opts.backend) };
+    let Loaded { vlm: model, processor, chosen, .. } = Loaded::open(&source, &open)?;
     let dev = chosen.device.clone();
     let template =
         PromptTemplate::parse(&opts.template).unwrap_or_else(|| PromptTemplate::Custom(opts.template.clone()));

@@ -7,6 +7,7 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
+use super::precision::mm;
 use super::weights::{Checkpoint, NamedTensor, WeightsError};
 use crate::rng::Rng;
 
@@ -56,7 +57,8 @@ pub fn load_linear(
     device: &Device,
 ) -> Result<Linear, WeightsError> {
     let w = ck.get(&format!("{name}.weight"), &[d_out, d_in])?;
-    let weight = Param::from_tensor(tensor2(transpose_host(&w, d_out, d_in), [d_in, d_out], device));
+    let w = transpose_host(&w, d_out, d_in);
+    let weight = Param::from_tensor(super::precision::matrix(w, [d_in, d_out], ck.store, device));
     let bias =
         if bias { Some(Param::from_tensor(tensor1(ck.get(&format!("{name}.bias"), &[d_out])?, device))) } else { None };
     Ok(Linear { weight, bias })
@@ -86,9 +88,15 @@ pub fn linear_rows_with<const D: usize>(lin: &Linear, x: Tensor<D>, adapters: Ad
     let rows: usize = dims[..D - 1].iter().product();
     let x = x.reshape([rows, d_in]);
     let y = match lin.weight.adapter() {
-        None => lin.forward(x),
+        None => {
+            let y = mm(x, lin.weight.val());
+            match &lin.bias {
+                Some(b) => y + b.val().unsqueeze_dim::<2>(0),
+                None => y,
+            }
+        }
         Some(ad) => {
-            let mut y = x.clone().matmul(lin.weight.base());
+            let mut y = mm(x.clone(), lin.weight.base());
             if !adapters.off {
                 let xa = if adapters.dropout > 0.0 && x.device().is_autodiff() {
                     let keep = 1.0 - adapters.dropout;
@@ -112,7 +120,7 @@ pub fn linear_rows_with<const D: usize>(lin: &Linear, x: Tensor<D>, adapters: Ad
 /// Exports a `Linear` under HF names (`[out, in]` weight).
 pub fn export_linear(lin: &Linear, name: &str, out: &mut Vec<NamedTensor>) {
     let [d_in, d_out] = lin.weight.val().dims();
-    let w = to_vec(lin.weight.val());
+    let w = to_vec(dense_weight(lin, false));
     out.push(NamedTensor {
         name: format!("{name}.weight"),
         shape: vec![d_out, d_in],
@@ -120,6 +128,24 @@ pub fn export_linear(lin: &Linear, name: &str, out: &mut Vec<NamedTensor>) {
     });
     if let Some(b) = &lin.bias {
         out.push(NamedTensor { name: format!("{name}.bias"), shape: vec![d_out], data: to_vec(b.val()) });
+    }
+}
+
+/// A layer's weight as one f32 matrix `[in, out]`: the base widened (dequantized for QLoRA), plus
+/// `s A B` of its LoRA adapter unless `adapters_off`. burn's `Param::val` would add factors and
+/// base of different dtypes.
+pub fn dense_weight(lin: &Linear, adapters_off: bool) -> Tensor<2> {
+    let base = super::precision::widened(lin.weight.base());
+    match lin.weight.adapter() {
+        Some(ad) if !adapters_off => {
+            base + ad
+                .a
+                .val()
+                .cast(burn::tensor::DType::F32)
+                .matmul(ad.b.val().cast(burn::tensor::DType::F32))
+                .mul_scalar(ad.scale)
+        }
+        _ => base,
     }
 }
 

@@ -14,6 +14,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::layers::{tensor2, to_vec, transpose_host};
+use super::precision::BaseQuant;
 use super::vlm::{ModelError, Vlm};
 use super::weights::{self, Checkpoint, Dtype, NamedTensor};
 
@@ -32,6 +33,9 @@ pub struct LoraSettings {
     pub target_modules: Vec<String>,
     /// Adapt the vision tower too (by default it stays frozen).
     pub train_vision: bool,
+    /// QLoRA: the decoder's base linear weights quantized to 8 or 4 bits (none: the base keeps
+    /// the run's dtype).
+    pub quantize_base: Option<BaseQuant>,
 }
 
 impl Default for LoraSettings {
@@ -44,6 +48,7 @@ impl Default for LoraSettings {
                 .map(String::from)
                 .to_vec(),
             train_vision: false,
+            quantize_base: None,
         }
     }
 }
@@ -130,6 +135,49 @@ pub fn linears(vlm: &Vlm) -> Vec<NamedLinear<'_>> {
     out
 }
 
+/// QLoRA's base: the decoder layers' linear weights (`q/k/v/o_proj`, `gate/up/down_proj`; not the
+/// embeddings, the LM head or the vision tower, as bitsandbytes leaves `lm_head`) quantized with
+/// `q`, each widened to f32 first, frozen. Adapters attach afterwards, in f32.
+pub fn quantize_base(vlm: Vlm, q: BaseQuant) -> Vlm {
+    let paths: std::collections::BTreeSet<String> = linears(&vlm)
+        .into_iter()
+        .filter(|l| !l.vision && l.hf.starts_with("model.layers."))
+        .map(|l| format!("{}.weight", l.path))
+        .collect();
+    let mut mapper = QuantizeBase { path: Vec::new(), paths, quant: q };
+    vlm.map(&mut mapper)
+}
+
+/// Quantizes the 2-D parameters at the given paths (burn's `Quantizer` over a widened copy).
+struct QuantizeBase {
+    path: Vec<String>,
+    paths: std::collections::BTreeSet<String>,
+    quant: BaseQuant,
+}
+
+impl burn::module::ModuleMapper for QuantizeBase {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        if D != 2 || !self.paths.contains(&self.path.join(".")) {
+            return param;
+        }
+        let quant = self.quant;
+        param
+            .map(|t| {
+                let scheme = quant.scheme(&t.device(), t.dims()[D - 1]);
+                super::precision::widened(t).quantize_dynamic(&scheme)
+            })
+            .set_require_grad(false)
+    }
+}
+
 /// A transformers-4 module name in transformers-5's layout (`model.language_model.layers…`,
 /// `model.visual…`), which PEFT adapters trained with transformers 5 use.
 pub fn hf5(name: &str) -> String {
@@ -207,7 +255,10 @@ pub fn apply(vlm: Vlm, s: &LoraSettings) -> Result<Vlm, ModelError> {
         )));
     }
     let dropout = s.dropout;
-    let lora = Lora::new(s.rank, s.alpha).set_param_group(ParamGroup::from_paths(paths));
+    // f32 factors on any base (bf16, f16 or quantized): they are trained, and AdamW keeps f32 state.
+    let lora = Lora::new(s.rank, s.alpha)
+        .set_param_group(ParamGroup::from_paths(paths))
+        .set_dtype(burn::tensor::FloatDType::F32);
     Ok(vlm.apply_lora(lora).with_lora_dropout(dropout))
 }
 

@@ -15,6 +15,7 @@ pub mod kv;
 pub mod layers;
 pub mod lora;
 pub mod positions;
+pub mod precision;
 pub mod preprocess;
 pub mod processor;
 pub mod sampling;

@@ -136,7 +136,7 @@ impl TextModel {
             Some(load_linear(ck, "lm_head", h, cfg.vocab_size, false, device)?)
         };
         Ok(Self {
-            embed_tokens: Param::from_tensor(tensor2(embed, [cfg.vocab_size, h], device)),
+            embed_tokens: Param::from_tensor(super::precision::matrix(embed, [cfg.vocab_size, h], ck.store, device)),
             layers,
             norm: Norm::load(ck, "model.norm", h, false, cfg.rms_norm_eps, device)?,
             lm_head,
@@ -214,7 +214,7 @@ impl TextModel {
 
     /// Token embeddings `[n, hidden]` for ids.
     pub fn embed(&self, ids: Tensor<1, Int>) -> Tensor<2> {
-        self.embed_tokens.val().select(0, ids)
+        super::precision::widened(self.embed_tokens.val().select(0, ids))
     }
 
     /// Runs the layers on `x` `[batch, len, hidden]` and returns the final-norm hidden states.
@@ -254,7 +254,7 @@ impl TextModel {
                 let rows: usize = dims[..D - 1].iter().product();
                 let mut out_dims = dims;
                 out_dims[D - 1] = self.cfg.vocab_size;
-                hidden.reshape([rows, h]).matmul(self.embed_tokens.val().transpose()).reshape(out_dims)
+                super::precision::mm(hidden.reshape([rows, h]), self.embed_tokens.val().transpose()).reshape(out_dims)
             }
         }
     }

@@ -81,7 +81,8 @@ impl VisionTower {
             "visual.patch_embed.proj.weight",
             &[e, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size],
         )?;
-        let patch_embed = Param::from_tensor(tensor2(transpose_host(&pe, e, pl), [pl, e], device));
+        let patch_embed =
+            Param::from_tensor(super::precision::matrix(transpose_host(&pe, e, pl), [pl, e], ck.store, device));
         let mut blocks = Vec::with_capacity(cfg.depth);
         for i in 0..cfg.depth {
             let b = format!("visual.blocks.{i}");
@@ -215,7 +216,7 @@ impl VisionTower {
         }
         data.resize(rows * c.patch_len(), 0.0);
         let pv = tensor2(data, [rows, c.patch_len()], device);
-        let mut x = pv.matmul(self.patch_embed.val());
+        let mut x = super::precision::mm(pv, self.patch_embed.val());
         let hd = c.width / c.num_heads;
         let (mut cos, mut sin) = vision_rotary(&grids, c.spatial_merge_size, hd, c.rope_theta);
         cos.resize(rows * hd, 1.0);

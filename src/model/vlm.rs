@@ -131,10 +131,20 @@ impl Vlm {
     /// # Errors
     /// [`ModelError`] naming the file, field or tensor.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, ModelError> {
+        Self::load_as(dir, device, super::precision::Precision::F32)
+    }
+
+    /// [`Vlm::load`] with the weight matrices stored and multiplied in `precision` (see
+    /// [`super::precision`]); norms and biases stay f32.
+    ///
+    /// # Errors
+    /// As [`Vlm::load`].
+    pub fn load_as(dir: &Path, device: &Device, precision: super::precision::Precision) -> Result<Self, ModelError> {
         let config = VlmConfig::from_file(&dir.join("config.json"))?;
         let pp = dir.join("preprocessor_config.json");
         let preprocess = if pp.is_file() { PreprocessConfig::from_file(&pp)? } else { PreprocessConfig::default() };
-        let ck = Checkpoint::open(dir)?;
+        let mut ck = Checkpoint::open(dir)?;
+        ck.store = precision;
         let visual = VisionTower::load(&ck, &config.vision, config.arch, device)?;
         let text = TextModel::load(&ck, &config.text, device)?;
         Ok(Self { visual, text, config, preprocess })

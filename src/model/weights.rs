@@ -128,6 +128,8 @@ struct Entry {
 pub struct Checkpoint {
     files: Vec<PathBuf>,
     entries: HashMap<String, Entry>,
+    /// The dtype weight matrices are stored in once loaded (`--dtype`).
+    pub store: super::precision::Precision,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> WeightsError + '_ {
@@ -210,7 +212,7 @@ impl Checkpoint {
         for (i, f) in files.iter().enumerate() {
             read_header(f, i, &mut entries)?;
         }
-        Ok(Self { files, entries })
+        Ok(Self { files, entries, store: super::precision::Precision::F32 })
     }
 
     /// Whether a tensor exists.

@@ -10,6 +10,7 @@ use burn::prelude::*;
 use crate::domain::VqaItem;
 use crate::domain::prompt::PromptTemplate;
 use crate::model::device::{BackendChoice, Chosen, DeviceError, choose};
+use crate::model::precision::{BaseQuant, Precision};
 use crate::model::preprocess::PixelValues;
 use crate::model::processor::Processor;
 use crate::model::{ModelError, Vlm};
@@ -117,6 +118,9 @@ pub enum InputError {
         /// The limit.
         max: usize,
     },
+    /// Settings that cannot work together, named.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// How to open a model.
@@ -130,6 +134,10 @@ pub struct OpenOptions {
     pub lora: Option<crate::model::lora::LoraSettings>,
     /// Gradient checkpointing on the autodiff device (training).
     pub checkpointing: bool,
+    /// Weight matrices' dtype (`--dtype`); the device may lower it (bf16 -> f16 on wgpu).
+    pub precision: Precision,
+    /// Quantize the decoder's base weights (QLoRA; inference with an adapter, or `lora.quantize_base`).
+    pub quantize: Option<BaseQuant>,
 }
 
 impl OpenOptions {
@@ -195,7 +203,29 @@ impl Loaded {
 /// [`InputError`] naming the file or tensor.
 pub fn open_weights(source: &ModelSource, chosen: &Chosen, opts: &OpenOptions) -> Result<Vlm, InputError> {
     let dir = source.dir()?;
-    let vlm = Vlm::load(&dir, &opts.device(chosen))?;
+    let (precision, note) = opts.precision.on(&chosen.device);
+    if let Some(n) = note {
+        log::warn!("{n}");
+    }
+    let fresh_lora = source.adapter.is_none() && opts.lora.is_some();
+    let lora_run = source.adapter.is_some() || fresh_lora;
+    let quantize = opts.quantize.or_else(|| opts.lora.as_ref().and_then(|l| l.quantize_base));
+    if opts.train && !lora_run && (precision != Precision::F32 || quantize.is_some()) {
+        return Err(InputError::Config(format!(
+            "dtype {} / quantize_base: full fine-tuning keeps f32 weights (AdamW updates them); train a LoRA adapter ([lora]) on a half-precision or quantized base",
+            precision.name()
+        )));
+    }
+    if quantize.is_some() && !lora_run {
+        return Err(InputError::Config(
+            "quantize_base (QLoRA) needs LoRA: an --adapter, or a [lora] table when training".into(),
+        ));
+    }
+    let vlm = Vlm::load_as(&dir, &opts.device(chosen), precision)?;
+    let vlm = match quantize {
+        Some(q) => crate::model::lora::quantize_base(vlm, q),
+        None => vlm,
+    };
     Ok(match (&source.adapter, &opts.lora) {
         (Some(a), _) => crate::model::lora::load_peft(vlm, a, opts.train)?,
         (None, Some(s)) if opts.train => crate::model::lora::apply(vlm, s)?,

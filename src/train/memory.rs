@@ -38,6 +38,11 @@ pub struct PlanInputs {
     pub host_generation: bool,
 }
 
+/// The embedding matrix's size in values (the LM head of a tied model).
+fn vocab_h(t: &crate::model::TextConfig) -> u64 {
+    (t.vocab_size * t.hidden_size) as u64
+}
+
 /// The plan, in bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MemoryPlan {
@@ -65,6 +70,17 @@ pub struct MemoryPlan {
     pub host_copy: u64,
     /// Whether the run uses gradient checkpointing.
     pub checkpointing: bool,
+    /// Widened copies while half or quantized weights multiply: on the CPU each half product
+    /// widens its weight to f32 (the largest, the embedding as LM head); a QLoRA layer
+    /// dequantizes its weight at each product.
+    pub widened: u64,
+    /// QLoRA's training pass: the decoder's dequantized weights, held by autodiff until the
+    /// backward pass propagates through them.
+    pub dequantized: u64,
+    /// The weight matrices' dtype.
+    pub dtype: crate::model::precision::Precision,
+    /// QLoRA: the decoder linears' quantization.
+    pub quant: Option<crate::model::precision::BaseQuant>,
 }
 
 impl MemoryPlan {
@@ -75,13 +91,13 @@ impl MemoryPlan {
 
     /// Peak of the generation phase.
     pub fn generation_peak(&self) -> u64 {
-        self.resident() + self.kv_cache + self.prefill + self.host_copy
+        self.resident() + self.kv_cache + self.prefill + self.host_copy + self.widened
     }
 
     /// Peak of the training pass.
     pub fn training_peak(&self) -> u64 {
         let act = if self.checkpointing { self.activations_checkpointed } else { self.activations };
-        self.resident() + self.gradients + act + self.logits
+        self.resident() + self.gradients + act + self.logits + self.widened + self.dequantized
     }
 
     /// The larger phase.
@@ -95,12 +111,22 @@ impl MemoryPlan {
         let row = |s: &mut String, k: &str, v: u64| {
             let _ = writeln!(s, "  {k:<34} {}", gb(v));
         };
-        row(&mut s, "weights (f32)", self.weights);
+        let stored = match self.quant {
+            Some(q) => format!("weights ({}, decoder {})", self.dtype.name(), q.name()),
+            None => format!("weights ({})", self.dtype.name()),
+        };
+        row(&mut s, &stored, self.weights);
         if self.reference > 0 {
             row(&mut s, "reference model", self.reference);
         }
         if self.adapters > 0 {
             row(&mut s, "LoRA adapters", self.adapters);
+        }
+        if self.widened > 0 {
+            row(&mut s, "widened weight (per product)", self.widened);
+        }
+        if self.dequantized > 0 {
+            row(&mut s, "dequantized decoder (training)", self.dequantized);
         }
         row(&mut s, "gradients", self.gradients);
         row(&mut s, "optimizer state (AdamW)", self.optimizer);
@@ -194,11 +220,35 @@ pub fn plan(model: &VlmConfig, cfg: &GrpoConfig, inputs: PlanInputs) -> MemoryPl
     let text_params = vocab * h * if t.tie_word_embeddings { 1 } else { 2 }
         + layers * (2 * h * h + 2 * h * kv + 3 * h * i + 3 * h + 2 * kv)
         + h;
+    // Weight matrices in the run's dtype (norms and biases, a few thousand values, too); QLoRA's
+    // decoder linears at their packed size plus one layer's largest weight widened to f32 while
+    // it multiplies (a half weight on the CPU is widened per product too).
+    let dtype = cfg.dtype.bytes();
+    let decoder_linear = layers * (2 * h * h + 2 * h * kv + 3 * h * i);
+    let quant = cfg.lora.as_ref().and_then(|l| l.quantize_base);
+    let weights = match quant {
+        Some(q) => {
+            inputs.base_params.saturating_sub(decoder_linear) * dtype
+                + (decoder_linear as f64 * q.bytes_per_weight()) as u64
+        }
+        None => inputs.base_params * dtype,
+    };
+    let cpu = inputs.host_generation;
+    let widened = match (dtype != F32 && cpu, quant.is_some()) {
+        (true, _) => vocab_h(t) * F32,
+        (false, true) => h * i * F32,
+        (false, false) => 0,
+    };
+    let dequantized = if quant.is_some() { decoder_linear * F32 } else { 0 };
     MemoryPlan {
+        widened,
+        dequantized,
+        dtype: cfg.dtype,
+        quant,
         // The copy, plus the transient of its largest tensor (the embedding goes through a
         // `TensorData` on its way to the host vector).
         host_copy: if inputs.host_generation { (text_params + vocab * h) * F32 } else { 0 },
-        weights: inputs.base_params * F32,
+        weights,
         reference: if !lora && cfg.beta != 0.0 { inputs.base_params * F32 } else { 0 },
         adapters: if lora { inputs.trainable * F32 } else { 0 },
         gradients: inputs.trainable * F32,

@@ -235,6 +235,30 @@ fn lora_settings(ui: &mut egui::Ui, f: &mut GrpoConfig) {
         ui.label("  vision tower");
         ui.checkbox(&mut l.train_vision, "adapt it too");
         ui.end_row();
+        ui.label("  QLoRA base");
+        egui::ComboBox::from_id_salt("qlora-base")
+            .selected_text(l.quantize_base.map_or("none", |q| q.name()))
+            .show_ui(ui, |ui| {
+                use crate::model::precision::BaseQuant;
+                for q in [None, Some(BaseQuant::Q8), Some(BaseQuant::Q4)] {
+                    ui.selectable_value(&mut l.quantize_base, q, q.map_or("none", |q| q.name()));
+                }
+            })
+            .response
+            .on_hover_text("The decoder's base weights quantized to 8 or 4 bits, dequantized at each product");
+        ui.end_row();
+    }
+    ui.label("Weights dtype");
+    egui::ComboBox::from_id_salt("weights-dtype").selected_text(f.dtype.name()).show_ui(ui, |ui| {
+        for p in crate::model::precision::Precision::ALL {
+            ui.selectable_value(&mut f.dtype, p, p.name());
+        }
+    });
+    ui.end_row();
+    if f.dtype != crate::model::precision::Precision::F32 && f.lora.is_none() {
+        ui.label("");
+        ui.colored_label(ui.visuals().warn_fg_color, "half precision trains LoRA: turn LoRA on");
+        ui.end_row();
     }
     ui.label("Gradient checkpointing");
     ui.checkbox(&mut f.gradient_checkpointing, "recompute element-wise activations")

@@ -12,6 +12,7 @@ mod grpo;
 mod import;
 mod lora;
 mod model_parity;
+mod precision;
 mod sample;
 mod shader;
 mod store;

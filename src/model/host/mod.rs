@@ -62,10 +62,10 @@ fn side_by_side(parts: &[(Vec<f32>, usize)], rows: usize) -> Vec<f32> {
     out
 }
 
-/// A layer's weight as the host computes with it: LoRA adapters merged (`val`), or the frozen base
+/// A layer's weight as the host computes with it, in f32: LoRA adapters merged, or the frozen base
 /// alone when the model's adapters are off.
 fn weight_of(l: &Linear, adapters_off: bool) -> (Vec<f32>, usize) {
-    let w = if adapters_off { l.weight.base() } else { l.weight.val() };
+    let w = crate::model::layers::dense_weight(l, adapters_off);
     let cols = w.dims()[1];
     (to_vec(w), cols)
 }

@@ -105,6 +105,8 @@ pub struct GrpoConfig {
     /// Refuse the run when its memory plan exceeds this many GB (0: the host's available memory
     /// on the CPU; GPUs do not report their size through wgpu, so set it for a GPU).
     pub memory_limit_gb: f64,
+    /// Weight matrices' dtype (`f32`, `bf16`, `f16`); half precision needs `[lora]`.
+    pub dtype: crate::model::precision::Precision,
 }
 
 /// Overlays `user` on `base`, table into table: `adam = { weight_decay = 0.1 }` changes one field
@@ -176,6 +178,7 @@ impl GrpoConfig {
             adapter: None,
             gradient_checkpointing: false,
             memory_limit_gb: 0.0,
+            dtype: crate::model::precision::Precision::F32,
         }
     }
 
