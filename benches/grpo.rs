@@ -104,7 +104,7 @@ fn main() {
     let train_dev = dev.clone().autodiff();
     let config = configs::qwen2_small();
     let vocab = config.text.vocab_size;
-    let mut policy = Vlm::random(config, PreprocessConfig::default(), 0, &train_dev);
+    let mut policy = Vlm::random(config, PreprocessConfig::default(), 0, &train_dev).unwrap_or_else(|e| panic!("{e}"));
     let tok = match ChatTokenizer::from_tokenizer(tokenizer(vocab)) {
         Ok(t) => t,
         Err(e) => panic!("{e}"),

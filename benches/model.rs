@@ -267,8 +267,9 @@ fn main() {
             torch_s: None,
             extra: format!("{gflops:.0} GFLOP/s"),
         });
-        let small = Vlm::random(qwen2_small(), PreprocessConfig::default(), 0, &dev);
-        let small_train = Vlm::random(qwen2_small(), PreprocessConfig::default(), 0, &dev.clone().autodiff());
+        let small = Vlm::random(qwen2_small(), PreprocessConfig::default(), 0, &dev).unwrap_or_else(|e| panic!("{e}"));
+        let small_train = Vlm::random(qwen2_small(), PreprocessConfig::default(), 0, &dev.clone().autodiff())
+            .unwrap_or_else(|e| panic!("{e}"));
         bench_model(&a, "qwen2-small", &small, small_train, None, &dev, &dev.clone().autodiff(), &desc, &mut rows);
         let tiny = Vlm::load(&fixtures, &dev).unwrap_or_else(|e| panic!("{e}"));
         let tiny_train = Vlm::load(&fixtures, &dev.clone().autodiff()).unwrap_or_else(|e| panic!("{e}"));

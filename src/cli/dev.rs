@@ -112,7 +112,7 @@ pub(super) fn run(args: &DevArgs) -> anyhow::Result<i32> {
         DevCommand::RandomModel { out, layers, vision_depth, seed, dtype } => {
             let dtype = super::model::parse_dtype(dtype)?;
             let cfg = crate::train::full_size::qwen2_vl_2b(*layers, *vision_depth);
-            let vlm = Vlm::random(cfg, PreprocessConfig::default(), *seed, &Device::flex());
+            let vlm = Vlm::random(cfg, PreprocessConfig::default(), *seed, &Device::flex())?;
             let mut meta = BTreeMap::new();
             meta.insert("medvlm".into(), format!("random Qwen2-VL-2B widths, {layers} layers, seed {seed}"));
             vlm.save(out, dtype, meta)?;

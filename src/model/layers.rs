@@ -1,5 +1,5 @@
-//! Building blocks shared by the vision tower and the decoder: linear layers built from PyTorch
-//! `[out, in]` weights, LayerNorm / RMSNorm (f32, weight not `1 + w`), rotary helpers, and
+//! Building blocks shared by the vision tower and the decoder: linear layers (`[in, out]` here,
+//! built by [`super::names::Builder`]), LayerNorm / RMSNorm (f32, weight not `1 + w`), rotary helpers, and
 //! conversions between host vectors and tensors.
 
 use burn::module::{Module, Param};
@@ -8,7 +8,6 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 
 use super::precision::mm;
-use super::weights::{Checkpoint, NamedTensor, WeightsError};
 use crate::rng::Rng;
 
 /// A 2-D tensor from row-major host data.
@@ -42,26 +41,6 @@ pub fn transpose_host(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
         }
     }
     out
-}
-
-/// Loads `name.weight` `[out, in]` (and `name.bias` when `bias`) into a burn `Linear` (`[in, out]`).
-///
-/// # Errors
-/// Missing or mis-shaped tensors, named.
-pub fn load_linear(
-    ck: &Checkpoint,
-    name: &str,
-    d_in: usize,
-    d_out: usize,
-    bias: bool,
-    device: &Device,
-) -> Result<Linear, WeightsError> {
-    let w = ck.get(&format!("{name}.weight"), &[d_out, d_in])?;
-    let w = transpose_host(&w, d_out, d_in);
-    let weight = Param::from_tensor(super::precision::matrix(w, [d_in, d_out], ck.store, device));
-    let bias =
-        if bias { Some(Param::from_tensor(tensor1(ck.get(&format!("{name}.bias"), &[d_out])?, device))) } else { None };
-    Ok(Linear { weight, bias })
 }
 
 /// How linear layers use their LoRA adapters (a module-level setting, cloned with the module).
@@ -117,20 +96,6 @@ pub fn linear_rows_with<const D: usize>(lin: &Linear, x: Tensor<D>, adapters: Ad
     y.reshape(dims)
 }
 
-/// Exports a `Linear` under HF names (`[out, in]` weight).
-pub fn export_linear(lin: &Linear, name: &str, out: &mut Vec<NamedTensor>) {
-    let [d_in, d_out] = lin.weight.val().dims();
-    let w = to_vec(dense_weight(lin, false));
-    out.push(NamedTensor {
-        name: format!("{name}.weight"),
-        shape: vec![d_out, d_in],
-        data: transpose_host(&w, d_in, d_out),
-    });
-    if let Some(b) = &lin.bias {
-        out.push(NamedTensor { name: format!("{name}.bias"), shape: vec![d_out], data: to_vec(b.val()) });
-    }
-}
-
 /// A layer's weight as one f32 matrix `[in, out]`: the base widened (dequantized for QLoRA), plus
 /// `s A B` of its LoRA adapter unless `adapters_off`. burn's `Param::val` would add factors and
 /// base of different dtypes.
@@ -154,14 +119,6 @@ pub fn normal_vec(n: usize, std: f64, rng: &mut Rng) -> Vec<f32> {
     (0..n).map(|_| (f64::from(rng.normal()) * std) as f32).collect()
 }
 
-/// A linear layer with random weights ~ N(0, gain²/fan_in) and zero bias (for the built-in tiny model).
-pub fn random_linear(d_in: usize, d_out: usize, bias: bool, gain: f64, rng: &mut Rng, device: &Device) -> Linear {
-    let std = gain / (d_in as f64).sqrt();
-    let weight = Param::from_tensor(tensor2(normal_vec(d_in * d_out, std, rng), [d_in, d_out], device));
-    let bias = bias.then(|| Param::from_tensor(Tensor::zeros([d_out], device)));
-    Linear { weight, bias }
-}
-
 /// LayerNorm (with bias) or RMSNorm (without), eps 1e-6 unless configured.
 #[derive(Module, Debug)]
 pub struct Norm {
@@ -175,36 +132,6 @@ pub struct Norm {
 }
 
 impl Norm {
-    /// Loads `name.weight` (and `name.bias` for a LayerNorm).
-    ///
-    /// # Errors
-    /// Missing or mis-shaped tensors.
-    pub fn load(
-        ck: &Checkpoint,
-        name: &str,
-        dim: usize,
-        layer_norm: bool,
-        eps: f64,
-        device: &Device,
-    ) -> Result<Self, WeightsError> {
-        let weight = Param::from_tensor(tensor1(ck.get(&format!("{name}.weight"), &[dim])?, device));
-        let bias = if layer_norm {
-            Some(Param::from_tensor(tensor1(ck.get(&format!("{name}.bias"), &[dim])?, device)))
-        } else {
-            None
-        };
-        Ok(Self { weight, bias, eps })
-    }
-
-    /// A fresh norm (weight 1, bias 0).
-    pub fn new(dim: usize, layer_norm: bool, eps: f64, device: &Device) -> Self {
-        Self {
-            weight: Param::from_tensor(Tensor::ones([dim], device)),
-            bias: layer_norm.then(|| Param::from_tensor(Tensor::zeros([dim], device))),
-            eps,
-        }
-    }
-
     /// Normalises the last dimension.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let w = self.weight.val().unsqueeze::<D>();
@@ -219,16 +146,6 @@ impl Norm {
                 let var = centered.clone().square().mean_dim(D - 1);
                 centered * (var + self.eps).sqrt().recip() * w + b.val().unsqueeze::<D>()
             }
-        }
-    }
-
-    /// Exports under HF names.
-    pub fn export(&self, name: &str, out: &mut Vec<NamedTensor>) {
-        let w = to_vec(self.weight.val());
-        out.push(NamedTensor { name: format!("{name}.weight"), shape: vec![w.len()], data: w });
-        if let Some(b) = &self.bias {
-            let b = to_vec(b.val());
-            out.push(NamedTensor { name: format!("{name}.bias"), shape: vec![b.len()], data: b });
         }
     }
 }

@@ -5,10 +5,10 @@
 //! GRPO reference policy) costs no second copy. Adapters load from and save to PEFT's format
 //! (`adapter_model.safetensors` + `adapter_config.json`, transformers-4 or -5 key layouts).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use burn::module::{Lora, LoraAdapter, Module, Param, ParamGroup, Reparameterizer};
+use burn::module::{Lora, LoraAdapter, Module, Param, ParamGroup, ParamId, Reparameterizer};
 use burn::nn::Linear;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -75,97 +75,61 @@ impl LoraSettings {
     }
 }
 
-/// A linear layer with its transformers-4 module name (`model.layers.3.self_attn.q_proj`) and its
-/// parameter path in this crate's model (`text.layers.3.self_attn.q_proj`).
+/// A linear layer with its transformers-4 module name (`model.layers.3.self_attn.q_proj`), as
+/// the model's builder recorded it.
 pub struct NamedLinear<'a> {
     /// transformers-4 name (the Hub checkpoints' layout).
     pub hf: String,
-    /// Module path here.
-    pub path: String,
     /// True for the vision tower.
     pub vision: bool,
     /// The layer.
     pub linear: &'a Linear,
 }
 
-fn named<'a>(hf: String, path: String, vision: bool, linear: &'a Linear) -> NamedLinear<'a> {
-    NamedLinear { hf, path, vision, linear }
-}
-
-/// Every linear layer of the model under its Hugging Face name: the one table LoRA targeting,
-/// saving and loading use.
+/// Every linear layer of the model under the Hugging Face name its builder recorded
+/// ([`super::names`]): the one table LoRA targeting, saving and loading use.
 pub fn linears(vlm: &Vlm) -> Vec<NamedLinear<'_>> {
-    let mut out = Vec::new();
-    for (i, l) in vlm.text.layers.iter().enumerate() {
+    let mut all: Vec<&Linear> = Vec::new();
+    for l in &vlm.text.layers {
         let a = &l.self_attn;
-        for (n, lin) in [("q_proj", &a.q_proj), ("k_proj", &a.k_proj), ("v_proj", &a.v_proj), ("o_proj", &a.o_proj)] {
-            out.push(named(
-                format!("model.layers.{i}.self_attn.{n}"),
-                format!("text.layers.{i}.self_attn.{n}"),
-                false,
-                lin,
-            ));
-        }
-        for (n, lin) in [("gate_proj", &l.gate_proj), ("up_proj", &l.up_proj), ("down_proj", &l.down_proj)] {
-            out.push(named(format!("model.layers.{i}.mlp.{n}"), format!("text.layers.{i}.{n}"), false, lin));
-        }
+        all.extend([&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &l.gate_proj, &l.up_proj, &l.down_proj]);
     }
-    if let Some(head) = &vlm.text.lm_head {
-        out.push(named("lm_head".into(), "text.lm_head".into(), false, head));
+    all.extend(vlm.text.lm_head.as_ref());
+    for b in &vlm.visual.blocks {
+        all.extend([&b.qkv, &b.proj]);
+        all.extend([&b.fc1, &b.fc2, &b.gate_proj, &b.up_proj, &b.down_proj].into_iter().flatten());
     }
-    for (i, b) in vlm.visual.blocks.iter().enumerate() {
-        let mut parts: Vec<(&str, &str, &Linear)> = vec![("attn.qkv", "qkv", &b.qkv), ("attn.proj", "proj", &b.proj)];
-        for (hf, path, lin) in [
-            ("mlp.fc1", "fc1", &b.fc1),
-            ("mlp.fc2", "fc2", &b.fc2),
-            ("mlp.gate_proj", "gate_proj", &b.gate_proj),
-            ("mlp.up_proj", "up_proj", &b.up_proj),
-            ("mlp.down_proj", "down_proj", &b.down_proj),
-        ] {
-            if let Some(lin) = lin {
-                parts.push((hf, path, lin));
-            }
-        }
-        for (hf, path, lin) in parts {
-            out.push(named(format!("visual.blocks.{i}.{hf}"), format!("visual.blocks.{i}.{path}"), true, lin));
-        }
-    }
-    out.push(named("visual.merger.mlp.0".into(), "visual.mlp0".into(), true, &vlm.visual.mlp0));
-    out.push(named("visual.merger.mlp.2".into(), "visual.mlp2".into(), true, &vlm.visual.mlp2));
-    out
+    all.extend([&vlm.visual.mlp0, &vlm.visual.mlp2]);
+    all.into_iter()
+        .filter_map(|linear| {
+            let n = vlm.names.linear(linear.weight.id)?;
+            Some(NamedLinear { hf: n.hf.clone(), vision: n.vision, linear })
+        })
+        .collect()
 }
 
 /// QLoRA's base: the decoder layers' linear weights (`q/k/v/o_proj`, `gate/up/down_proj`; not the
 /// embeddings, the LM head or the vision tower, as bitsandbytes leaves `lm_head`) quantized with
 /// `q`, each widened to f32 first, frozen. Adapters attach afterwards, in f32.
 pub fn quantize_base(vlm: Vlm, q: BaseQuant) -> Vlm {
-    let paths: std::collections::BTreeSet<String> = linears(&vlm)
+    let ids: std::collections::HashSet<ParamId> = linears(&vlm)
         .into_iter()
         .filter(|l| !l.vision && l.hf.starts_with("model.layers."))
-        .map(|l| format!("{}.weight", l.path))
+        .map(|l| l.linear.weight.id)
         .collect();
-    let mut mapper = QuantizeBase { path: Vec::new(), paths, quant: q };
+    let mut mapper = QuantizeBase { ids, quant: q };
     vlm.map(&mut mapper)
 }
 
-/// Quantizes the 2-D parameters at the given paths (burn's `Quantizer` over a widened copy).
+/// Quantizes the given 2-D parameters (each widened to f32 first).
 struct QuantizeBase {
-    path: Vec<String>,
-    paths: std::collections::BTreeSet<String>,
+    ids: std::collections::HashSet<ParamId>,
     quant: BaseQuant,
 }
 
 impl burn::module::ModuleMapper for QuantizeBase {
-    fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.path.push(name.to_string());
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        if D != 2 || !self.paths.contains(&self.path.join(".")) {
+        if D != 2 || !self.ids.contains(&param.id) {
             return param;
         }
         let quant = self.quant;
@@ -243,12 +207,12 @@ impl Target {
 pub fn apply(vlm: Vlm, s: &LoraSettings) -> Result<Vlm, ModelError> {
     s.validate().map_err(ModelError::Invalid)?;
     let target = Target::parse(&s.target_modules).map_err(ModelError::Invalid)?;
-    let paths: Vec<String> = linears(&vlm)
+    let ids: Vec<ParamId> = linears(&vlm)
         .into_iter()
         .filter(|l| (s.train_vision || !l.vision) && target.matches(&l.hf))
-        .map(|l| format!("{}.weight", l.path))
+        .map(|l| l.linear.weight.id)
         .collect();
-    if paths.is_empty() {
+    if ids.is_empty() {
         return Err(ModelError::Invalid(format!(
             "lora.target_modules {:?} match no linear layer of this model",
             s.target_modules
@@ -256,9 +220,8 @@ pub fn apply(vlm: Vlm, s: &LoraSettings) -> Result<Vlm, ModelError> {
     }
     let dropout = s.dropout;
     // f32 factors on any base (bf16, f16 or quantized): they are trained, and AdamW keeps f32 state.
-    let lora = Lora::new(s.rank, s.alpha)
-        .set_param_group(ParamGroup::from_paths(paths))
-        .set_dtype(burn::tensor::FloatDType::F32);
+    let lora =
+        Lora::new(s.rank, s.alpha).set_param_group(ParamGroup::from_ids(ids)).set_dtype(burn::tensor::FloatDType::F32);
     Ok(vlm.apply_lora(lora).with_lora_dropout(dropout))
 }
 
@@ -268,7 +231,7 @@ type HostFactors = (Vec<f32>, [usize; 2], Vec<f32>, [usize; 2], f64);
 /// Adapters read from a file, by module path, waiting to be attached.
 struct Attach {
     /// path (`text.layers.0.self_attn.q_proj.weight`) -> factors.
-    pending: BTreeMap<String, HostFactors>,
+    pending: HashMap<ParamId, HostFactors>,
 }
 
 impl Reparameterizer for Attach {
@@ -276,14 +239,14 @@ impl Reparameterizer for Attach {
 
     fn reparameterize<const D: usize>(
         &mut self,
-        path: &str,
+        _path: &str,
         param: Param<Tensor<D>>,
     ) -> (Param<Tensor<D>>, Option<LoraAdapter>) {
         let base = param.set_require_grad(false);
         if D != 2 {
             return (base, None);
         }
-        let Some((a, sa, b, sb, scale)) = self.pending.remove(path) else { return (base, None) };
+        let Some((a, sa, b, sb, scale)) = self.pending.remove(&base.id) else { return (base, None) };
         let device = base.base().device();
         let adapter = LoraAdapter {
             a: Param::from_tensor(tensor2(a, sa, &device)),
@@ -304,13 +267,13 @@ pub fn random_adapters(vlm: Vlm, s: &LoraSettings, seed: u64, b_std: f64) -> Res
     s.validate().map_err(ModelError::Invalid)?;
     let target = Target::parse(&s.target_modules).map_err(ModelError::Invalid)?;
     let mut rng = crate::rng::Rng::new(seed);
-    let mut pending = BTreeMap::new();
+    let mut pending = HashMap::new();
     for l in linears(&vlm).into_iter().filter(|l| (s.train_vision || !l.vision) && target.matches(&l.hf)) {
         let [d_in, d_out] = l.linear.weight.dims();
         let r = s.rank;
         let a = super::layers::normal_vec(d_in * r, 1.0 / r as f64, &mut rng);
         let b = super::layers::normal_vec(r * d_out, b_std, &mut rng);
-        pending.insert(format!("{}.weight", l.path), (a, [d_in, r], b, [r, d_out], s.alpha / r as f64));
+        pending.insert(l.linear.weight.id, (a, [d_in, r], b, [r, d_out], s.alpha / r as f64));
     }
     if pending.is_empty() {
         return Err(ModelError::Invalid(format!("lora.target_modules {:?} match no layer", s.target_modules)));
@@ -371,7 +334,7 @@ pub fn load_peft(vlm: Vlm, dir: &Path, train: bool) -> Result<Vlm, ModelError> {
     let weights = dir.join("adapter_model.safetensors");
     let ck = Checkpoint::open(&weights)?;
     let mut keys: std::collections::BTreeSet<String> = ck.names().into_iter().collect();
-    let mut pending = BTreeMap::new();
+    let mut pending = HashMap::new();
     for l in linears(&vlm) {
         let [d_in, d_out] = l.linear.weight.dims();
         let found = [l.hf.clone(), hf5(&l.hf)].into_iter().find(|n| keys.contains(&peft_key(n, "A")));
@@ -392,7 +355,7 @@ pub fn load_peft(vlm: Vlm, dir: &Path, train: bool) -> Result<Vlm, ModelError> {
         let rank = pattern_value(&cfg.rank_pattern, &l.hf, cfg.r);
         let alpha = pattern_value(&cfg.alpha_pattern, &l.hf, cfg.lora_alpha);
         let scale = if cfg.use_rslora { alpha / (rank as f64).sqrt() } else { alpha / rank as f64 };
-        pending.insert(format!("{}.weight", l.path), (a, [d_in, r], b, [r, d_out], scale));
+        pending.insert(l.linear.weight.id, (a, [d_in, r], b, [r, d_out], scale));
         keys.remove(&ka);
         keys.remove(&kb);
     }

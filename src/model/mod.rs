@@ -14,6 +14,7 @@ pub mod host;
 pub mod kv;
 pub mod layers;
 pub mod lora;
+pub mod names;
 pub mod positions;
 pub mod precision;
 pub mod preprocess;

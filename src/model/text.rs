@@ -8,12 +8,9 @@ use burn::tensor::activation::{silu, softmax};
 
 use super::config::TextConfig;
 use super::kv::KvCache;
-use super::layers::{
-    Adapters, Norm, apply_rotary, export_linear, inv_freq, linear_rows_with, load_linear, normal_vec, random_linear,
-    tensor2, to_vec,
-};
-use super::weights::{Checkpoint, NamedTensor, WeightsError};
-use crate::rng::Rng;
+use super::layers::{Adapters, Norm, apply_rotary, inv_freq, linear_rows_with};
+use super::names::Builder;
+use super::weights::WeightsError;
 
 /// Self-attention of one layer.
 #[derive(Module, Debug)]
@@ -96,120 +93,54 @@ pub fn mrope_cos_sin(cfg: &TextConfig, pos: &[i64], batch: usize, len: usize) ->
 }
 
 impl TextModel {
-    /// Loads `model.*` (and `lm_head.weight` unless tied).
+    /// Builds the decoder under Hugging Face's names (`model.*`, `lm_head` unless tied): loaded
+    /// from a checkpoint or drawn at random, by the same code.
     ///
     /// # Errors
     /// Missing or mis-shaped tensors, named.
-    pub fn load(ck: &Checkpoint, cfg: &TextConfig, device: &Device) -> Result<Self, WeightsError> {
-        let (h, kv) = (cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim());
-        let embed = ck.get("model.embed_tokens.weight", &[cfg.vocab_size, h])?;
-        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
-        for i in 0..cfg.num_hidden_layers {
-            let p = format!("model.layers.{i}");
-            let lin = |n: &str, a, b, bias| load_linear(ck, &format!("{p}.{n}"), a, b, bias, device);
-            layers.push(DecoderLayer {
-                self_attn: Attention {
-                    q_proj: lin("self_attn.q_proj", h, h, true)?,
-                    k_proj: lin("self_attn.k_proj", h, kv, true)?,
-                    v_proj: lin("self_attn.v_proj", h, kv, true)?,
-                    o_proj: lin("self_attn.o_proj", h, h, false)?,
-                    n_heads: cfg.num_attention_heads,
-                    n_kv: cfg.num_key_value_heads,
-                },
-                gate_proj: lin("mlp.gate_proj", h, cfg.intermediate_size, false)?,
-                up_proj: lin("mlp.up_proj", h, cfg.intermediate_size, false)?,
-                down_proj: lin("mlp.down_proj", cfg.intermediate_size, h, false)?,
-                input_layernorm: Norm::load(ck, &format!("{p}.input_layernorm"), h, false, cfg.rms_norm_eps, device)?,
-                post_attention_layernorm: Norm::load(
-                    ck,
-                    &format!("{p}.post_attention_layernorm"),
-                    h,
-                    false,
-                    cfg.rms_norm_eps,
-                    device,
-                )?,
-            });
-        }
-        let lm_head = if cfg.tie_word_embeddings {
-            None
-        } else {
-            Some(load_linear(ck, "lm_head", h, cfg.vocab_size, false, device)?)
-        };
-        Ok(Self {
-            embed_tokens: Param::from_tensor(super::precision::matrix(embed, [cfg.vocab_size, h], ck.store, device)),
-            layers,
-            norm: Norm::load(ck, "model.norm", h, false, cfg.rms_norm_eps, device)?,
-            lm_head,
-            cfg: cfg.clone(),
-            adapters: Adapters::default(),
-        })
-    }
-
-    /// A randomly initialised decoder (the built-in tiny model's starting point).
-    pub fn random(cfg: &TextConfig, rng: &mut Rng, device: &Device) -> Self {
-        let (h, kv) = (cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim());
+    pub fn build(b: &mut Builder<'_>, cfg: &TextConfig) -> Result<Self, WeightsError> {
+        let (h, kv, im) = (cfg.hidden_size, cfg.num_key_value_heads * cfg.head_dim(), cfg.intermediate_size);
+        let eps = cfg.rms_norm_eps;
+        // Residual-branch outputs start smaller in a fresh model (ignored when loading).
         let out_gain = 1.0 / (2.0 * cfg.num_hidden_layers as f64).sqrt();
-        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
-        for _ in 0..cfg.num_hidden_layers {
-            let q_proj = random_linear(h, h, true, 1.0, rng, device);
-            let k_proj = random_linear(h, kv, true, 1.0, rng, device);
-            let v_proj = random_linear(h, kv, true, 1.0, rng, device);
-            let o_proj = random_linear(h, h, false, out_gain, rng, device);
-            let gate_proj = random_linear(h, cfg.intermediate_size, false, 1.0, rng, device);
-            let up_proj = random_linear(h, cfg.intermediate_size, false, 1.0, rng, device);
-            let down_proj = random_linear(cfg.intermediate_size, h, false, out_gain, rng, device);
-            layers.push(DecoderLayer {
-                self_attn: Attention {
-                    q_proj,
-                    k_proj,
-                    v_proj,
-                    o_proj,
-                    n_heads: cfg.num_attention_heads,
-                    n_kv: cfg.num_key_value_heads,
-                },
-                gate_proj,
-                up_proj,
-                down_proj,
-                input_layernorm: Norm::new(h, false, cfg.rms_norm_eps, device),
-                post_attention_layernorm: Norm::new(h, false, cfg.rms_norm_eps, device),
-            });
-        }
-        let embed = tensor2(normal_vec(cfg.vocab_size * h, 0.1, rng), [cfg.vocab_size, h], device);
-        let lm_head = (!cfg.tie_word_embeddings).then(|| random_linear(h, cfg.vocab_size, false, 1.0, rng, device));
-        Self {
-            embed_tokens: Param::from_tensor(embed),
-            layers,
-            norm: Norm::new(h, false, cfg.rms_norm_eps, device),
-            lm_head,
-            cfg: cfg.clone(),
-            adapters: Adapters::default(),
-        }
-    }
-
-    /// Exports under HF names.
-    pub fn export(&self, out: &mut Vec<NamedTensor>) {
-        let [v, h] = self.embed_tokens.val().dims();
-        out.push(NamedTensor {
-            name: "model.embed_tokens.weight".into(),
-            shape: vec![v, h],
-            data: to_vec(self.embed_tokens.val()),
-        });
-        for (i, l) in self.layers.iter().enumerate() {
-            let p = format!("model.layers.{i}");
-            export_linear(&l.self_attn.q_proj, &format!("{p}.self_attn.q_proj"), out);
-            export_linear(&l.self_attn.k_proj, &format!("{p}.self_attn.k_proj"), out);
-            export_linear(&l.self_attn.v_proj, &format!("{p}.self_attn.v_proj"), out);
-            export_linear(&l.self_attn.o_proj, &format!("{p}.self_attn.o_proj"), out);
-            export_linear(&l.gate_proj, &format!("{p}.mlp.gate_proj"), out);
-            export_linear(&l.up_proj, &format!("{p}.mlp.up_proj"), out);
-            export_linear(&l.down_proj, &format!("{p}.mlp.down_proj"), out);
-            l.input_layernorm.export(&format!("{p}.input_layernorm"), out);
-            l.post_attention_layernorm.export(&format!("{p}.post_attention_layernorm"), out);
-        }
-        self.norm.export("model.norm", out);
-        if let Some(head) = &self.lm_head {
-            export_linear(head, "lm_head", out);
-        }
+        b.set_vision(false);
+        let (layers, embed_tokens, norm) = b.scope("model", |b| -> Result<_, WeightsError> {
+            let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+            for i in 0..cfg.num_hidden_layers {
+                layers.push(b.scope(&format!("layers.{i}"), |b| -> Result<_, WeightsError> {
+                    let self_attn = b.scope("self_attn", |b| -> Result<_, WeightsError> {
+                        Ok(Attention {
+                            q_proj: b.linear("q_proj", h, h, true, 1.0)?,
+                            k_proj: b.linear("k_proj", h, kv, true, 1.0)?,
+                            v_proj: b.linear("v_proj", h, kv, true, 1.0)?,
+                            o_proj: b.linear("o_proj", h, h, false, out_gain)?,
+                            n_heads: cfg.num_attention_heads,
+                            n_kv: cfg.num_key_value_heads,
+                        })
+                    })?;
+                    let (gate_proj, up_proj, down_proj) = b.scope("mlp", |b| -> Result<_, WeightsError> {
+                        Ok((
+                            b.linear("gate_proj", h, im, false, 1.0)?,
+                            b.linear("up_proj", h, im, false, 1.0)?,
+                            b.linear("down_proj", im, h, false, out_gain)?,
+                        ))
+                    })?;
+                    Ok(DecoderLayer {
+                        self_attn,
+                        gate_proj,
+                        up_proj,
+                        down_proj,
+                        input_layernorm: b.norm("input_layernorm", h, false, eps)?,
+                        post_attention_layernorm: b.norm("post_attention_layernorm", h, false, eps)?,
+                    })
+                })?);
+            }
+            let embed = b.embedding("embed_tokens.weight", cfg.vocab_size, h, 0.1)?;
+            Ok((layers, embed, b.norm("norm", h, false, eps)?))
+        })?;
+        let lm_head =
+            if cfg.tie_word_embeddings { None } else { Some(b.linear("lm_head", h, cfg.vocab_size, false, 1.0)?) };
+        Ok(Self { embed_tokens, layers, norm, lm_head, cfg: cfg.clone(), adapters: Adapters::default() })
     }
 
     /// Token embeddings `[n, hidden]` for ids.

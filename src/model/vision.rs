@@ -8,16 +8,13 @@ use burn::prelude::*;
 use burn::tensor::activation::{gelu, sigmoid, silu};
 
 use super::config::{Arch, VisionConfig};
-use super::layers::{
-    Adapters, Norm, apply_rotary, export_linear, index1, inv_freq, linear_rows_with, load_linear, normal_vec,
-    random_linear, tensor2, to_vec, transpose_host,
-};
+use super::layers::{Adapters, Norm, apply_rotary, index1, inv_freq, linear_rows_with, tensor2};
+use super::names::Builder;
 use super::positions::{vision_positions, window_index};
 use super::preprocess::PixelValues;
 use super::segments::segmented_attention;
 use super::shapes::ShapePolicy;
-use super::weights::{Checkpoint, NamedTensor, WeightsError};
-use crate::rng::Rng;
+use super::weights::WeightsError;
 
 /// One ViT block.
 #[derive(Module, Debug)]
@@ -70,135 +67,70 @@ pub struct VisionTower {
 }
 
 impl VisionTower {
-    /// Loads `visual.*` tensors.
+    /// Builds the tower under Hugging Face's names (`visual.*`): loaded from a checkpoint or drawn
+    /// at random, by the same code.
     ///
     /// # Errors
     /// Missing or mis-shaped tensors, named.
-    pub fn load(ck: &Checkpoint, cfg: &VisionConfig, arch: Arch, device: &Device) -> Result<Self, WeightsError> {
-        let (e, pl) = (cfg.width, cfg.patch_len());
+    pub fn build(b: &mut Builder<'_>, cfg: &VisionConfig, arch: Arch) -> Result<Self, WeightsError> {
+        let e = cfg.width;
         let qwen25 = arch == Arch::Qwen25Vl;
-        let pe = ck.get(
-            "visual.patch_embed.proj.weight",
-            &[e, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size],
-        )?;
-        let patch_embed =
-            Param::from_tensor(super::precision::matrix(transpose_host(&pe, e, pl), [pl, e], ck.store, device));
-        let mut blocks = Vec::with_capacity(cfg.depth);
-        for i in 0..cfg.depth {
-            let b = format!("visual.blocks.{i}");
-            let lin = |n: &str, i: usize, o: usize| load_linear(ck, &format!("{b}.{n}"), i, o, true, device);
-            let (fc1, fc2, gate_proj, up_proj, down_proj) = if qwen25 {
-                (
-                    None,
-                    None,
-                    Some(lin("mlp.gate_proj", e, cfg.mlp_hidden)?),
-                    Some(lin("mlp.up_proj", e, cfg.mlp_hidden)?),
-                    Some(lin("mlp.down_proj", cfg.mlp_hidden, e)?),
-                )
-            } else {
-                (Some(lin("mlp.fc1", e, cfg.mlp_hidden)?), Some(lin("mlp.fc2", cfg.mlp_hidden, e)?), None, None, None)
-            };
-            blocks.push(VisionBlock {
-                norm1: Norm::load(ck, &format!("{b}.norm1"), e, !qwen25, 1e-6, device)?,
-                norm2: Norm::load(ck, &format!("{b}.norm2"), e, !qwen25, 1e-6, device)?,
-                qkv: lin("attn.qkv", e, 3 * e)?,
-                proj: lin("attn.proj", e, e)?,
-                fc1,
-                fc2,
-                gate_proj,
-                up_proj,
-                down_proj,
-                heads: cfg.num_heads,
-            });
-        }
         let m2 = cfg.spatial_merge_size * cfg.spatial_merge_size * e;
-        Ok(Self {
-            patch_embed,
-            blocks,
-            ln_q: Norm::load(ck, "visual.merger.ln_q", e, !qwen25, 1e-6, device)?,
-            mlp0: load_linear(ck, "visual.merger.mlp.0", m2, m2, true, device)?,
-            mlp2: load_linear(ck, "visual.merger.mlp.2", m2, cfg.out_hidden, true, device)?,
-            cfg: cfg.clone(),
-            adapters: Adapters::default(),
-            arch,
-        })
-    }
-
-    /// A randomly initialised tower (the built-in tiny model's starting point).
-    pub fn random(cfg: &VisionConfig, arch: Arch, rng: &mut Rng, device: &Device) -> Self {
-        let (e, pl) = (cfg.width, cfg.patch_len());
-        let qwen25 = arch == Arch::Qwen25Vl;
-        let mut blocks = Vec::with_capacity(cfg.depth);
-        for _ in 0..cfg.depth {
-            let qkv = random_linear(e, 3 * e, true, 1.0, rng, device);
-            let proj = random_linear(e, e, true, 0.5, rng, device);
-            let (fc1, fc2, gate_proj, up_proj, down_proj) = if qwen25 {
-                let g = random_linear(e, cfg.mlp_hidden, true, 1.0, rng, device);
-                let u = random_linear(e, cfg.mlp_hidden, true, 1.0, rng, device);
-                let d = random_linear(cfg.mlp_hidden, e, true, 0.5, rng, device);
-                (None, None, Some(g), Some(u), Some(d))
-            } else {
-                let f1 = random_linear(e, cfg.mlp_hidden, true, 1.0, rng, device);
-                let f2 = random_linear(cfg.mlp_hidden, e, true, 0.5, rng, device);
-                (Some(f1), Some(f2), None, None, None)
-            };
-            blocks.push(VisionBlock {
-                norm1: Norm::new(e, !qwen25, 1e-6, device),
-                norm2: Norm::new(e, !qwen25, 1e-6, device),
-                qkv,
-                proj,
-                fc1,
-                fc2,
-                gate_proj,
-                up_proj,
-                down_proj,
-                heads: cfg.num_heads,
-            });
-        }
-        let m2 = cfg.spatial_merge_size * cfg.spatial_merge_size * e;
-        let std = 1.0 / (pl as f64).sqrt();
-        Self {
-            patch_embed: Param::from_tensor(tensor2(normal_vec(pl * e, std, rng), [pl, e], device)),
-            blocks,
-            ln_q: Norm::new(e, !qwen25, 1e-6, device),
-            mlp0: random_linear(m2, m2, true, 1.0, rng, device),
-            mlp2: random_linear(m2, cfg.out_hidden, true, 1.0, rng, device),
-            cfg: cfg.clone(),
-            adapters: Adapters::default(),
-            arch,
-        }
-    }
-
-    /// Exports under HF names.
-    pub fn export(&self, out: &mut Vec<NamedTensor>) {
-        let c = &self.cfg;
-        let pe = to_vec(self.patch_embed.val());
-        out.push(NamedTensor {
-            name: "visual.patch_embed.proj.weight".into(),
-            shape: vec![c.width, c.in_channels, c.temporal_patch_size, c.patch_size, c.patch_size],
-            data: transpose_host(&pe, c.patch_len(), c.width),
-        });
-        for (i, b) in self.blocks.iter().enumerate() {
-            let p = format!("visual.blocks.{i}");
-            b.norm1.export(&format!("{p}.norm1"), out);
-            b.norm2.export(&format!("{p}.norm2"), out);
-            export_linear(&b.qkv, &format!("{p}.attn.qkv"), out);
-            export_linear(&b.proj, &format!("{p}.attn.proj"), out);
-            for (l, n) in [
-                (&b.fc1, "fc1"),
-                (&b.fc2, "fc2"),
-                (&b.gate_proj, "gate_proj"),
-                (&b.up_proj, "up_proj"),
-                (&b.down_proj, "down_proj"),
-            ] {
-                if let Some(l) = l {
-                    export_linear(l, &format!("{p}.mlp.{n}"), out);
-                }
+        b.set_vision(true);
+        let tower = b.scope("visual", |b| -> Result<_, WeightsError> {
+            let mut blocks = Vec::with_capacity(cfg.depth);
+            for i in 0..cfg.depth {
+                blocks.push(b.scope(&format!("blocks.{i}"), |b| -> Result<_, WeightsError> {
+                    let (qkv, proj) = b.scope("attn", |b| -> Result<_, WeightsError> {
+                        Ok((b.linear("qkv", e, 3 * e, true, 1.0)?, b.linear("proj", e, e, true, 0.5)?))
+                    })?;
+                    let mlp = b.scope("mlp", |b| -> Result<_, WeightsError> {
+                        Ok(if qwen25 {
+                            (
+                                None,
+                                None,
+                                Some(b.linear("gate_proj", e, cfg.mlp_hidden, true, 1.0)?),
+                                Some(b.linear("up_proj", e, cfg.mlp_hidden, true, 1.0)?),
+                                Some(b.linear("down_proj", cfg.mlp_hidden, e, true, 0.5)?),
+                            )
+                        } else {
+                            (
+                                Some(b.linear("fc1", e, cfg.mlp_hidden, true, 1.0)?),
+                                Some(b.linear("fc2", cfg.mlp_hidden, e, true, 0.5)?),
+                                None,
+                                None,
+                                None,
+                            )
+                        })
+                    })?;
+                    let (fc1, fc2, gate_proj, up_proj, down_proj) = mlp;
+                    Ok(VisionBlock {
+                        norm1: b.norm("norm1", e, !qwen25, 1e-6)?,
+                        norm2: b.norm("norm2", e, !qwen25, 1e-6)?,
+                        qkv,
+                        proj,
+                        fc1,
+                        fc2,
+                        gate_proj,
+                        up_proj,
+                        down_proj,
+                        heads: cfg.num_heads,
+                    })
+                })?);
             }
-        }
-        self.ln_q.export("visual.merger.ln_q", out);
-        export_linear(&self.mlp0, "visual.merger.mlp.0", out);
-        export_linear(&self.mlp2, "visual.merger.mlp.2", out);
+            let kernel = [e, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size];
+            let patch_embed = b.conv_as_matrix("patch_embed.proj.weight", kernel)?;
+            let (ln_q, mlp0, mlp2) = b.scope("merger", |b| -> Result<_, WeightsError> {
+                Ok((
+                    b.norm("ln_q", e, !qwen25, 1e-6)?,
+                    b.linear("mlp.0", m2, m2, true, 1.0)?,
+                    b.linear("mlp.2", m2, cfg.out_hidden, true, 1.0)?,
+                ))
+            })?;
+            Ok(Self { patch_embed, blocks, ln_q, mlp0, mlp2, cfg: cfg.clone(), adapters: Adapters::default(), arch })
+        });
+        b.set_vision(false);
+        tower
     }
 
     /// Image features for the images, in order (raster order per image): `[rows, text hidden]`

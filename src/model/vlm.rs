@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use burn::module::Module;
 use burn::prelude::*;
@@ -11,6 +12,7 @@ use burn::prelude::*;
 use super::config::{ConfigError, PreprocessConfig, VlmConfig};
 use super::kv::{causal_bias, key_bias};
 use super::layers::{index1, tensor2};
+use super::names::{Builder, WeightNames};
 use super::positions::{PositionError, RopePositions, rope_index};
 use super::preprocess::PixelValues;
 use super::shapes::ShapePolicy;
@@ -123,6 +125,9 @@ pub struct Vlm {
     /// Image preprocessing settings.
     #[module(skip)]
     pub preprocess: PreprocessConfig,
+    /// Every tensor's Hugging Face name, recorded when the model was built.
+    #[module(skip)]
+    pub names: Arc<WeightNames>,
 }
 
 impl Vlm {
@@ -145,17 +150,27 @@ impl Vlm {
         let preprocess = if pp.is_file() { PreprocessConfig::from_file(&pp)? } else { PreprocessConfig::default() };
         let mut ck = Checkpoint::open(dir)?;
         ck.store = precision;
-        let visual = VisionTower::load(&ck, &config.vision, config.arch, device)?;
-        let text = TextModel::load(&ck, &config.text, device)?;
-        Ok(Self { visual, text, config, preprocess })
+        let mut b = Builder::load(&ck, device);
+        let visual = VisionTower::build(&mut b, &config.vision, config.arch)?;
+        let text = TextModel::build(&mut b, &config.text)?;
+        Ok(Self { visual, text, config, preprocess, names: Arc::new(b.finish()) })
     }
 
     /// A randomly initialised model (host-seeded, identical on every backend).
-    pub fn random(config: VlmConfig, preprocess: PreprocessConfig, seed: u64, device: &Device) -> Self {
+    ///
+    /// # Errors
+    /// None in practice: drawing values needs no checkpoint (the builder's errors are a checkpoint's).
+    pub fn random(
+        config: VlmConfig,
+        preprocess: PreprocessConfig,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
         let mut rng = crate::rng::Rng::new(seed);
-        let visual = VisionTower::random(&config.vision, config.arch, &mut rng, device);
-        let text = TextModel::random(&config.text, &mut rng, device);
-        Self { visual, text, config, preprocess }
+        let mut b = Builder::random(&mut rng, device);
+        let visual = VisionTower::build(&mut b, &config.vision, config.arch)?;
+        let text = TextModel::build(&mut b, &config.text)?;
+        Ok(Self { visual, text, config, preprocess, names: Arc::new(b.finish()) })
     }
 
     /// The same model with LoRA dropout `p` on the adapters' inputs while training.
@@ -182,10 +197,7 @@ impl Vlm {
 
     /// Every parameter under its Hugging Face name.
     pub fn export(&self) -> Vec<NamedTensor> {
-        let mut out = Vec::new();
-        self.visual.export(&mut out);
-        self.text.export(&mut out);
-        out
+        self.names.export(self)
     }
 
     /// Writes `config.json` (transformers-5 nested layout), `preprocessor_config.json` and

@@ -128,7 +128,7 @@ pub fn pretrain(opts: &PretrainOptions, progress: &dyn ProgressSink) -> Result<P
     let tok = ChatTokenizer::load(&opts.out)?;
     let vocab = tok.inner().get_vocab_size(true);
     let device = Device::flex().autodiff();
-    let mut model = Vlm::random(tiny_config(vocab), tiny_preprocess(), opts.seed, &device);
+    let mut model = Vlm::random(tiny_config(vocab), tiny_preprocess(), opts.seed, &device)?;
     let parameters = model.num_params();
     let processor = Processor::new(tok, &model);
     let tok = &processor.tok;

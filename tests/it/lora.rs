@@ -256,3 +256,26 @@ fn dry_run_prints_the_memory_plan_and_refuses_what_does_not_fit() {
     assert!(!o.status.success() && err.contains("is available") && err.contains("optimizer state"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn the_builder_records_every_checkpoint_tensor_once_and_export_uses_it() {
+    let dev = Device::flex();
+    for dir in [model_dir(), fixture("model/qwen2_5_vl_tiny")] {
+        let vlm = Vlm::load(&dir, &dev).unwrap();
+        let ck = medvlm::model::weights::Checkpoint::open(&dir).unwrap();
+        let recorded: Vec<&str> = vlm.names.tensors.iter().map(|t| t.hf.as_str()).collect();
+        let unique: std::collections::BTreeSet<&str> = recorded.iter().copied().collect();
+        assert_eq!(unique.len(), recorded.len(), "a name recorded twice");
+        let in_file: std::collections::BTreeSet<String> = ck.names().into_iter().collect();
+        assert_eq!(unique.iter().map(|s| s.to_string()).collect::<std::collections::BTreeSet<_>>(), in_file);
+        // LoRA's table is the builder's: every linear layer, named as in the checkpoint.
+        for l in lora::linears(&vlm) {
+            assert!(in_file.contains(&format!("{}.weight", l.hf)), "{}", l.hf);
+        }
+        let exported = vlm.export();
+        assert_eq!(exported.len(), in_file.len());
+        for t in &exported {
+            assert_eq!(ck.get(&t.name, &t.shape).unwrap(), t.data, "{}", t.name);
+        }
+    }
+}
