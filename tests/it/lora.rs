@@ -13,30 +13,10 @@ use medvlm::model::lora::{self, LoraSettings};
 use medvlm::model::{Batch, Vlm};
 use medvlm::train::optim::{AdamW, AdamWParams};
 
-use super::common::{bin, fixture, sample_copy, tempdir};
+use super::common::{bin, fixture, max_diff, read_f32 as read, sample_copy, tempdir};
 
 fn model_dir() -> std::path::PathBuf {
     fixture("model/qwen2_vl_tiny")
-}
-
-fn read(path: &std::path::Path, key: &str) -> Vec<f32> {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let v = st.tensor(key).unwrap_or_else(|_| panic!("{key} missing in {}", path.display()));
-    match v.dtype() {
-        safetensors::Dtype::F32 => {
-            v.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
-        }
-        safetensors::Dtype::I64 => {
-            v.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f32).collect()
-        }
-        d => panic!("{d:?}"),
-    }
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 #[test]
@@ -224,34 +204,24 @@ fn dry_run_prints_the_memory_plan_and_refuses_what_does_not_fit() {
     let dir = tempdir();
     let project = sample_copy(dir.path());
     let cfg = dir.path().join("lora.toml");
-    std::fs::write(&cfg, "preset = \"tiny-demo\"\n[lora]\nrank = 16\nalpha = 32\n").unwrap();
-    let o = bin()
-        .args(["--backend", "cpu", "train", "--dry-run", "--project"])
-        .arg(&project)
-        .args(["--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let train = |config: &str, extra: &[&str]| {
+        std::fs::write(&cfg, config).unwrap();
+        let mut cmd = bin();
+        cmd.args(["--backend", "cpu", "train", "--project"]).arg(&project).args(["--config", cfg.to_str().unwrap()]);
+        cmd.args(extra).output().unwrap()
+    };
+    let o = train("preset = \"tiny-demo\"\n[lora]\nrank = 16\nalpha = 32\n", &["--dry-run"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{out}{}", String::from_utf8_lossy(&o.stderr));
     for row in ["weights", "LoRA adapters", "optimizer state", "KV cache", "with gradient checkpointing", "(fits)"] {
         assert!(out.contains(row), "missing {row:?} in\n{out}");
     }
-    std::fs::write(&cfg, "preset = \"tiny-demo\"\nmemory_limit_gb = 0.01\n").unwrap();
-    let o = bin()
-        .args(["--backend", "cpu", "train", "--dry-run", "--project"])
-        .arg(&project)
-        .args(["--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let tight = "preset = \"tiny-demo\"\nmemory_limit_gb = 0.01\n";
+    let o = train(tight, &["--dry-run"]);
     assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stdout));
     assert!(String::from_utf8_lossy(&o.stdout).contains("does NOT fit"));
     // A real run under the same limit is refused before step 1, with the numbers, and nothing is lost.
-    let o = bin()
-        .args(["--backend", "cpu", "train", "--project"])
-        .arg(&project)
-        .args(["--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = train(tight, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("is available") && err.contains("optimizer state"), "{err}");
     assert!(!err.contains("panicked"), "{err}");

@@ -8,27 +8,7 @@ use medvlm::model::Vlm;
 use medvlm::model::precision::{BaseQuant, Precision};
 use medvlm::train::inputs::{ModelSource, OpenOptions, open_weights};
 
-use super::common::{bin, fixture, gpu_lock, sample_copy, tempdir};
-
-fn read(path: &std::path::Path, key: &str) -> Vec<f32> {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let v = st.tensor(key).unwrap_or_else(|_| panic!("{key} missing in {}", path.display()));
-    match v.dtype() {
-        safetensors::Dtype::F32 => {
-            v.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
-        }
-        safetensors::Dtype::I64 => {
-            v.data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap()) as f32).collect()
-        }
-        d => panic!("{d:?}"),
-    }
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}
+use super::common::{bin, fixture, gpu_lock, max_diff, read_f32 as read, sample_copy, tempdir};
 
 /// `medvlm model logits` on the tiny checkpoint for a fixture case, with extra flags.
 fn our_logits(case: &str, extra: &[&str]) -> Vec<f32> {
