@@ -30,6 +30,7 @@ pub mod io;
 pub mod jobs;
 pub mod metrics;
 pub mod model;
+pub mod review;
 pub mod rng;
 pub mod sample;
 pub mod store;

@@ -25,6 +25,7 @@ mod import;
 mod info;
 pub mod model;
 mod progress;
+mod review;
 mod train;
 
 use std::path::PathBuf;
@@ -116,6 +117,9 @@ pub enum Command {
     Curate(curate::CurateArgs),
     /// Model debugging tools (`medvlm model logits`).
     Model(model::ModelArgs),
+    /// Clinician review of traces: rate, export/import ratings (JSONL/CSV), agreement (κ) per
+    /// rubric dimension, the right-answer / wrong-reason matrix, rubric and guidelines.
+    Review(review::ReviewArgs),
     /// Build the built-in medvlm-tiny model: train its tokenizer, run the supervised warm start on
     /// the sample train split, save it (f16) and report test accuracy. Reproducible from --seed.
     PretrainTiny(PretrainArgs),
@@ -198,6 +202,7 @@ pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<i32> {
         Command::Dev(args) => dev::run(args),
         Command::Generate(args) => model::generate_cmd(cli, args),
         Command::Eval(args) => eval::run(cli, args),
+        Command::Review(args) => review::run(cli, args),
         Command::Train(args) => train::train(cli, args),
         Command::Runs(args) => train::runs(cli, args),
         Command::Curate(args) => curate::run(cli, args),

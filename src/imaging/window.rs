@@ -10,15 +10,23 @@ pub struct WindowLevel {
     pub width: f32,
 }
 
-/// Named presets as `(name, center, width)`: OHIF's CT defaults (Hounsfield units) plus the full 8-bit range.
+/// Named presets as `(name, center, width)` in Hounsfield units, in the order of keys 1–5 in the
+/// image view: soft tissue 400/40, lung 1500/−600, bone 2000/300, brain 80/40, abdomen 350/50
+/// (width/level), then the full 8-bit range.
 pub const PRESETS: &[(&str, f32, f32)] = &[
-    ("Full range (8-bit)", 127.5, 256.0),
     ("Soft tissue", 40.0, 400.0),
     ("Lung", -600.0, 1500.0),
-    ("Liver", 90.0, 150.0),
-    ("Bone", 480.0, 2500.0),
+    ("Bone", 300.0, 2000.0),
     ("Brain", 40.0, 80.0),
+    ("Abdomen", 50.0, 350.0),
+    ("Full range (8-bit)", 127.5, 256.0),
 ];
+
+/// The preset on number key `key` (1–5).
+pub fn preset_for_key(key: u8) -> Option<(&'static str, WindowLevel)> {
+    let i = usize::from(key).checked_sub(1).filter(|i| *i < 5)?;
+    PRESETS.get(i).map(|p| (p.0, WindowLevel { center: p.1, width: p.2 }))
+}
 
 impl Default for WindowLevel {
     fn default() -> Self {
@@ -66,11 +74,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn presets_match_ohif_table() {
-        // Guard against the classic mistakes (bone/brain swapped, lung width 150).
-        assert_eq!(WindowLevel::preset("Lung"), Some(WindowLevel { center: -600.0, width: 1500.0 }));
-        assert_eq!(WindowLevel::preset("Bone"), Some(WindowLevel { center: 480.0, width: 2500.0 }));
-        assert_eq!(WindowLevel::preset("Brain"), Some(WindowLevel { center: 40.0, width: 80.0 }));
+    fn presets_on_keys_1_to_5_match_the_table() {
+        // (key, name, width, level): guards against the classic mistakes (bone/brain swapped, lung width 150).
+        let table = [
+            (1, "Soft tissue", 400.0, 40.0),
+            (2, "Lung", 1500.0, -600.0),
+            (3, "Bone", 2000.0, 300.0),
+            (4, "Brain", 80.0, 40.0),
+            (5, "Abdomen", 350.0, 50.0),
+        ];
+        for (key, name, width, level) in table {
+            assert_eq!(preset_for_key(key), Some((name, WindowLevel { center: level, width })), "key {key}");
+            assert_eq!(WindowLevel::preset(name), Some(WindowLevel { center: level, width }));
+        }
+        assert_eq!(preset_for_key(0), None);
+        assert_eq!(preset_for_key(6), None);
+        // Lung at -600 / 1500: -1350 HU and below is black, 150 HU and above white.
+        let lung = WindowLevel::preset("Lung").unwrap();
+        assert!(lung.apply(-1400.0) <= 0.0 && lung.apply(200.0) >= 1.0);
     }
 
     #[test]

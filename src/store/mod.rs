@@ -6,6 +6,7 @@ mod difficulty;
 mod history;
 mod items;
 pub mod owner;
+mod ratings;
 mod reviews;
 mod runs;
 pub mod schema;

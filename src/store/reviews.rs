@@ -71,7 +71,7 @@ impl Project {
     /// SQLite errors.
     pub fn item_reviews(&self, item_id: i64) -> Result<Vec<ReviewRow>> {
         let mut st = self.conn.prepare(
-            "SELECT id, reviewer, verdict, comment, created_at FROM reviews WHERE item_id = ?1 AND rollout_id IS NULL ORDER BY id DESC",
+            "SELECT id, reviewer, verdict, comment, created_at FROM reviews WHERE item_id = ?1 AND rollout_id IS NULL AND verdict IS NOT NULL ORDER BY id DESC",
         )?;
         let rows = st.query_map([item_id], |r| {
             let verdict: Option<String> = r.get(2)?;

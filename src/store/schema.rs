@@ -10,10 +10,10 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x4D56_4C4D;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Migration `i` brings a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -270,6 +270,19 @@ INSERT INTO checkpoint_scores(run_id, eval_run_id, step, label, split, scores_js
 UPDATE runs SET parent_run_id = json_extract(config_json, '$.run')
     WHERE kind = 'eval' AND parent_run_id IS NULL AND json_valid(config_json)
       AND json_extract(config_json, '$.run') IN (SELECT id FROM runs);
+"#;
+
+/// Version 4: rubric ratings of traces (`reviews` rows without a verdict) carry the checkpoint and
+/// the trace the reviewer saw; versioned review guidelines.
+const V4: &str = r#"
+ALTER TABLE reviews ADD COLUMN checkpoint TEXT NOT NULL DEFAULT '';
+ALTER TABLE reviews ADD COLUMN trace TEXT NOT NULL DEFAULT '';
+CREATE INDEX reviews_item ON reviews(item_id);
+CREATE TABLE guidelines (
+    version    INTEGER PRIMARY KEY,
+    markdown   TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
 "#;
 
 /// Brings `conn` to [`SCHEMA_VERSION`], one transaction per migration.

@@ -15,7 +15,8 @@ fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
 
 /// The pure core: these never import egui/eframe (the UI is `app/` and `ui/`).
 const CORE: &[&str] = &[
-    "domain", "io", "store", "sample", "imaging", "model", "train", "metrics", "curation", "cli", "jobs.rs", "util.rs",
+    "domain", "io", "review", "store", "sample", "imaging", "model", "train", "metrics", "curation", "cli", "jobs.rs",
+    "util.rs",
 ];
 
 #[test]

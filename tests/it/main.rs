@@ -13,6 +13,7 @@ mod import;
 mod lora;
 mod model_parity;
 mod precision;
+mod review;
 mod sample;
 mod shader;
 mod store;
