@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::review::ReviewAction;
 use eframe::egui::{Key, KeyboardShortcut, Modifiers};
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +96,8 @@ pub enum Command {
     Bulk(crate::curation::bulk::BulkAction),
     /// Record a review verdict on the selected item.
     ReviewSelected(crate::domain::ReviewStatus),
+    /// An action of the Review workspace.
+    Review(ReviewAction),
     /// Look for items shared across splits (same image bytes, or same question on the same image).
     CheckLeakage,
     /// Ask for a name and snapshot the items as a dataset version.
@@ -170,6 +173,8 @@ impl Command {
             Self::ReviewSelected(crate::domain::ReviewStatus::Accepted),
             Self::ReviewSelected(crate::domain::ReviewStatus::NeedsChanges),
             Self::ReviewSelected(crate::domain::ReviewStatus::Rejected),
+            Self::Review(ReviewAction::Load),
+            Self::Review(ReviewAction::Submit),
             Self::CheckLeakage,
             Self::CreateVersionPrompt,
         ];
@@ -231,6 +236,7 @@ impl Command {
             Self::ReviewSelected(crate::domain::ReviewStatus::NeedsChanges) => "Review: item needs changes".into(),
             Self::ReviewSelected(crate::domain::ReviewStatus::Rejected) => "Review: reject item".into(),
             Self::ReviewSelected(crate::domain::ReviewStatus::Unreviewed) => "Review: (no verdict)".into(),
+            Self::Review(a) => a.label(),
             Self::CheckLeakage => "Check leakage across splits".into(),
             Self::CreateVersionPrompt => "Save dataset version…".into(),
             Self::CreateVersion(n) => format!("Save version {n:?}"),
@@ -280,6 +286,7 @@ impl Command {
             Self::BulkTagPrompt => "Add a tag to every item of the filter result (one undoable action)",
             Self::Bulk(_) => "Apply to every item of the filter result, all or nothing (one undoable action)",
             Self::ReviewSelected(_) => "Record your verdict on the selected item (kept with reviewer and time)",
+            Self::Review(a) => a.description(),
             Self::CheckLeakage => "List item pairs across splits with the same image bytes or question + image",
             Self::CreateVersionPrompt => "Snapshot every item as a named, immutable dataset version",
             Self::CreateVersion(_) => "Snapshot every item under this name",

@@ -109,6 +109,7 @@ impl WorkbenchApp {
             }
             Command::Bulk(action) => self.bulk(action),
             Command::ReviewSelected(status) => self.review_selected(status),
+            Command::Review(a) => self.apply_review(a),
             Command::CheckLeakage => self.start_leakage(),
             Command::CreateVersionPrompt => {
                 self.dialog = Dialog::TextPrompt { purpose: super::PromptPurpose::VersionName, text: String::new() }
@@ -140,7 +141,7 @@ impl WorkbenchApp {
         }
     }
 
-    fn select(&mut self, id: i64) {
+    pub(super) fn select(&mut self, id: i64) {
         if self.state.selected != Some(id) {
             self.state.selected = Some(id);
             self.load_item(id);
@@ -216,6 +217,9 @@ impl WorkbenchApp {
                 self.state.curation.leaks = Some(l);
             }
             JobOutput::Leaks(Err(e)) => self.toasts.error(format!("Leakage check failed: {e}")),
+            JobOutput::ReviewQueue(q) => self.review_queue_loaded(q),
+            JobOutput::Rated(Ok(id)) => self.toasts.info(format!("Rating {id} saved")),
+            JobOutput::Rated(Err(e)) => self.toasts.error(format!("Rating not saved: {e}")),
             JobOutput::Edited(Err(e)) => self.toasts.error(format!("Edit refused: {e}")),
             JobOutput::PassCounts(Err(e)) => self.toasts.error(format!("Pass-count job failed: {e}")),
             JobOutput::Picked(_, None) => {}
@@ -252,6 +256,9 @@ impl WorkbenchApp {
     /// A project finished opening: show it, keep the selection when it is the same project.
     fn on_project_opened(&mut self, view: super::state::ProjectView) {
         let reopened = self.state.project.as_ref().is_some_and(|p| p.path == view.path);
+        if !reopened {
+            self.state.review = super::review::ReviewState::default();
+        }
         self.prefs.remember(&view.path);
         tracing::info!(project = %view.path.display(), items = view.rows.len(), "project opened");
         if !view.damaged.is_empty() {

@@ -53,6 +53,10 @@ pub enum JobOutput {
     Leaks(Result<Vec<crate::curation::leakage::Leak>, String>),
     /// A file dialog closed (`None` = cancelled or unavailable).
     Picked(DialogKind, Option<Vec<PathBuf>>),
+    /// The Review queue was read.
+    ReviewQueue(Result<super::review::ReviewQueue, String>),
+    /// A rating was stored (its id).
+    Rated(Result<i64, String>),
 }
 
 /// Changes of a version diff loaded with both sides for the side-by-side view.

@@ -8,6 +8,7 @@ mod handlers;
 mod loading;
 pub mod plan;
 pub mod prefs;
+pub mod review;
 pub mod state;
 pub mod training;
 
@@ -171,7 +172,10 @@ impl eframe::App for WorkbenchApp {
             self.queue.push(Command::ReloadProject);
         }
         self.handle_dropped_files(ctx);
+        self.handle_review_keys(ctx);
         self.handle_shortcuts(ctx);
+        // The Review pane marks itself shown while it draws (its keys are live next frame).
+        self.state.review.visible = false;
         let queue = std::mem::take(&mut self.queue);
         for c in queue {
             self.apply(c, ctx);

@@ -164,6 +164,8 @@ pub struct AppState {
     pub focus_search: bool,
     /// The Training workspace.
     pub training: super::training::TrainingState,
+    /// The Review workspace.
+    pub review: super::review::ReviewState,
     /// The Curation workspace's difficulty panel.
     pub curation: CurationState,
     /// Pass-count histogram of the rows passing the facet filters (recomputed with `visible`).

@@ -22,7 +22,7 @@ pub use history::{EditGroupInfo, UndoOutcome};
 pub use items::InsertOutcome;
 pub use owner::Heartbeat;
 pub use reviews::ReviewRow;
-pub use runs::{CheckpointRow, RolloutRow, RunKind, RunRow, RunStatus, StepInfo};
+pub use runs::{CheckpointRow, RolloutRow, RunKind, RunRow, RunStatus, StepInfo, StoredRollout};
 pub use scores::{EvalResultRow, ScoreRow};
 pub use versions::{DiffEntry, VersionDiff, VersionInfo};
 

@@ -128,6 +128,47 @@ pub struct RunRow {
     pub owner: Option<(u32, String)>,
 }
 
+/// A stored rollout with its row id, for review.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredRollout {
+    /// Row id.
+    pub id: i64,
+    /// Step.
+    pub step: i64,
+    /// Item row id.
+    pub item_id: i64,
+    /// Completion text.
+    pub completion: String,
+    /// Each reward function's value.
+    pub rewards: BTreeMap<String, f32>,
+    /// Weighted total.
+    pub reward: f32,
+}
+
+impl Project {
+    /// A run's rollouts for review: newest step first, at most `limit`.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn rollouts_for_review(&self, run: i64, limit: usize) -> Result<Vec<StoredRollout>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, step, item_id, completion, rewards_json, reward FROM rollouts WHERE run_id = ?1
+             ORDER BY step DESC, group_index, sample_index LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![run, limit as i64], |r| {
+            Ok(StoredRollout {
+                id: r.get(0)?,
+                step: r.get(1)?,
+                item_id: r.get(2)?,
+                completion: r.get(3)?,
+                rewards: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
+                reward: r.get::<_, f64>(5)? as f32,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
 /// One rollout to store.
 #[derive(Debug, Clone, Serialize)]
 pub struct RolloutRow {

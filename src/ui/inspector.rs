@@ -41,6 +41,16 @@ fn review_bar(ui: &mut egui::Ui, state: &AppState, id: i64, queue: &mut Vec<Comm
     });
 }
 
+/// Uploads the inspected item's image once.
+pub(crate) fn ensure_texture(ui: &egui::Ui, ins: &Inspected, texture: &mut Option<(i64, egui::TextureHandle)>) {
+    if let Ok(img) = &ins.image
+        && texture.as_ref().is_none_or(|(id, _)| *id != ins.id)
+    {
+        let handle = ui.ctx().load_texture(format!("item-{}", ins.id), img.image.clone(), egui::TextureOptions::LINEAR);
+        *texture = Some((ins.id, handle));
+    }
+}
+
 /// Draws the workspace.
 pub fn show(
     ui: &mut egui::Ui,
@@ -57,12 +67,7 @@ pub fn show(
         });
         return;
     };
-    if let Ok(img) = &ins.image
-        && texture.as_ref().is_none_or(|(id, _)| *id != ins.id)
-    {
-        let handle = ui.ctx().load_texture(format!("item-{}", ins.id), img.image.clone(), egui::TextureOptions::LINEAR);
-        *texture = Some((ins.id, handle));
-    }
+    ensure_texture(ui, ins, texture);
     review_bar(ui, state, ins.id, queue);
     let wide = ui.available_width() > 640.0;
     if wide {
@@ -78,7 +83,8 @@ pub fn show(
     }
 }
 
-fn image_area(ui: &mut egui::Ui, ins: &Inspected, texture: Option<&egui::TextureHandle>) {
+/// The item's image fitted to the width (shared with the Review workspace).
+pub(crate) fn image_area(ui: &mut egui::Ui, ins: &Inspected, texture: Option<&egui::TextureHandle>) {
     // Leave room for the question and options under the image when stacked.
     let side = ui.available_width().min((ui.available_height() * 0.6).max(200.0)).max(120.0);
     let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width(), side), egui::Sense::hover());

@@ -7,7 +7,7 @@ pub mod dialogs;
 pub mod difficulty;
 pub mod editor;
 pub mod inspector;
-pub mod placeholder;
+pub mod review;
 pub mod shell;
 pub mod theme;
 pub mod tiles;

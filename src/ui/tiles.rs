@@ -3,7 +3,7 @@
 
 use eframe::egui;
 
-use super::{curation, inspector, placeholder, training};
+use super::{curation, inspector, review, training};
 use crate::app::state::AppState;
 use crate::app::{Command, Workspace};
 
@@ -30,7 +30,7 @@ impl egui_tiles::Behavior<Workspace> for Panes<'_> {
                 Workspace::Curation => curation::show(ui, self.state, self.queue),
                 Workspace::Training => training::show(ui, self.state, self.queue),
                 Workspace::Inspector => inspector::show(ui, self.state, self.texture, self.queue),
-                Workspace::Review => placeholder::review(ui, self.state),
+                Workspace::Review => review::show(ui, self.state, self.texture, self.queue),
             }
         });
         egui_tiles::UiResponse::None

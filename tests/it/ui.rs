@@ -173,3 +173,45 @@ fn review_verdicts_feed_the_review_facet_and_versions_diff_side_by_side() {
     let p = medvlm::store::Project::open(&h.state().state.project.as_ref().unwrap().path).unwrap();
     assert_eq!(p.item_rows().unwrap().iter().filter(|r| r.review == ReviewStatus::Rejected).count(), 1);
 }
+
+#[test]
+fn a_review_is_driven_by_the_keyboard_alone_and_the_rating_survives_a_restart() {
+    let dir = tempdir();
+    let project = sample_copy(dir.path());
+    // One short GRPO run gives traces to review.
+    let cfg = dir.path().join("micro.toml");
+    std::fs::write(&cfg, "preset = \"tiny-demo\"\nsteps = 1\nprompts_per_step = 1\nnum_generations = 2\nmax_completion_length = 48\nsave_steps = 0\n").unwrap();
+    let o = super::common::bin()
+        .args(["--backend", "cpu", "train", "--project"])
+        .arg(&project)
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let path = project.clone();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1360.0, 820.0))
+        .build_eframe(move |cc| WorkbenchApp::new(cc, StartupOptions { project: Some(path) }));
+    wait_for(&mut h, |h| has(h, "740 items"));
+    // Ctrl+4 shows Review; the queue loads by itself.
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num4);
+    wait_for(&mut h, |h| has(h, "Trace 1 of 2"));
+    wait_for(&mut h, |h| has_part(h, "reward "));
+    // J: the next trace; 1 = answer correct, 0 = reasoning not supported; Enter submits and advances.
+    h.key_press(egui::Key::J);
+    wait_for(&mut h, |h| has(h, "Trace 2 of 2"));
+    h.key_press(egui::Key::Num1);
+    h.key_press(egui::Key::Num0);
+    h.run();
+    assert_eq!(h.state().state.review.values.get("answer_correct"), Some(&1));
+    assert_eq!(h.state().state.review.values.get("reasoning_supported"), Some(&0));
+    h.key_press(egui::Key::Enter);
+    wait_for(&mut h, |h| has_part(h, "Rating 1 saved"));
+    drop(h);
+    // After a restart the rating is in the store, with the trace and the checkpoint it was made on.
+    let p = medvlm::store::Project::open(&project).unwrap();
+    let rs = p.ratings().unwrap();
+    assert_eq!(rs.len(), 1);
+    assert_eq!(rs[0].values.get("answer_correct"), Some(&1));
+    assert!(rs[0].rollout_id.is_some() && rs[0].checkpoint.starts_with("run 1") && !rs[0].trace.is_empty());
+}

@@ -1,0 +1,286 @@
+//! The Review workspace's state and actions: a queue of traces (the newest GRPO run's rollouts),
+//! the rubric draft, keyboard-first rating (j/k move, digits rate the focused question, ↑/↓ move
+//! the focus, Enter submits and advances), each rating written at once by a background job.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use eframe::egui::{self, Key};
+
+use super::loading::JobOutput;
+use super::{Command, WorkbenchApp};
+use crate::review::{Rating, Rubric};
+use crate::store::{Project, RunKind, StoredRollout};
+
+/// What the Review workspace can be told to do (one [`Command`] variant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewAction {
+    /// Load the queue (the newest GRPO run's rollouts).
+    Load,
+    /// Move in the queue by this many traces.
+    Move(i64),
+    /// Move the rubric focus by this many questions.
+    Focus(i64),
+    /// Give the focused rubric question this value.
+    Rate(i64),
+    /// Store the rating of the trace under review and go to the next.
+    Submit,
+}
+
+impl ReviewAction {
+    /// Short label for menus and the palette.
+    pub fn label(self) -> String {
+        match self {
+            Self::Load => "Review: load the newest run's traces".into(),
+            Self::Move(d) if d > 0 => "Review: next trace".into(),
+            Self::Move(_) => "Review: previous trace".into(),
+            Self::Focus(_) => "Review: move the rubric focus".into(),
+            Self::Rate(v) => format!("Review: rate {v}"),
+            Self::Submit => "Review: submit rating and go on".into(),
+        }
+    }
+
+    /// One-line description.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Load => "Queue every rollout of the newest GRPO run for rating",
+            Self::Move(_) => "Move in the review queue (J / K, Left / Right)",
+            Self::Focus(_) => "Move between rubric questions (Up / Down)",
+            Self::Rate(_) => "Rate the focused rubric question (digits; yes/no: 1 / 0)",
+            Self::Submit => {
+                "Store the rating at once (reviewer, checkpoint, guideline version, seconds) and advance (Enter)"
+            }
+        }
+    }
+}
+
+/// One trace to review.
+#[derive(Debug, Clone)]
+pub struct ReviewUnit {
+    /// Item row id.
+    pub item_id: i64,
+    /// Item uid.
+    pub uid: String,
+    /// The rollout.
+    pub rollout: StoredRollout,
+    /// The model that wrote it (`run 3, step 40`).
+    pub checkpoint: String,
+}
+
+/// A loaded queue.
+#[derive(Debug, Clone, Default)]
+pub struct ReviewQueue {
+    /// What it holds, for the header.
+    pub label: String,
+    /// The traces, in review order.
+    pub units: Vec<ReviewUnit>,
+    /// The project's rubric.
+    pub rubric: Rubric,
+    /// The guideline version in force and its text.
+    pub guidelines: Option<(i64, String)>,
+}
+
+/// The workspace's state.
+#[derive(Debug, Default)]
+pub struct ReviewState {
+    /// The queue (none until loaded).
+    pub queue: Option<ReviewQueue>,
+    /// Position in the queue.
+    pub pos: usize,
+    /// Draft rubric values.
+    pub values: BTreeMap<String, i64>,
+    /// Index of the focused rubric question.
+    pub focus: usize,
+    /// Draft comment.
+    pub comment: String,
+    /// Who is rating.
+    pub reviewer: String,
+    /// When the current trace was shown.
+    pub shown_at: Option<Instant>,
+    /// Ratings submitted in this session, by queue position.
+    pub submitted: std::collections::BTreeSet<usize>,
+    /// The Review pane was drawn last frame (its keys are live).
+    pub visible: bool,
+    /// A queue load is running.
+    pub loading: bool,
+}
+
+impl ReviewState {
+    /// The trace under review.
+    pub fn current(&self) -> Option<&ReviewUnit> {
+        self.queue.as_ref().and_then(|q| q.units.get(self.pos))
+    }
+}
+
+/// The keys of the Review workspace while it is shown (a layer over the global shortcuts).
+pub fn review_keys() -> Vec<(egui::KeyboardShortcut, Command, &'static str)> {
+    let plain = |k| egui::KeyboardShortcut::new(egui::Modifiers::NONE, k);
+    let mut v = vec![
+        (plain(Key::J), Command::Review(ReviewAction::Move(1)), "next trace"),
+        (plain(Key::ArrowRight), Command::Review(ReviewAction::Move(1)), "next trace"),
+        (plain(Key::K), Command::Review(ReviewAction::Move(-1)), "previous trace"),
+        (plain(Key::ArrowLeft), Command::Review(ReviewAction::Move(-1)), "previous trace"),
+        (plain(Key::ArrowDown), Command::Review(ReviewAction::Focus(1)), "next rubric question"),
+        (plain(Key::ArrowUp), Command::Review(ReviewAction::Focus(-1)), "previous rubric question"),
+        (plain(Key::Enter), Command::Review(ReviewAction::Submit), "submit and go to the next trace"),
+    ];
+    let digits =
+        [Key::Num0, Key::Num1, Key::Num2, Key::Num3, Key::Num4, Key::Num5, Key::Num6, Key::Num7, Key::Num8, Key::Num9];
+    for (d, k) in digits.into_iter().enumerate() {
+        v.push((plain(k), Command::Review(ReviewAction::Rate(d as i64)), "rate the focused question (1 yes, 0 no)"));
+    }
+    v
+}
+
+fn load_queue(path: &std::path::Path) -> Result<ReviewQueue, String> {
+    let p = Project::open(path).map_err(|e| e.to_string())?;
+    let rubric = p.rubric().map_err(|e| e.to_string())?;
+    let guidelines = p.guidelines().map_err(|e| e.to_string())?;
+    let runs = p.runs().map_err(|e| e.to_string())?;
+    let Some(run) = runs.iter().find(|r| r.kind == RunKind::Grpo) else {
+        return Ok(ReviewQueue { label: "no GRPO run yet".into(), units: vec![], rubric, guidelines });
+    };
+    let uids: BTreeMap<i64, String> =
+        p.items().map_err(|e| e.to_string())?.into_iter().map(|(id, i)| (id, i.uid)).collect();
+    let units = p
+        .rollouts_for_review(run.id, 500)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter_map(|r| {
+            let uid = uids.get(&r.item_id)?.clone();
+            Some(ReviewUnit {
+                item_id: r.item_id,
+                uid,
+                checkpoint: format!("run {} step {}", run.id, r.step),
+                rollout: r,
+            })
+        })
+        .collect();
+    Ok(ReviewQueue { label: format!("rollouts of run {} ({})", run.id, run.name), units, rubric, guidelines })
+}
+
+impl WorkbenchApp {
+    /// Applies a Review workspace action.
+    pub(super) fn apply_review(&mut self, a: ReviewAction) {
+        match a {
+            ReviewAction::Load => self.load_review_queue(),
+            ReviewAction::Move(d) => self.review_move(d),
+            ReviewAction::Focus(d) => self.review_focus(d),
+            ReviewAction::Rate(v) => self.review_rate(v),
+            ReviewAction::Submit => self.submit_rating(),
+        }
+    }
+
+    /// Loads the queue off the UI thread.
+    pub(super) fn load_review_queue(&mut self) {
+        self.state.review.loading = true;
+        self.spawn_on_project("review queue", |path, _| JobOutput::ReviewQueue(load_queue(&path)));
+    }
+
+    /// A loaded queue arrived.
+    pub(super) fn review_queue_loaded(&mut self, q: Result<ReviewQueue, String>) {
+        self.state.review.loading = false;
+        match q {
+            Ok(q) => {
+                let r = &mut self.state.review;
+                r.queue = Some(q);
+                r.pos = 0;
+                r.submitted.clear();
+                self.review_show(0);
+            }
+            Err(e) => self.toasts.error(format!("Review queue: {e}")),
+        }
+    }
+
+    /// Moves to queue position `pos` (clamped), clearing the draft.
+    fn review_show(&mut self, pos: usize) {
+        let r = &mut self.state.review;
+        let Some(q) = &r.queue else { return };
+        if q.units.is_empty() {
+            return;
+        }
+        r.pos = pos.min(q.units.len() - 1);
+        r.values.clear();
+        r.comment.clear();
+        r.focus = 0;
+        r.shown_at = Some(Instant::now());
+        let id = q.units[r.pos].item_id;
+        self.select(id);
+    }
+
+    /// Next / previous trace.
+    pub(super) fn review_move(&mut self, delta: i64) {
+        let pos = (self.state.review.pos as i64 + delta).max(0) as usize;
+        self.review_show(pos);
+    }
+
+    /// Moves the rubric focus.
+    pub(super) fn review_focus(&mut self, delta: i64) {
+        let r = &mut self.state.review;
+        let n = r.queue.as_ref().map_or(0, |q| q.rubric.dimensions.len()) as i64;
+        if n > 0 {
+            r.focus = (r.focus as i64 + delta).rem_euclid(n) as usize;
+        }
+    }
+
+    /// Sets the focused question to `value` when the rubric allows it, then focuses the next one.
+    pub(super) fn review_rate(&mut self, value: i64) {
+        let r = &mut self.state.review;
+        let Some(q) = &r.queue else { return };
+        let Some(d) = q.rubric.dimensions.get(r.focus) else { return };
+        if !d.values().contains(&value) {
+            self.toasts.warning(format!("{}: {value} is not one of {:?}", d.label, d.values()));
+            return;
+        }
+        r.values.insert(d.key.clone(), value);
+        r.focus = (r.focus + 1).min(q.rubric.dimensions.len() - 1);
+    }
+
+    /// Writes the draft as a rating (one transaction, off the UI thread) and advances.
+    pub(super) fn submit_rating(&mut self) {
+        let r = &self.state.review;
+        let Some(unit) = r.current() else { return };
+        if r.values.is_empty() && r.comment.trim().is_empty() {
+            self.toasts.warning("Rate at least one question (digits) or write a comment before submitting");
+            return;
+        }
+        let rating = Rating {
+            id: 0,
+            item: unit.uid.clone(),
+            rollout_id: Some(unit.rollout.id),
+            checkpoint: unit.checkpoint.clone(),
+            trace: unit.rollout.completion.clone(),
+            reviewer: if r.reviewer.trim().is_empty() { default_reviewer() } else { r.reviewer.clone() },
+            values: r.values.clone(),
+            comment: r.comment.clone(),
+            spans: vec![],
+            guideline_version: r.queue.as_ref().and_then(|q| q.guidelines.as_ref().map(|g| g.0)),
+            seen: crate::review::DisplayState { zoom: 0.0, ..Default::default() },
+            seconds: r.shown_at.map_or(0.0, |t| t.elapsed().as_secs_f64()),
+            created_at: String::new(),
+        };
+        let pos = r.pos;
+        self.spawn_on_project("rating", move |path, _| {
+            JobOutput::Rated(Project::open(&path).and_then(|mut p| p.add_rating(&rating)).map_err(|e| e.to_string()))
+        });
+        self.state.review.submitted.insert(pos);
+        self.review_show(pos + 1);
+    }
+
+    /// Turns review keys into commands while the Review pane is shown and nothing takes text.
+    pub(super) fn handle_review_keys(&mut self, ctx: &egui::Context) {
+        if !self.state.review.visible || self.state.review.queue.is_none() || ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        for (s, c, _) in review_keys() {
+            if ctx.input_mut(|i| i.consume_shortcut(&s)) {
+                self.queue.push(c);
+            }
+        }
+    }
+}
+
+/// The reviewer's name: `$USER`, else "reviewer".
+pub fn default_reviewer() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "reviewer".into())
+}

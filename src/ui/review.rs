@@ -1,0 +1,197 @@
+//! The Review workspace: the image beside the model's reasoning, its answer as a correct/wrong
+//! badge next to the key, format violations in words, every reward component, and the rubric,
+//! rated from the keyboard (J/K move, ↑/↓ question, digits rate, Enter submits and advances).
+
+use eframe::egui;
+
+use super::{inspector, theme};
+use crate::app::Command;
+use crate::app::review::{ReviewAction, review_keys};
+use crate::app::state::AppState;
+use crate::domain::{Answer, letter};
+use crate::review::trace::view;
+
+/// Draws the workspace.
+pub fn show(
+    ui: &mut egui::Ui,
+    state: &mut AppState,
+    texture: &mut Option<(i64, egui::TextureHandle)>,
+    queue: &mut Vec<Command>,
+) {
+    state.review.visible = true;
+    let tokens = theme::of(ui);
+    let Some(q) = &state.review.queue else {
+        ui.heading("Review");
+        ui.weak("Rate the model's reasoning next to the image with the project's rubric, from the keyboard.");
+        ui.add_space(6.0);
+        if state.review.loading {
+            ui.spinner();
+        } else if state.project.is_some() {
+            // Shown for the first time with a project: load its queue.
+            state.review.loading = true;
+            queue.push(Command::Review(ReviewAction::Load));
+        }
+        return;
+    };
+    if q.units.is_empty() {
+        ui.heading("Review");
+        ui.weak(format!("Nothing to review: {}. Train a run in the Training workspace, then reload.", q.label));
+        if ui.button("Reload the queue").clicked() {
+            queue.push(Command::Review(ReviewAction::Load));
+        }
+        return;
+    }
+    let n = q.units.len();
+    let label = q.label.clone();
+    let r = &state.review;
+    ui.horizontal_wrapped(|ui| {
+        ui.strong(format!("Trace {} of {n}", r.pos + 1));
+        ui.weak(format!("· {label} · {} rated this session", r.submitted.len()));
+        if r.submitted.contains(&r.pos) {
+            ui.colored_label(tokens.ok, "✔ rated");
+        }
+    });
+    ui.add(egui::ProgressBar::new(r.submitted.len() as f32 / n as f32).desired_height(4.0));
+    if ui.available_width() > 760.0 {
+        ui.columns(2, |cols| {
+            image_and_question(&mut cols[0], state, texture);
+            egui::ScrollArea::vertical()
+                .id_salt("review_trace")
+                .show(&mut cols[1], |ui| trace_and_rubric(ui, state, queue));
+        });
+    } else {
+        egui::ScrollArea::vertical().id_salt("review_all").show(ui, |ui| {
+            image_and_question(ui, state, texture);
+            trace_and_rubric(ui, state, queue);
+        });
+    }
+}
+
+fn image_and_question(ui: &mut egui::Ui, state: &AppState, texture: &mut Option<(i64, egui::TextureHandle)>) {
+    let want = state.review.current().map(|u| u.item_id);
+    match &state.inspected {
+        Some(ins) if Some(ins.id) == want => {
+            inspector::ensure_texture(ui, ins, texture);
+            inspector::image_area(ui, ins, texture.as_ref().map(|t| &t.1));
+            ui.label(egui::RichText::new(&ins.item.question).size(16.0).strong());
+            if let Answer::Choice(key) = &ins.item.answer {
+                let ok = theme::of(ui).ok;
+                for (i, opt) in ins.item.options.iter().enumerate() {
+                    let text = format!("{}) {opt}", letter(i));
+                    if i == *key {
+                        ui.colored_label(ok, format!("{text}   ✔ key"));
+                    } else {
+                        ui.label(text);
+                    }
+                }
+            }
+        }
+        _ => {
+            ui.spinner();
+        }
+    }
+}
+
+fn trace_and_rubric(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
+    let tokens = theme::of(ui);
+    let Some(unit) = state.review.current().cloned() else { return };
+    let key = state.inspected.as_ref().filter(|i| i.id == unit.item_id).and_then(|i| i.item.answer.letter());
+    let v = view(&unit.rollout.completion);
+    ui.horizontal_wrapped(|ui| {
+        ui.weak(&unit.checkpoint);
+        match (v.answers.first(), key) {
+            (Some(a), Some(k)) => {
+                let ok = a.trim().chars().next().is_some_and(|c| c.eq_ignore_ascii_case(&k));
+                let (text, color) = if ok {
+                    (format!("✔ answer {a} — correct"), tokens.ok)
+                } else {
+                    (format!("✖ answer {a} — key {k}"), tokens.warn)
+                };
+                ui.colored_label(color, egui::RichText::new(text).strong());
+            }
+            (Some(a), None) => {
+                ui.strong(format!("answer: {a}"));
+            }
+            (None, _) => {
+                ui.colored_label(tokens.warn, "no answer extracted");
+            }
+        }
+    });
+    for violation in &v.violations {
+        ui.colored_label(tokens.warn, format!("⚠ {}", violation.describe()));
+    }
+    ui.horizontal_wrapped(|ui| {
+        for (name, value) in &unit.rollout.rewards {
+            ui.weak(format!("{name} {value:.2}"));
+        }
+        ui.strong(format!("reward {:.2}", unit.rollout.reward));
+    });
+    ui.add_space(4.0);
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        let think = v.think.clone().unwrap_or_else(|| unit.rollout.completion.clone());
+        ui.add(egui::Label::new(egui::RichText::new(think).size(15.0)).wrap());
+    });
+    ui.add_space(8.0);
+    rubric(ui, state, queue);
+}
+
+fn rubric(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
+    let tokens = theme::of(ui);
+    let Some(q) = &state.review.queue else { return };
+    let focus = state.review.focus;
+    egui::Grid::new("rubric").num_columns(2).spacing([12.0, 6.0]).show(ui, |ui| {
+        for (i, d) in q.rubric.dimensions.iter().enumerate() {
+            let label = egui::RichText::new(&d.label);
+            ui.label(if i == focus { label.strong().color(tokens.accent) } else { label });
+            ui.horizontal(|ui| {
+                let current = state.review.values.get(&d.key).copied();
+                for value in d.values() {
+                    let text = match d.kind {
+                        crate::review::DimensionKind::YesNo => {
+                            if value == 1 {
+                                "yes (1)".to_string()
+                            } else {
+                                "no (0)".to_string()
+                            }
+                        }
+                        crate::review::DimensionKind::Scale { .. } => value.to_string(),
+                    };
+                    if ui.selectable_label(current == Some(value), text).clicked() {
+                        queue.push(Command::Review(ReviewAction::Focus(i as i64 - focus as i64)));
+                        queue.push(Command::Review(ReviewAction::Rate(value)));
+                    }
+                }
+            });
+            ui.end_row();
+        }
+    });
+    ui.add_space(6.0);
+    ui.add(
+        egui::TextEdit::multiline(&mut state.review.comment)
+            .hint_text("Comment (optional)")
+            .desired_rows(2)
+            .desired_width(f32::INFINITY),
+    );
+    ui.horizontal(|ui| {
+        let label = ui.label("Reviewer");
+        if state.review.reviewer.is_empty() {
+            state.review.reviewer = crate::app::review::default_reviewer();
+        }
+        ui.add(egui::TextEdit::singleline(&mut state.review.reviewer).desired_width(140.0)).labelled_by(label.id);
+        if ui.button("Submit (Enter)").clicked() {
+            queue.push(Command::Review(ReviewAction::Submit));
+        }
+    });
+    if let Some((v, _)) = &q.guidelines {
+        ui.weak(format!("Guidelines version {v}"));
+    }
+    let keys: Vec<String> = {
+        let mut seen = std::collections::BTreeSet::new();
+        review_keys()
+            .into_iter()
+            .filter(|(_, _, what)| seen.insert(*what))
+            .map(|(_, _, what)| what.to_string())
+            .collect()
+    };
+    ui.weak(format!("Keys: J/K or Left/Right move · Up/Down question · digits rate · Enter submit ({})", keys.len()));
+}
