@@ -9,6 +9,7 @@ use eframe::egui::{self, Key};
 
 use super::loading::JobOutput;
 use super::{Command, WorkbenchApp};
+use crate::review::queue::QueueRule;
 use crate::review::{Rating, Rubric};
 use crate::store::{Project, RunKind, StoredRollout};
 
@@ -103,6 +104,8 @@ pub struct ReviewState {
     pub visible: bool,
     /// A queue load is running.
     pub loading: bool,
+    /// Which traces the next queue holds.
+    pub rule: QueueRule,
 }
 
 impl ReviewState {
@@ -132,7 +135,20 @@ pub fn review_keys() -> Vec<(egui::KeyboardShortcut, Command, &'static str)> {
     v
 }
 
-fn load_queue(path: &std::path::Path) -> Result<ReviewQueue, String> {
+/// Whether a trace's first answer is the item's key.
+fn answered_right(completion: &str, item: &crate::domain::VqaItem) -> bool {
+    let v = crate::review::trace::view(completion);
+    let Some(a) = v.answers.first() else { return false };
+    match (&item.answer, item.answer.letter()) {
+        (_, Some(k)) => a.trim().chars().next().is_some_and(|c| c.eq_ignore_ascii_case(&k)),
+        (crate::domain::Answer::Open(ans), None) => {
+            crate::domain::reward::normalize_open(a) == crate::domain::reward::normalize_open(ans)
+        }
+        _ => false,
+    }
+}
+
+fn load_queue(path: &std::path::Path, rule: QueueRule) -> Result<ReviewQueue, String> {
     let p = Project::open(path).map_err(|e| e.to_string())?;
     let rubric = p.rubric().map_err(|e| e.to_string())?;
     let guidelines = p.guidelines().map_err(|e| e.to_string())?;
@@ -140,23 +156,27 @@ fn load_queue(path: &std::path::Path) -> Result<ReviewQueue, String> {
     let Some(run) = runs.iter().find(|r| r.kind == RunKind::Grpo) else {
         return Ok(ReviewQueue { label: "no GRPO run yet".into(), units: vec![], rubric, guidelines });
     };
-    let uids: BTreeMap<i64, String> =
-        p.items().map_err(|e| e.to_string())?.into_iter().map(|(id, i)| (id, i.uid)).collect();
-    let units = p
-        .rollouts_for_review(run.id, 500)
+    let items: BTreeMap<i64, crate::domain::VqaItem> = p.items().map_err(|e| e.to_string())?.into_iter().collect();
+    let all: Vec<(ReviewUnit, bool)> = p
+        .rollouts_for_review(run.id, 5000)
         .map_err(|e| e.to_string())?
         .into_iter()
         .filter_map(|r| {
-            let uid = uids.get(&r.item_id)?.clone();
-            Some(ReviewUnit {
+            let item = items.get(&r.item_id)?;
+            let right = answered_right(&r.completion, item);
+            let unit = ReviewUnit {
                 item_id: r.item_id,
-                uid,
+                uid: item.uid.clone(),
                 checkpoint: format!("run {} step {}", run.id, r.step),
                 rollout: r,
-            })
+            };
+            Some((unit, right))
         })
         .collect();
-    Ok(ReviewQueue { label: format!("rollouts of run {} ({})", run.id, run.name), units, rubric, guidelines })
+    let flags: Vec<bool> = all.iter().map(|(_, ok)| *ok).collect();
+    let units = rule.select(&flags).into_iter().map(|i| all[i].0.clone()).collect();
+    let label = format!("run {} ({}): {}", run.id, run.name, rule.describe());
+    Ok(ReviewQueue { label, units, rubric, guidelines })
 }
 
 impl WorkbenchApp {
@@ -174,7 +194,8 @@ impl WorkbenchApp {
     /// Loads the queue off the UI thread.
     pub(super) fn load_review_queue(&mut self) {
         self.state.review.loading = true;
-        self.spawn_on_project("review queue", |path, _| JobOutput::ReviewQueue(load_queue(&path)));
+        let rule = self.state.review.rule;
+        self.spawn_on_project("review queue", move |path, _| JobOutput::ReviewQueue(load_queue(&path, rule)));
     }
 
     /// A loaded queue arrived.

@@ -5,6 +5,7 @@
 
 pub mod agreement;
 pub mod matrix;
+pub mod queue;
 pub mod rating;
 pub mod rubric;
 pub mod trace;

@@ -36,9 +36,7 @@ pub fn show(
     if q.units.is_empty() {
         ui.heading("Review");
         ui.weak(format!("Nothing to review: {}. Train a run in the Training workspace, then reload.", q.label));
-        if ui.button("Reload the queue").clicked() {
-            queue.push(Command::Review(ReviewAction::Load));
-        }
+        queue_rule(ui, state, queue);
         return;
     }
     let n = q.units.len();
@@ -52,6 +50,7 @@ pub fn show(
         }
     });
     ui.add(egui::ProgressBar::new(r.submitted.len() as f32 / n as f32).desired_height(4.0));
+    queue_rule(ui, state, queue);
     if ui.available_width() > 760.0 {
         ui.columns(2, |cols| {
             image_and_question(&mut cols[0], state, texture);
@@ -65,6 +64,21 @@ pub fn show(
             trace_and_rubric(ui, state, queue);
         });
     }
+}
+
+/// The queue's rule (wrong answers only, a seeded random sample) and a reload.
+fn queue_rule(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
+    let rule = &mut state.review.rule;
+    ui.horizontal_wrapped(|ui| {
+        ui.checkbox(&mut rule.only_wrong, "wrong answers only");
+        let label = ui.label("random sample");
+        ui.add(egui::DragValue::new(&mut rule.sample).range(0..=100_000)).labelled_by(label.id);
+        let seed = ui.label("seed");
+        ui.add(egui::DragValue::new(&mut rule.seed)).labelled_by(seed.id);
+        if ui.button("Load queue").on_hover_text("0 = every trace; the same seed gives the same sample").clicked() {
+            queue.push(Command::Review(ReviewAction::Load));
+        }
+    });
 }
 
 fn image_and_question(ui: &mut egui::Ui, state: &AppState, texture: &mut Option<(i64, egui::TextureHandle)>) {
