@@ -276,7 +276,12 @@ impl WorkbenchApp {
             comment: r.comment.clone(),
             spans: vec![],
             guideline_version: r.queue.as_ref().and_then(|q| q.guidelines.as_ref().map(|g| g.0)),
-            seen: crate::review::DisplayState { zoom: 0.0, ..Default::default() },
+            seen: crate::review::DisplayState {
+                window: self.state.viewer.window,
+                preset: self.state.viewer.preset.clone(),
+                zoom: self.state.viewer.shown_scale,
+                invert: self.state.viewer.invert,
+            },
             seconds: r.shown_at.map_or(0.0, |t| t.elapsed().as_secs_f64()),
             created_at: String::new(),
         };
@@ -293,7 +298,12 @@ impl WorkbenchApp {
         if !self.state.review.visible || self.state.review.queue.is_none() || ctx.egui_wants_keyboard_input() {
             return;
         }
+        // Over the image, digits 1–5 are window/level presets (the viewer takes them).
+        let over_image = self.state.viewer.hovered;
         for (s, c, _) in review_keys() {
+            if over_image && matches!(c, Command::Review(ReviewAction::Rate(_))) {
+                continue;
+            }
             if ctx.input_mut(|i| i.consume_shortcut(&s)) {
                 self.queue.push(c);
             }

@@ -128,6 +128,30 @@ pub struct LoadedImage {
     pub size: [usize; 2],
 }
 
+/// How the image viewer shows the image: zoom (`None` = fit), pan, window/level, invert, flip.
+/// Zoom and pan reset for each item; window/level and invert stay, as in a PACS viewer.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ViewState {
+    /// The item these apply to.
+    pub item: i64,
+    /// Screen pixels per image pixel (`None` = fit the view).
+    pub zoom: Option<f32>,
+    /// Offset of the image centre from the view centre, in screen pixels.
+    pub pan: [f32; 2],
+    /// Window/level on the grey values (`None` = as stored).
+    pub window: Option<crate::imaging::window::WindowLevel>,
+    /// The preset's name when a preset set the window.
+    pub preset: Option<String>,
+    /// Inverted grey scale.
+    pub invert: bool,
+    /// Mirrored left-right.
+    pub flip: bool,
+    /// The scale last drawn (for ratings).
+    pub shown_scale: f32,
+    /// The pointer was over the image last frame (digits 1–5 pick presets there).
+    pub hovered: bool,
+}
+
 /// The selected item with everything the Inspector shows.
 #[derive(Clone)]
 pub struct Inspected {
@@ -166,6 +190,8 @@ pub struct AppState {
     pub training: super::training::TrainingState,
     /// The Review workspace.
     pub review: super::review::ReviewState,
+    /// The image viewer's settings (Inspector and Review).
+    pub viewer: ViewState,
     /// The Curation workspace's difficulty panel.
     pub curation: CurationState,
     /// Pass-count histogram of the rows passing the facet filters (recomputed with `visible`).

@@ -41,20 +41,10 @@ fn review_bar(ui: &mut egui::Ui, state: &AppState, id: i64, queue: &mut Vec<Comm
     });
 }
 
-/// Uploads the inspected item's image once.
-pub(crate) fn ensure_texture(ui: &egui::Ui, ins: &Inspected, texture: &mut Option<(i64, egui::TextureHandle)>) {
-    if let Ok(img) = &ins.image
-        && texture.as_ref().is_none_or(|(id, _)| *id != ins.id)
-    {
-        let handle = ui.ctx().load_texture(format!("item-{}", ins.id), img.image.clone(), egui::TextureOptions::LINEAR);
-        *texture = Some((ins.id, handle));
-    }
-}
-
 /// Draws the workspace.
 pub fn show(
     ui: &mut egui::Ui,
-    state: &AppState,
+    state: &mut AppState,
     texture: &mut Option<(i64, egui::TextureHandle)>,
     queue: &mut Vec<Command>,
 ) {
@@ -67,56 +57,21 @@ pub fn show(
         });
         return;
     };
-    ensure_texture(ui, ins, texture);
     review_bar(ui, state, ins.id, queue);
-    let wide = ui.available_width() > 640.0;
-    if wide {
+    let Some(ins) = &state.inspected else { return };
+    let view = &mut state.viewer;
+    if ui.available_width() > 640.0 {
         ui.columns(2, |cols| {
-            image_area(&mut cols[0], ins, texture.as_ref().map(|t| &t.1));
+            let height = (cols[0].available_height() - 60.0).max(200.0);
+            super::viewer::show(&mut cols[0], ins, view, texture, height);
             egui::ScrollArea::vertical().id_salt("inspector_text").show(&mut cols[1], |ui| details(ui, ins));
         });
     } else {
         egui::ScrollArea::vertical().id_salt("inspector_all").show(ui, |ui| {
-            image_area(ui, ins, texture.as_ref().map(|t| &t.1));
+            let height = (ui.available_width()).min(ui.available_height() * 0.6).max(200.0);
+            super::viewer::show(ui, ins, view, texture, height);
             details(ui, ins);
         });
-    }
-}
-
-/// The item's image fitted to the width (shared with the Review workspace).
-pub(crate) fn image_area(ui: &mut egui::Ui, ins: &Inspected, texture: Option<&egui::TextureHandle>) {
-    // Leave room for the question and options under the image when stacked.
-    let side = ui.available_width().min((ui.available_height() * 0.6).max(200.0)).max(120.0);
-    let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width(), side), egui::Sense::hover());
-    ui.painter().rect_filled(rect, 4.0, theme::IMAGE_BACKGROUND);
-    match (&ins.image, texture) {
-        (Ok(img), Some(tex)) => {
-            let [w, h] = img.size;
-            let scale = (rect.width() / w as f32).min(rect.height() / h as f32);
-            let size = egui::vec2(w as f32 * scale, h as f32 * scale);
-            let r = egui::Rect::from_center_size(rect.center(), size);
-            ui.painter().image(
-                tex.id(),
-                r,
-                egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
-                egui::Color32::WHITE,
-            );
-            ui.weak(format!("{w} × {h} px, shown at {:.0}%", scale * 100.0));
-        }
-        (Err(e), _) => {
-            let tokens = theme::of(ui);
-            ui.painter().text(
-                rect.center(),
-                egui::Align2::CENTER_CENTER,
-                "⚠ image unavailable",
-                egui::FontId::proportional(18.0),
-                tokens.warn,
-            );
-            ui.colored_label(tokens.warn, e);
-        }
-        (Ok(_), None) => {
-            ui.spinner();
-        }
     }
 }
 

@@ -13,4 +13,5 @@ pub mod theme;
 pub mod tiles;
 pub mod toasts;
 pub mod training;
+pub mod viewer;
 pub mod windows;

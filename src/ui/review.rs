@@ -4,7 +4,7 @@
 
 use eframe::egui;
 
-use super::{inspector, theme};
+use super::theme;
 use crate::app::Command;
 use crate::app::review::{ReviewAction, review_keys};
 use crate::app::state::AppState;
@@ -81,12 +81,12 @@ fn queue_rule(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>)
     });
 }
 
-fn image_and_question(ui: &mut egui::Ui, state: &AppState, texture: &mut Option<(i64, egui::TextureHandle)>) {
+fn image_and_question(ui: &mut egui::Ui, state: &mut AppState, texture: &mut Option<(i64, egui::TextureHandle)>) {
     let want = state.review.current().map(|u| u.item_id);
     match &state.inspected {
         Some(ins) if Some(ins.id) == want => {
-            inspector::ensure_texture(ui, ins, texture);
-            inspector::image_area(ui, ins, texture.as_ref().map(|t| &t.1));
+            let height = (ui.available_height() * 0.6).max(220.0);
+            super::viewer::show(ui, ins, &mut state.viewer, texture, height);
             ui.label(egui::RichText::new(&ins.item.question).size(16.0).strong());
             if let Answer::Choice(key) = &ins.item.answer {
                 let ok = theme::of(ui).ok;

@@ -214,4 +214,5 @@ fn a_review_is_driven_by_the_keyboard_alone_and_the_rating_survives_a_restart() 
     assert_eq!(rs.len(), 1);
     assert_eq!(rs[0].values.get("answer_correct"), Some(&1));
     assert!(rs[0].rollout_id.is_some() && rs[0].checkpoint.starts_with("run 1") && !rs[0].trace.is_empty());
+    assert!(rs[0].seen.zoom > 0.0, "the zoom shown is recorded: {:?}", rs[0].seen);
 }

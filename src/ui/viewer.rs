@@ -1,0 +1,203 @@
+//! The image viewer of the Inspector and Review workspaces: fit / 1:1, zoom at the cursor (wheel),
+//! pan (drag), window/level (right-drag, or presets on keys 1–5 while the pointer is over the
+//! image), invert and flip. Window/level runs on the CPU (`imaging::window`) into the texture.
+
+use eframe::egui;
+
+use super::theme;
+use crate::app::state::{Inspected, ViewState};
+use crate::imaging::window::{PRESETS, WindowLevel, preset_for_key};
+
+/// The grey image as shown: window/level applied to the luminance, inverted when asked. Colour
+/// images without window or inversion are returned unchanged.
+pub fn render(img: &egui::ColorImage, window: Option<WindowLevel>, invert: bool) -> egui::ColorImage {
+    if window.is_none() && !invert {
+        return img.clone();
+    }
+    let pixels = img
+        .pixels
+        .iter()
+        .map(|p| {
+            let l = (f32::from(p.r()) + f32::from(p.g()) + f32::from(p.b())) / 3.0;
+            let mut v = window.map_or(l / 255.0, |w| w.apply(l));
+            if invert {
+                v = 1.0 - v;
+            }
+            let g = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+            egui::Color32::from_gray(g)
+        })
+        .collect();
+    egui::ColorImage { size: img.size, pixels, source_size: img.source_size }
+}
+
+/// A texture key for an item under a window and inversion.
+fn key(id: i64, view: &ViewState) -> i64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    view.window.map(|w| (w.center.to_bits(), w.width.to_bits())).hash(&mut h);
+    view.invert.hash(&mut h);
+    h.finish() as i64
+}
+
+/// The toolbar: fit, 1:1, invert, flip, presets, the window in force.
+fn toolbar(ui: &mut egui::Ui, view: &mut ViewState) {
+    ui.horizontal_wrapped(|ui| {
+        if ui.small_button("Fit").on_hover_text("Fit the view (double-click)").clicked() {
+            view.zoom = None;
+            view.pan = [0.0, 0.0];
+        }
+        if ui.small_button("1:1").on_hover_text("One image pixel per screen pixel").clicked() {
+            view.zoom = Some(1.0);
+            view.pan = [0.0, 0.0];
+        }
+        ui.toggle_value(&mut view.invert, "Invert");
+        ui.toggle_value(&mut view.flip, "Flip");
+        let label = view
+            .preset
+            .clone()
+            .unwrap_or_else(|| if view.window.is_some() { "custom".into() } else { "as stored".into() });
+        let name = ui.weak("Window");
+        egui::ComboBox::from_id_salt("wl-preset")
+            .selected_text(label)
+            .show_ui(ui, |ui| {
+                if ui.selectable_label(view.window.is_none(), "as stored").clicked() {
+                    view.window = None;
+                    view.preset = None;
+                }
+                for (i, (name, c, w)) in PRESETS.iter().enumerate() {
+                    let text = if i < 5 { format!("{} {name} ({w}/{c})", i + 1) } else { (*name).to_string() };
+                    if ui.selectable_label(view.preset.as_deref() == Some(*name), text).clicked() {
+                        view.window = Some(WindowLevel { center: *c, width: *w });
+                        view.preset = Some((*name).to_string());
+                    }
+                }
+            })
+            .response
+            .labelled_by(name.id);
+        if let Some(w) = view.window {
+            ui.weak(format!("W {:.0} L {:.0}", w.width, w.center));
+        }
+    });
+}
+
+/// Draws the image of `ins` in a view of `height`, with the toolbar above it.
+pub fn show(
+    ui: &mut egui::Ui,
+    ins: &Inspected,
+    view: &mut ViewState,
+    texture: &mut Option<(i64, egui::TextureHandle)>,
+    height: f32,
+) {
+    if view.item != ins.id {
+        *view = ViewState {
+            item: ins.id,
+            window: view.window,
+            preset: view.preset.clone(),
+            invert: view.invert,
+            ..ViewState::default()
+        };
+    }
+    toolbar(ui, view);
+    let (rect, resp) = ui.allocate_exact_size(egui::vec2(ui.available_width(), height), egui::Sense::click_and_drag());
+    ui.painter().rect_filled(rect, 4.0, theme::IMAGE_BACKGROUND);
+    let img = match &ins.image {
+        Ok(img) => img,
+        Err(e) => {
+            let tokens = theme::of(ui);
+            ui.painter().text(
+                rect.center(),
+                egui::Align2::CENTER_CENTER,
+                "⚠ image unavailable",
+                egui::FontId::proportional(18.0),
+                tokens.warn,
+            );
+            ui.colored_label(tokens.warn, e);
+            return;
+        }
+    };
+    let k = key(ins.id, view);
+    if texture.as_ref().is_none_or(|(id, _)| *id != k) {
+        let shown = render(&img.image, view.window, view.invert);
+        *texture = Some((k, ui.ctx().load_texture(format!("view-{k}"), shown, egui::TextureOptions::LINEAR)));
+    }
+    let Some((_, tex)) = texture.as_ref() else { return };
+    let [w, h] = img.size;
+    let (iw, ih) = (img.image.size[0] as f32, img.image.size[1] as f32);
+    let fit = (rect.width() / iw).min(rect.height() / ih);
+    let mut scale = view.zoom.unwrap_or(fit);
+    let mut pan = egui::vec2(view.pan[0], view.pan[1]);
+    view.hovered = resp.hovered();
+    if resp.hovered() {
+        let (scroll, pointer) = ui.input(|i| (i.smooth_scroll_delta.y, i.pointer.hover_pos()));
+        if scroll != 0.0
+            && let Some(p) = pointer
+        {
+            let new = (scale * (scroll * 0.0015).exp()).clamp(fit.min(1.0) * 0.25, 32.0);
+            let under = (p - rect.center() - pan) / scale;
+            pan = p - rect.center() - under * new;
+            scale = new;
+            view.zoom = Some(scale);
+        }
+        for d in 1..=5u8 {
+            let key = [egui::Key::Num1, egui::Key::Num2, egui::Key::Num3, egui::Key::Num4, egui::Key::Num5]
+                [usize::from(d - 1)];
+            if ui.input_mut(|i| i.consume_key(egui::Modifiers::NONE, key))
+                && let Some((name, wl)) = preset_for_key(d)
+            {
+                view.window = Some(wl);
+                view.preset = Some(name.to_string());
+            }
+        }
+    }
+    if resp.dragged_by(egui::PointerButton::Primary) {
+        pan += resp.drag_delta();
+    }
+    if resp.dragged_by(egui::PointerButton::Secondary) {
+        let d = resp.drag_delta();
+        let wl = view.window.unwrap_or_default();
+        view.window = Some(WindowLevel { center: wl.center - d.y, width: (wl.width + 2.0 * d.x).max(1.0) });
+        view.preset = None;
+    }
+    if resp.double_clicked() {
+        view.zoom = None;
+        pan = egui::Vec2::ZERO;
+        scale = fit;
+    }
+    view.pan = [pan.x, pan.y];
+    view.shown_scale = scale * iw / w as f32;
+    let r = egui::Rect::from_center_size(rect.center() + pan, egui::vec2(iw * scale, ih * scale));
+    let uv = if view.flip {
+        egui::Rect::from_min_max(egui::pos2(1.0, 0.0), egui::pos2(0.0, 1.0))
+    } else {
+        egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0))
+    };
+    ui.painter().with_clip_rect(rect).image(tex.id(), r, uv, egui::Color32::WHITE);
+    ui.weak(format!(
+        "{w} × {h} px, shown at {:.0}% · wheel zoom, drag pan, right-drag window/level, 1–5 presets",
+        view.shown_scale * 100.0
+    ));
+    let _ = h;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_and_invert_render_grey_values() {
+        let img = egui::ColorImage::new(
+            [3, 1],
+            vec![egui::Color32::from_gray(0), egui::Color32::from_gray(40), egui::Color32::from_gray(255)],
+        );
+        assert_eq!(render(&img, None, false).pixels, img.pixels);
+        // Brain window 80/40 on 8-bit values: 0 -> black, 40 -> mid grey, 255 -> white.
+        let brain = render(&img, Some(WindowLevel { center: 40.0, width: 80.0 }), false);
+        let g: Vec<u8> = brain.pixels.iter().map(|p| p.r()).collect();
+        assert_eq!((g[0], g[2]), (0, 255));
+        assert!((i32::from(g[1]) - 128).abs() <= 3, "{g:?}");
+        let inv = render(&img, None, true);
+        assert_eq!(inv.pixels[0].r(), 255);
+        assert_eq!(inv.pixels[2].r(), 0);
+    }
+}
