@@ -132,7 +132,7 @@ impl WorkbenchApp {
         }
     }
 
-    fn show_workspace(&mut self, w: Workspace) {
+    pub(super) fn show_workspace(&mut self, w: Workspace) {
         let found = self.prefs.tree.make_active(|_, tile| matches!(tile, egui_tiles::Tile::Pane(p) if *p == w));
         if !found {
             // The pane was closed or the layout is broken: restore the default.

@@ -26,6 +26,15 @@ pub enum ReviewAction {
     Rate(i64),
     /// Store the rating of the trace under review and go to the next.
     Submit,
+    /// Open this rollout (`step`, item id, sample index) of the newest run in the Review workspace.
+    Open {
+        /// Step.
+        step: i64,
+        /// Item row id.
+        item_id: i64,
+        /// Group and sample index within the step.
+        sample: (usize, usize),
+    },
 }
 
 impl ReviewAction {
@@ -38,6 +47,7 @@ impl ReviewAction {
             Self::Focus(_) => "Review: move the rubric focus".into(),
             Self::Rate(v) => format!("Review: rate {v}"),
             Self::Submit => "Review: submit rating and go on".into(),
+            Self::Open { step, .. } => format!("Review: open a rollout of step {step}"),
         }
     }
 
@@ -51,6 +61,7 @@ impl ReviewAction {
             Self::Submit => {
                 "Store the rating at once (reviewer, checkpoint, guideline version, seconds) and advance (Enter)"
             }
+            Self::Open { .. } => "Show this rollout in the Review workspace, next to its image",
         }
     }
 }
@@ -106,6 +117,8 @@ pub struct ReviewState {
     pub loading: bool,
     /// Which traces the next queue holds.
     pub rule: QueueRule,
+    /// A rollout to show once the queue is loaded (step, item, (group, sample)).
+    pub pending: Option<(i64, i64, (usize, usize))>,
 }
 
 impl ReviewState {
@@ -188,6 +201,13 @@ impl WorkbenchApp {
             ReviewAction::Focus(d) => self.review_focus(d),
             ReviewAction::Rate(v) => self.review_rate(v),
             ReviewAction::Submit => self.submit_rating(),
+            ReviewAction::Open { step, item_id, sample } => {
+                // The whole run, so that the rollout is in the queue; shown once it is loaded.
+                self.state.review.rule = QueueRule::default();
+                self.state.review.pending = Some((step, item_id, sample));
+                self.load_review_queue();
+                self.show_workspace(super::Workspace::Review);
+            }
         }
     }
 
@@ -204,10 +224,15 @@ impl WorkbenchApp {
         match q {
             Ok(q) => {
                 let r = &mut self.state.review;
+                let at = r.pending.take().and_then(|(step, item, sample)| {
+                    q.units
+                        .iter()
+                        .position(|u| u.rollout.step == step && u.item_id == item && u.rollout.sample == sample)
+                });
                 r.queue = Some(q);
                 r.pos = 0;
                 r.submitted.clear();
-                self.review_show(0);
+                self.review_show(at.unwrap_or(0));
             }
             Err(e) => self.toasts.error(format!("Review queue: {e}")),
         }

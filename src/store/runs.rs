@@ -137,6 +137,8 @@ pub struct StoredRollout {
     pub step: i64,
     /// Item row id.
     pub item_id: i64,
+    /// Group and sample index within the step.
+    pub sample: (usize, usize),
     /// Completion text.
     pub completion: String,
     /// Each reward function's value.
@@ -152,7 +154,7 @@ impl Project {
     /// SQLite errors.
     pub fn rollouts_for_review(&self, run: i64, limit: usize) -> Result<Vec<StoredRollout>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, step, item_id, completion, rewards_json, reward FROM rollouts WHERE run_id = ?1
+            "SELECT id, step, item_id, completion, rewards_json, reward, group_index, sample_index FROM rollouts WHERE run_id = ?1
              ORDER BY step DESC, group_index, sample_index LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![run, limit as i64], |r| {
@@ -160,6 +162,7 @@ impl Project {
                 id: r.get(0)?,
                 step: r.get(1)?,
                 item_id: r.get(2)?,
+                sample: (r.get::<_, i64>(6)? as usize, r.get::<_, i64>(7)? as usize),
                 completion: r.get(3)?,
                 rewards: serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or_default(),
                 reward: r.get::<_, f64>(5)? as f32,

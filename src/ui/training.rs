@@ -1,6 +1,6 @@
 //! The Training workspace: the config form (presets, validation), Start / Pause / Stop / Resume with
 //! ETA and memory, the run list (overlay, baseline, resume), the live curves, and the latest
-//! rollouts, each of which opens its item in the Inspector.
+//! rollouts, each of which opens in the Review workspace next to its image.
 
 use eframe::egui;
 
@@ -35,7 +35,9 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             .resizable(true)
             .default_size(rollouts_h)
             .show(ui, |ui| rollouts(ui, state, queue));
-        curves::show(ui, &state.training);
+        // The curves fill what the rollouts leave (drawn in the whole rect, their scroll area
+        // covered the rollouts and took their clicks).
+        egui::CentralPanel::default().show(ui, |ui| curves::show(ui, &state.training));
     });
 }
 
@@ -406,8 +408,10 @@ fn rollouts(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
                 ui.weak(format!("#{run} s{step} A {:+.2}", r.advantage));
                 let text: String = r.completion.chars().take(120).collect();
                 if ui.link(format!("{uid}: {text}")).on_hover_text(&r.completion).clicked() {
-                    queue.push(Command::SelectItem(r.item_id));
-                    queue.push(Command::ShowWorkspace(crate::app::Workspace::Inspector));
+                    let sample = (r.group_index, r.sample_index);
+                    let open =
+                        crate::app::review::ReviewAction::Open { step: *step as i64, item_id: r.item_id, sample };
+                    queue.push(Command::Review(open));
                 }
             });
         }

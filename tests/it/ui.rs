@@ -207,6 +207,13 @@ fn a_review_is_driven_by_the_keyboard_alone_and_the_rating_survives_a_restart() 
     assert_eq!(h.state().state.review.values.get("reasoning_supported"), Some(&0));
     h.key_press(egui::Key::Enter);
     wait_for(&mut h, |h| has_part(h, "Rating 1 saved"));
+    // Opening a rollout (what a click in the Training workspace's list sends) shows it in Review.
+    // (kittest's synthetic click does not reach that link; under Xvfb a real click does.)
+    let first = medvlm::store::Project::open(&project).unwrap().rollouts_for_review(1, 10).unwrap().remove(0);
+    let open =
+        medvlm::app::review::ReviewAction::Open { step: first.step, item_id: first.item_id, sample: first.sample };
+    h.state_mut().send(medvlm::app::Command::Review(open));
+    wait_for(&mut h, |h| has(h, "Trace 1 of 2"));
     drop(h);
     // After a restart the rating is in the store, with the trace and the checkpoint it was made on.
     let p = medvlm::store::Project::open(&project).unwrap();
