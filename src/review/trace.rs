@@ -117,6 +117,19 @@ pub fn view(text: &str) -> TraceView {
     }
 }
 
+/// How often each first answer was given over several traces of one item, most frequent first
+/// (`"(none)"` for traces without an answer).
+pub fn answer_histogram<'a>(traces: impl IntoIterator<Item = &'a str>) -> Vec<(String, usize)> {
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for t in traces {
+        let a = view(t).answers.into_iter().next().unwrap_or_else(|| "(none)".into());
+        *counts.entry(a).or_default() += 1;
+    }
+    let mut v: Vec<(String, usize)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +140,17 @@ mod tests {
         assert_eq!(v.think.as_deref(), Some("A bright spot on the left."));
         assert_eq!(v.answers, ["A"]);
         assert!(v.violations.is_empty(), "{:?}", v.violations);
+    }
+
+    #[test]
+    fn answers_are_counted_most_frequent_first() {
+        let h = answer_histogram([
+            "<answer>B</answer>",
+            "<think>x</think><answer>A</answer>",
+            "no tags",
+            "<answer>B</answer>",
+        ]);
+        assert_eq!(h, [("B".to_string(), 2), ("(none)".to_string(), 1), ("A".to_string(), 1)]);
     }
 
     #[test]

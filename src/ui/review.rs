@@ -140,6 +140,7 @@ fn trace_and_rubric(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Com
         }
         ui.strong(format!("reward {:.2}", unit.rollout.reward));
     });
+    item_samples(ui, state, &unit, queue);
     ui.add_space(4.0);
     egui::Frame::group(ui.style()).show(ui, |ui| {
         let think = v.think.clone().unwrap_or_else(|| unit.rollout.completion.clone());
@@ -147,6 +148,50 @@ fn trace_and_rubric(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Com
     });
     ui.add_space(8.0);
     rubric(ui, state, queue);
+}
+
+/// Every trace of this item in the queue: their answers as a histogram (the key marked), and each
+/// one's reward, clickable.
+fn item_samples(ui: &mut egui::Ui, state: &AppState, unit: &crate::app::review::ReviewUnit, queue: &mut Vec<Command>) {
+    let Some(q) = &state.review.queue else { return };
+    let same: Vec<(usize, &crate::app::review::ReviewUnit)> =
+        q.units.iter().enumerate().filter(|(_, u)| u.item_id == unit.item_id).collect();
+    if same.len() < 2 {
+        return;
+    }
+    let key = state.inspected.as_ref().filter(|i| i.id == unit.item_id).and_then(|i| i.item.answer.letter());
+    let hist = crate::review::trace::answer_histogram(same.iter().map(|(_, u)| u.rollout.completion.as_str()));
+    let tokens = theme::of(ui);
+    let mut jump = None;
+    egui::CollapsingHeader::new(format!("This item: {} traces in the queue", same.len())).id_salt("item_samples").show(
+        ui,
+        |ui| {
+            ui.horizontal_wrapped(|ui| {
+                for (answer, n) in &hist {
+                    let is_key =
+                        key.is_some_and(|k| answer.trim().chars().next().is_some_and(|c| c.eq_ignore_ascii_case(&k)));
+                    let text = format!("{answer} × {n}");
+                    if is_key {
+                        ui.colored_label(tokens.ok, format!("{text} (key)"))
+                    } else {
+                        ui.label(text)
+                    };
+                }
+            });
+            ui.horizontal_wrapped(|ui| {
+                for (pos, u) in &same {
+                    let current = *pos == state.review.pos;
+                    let label = format!("s{} #{} {:.2}", u.rollout.step, u.rollout.sample.1 + 1, u.rollout.reward);
+                    if ui.selectable_label(current, label).clicked() {
+                        jump = Some(*pos as i64 - state.review.pos as i64);
+                    }
+                }
+            });
+        },
+    );
+    if let Some(d) = jump.filter(|d| *d != 0) {
+        queue.push(Command::Review(ReviewAction::Move(d)));
+    }
 }
 
 fn rubric(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
