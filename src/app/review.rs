@@ -26,6 +26,8 @@ pub enum ReviewAction {
     Rate(i64),
     /// Store the rating of the trace under review and go to the next.
     Submit,
+    /// Comment on characters `start..end` of the trace with a tag.
+    Span(usize, usize, crate::review::SpanTag),
     /// Open this rollout (`step`, item id, sample index) of the newest run in the Review workspace.
     Open {
         /// Step.
@@ -48,6 +50,7 @@ impl ReviewAction {
             Self::Rate(v) => format!("Review: rate {v}"),
             Self::Submit => "Review: submit rating and go on".into(),
             Self::Open { step, .. } => format!("Review: open a rollout of step {step}"),
+            Self::Span(_, _, tag) => format!("Review: mark the selection as {}", tag.as_str()),
         }
     }
 
@@ -62,6 +65,7 @@ impl ReviewAction {
                 "Store the rating at once (reviewer, checkpoint, guideline version, seconds) and advance (Enter)"
             }
             Self::Open { .. } => "Show this rollout in the Review workspace, next to its image",
+            Self::Span(..) => "Anchor a tagged comment to the selected words of the reasoning",
         }
     }
 }
@@ -117,6 +121,11 @@ pub struct ReviewState {
     pub loading: bool,
     /// Which traces the next queue holds.
     pub rule: QueueRule,
+    /// Draft span comments on the trace under review.
+    pub spans: Vec<crate::review::Span>,
+    /// The last non-empty selection in the reasoning (characters of the trace): kept when the
+    /// text loses focus to a tag button.
+    pub selection: Option<(usize, usize)>,
     /// A rollout to show once the queue is loaded (step, item, (group, sample)).
     pub pending: Option<(i64, i64, (usize, usize))>,
 }
@@ -201,6 +210,12 @@ impl WorkbenchApp {
             ReviewAction::Focus(d) => self.review_focus(d),
             ReviewAction::Rate(v) => self.review_rate(v),
             ReviewAction::Submit => self.submit_rating(),
+            ReviewAction::Span(start, end, tag) => {
+                let r = &mut self.state.review;
+                if start < end && !r.spans.iter().any(|s| s.start == start && s.end == end && s.tag == tag) {
+                    r.spans.push(crate::review::Span { start, end, tag, comment: String::new(), roi: None });
+                }
+            }
             ReviewAction::Open { step, item_id, sample } => {
                 // The whole run, so that the rollout is in the queue; shown once it is loaded.
                 self.state.review.rule = QueueRule::default();
@@ -248,6 +263,8 @@ impl WorkbenchApp {
         r.pos = pos.min(q.units.len() - 1);
         r.values.clear();
         r.comment.clear();
+        r.spans.clear();
+        r.selection = None;
         r.focus = 0;
         r.shown_at = Some(Instant::now());
         let id = q.units[r.pos].item_id;
@@ -286,7 +303,7 @@ impl WorkbenchApp {
     pub(super) fn submit_rating(&mut self) {
         let r = &self.state.review;
         let Some(unit) = r.current() else { return };
-        if r.values.is_empty() && r.comment.trim().is_empty() {
+        if r.values.is_empty() && r.comment.trim().is_empty() && r.spans.is_empty() {
             self.toasts.warning("Rate at least one question (digits) or write a comment before submitting");
             return;
         }
@@ -299,7 +316,7 @@ impl WorkbenchApp {
             reviewer: if r.reviewer.trim().is_empty() { default_reviewer() } else { r.reviewer.clone() },
             values: r.values.clone(),
             comment: r.comment.clone(),
-            spans: vec![],
+            spans: r.spans.clone(),
             guideline_version: r.queue.as_ref().and_then(|q| q.guidelines.as_ref().map(|g| g.0)),
             seen: crate::review::DisplayState {
                 window: self.state.viewer.window,

@@ -142,10 +142,7 @@ fn trace_and_rubric(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Com
     });
     item_samples(ui, state, &unit, queue);
     ui.add_space(4.0);
-    egui::Frame::group(ui.style()).show(ui, |ui| {
-        let think = v.think.clone().unwrap_or_else(|| unit.rollout.completion.clone());
-        ui.add(egui::Label::new(egui::RichText::new(think).size(15.0)).wrap());
-    });
+    spans(ui, &mut state.review, &unit, v.think.as_deref(), queue);
     ui.add_space(8.0);
     rubric(ui, state, queue);
 }
@@ -191,6 +188,50 @@ fn item_samples(ui: &mut egui::Ui, state: &AppState, unit: &crate::app::review::
     );
     if let Some(d) = jump.filter(|d| *d != 0) {
         queue.push(Command::Review(ReviewAction::Move(d)));
+    }
+}
+
+/// The reasoning as selectable text, with tag buttons that anchor a comment to the selection (as
+/// characters of the whole trace), and the spans marked so far.
+fn spans(
+    ui: &mut egui::Ui,
+    review: &mut crate::app::review::ReviewState,
+    unit: &crate::app::review::ReviewUnit,
+    think: Option<&str>,
+    queue: &mut Vec<Command>,
+) {
+    let full = unit.rollout.completion.as_str();
+    let shown = think.unwrap_or(full);
+    // Where the shown text starts in the trace, in characters.
+    let offset = full.find(shown).map_or(0, |b| full[..b].chars().count());
+    let mut text = shown;
+    let out = egui::TextEdit::multiline(&mut text)
+        .font(egui::TextStyle::Body)
+        .desired_width(f32::INFINITY)
+        .desired_rows(2)
+        .show(ui);
+    if let Some(r) = out.cursor_range {
+        let (a, b) = (r.primary.index.0, r.secondary.index.0);
+        if a != b {
+            review.selection = Some((offset + a.min(b), offset + a.max(b)));
+        }
+    }
+    let selection = review.selection;
+    ui.horizontal_wrapped(|ui| {
+        ui.weak("Mark the selection:");
+        for tag in crate::review::SpanTag::ALL {
+            let enabled = selection.is_some_and(|(a, b)| a < b);
+            if ui.add_enabled(enabled, egui::Button::new(tag.as_str()).small()).clicked()
+                && let Some((a, b)) = selection
+            {
+                queue.push(Command::Review(ReviewAction::Span(a, b, tag)));
+            }
+        }
+    });
+    let tokens = theme::of(ui);
+    for s in &review.spans {
+        let words: String = full.chars().skip(s.start).take(s.end - s.start).collect();
+        ui.colored_label(tokens.warn, format!("{}: \"{words}\"", s.tag.as_str()));
     }
 }
 
