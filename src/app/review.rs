@@ -157,19 +157,6 @@ pub fn review_keys() -> Vec<(egui::KeyboardShortcut, Command, &'static str)> {
     v
 }
 
-/// Whether a trace's first answer is the item's key.
-fn answered_right(completion: &str, item: &crate::domain::VqaItem) -> bool {
-    let v = crate::review::trace::view(completion);
-    let Some(a) = v.answers.first() else { return false };
-    match (&item.answer, item.answer.letter()) {
-        (_, Some(k)) => a.trim().chars().next().is_some_and(|c| c.eq_ignore_ascii_case(&k)),
-        (crate::domain::Answer::Open(ans), None) => {
-            crate::domain::reward::normalize_open(a) == crate::domain::reward::normalize_open(ans)
-        }
-        _ => false,
-    }
-}
-
 fn load_queue(path: &std::path::Path, rule: QueueRule) -> Result<ReviewQueue, String> {
     let p = Project::open(path).map_err(|e| e.to_string())?;
     let rubric = p.rubric().map_err(|e| e.to_string())?;
@@ -185,7 +172,7 @@ fn load_queue(path: &std::path::Path, rule: QueueRule) -> Result<ReviewQueue, St
         .into_iter()
         .filter_map(|r| {
             let item = items.get(&r.item_id)?;
-            let right = answered_right(&r.completion, item);
+            let right = crate::review::trace::answered_right(&r.completion, item);
             let unit = ReviewUnit {
                 item_id: r.item_id,
                 uid: item.uid.clone(),

@@ -223,10 +223,14 @@ impl WeightNames {
     /// Every recorded tensor of `vlm` under its Hugging Face name in the checkpoint's layout,
     /// f32, LoRA adapters merged (`base + s A B`).
     pub fn export(&self, vlm: &super::Vlm) -> Vec<NamedTensor> {
-        let mut c = Collect { values: HashMap::new() };
+        // A visitor sees an adapted weight's base alone: linear weights come from their layers
+        // (adapters merged), every other recorded tensor from the visitor.
+        let linears = super::lora::linears(vlm);
+        let lin_ids: std::collections::HashSet<ParamId> = linears.iter().map(|l| l.linear.weight.id).collect();
+        let want = self.tensors.iter().map(|t| t.id).filter(|id| !lin_ids.contains(id)).collect();
+        let mut c = Collect { want, values: HashMap::new() };
         vlm.visit(&mut c);
-        // A visitor sees an adapted weight's base alone; merge the adapters from the layers.
-        for l in super::lora::linears(vlm) {
+        for l in linears {
             let w = super::layers::dense_weight(l.linear, false);
             c.values.insert(l.linear.weight.id, (w.dims().to_vec(), to_vec(w)));
         }
@@ -249,13 +253,17 @@ impl WeightNames {
     }
 }
 
-/// Host copies of float parameters by id (f32).
+/// Host copies (f32) of the float parameters in `want`, by id.
 struct Collect {
+    want: std::collections::HashSet<ParamId>,
     values: HashMap<ParamId, (Vec<usize>, Vec<f32>)>,
 }
 
 impl ModuleVisitor for Collect {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if !self.want.contains(&param.id) {
+            return;
+        }
         let base = widened(param.base());
         self.values.insert(param.id, (base.dims().to_vec(), to_vec(base)));
     }

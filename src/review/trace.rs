@@ -117,6 +117,25 @@ pub fn view(text: &str) -> TraceView {
     }
 }
 
+/// Whether an extracted answer names the key letter (its first character, any case).
+pub fn names_key(answer: &str, key: char) -> bool {
+    answer.trim().chars().next().is_some_and(|c| c.eq_ignore_ascii_case(&key))
+}
+
+/// Whether a trace's first answer is the item's key (the letter for a choice item, the
+/// normalised text for an open one).
+pub fn answered_right(completion: &str, item: &crate::domain::VqaItem) -> bool {
+    let v = view(completion);
+    let Some(a) = v.answers.first() else { return false };
+    match (&item.answer, item.answer.letter()) {
+        (_, Some(k)) => names_key(a, k),
+        (crate::domain::Answer::Open(ans), None) => {
+            crate::domain::reward::normalize_open(a) == crate::domain::reward::normalize_open(ans)
+        }
+        _ => false,
+    }
+}
+
 /// How often each first answer was given over several traces of one item, most frequent first
 /// (`"(none)"` for traces without an answer).
 pub fn answer_histogram<'a>(traces: impl IntoIterator<Item = &'a str>) -> Vec<(String, usize)> {

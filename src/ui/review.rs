@@ -115,7 +115,7 @@ fn trace_and_rubric(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Com
         ui.weak(&unit.checkpoint);
         match (v.answers.first(), key) {
             (Some(a), Some(k)) => {
-                let ok = a.trim().chars().next().is_some_and(|c| c.eq_ignore_ascii_case(&k));
+                let ok = crate::review::trace::names_key(a, k);
                 let (text, color) = if ok {
                     (format!("✔ answer {a} — correct"), tokens.ok)
                 } else {
@@ -165,8 +165,7 @@ fn item_samples(ui: &mut egui::Ui, state: &AppState, unit: &crate::app::review::
         |ui| {
             ui.horizontal_wrapped(|ui| {
                 for (answer, n) in &hist {
-                    let is_key =
-                        key.is_some_and(|k| answer.trim().chars().next().is_some_and(|c| c.eq_ignore_ascii_case(&k)));
+                    let is_key = key.is_some_and(|k| crate::review::trace::names_key(answer, k));
                     let text = format!("{answer} × {n}");
                     if is_key {
                         ui.colored_label(tokens.ok, format!("{text} (key)"))
