@@ -60,6 +60,19 @@ pub enum Command {
     ReloadProject,
     /// Stop running background jobs.
     CancelJobs,
+    /// Stop one background job by name.
+    CancelJob(String),
+    /// Import these paths (the confirmation dialog's Import button).
+    ConfirmImport {
+        /// What to import.
+        paths: Vec<PathBuf>,
+        /// `None` = detect.
+        format: Option<crate::io::import::ImportFormat>,
+        /// Also read images outside each input's folder.
+        allow_outside: bool,
+    },
+    /// Show the About box.
+    About,
     /// Start a GRPO run with the Training form.
     StartTraining,
     /// Pause the running GRPO run before its next step.
@@ -142,6 +155,7 @@ impl Command {
         let mut v = vec![
             Self::CommandPalette,
             Self::ShortcutSheet,
+            Self::About,
             Self::OpenProject,
             Self::OpenProjectByPath,
             Self::NewProject,
@@ -205,6 +219,9 @@ impl Command {
             Self::ImportPaths(p) => format!("Import {} path(s)", p.len()),
             Self::ReloadProject => "Reload project".into(),
             Self::CancelJobs => "Cancel background jobs".into(),
+            Self::CancelJob(name) => format!("Cancel {name}"),
+            Self::ConfirmImport { paths, .. } => format!("Import {} path(s) now", paths.len()),
+            Self::About => "About MedVLM Workbench".into(),
             Self::StartTraining => "Start training run".into(),
             Self::PauseTraining => "Pause training".into(),
             Self::ContinueTraining => "Continue training".into(),
@@ -268,6 +285,9 @@ impl Command {
             Self::ImportPaths(_) => "Import these files into the open project",
             Self::ReloadProject => "Re-read the project from disk",
             Self::CancelJobs => "Stop imports and other background work at the next safe point",
+            Self::CancelJob(_) => "Stop this background job at its next safe point",
+            Self::ConfirmImport { .. } => "Import the confirmed paths into the open project",
+            Self::About => "Version, licences and what the workbench is for",
             Self::StartTraining => "Start GRPO on this project with the Training form's settings",
             Self::PauseTraining => "Hold the run before its next step",
             Self::ContinueTraining => "Continue a paused run",

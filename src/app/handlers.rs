@@ -34,6 +34,11 @@ impl WorkbenchApp {
                     self.jobs.cancel(&s.name);
                 }
             }
+            Command::CancelJob(name) => self.jobs.cancel(&name),
+            Command::ConfirmImport { paths, format, allow_outside } => {
+                self.confirm_import(paths, format, allow_outside)
+            }
+            Command::About => self.dialog = Dialog::About,
             Command::StartTraining | Command::ResumeTrainingRun(_) => {
                 let Some(p) = &self.state.project else { return };
                 let resume = if let Command::ResumeTrainingRun(id) = c { Some(id) } else { None };
@@ -57,7 +62,7 @@ impl WorkbenchApp {
             }
             Command::ExportCurves => {
                 let Some(p) = &self.state.project else { return };
-                let shown = crate::ui::curves::shown_series(&self.state.training);
+                let shown = super::training::shown_series(&self.state.training);
                 let csv = crate::metrics::to_csv(
                     &shown,
                     f64::from(self.state.training.curves.smoothing),
@@ -97,7 +102,7 @@ impl WorkbenchApp {
             Command::DiffVersion(name) => self.start_diff(name),
             Command::EditSelected => match &self.state.inspected {
                 Some(ins) => {
-                    self.dialog = Dialog::EditItem(Box::new(crate::ui::editor::EditorDraft::new(ins.id, &ins.item)))
+                    self.dialog = Dialog::EditItem(Box::new(super::draft::EditorDraft::new(ins.id, &ins.item)))
                 }
                 None => self.toasts.warning("Select an item to edit"),
             },
@@ -243,7 +248,7 @@ impl WorkbenchApp {
     }
 
     /// Confirms the import dialog.
-    pub fn confirm_import(
+    fn confirm_import(
         &mut self,
         paths: Vec<PathBuf>,
         format: Option<crate::io::import::ImportFormat>,

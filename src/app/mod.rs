@@ -3,6 +3,7 @@
 //! next frame; never blocks on I/O.
 
 pub mod command;
+pub mod draft;
 pub mod editing;
 mod handlers;
 mod loading;
@@ -69,7 +70,7 @@ pub enum Dialog {
         allow_outside: bool,
     },
     /// The item editor.
-    EditItem(Box<crate::ui::editor::EditorDraft>),
+    EditItem(Box<draft::EditorDraft>),
     /// Ask for a line of text (a tag, a version name).
     TextPrompt {
         /// What the text is for.
@@ -187,7 +188,17 @@ impl eframe::App for WorkbenchApp {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        ui::shell::show(self, ui);
+        let shell = ui::shell::Shell {
+            state: &mut self.state,
+            queue: &mut self.queue,
+            texture: &mut self.texture,
+            tree: &mut self.prefs.tree,
+            recent: &self.prefs.recent,
+            jobs: self.jobs.statuses(),
+            toasts: &mut self.toasts,
+            dialog: &mut self.dialog,
+        };
+        ui::shell::show(shell, ui);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

@@ -276,3 +276,43 @@ pub fn resident_memory() -> Option<u64> {
     let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
 }
+/// Charts: title and the metrics drawn in it (names from [`crate::train::grpo::metrics::names`]).
+pub const CHARTS: &[(&str, &[&str])] = {
+    use crate::train::grpo::metrics::names::*;
+    &[
+        (
+            "Reward",
+            &[
+                REWARD,
+                "rewards/accuracy/mean",
+                "rewards/format/mean",
+                "rewards/medvlthinker_accuracy/mean",
+                "rewards/open_match/mean",
+            ],
+        ),
+        ("Reward std / zero-std groups", &[REWARD_STD, FRAC_ZERO_STD]),
+        ("KL", &[KL]),
+        ("Completion length", &[MEAN_LENGTH, CLIPPED_RATIO]),
+        ("Entropy", &[ENTROPY]),
+        ("Grad norm", &[GRAD_NORM]),
+        ("Learning rate", &[LEARNING_RATE]),
+        ("Step time (s)", &[STEP_TIME, TIME_GENERATE, TIME_BACKWARD]),
+    ]
+};
+
+/// The series currently drawn, for CSV export: `(run name, metric, points)`.
+pub fn shown_series(t: &TrainingState) -> Vec<(String, String, Vec<[f64; 2]>)> {
+    let mut out = Vec::new();
+    for id in &t.visible {
+        let Some(run) = t.runs.get(id) else { continue };
+        for (_, metrics) in CHARTS {
+            for m in *metrics {
+                let pts = run.points(m, t.curves.x_axis);
+                if !pts.is_empty() {
+                    out.push((run.name.clone(), (*m).to_string(), pts));
+                }
+            }
+        }
+    }
+    out
+}

@@ -50,6 +50,9 @@ pub struct Adapters {
     pub off: bool,
     /// Dropout on an adapter's input while training (PEFT's `lora_dropout`).
     pub dropout: f64,
+    /// Dropout off the autodiff device too: the no-gradient forward pass of decoder-layer
+    /// checkpointing draws the masks its recomputation draws (both seeded alike).
+    pub dropout_everywhere: bool,
 }
 
 /// `lin` over the last dimension of any-rank input as one `[rows, in] x [in, out]` product. burn's
@@ -77,7 +80,7 @@ pub fn linear_rows_with<const D: usize>(lin: &Linear, x: Tensor<D>, adapters: Ad
         Some(ad) => {
             let mut y = mm(x.clone(), lin.weight.base());
             if !adapters.off {
-                let xa = if adapters.dropout > 0.0 && x.device().is_autodiff() {
+                let xa = if adapters.dropout > 0.0 && (adapters.dropout_everywhere || x.device().is_autodiff()) {
                     let keep = 1.0 - adapters.dropout;
                     let mask = Tensor::<2>::random(x.dims(), burn::tensor::Distribution::Bernoulli(keep), &x.device());
                     x * mask.div_scalar(keep)

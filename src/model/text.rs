@@ -160,14 +160,8 @@ impl TextModel {
         mask: Tensor<4>,
         mut cache: Option<&mut KvCache>,
     ) -> Tensor<3> {
-        let ad = self.adapters;
         for (i, layer) in self.layers.iter().enumerate() {
-            let h = layer.input_layernorm.forward(x.clone());
-            let a = layer.self_attn.forward(h, &cos, &sin, &mask, cache.as_deref_mut().map(|c| (c, i)), ad);
-            x = x + a;
-            let h = layer.post_attention_layernorm.forward(x.clone());
-            let act = silu(linear_rows_with(&layer.gate_proj, h.clone(), ad)) * linear_rows_with(&layer.up_proj, h, ad);
-            x = x + linear_rows_with(&layer.down_proj, act, ad);
+            x = layer.forward(x, &cos, &sin, &mask, cache.as_deref_mut().map(|c| (c, i)), self.adapters);
         }
         if let Some(c) = cache {
             c.len += x.dims()[1];
@@ -188,6 +182,26 @@ impl TextModel {
                 super::precision::mm(hidden.reshape([rows, h]), self.embed_tokens.val().transpose()).reshape(out_dims)
             }
         }
+    }
+}
+
+impl DecoderLayer {
+    /// `x + attn(norm(x))`, then `+ mlp(norm(..))`: one layer of [`TextModel::forward`], alone for
+    /// decoder-layer gradient checkpointing.
+    pub fn forward(
+        &self,
+        x: Tensor<3>,
+        cos: &Tensor<4>,
+        sin: &Tensor<4>,
+        mask: &Tensor<4>,
+        cache: Option<(&mut KvCache, usize)>,
+        ad: Adapters,
+    ) -> Tensor<3> {
+        let h = self.input_layernorm.forward(x.clone());
+        let x = x + self.self_attn.forward(h, cos, sin, mask, cache, ad);
+        let h = self.post_attention_layernorm.forward(x.clone());
+        let act = silu(linear_rows_with(&self.gate_proj, h.clone(), ad)) * linear_rows_with(&self.up_proj, h, ad);
+        x + linear_rows_with(&self.down_proj, act, ad)
     }
 }
 

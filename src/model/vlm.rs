@@ -319,12 +319,18 @@ impl Vlm {
     /// As [`Vlm::embed`].
     pub fn hidden_shaped(&self, batch: &Batch, policy: ShapePolicy, device: &Device) -> Result<Tensor<3>, ModelError> {
         let (emb, pos) = self.embed_shaped(batch, policy, device)?;
+        let [cos, sin, mask] = self.rope_and_mask(batch, &pos, device);
+        Ok(self.text.forward(emb, cos, sin, mask, None))
+    }
+
+    /// M-RoPE cos and sin `[batch, 1, seq, head_dim]` and the causal + padding bias of a batch
+    /// without a cache.
+    pub fn rope_and_mask(&self, batch: &Batch, pos: &RopePositions, device: &Device) -> [Tensor<4>; 3] {
         let (cos, sin) = mrope_cos_sin(&self.config.text, &pos.ids, batch.batch, batch.seq);
         let hd = self.config.text.head_dim();
         let shape = [batch.batch, 1, batch.seq, hd];
         let cos = tensor2(cos, [batch.batch * batch.seq, hd], device).reshape(shape);
         let sin = tensor2(sin, [batch.batch * batch.seq, hd], device).reshape(shape);
-        let mask = causal_bias(key_bias(&batch.key_valid(), device), batch.seq);
-        Ok(self.text.forward(emb, cos, sin, mask, None))
+        [cos, sin, causal_bias(key_bias(&batch.key_valid(), device), batch.seq)]
     }
 }

@@ -132,8 +132,6 @@ pub struct OpenOptions {
     pub train: bool,
     /// Train fresh LoRA adapters on a frozen base (when training from a base without an adapter).
     pub lora: Option<crate::model::lora::LoraSettings>,
-    /// Gradient checkpointing on the autodiff device (training).
-    pub checkpointing: bool,
     /// Weight matrices' dtype (`--dtype`); the device may lower it (bf16 -> f16 on wgpu).
     pub precision: Precision,
     /// Quantize the decoder's base weights (QLoRA; inference with an adapter, or `lora.quantize_base`).
@@ -141,14 +139,10 @@ pub struct OpenOptions {
 }
 
 impl OpenOptions {
-    /// The device the weights go to: the autodiff twin for training (with gradient
-    /// checkpointing when asked), else the inference device.
+    /// The device the weights go to: the autodiff twin for training, else the inference device
+    /// (gradient checkpointing is decoder-layer recomputation in the step, not a device setting).
     pub fn device(&self, chosen: &Chosen) -> Device {
-        match (self.train, self.checkpointing) {
-            (false, _) => chosen.device.clone(),
-            (true, false) => chosen.device.clone().autodiff(),
-            (true, true) => chosen.device.clone().autodiff().gradient_checkpointing(),
-        }
+        if self.train { chosen.device.clone().autodiff() } else { chosen.device.clone() }
     }
 
     /// Inference on `backend`.

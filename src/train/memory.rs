@@ -199,9 +199,6 @@ pub fn plan(model: &VlmConfig, cfg: &GrpoConfig, inputs: PlanInputs) -> MemoryPl
     // residual and norm, gate, up, silu(gate), their product, down; scores, masked scores and
     // probabilities over `seq` keys per head.
     let per_token = 8 * h + 3 * kv + 4 * i + 3 * heads * seq;
-    // Balanced checkpointing keeps the matmul outputs (q/k/v, o, gate, up, down, scores) and
-    // recomputes the element-wise ones.
-    let per_token_ckpt = 3 * h + 2 * kv + 2 * i + heads * seq;
     let rank = cfg.lora.as_ref().map_or(0, |l| l.rank as u64);
     let adapter_act = 7 * rank;
     let vision_trained = !lora || cfg.lora.as_ref().is_some_and(|l| l.train_vision);
@@ -254,7 +251,10 @@ pub fn plan(model: &VlmConfig, cfg: &GrpoConfig, inputs: PlanInputs) -> MemoryPl
         gradients: inputs.trainable * F32,
         optimizer: 2 * inputs.trainable * F32,
         activations: (tokens * layers * (per_token + adapter_act) + vision_act) * F32,
-        activations_checkpointed: (tokens * layers * (per_token_ckpt + adapter_act) + vision_act / 2) * F32,
+        // Decoder-layer checkpointing keeps every layer's input and recomputes one segment at a
+        // time: a layer with its gradient flowing, or the vision tower.
+        activations_checkpointed: (tokens * layers * h + (tokens * (per_token + adapter_act + 2 * h)).max(vision_act))
+            * F32,
         logits: 3 * rows_train * completion * vocab * F32,
         kv_cache: crate::model::budget::kv_cache_bytes(t, rows_gen as usize, seq as usize),
         prefill: rows_gen * inputs.prompt_len as u64 * (2 * i + heads * inputs.prompt_len as u64 + 4 * h) * F32

@@ -3,7 +3,8 @@
 
 use eframe::egui;
 
-use crate::app::{Command, Dialog, PromptPurpose, WorkbenchApp};
+use crate::app::state::AppState;
+use crate::app::{Command, Dialog, PromptPurpose};
 use crate::io::import::ImportFormat;
 
 /// Fuzzy match: every query character appears in order in `text` (case-insensitive). Higher is
@@ -31,30 +32,32 @@ pub fn fuzzy_score(query: &str, text: &str) -> Option<i32> {
     (qi == q.len()).then_some(score - t.len() as i32 / 10)
 }
 
-/// Draws whichever dialog is open.
-pub fn show(app: &mut WorkbenchApp, ctx: &egui::Context) {
-    let mut dialog = std::mem::take(&mut app.dialog);
+/// Draws whichever dialog is open (`open`: it stays open while this returns true for it).
+pub fn show(open: &mut Dialog, state: &AppState, queue: &mut Vec<Command>, ctx: &egui::Context) {
+    let mut dialog = std::mem::take(open);
     let keep = match &mut dialog {
         Dialog::None => false,
-        Dialog::Palette { query, selected } => palette(ctx, query, selected, &mut app.queue),
+        Dialog::Palette { query, selected } => palette(ctx, query, selected, queue),
         Dialog::Shortcuts => shortcut_sheet(ctx),
         Dialog::ConfirmImport { paths, format, typed, allow_outside } => {
-            let project = app.state.project.as_ref().map(|p| p.name.clone());
-            let (keep, go) = confirm_import(ctx, paths, format, typed, allow_outside, project);
+            let project = state.project.as_ref().map(|p| p.name.clone());
+            let (keep, go) = import_dialog(ctx, paths, format, typed, allow_outside, project);
             if go {
-                app.confirm_import(paths.clone(), *format, *allow_outside);
+                queue.push(Command::ConfirmImport {
+                    paths: paths.clone(),
+                    format: *format,
+                    allow_outside: *allow_outside,
+                });
             }
-            keep
+            keep && !go
         }
-        Dialog::OpenByPath { text } => open_by_path(ctx, text, &mut app.queue),
-        Dialog::EditItem(draft) => super::editor::show(ctx, draft, &mut app.queue),
-        Dialog::TextPrompt { purpose, text } => {
-            text_prompt(ctx, *purpose, text, app.state.visible.len(), &mut app.queue)
-        }
+        Dialog::OpenByPath { text } => open_by_path(ctx, text, queue),
+        Dialog::EditItem(draft) => super::editor::show(ctx, draft, queue),
+        Dialog::TextPrompt { purpose, text } => text_prompt(ctx, *purpose, text, state.visible.len(), queue),
         Dialog::About => about(ctx),
     };
-    if keep && app.dialog == Dialog::None {
-        app.dialog = dialog;
+    if keep && *open == Dialog::None {
+        *open = dialog;
     }
 }
 
@@ -146,7 +149,7 @@ fn shortcut_sheet(ctx: &egui::Context) -> bool {
     !(r.inner || r.should_close() || escape(ctx))
 }
 
-fn confirm_import(
+fn import_dialog(
     ctx: &egui::Context,
     paths: &mut Vec<std::path::PathBuf>,
     format: &mut Option<ImportFormat>,

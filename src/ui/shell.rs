@@ -4,7 +4,30 @@
 use eframe::egui;
 
 use super::{dialogs, theme, tiles};
-use crate::app::{Command, WorkbenchApp, Workspace};
+use crate::app::state::AppState;
+use crate::app::{Command, Dialog, Workspace};
+use crate::jobs::JobStatus;
+
+/// What the window frame draws from and writes to (rerun's `ViewerContext`): the app lends its
+/// parts; every action goes out as a [`Command`].
+pub struct Shell<'a> {
+    /// What the panes display.
+    pub state: &'a mut AppState,
+    /// Commands for the next frame.
+    pub queue: &'a mut Vec<Command>,
+    /// Texture of the inspected image.
+    pub texture: &'a mut Option<(i64, egui::TextureHandle)>,
+    /// The tile layout.
+    pub tree: &'a mut egui_tiles::Tree<Workspace>,
+    /// Recently opened projects.
+    pub recent: &'a [std::path::PathBuf],
+    /// Background jobs now running.
+    pub jobs: Vec<JobStatus>,
+    /// Notifications.
+    pub toasts: &'a mut super::toasts::Toasts,
+    /// The open modal.
+    pub dialog: &'a mut Dialog,
+}
 
 /// A menu entry for a command, with its shortcut shown; clicking queues it.
 pub fn command_button(ui: &mut egui::Ui, queue: &mut Vec<Command>, c: Command) {
@@ -19,16 +42,17 @@ pub fn command_button(ui: &mut egui::Ui, queue: &mut Vec<Command>, c: Command) {
 }
 
 /// Draws the whole window.
-pub fn show(app: &mut WorkbenchApp, ui: &mut egui::Ui) {
-    egui::Panel::top("menu_bar").show(ui, |ui| menu_bar(app, ui));
-    egui::Panel::bottom("status_bar").show(ui, |ui| status_bar(app, ui));
+pub fn show(app: Shell<'_>, ui: &mut egui::Ui) {
+    let mut app = app;
+    egui::Panel::top("menu_bar").show(ui, |ui| menu_bar(&mut app, ui));
+    egui::Panel::bottom("status_bar").show(ui, |ui| status_bar(&mut app, ui));
     let fill = ui.visuals().panel_fill;
     egui::CentralPanel::default().frame(egui::Frame::NONE.fill(fill)).show(ui, |ui| {
-        let mut behavior = tiles::Panes { state: &mut app.state, queue: &mut app.queue, texture: &mut app.texture };
-        app.prefs.tree.ui(&mut behavior, ui);
+        let mut behavior = tiles::Panes { state: app.state, queue: app.queue, texture: app.texture };
+        app.tree.ui(&mut behavior, ui);
     });
-    super::windows::show(ui.ctx(), &mut app.state, &mut app.queue);
-    dialogs::show(app, ui.ctx());
+    super::windows::show(ui.ctx(), app.state, app.queue);
+    dialogs::show(app.dialog, app.state, app.queue, ui.ctx());
     app.toasts.show(ui.ctx());
     drop_overlay(ui.ctx());
     if !app.queue.is_empty() {
@@ -36,18 +60,18 @@ pub fn show(app: &mut WorkbenchApp, ui: &mut egui::Ui) {
     }
 }
 
-fn menu_bar(app: &mut WorkbenchApp, ui: &mut egui::Ui) {
-    let q = &mut app.queue;
+fn menu_bar(app: &mut Shell<'_>, ui: &mut egui::Ui) {
+    let q = &mut *app.queue;
     egui::MenuBar::new().ui(ui, |ui| {
         ui.menu_button("File", |ui| {
             command_button(ui, q, Command::NewProject);
             command_button(ui, q, Command::OpenProject);
             command_button(ui, q, Command::OpenProjectByPath);
             ui.menu_button("Open recent", |ui| {
-                if app.prefs.recent.is_empty() {
+                if app.recent.is_empty() {
                     ui.weak("No recent projects");
                 }
-                for p in &app.prefs.recent {
+                for p in app.recent {
                     if ui.button(p.display().to_string()).clicked() {
                         q.push(Command::OpenProjectPath(p.clone()));
                         ui.close();
@@ -112,10 +136,7 @@ fn menu_bar(app: &mut WorkbenchApp, ui: &mut egui::Ui) {
         ui.menu_button("Help", |ui| {
             command_button(ui, q, Command::ShortcutSheet);
             command_button(ui, q, Command::CommandPalette);
-            if ui.button("About MedVLM Workbench").clicked() {
-                app.dialog = crate::app::Dialog::About;
-                ui.close();
-            }
+            command_button(ui, q, Command::About);
         });
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             if ui.small_button("⌘ Commands").on_hover_text("Command palette (Ctrl+K)").clicked() {
@@ -125,7 +146,7 @@ fn menu_bar(app: &mut WorkbenchApp, ui: &mut egui::Ui) {
     });
 }
 
-fn status_bar(app: &mut WorkbenchApp, ui: &mut egui::Ui) {
+fn status_bar(app: &mut Shell<'_>, ui: &mut egui::Ui) {
     let tokens = theme::of(ui);
     ui.horizontal(|ui| {
         match (&app.state.project, &app.state.opening) {
@@ -146,12 +167,12 @@ fn status_bar(app: &mut WorkbenchApp, ui: &mut egui::Ui) {
         }
         ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
             ui.weak(format!("medvlm {}", crate::VERSION));
-            for job in app.jobs.statuses().iter().rev() {
+            for job in app.jobs.iter().rev() {
                 if job.name == "file dialog" {
                     continue;
                 }
                 if ui.small_button("✖").on_hover_text(format!("Cancel {}", job.name)).clicked() {
-                    app.jobs.cancel(&job.name);
+                    app.queue.push(Command::CancelJob(job.name.clone()));
                 }
                 let (text, fraction) = match &job.progress {
                     Some(p) => {

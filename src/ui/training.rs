@@ -263,8 +263,11 @@ fn lora_settings(ui: &mut egui::Ui, f: &mut GrpoConfig) {
         ui.end_row();
     }
     ui.label("Gradient checkpointing");
-    ui.checkbox(&mut f.gradient_checkpointing, "recompute element-wise activations")
-        .on_hover_text("Less activation memory in the training pass, more compute");
+    ui.checkbox(
+        &mut f.gradient_checkpointing,
+        "keep only each decoder layer's input; recompute the layer in the backward pass",
+    )
+    .on_hover_text("Less activation memory in the training pass, more compute");
     ui.end_row();
     ui.label("Memory limit (GB)");
     ui.add(egui::DragValue::new(&mut f.memory_limit_gb).speed(0.5).range(0.0..=4096.0))

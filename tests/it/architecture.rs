@@ -82,3 +82,40 @@ fn no_unwrap_or_expect_outside_tests() {
     }
     assert!(offenders.is_empty(), "unwrap/expect in library code:\n{}", offenders.join("\n"));
 }
+
+/// Code lines of a file (comments dropped) that contain `needle`, as `file:line: text`.
+fn lines_naming(f: &std::path::Path, needles: &[&str]) -> Vec<String> {
+    let text = std::fs::read_to_string(f).unwrap();
+    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+    code.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let c = l.split("//").next().unwrap_or("");
+            needles.iter().any(|n| c.contains(n))
+        })
+        .map(|(n, l)| format!("{}:{}: {}", f.display(), n + 1, l.trim()))
+        .collect()
+}
+
+/// rerun's layering: the panes (`ui/`) get the state and a command queue, never the app; the
+/// app's state and command modules (what the panes read) never reach back into `ui/`. Only the
+/// app's top (`app/mod.rs`, which lends its parts to `ui::shell`, and `app/handlers.rs`, which
+/// applies the theme) names `ui`.
+#[test]
+fn the_ui_is_a_room_below_the_app() {
+    let src = root().join("src");
+    let mut ui_files = Vec::new();
+    rust_files(&src.join("ui"), &mut ui_files);
+    let mut offenders: Vec<String> =
+        ui_files.iter().flat_map(|f| lines_naming(f, &["WorkbenchApp", ".confirm_import(", ".jobs.cancel("])).collect();
+    let mut app_files = Vec::new();
+    rust_files(&src.join("app"), &mut app_files);
+    for f in &app_files {
+        let name = f.file_name().unwrap().to_string_lossy();
+        if name != "mod.rs" && name != "handlers.rs" {
+            offenders.extend(lines_naming(f, &["crate::ui", "ui::"]).into_iter().filter(|l| !l.contains("egui::")));
+        }
+    }
+    assert!(ui_files.len() > 8 && app_files.len() > 8);
+    assert!(offenders.is_empty(), "layering broken:\n{}", offenders.join("\n"));
+}

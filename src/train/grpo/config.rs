@@ -99,8 +99,9 @@ pub struct GrpoConfig {
     pub lora: Option<LoraSettings>,
     /// Start from this PEFT adapter folder (its adapters are trained further).
     pub adapter: Option<String>,
-    /// Gradient checkpointing (burn's balanced strategy: element-wise activations are recomputed
-    /// in the backward pass, matrix products kept): less activation memory, more compute.
+    /// Gradient checkpointing of the decoder layers (transformers' `gradient_checkpointing`): only
+    /// each layer's input is kept, and the layer is recomputed in the backward pass; activation
+    /// memory falls from every layer's to one layer's, for about one more forward pass.
     pub gradient_checkpointing: bool,
     /// Refuse the run when its memory plan exceeds this many GB (0: the host's available memory
     /// on the CPU; GPUs do not report their size through wgpu, so set it for a GPU).

@@ -90,8 +90,20 @@ pub fn token_logps(
     with_entropy: bool,
     device: &Device,
 ) -> Result<(Tensor<2>, Option<Tensor<2>>), ModelError> {
-    let (b, lc) = (tb.batch.batch, tb.comp_len);
     let hidden = model.hidden(&tb.batch, device)?;
+    Ok(logps_of_hidden(model, hidden, tb, temperature, with_entropy, device))
+}
+
+/// [`token_logps`] from the final hidden states `[B, L, hidden]` of `tb`.
+pub fn logps_of_hidden(
+    model: &Vlm,
+    hidden: Tensor<3>,
+    tb: &TrainBatch,
+    temperature: f32,
+    with_entropy: bool,
+    device: &Device,
+) -> (Tensor<2>, Option<Tensor<2>>) {
+    let (b, lc) = (tb.batch.batch, tb.comp_len);
     // Position t predicts token t + 1: completions start at prompt_len.
     let logits = model.text.logits(hidden.narrow(1, tb.prompt_len - 1, lc));
     // Dividing by T = 1 would cost a pass over [B, L, vocab] forward and backward.
@@ -104,5 +116,5 @@ pub fn token_logps(
         let lp = logp.detach();
         (lp.clone().exp() * lp).sum_dim(2).reshape([b, lc]).neg()
     });
-    Ok((tok, entropy))
+    (tok, entropy)
 }

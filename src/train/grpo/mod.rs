@@ -1,6 +1,7 @@
 //! The GRPO engine: advantages and losses (TRL / verl semantics), configs and presets, rollouts
 //! with rewards, and the training loop with checkpoints and resume.
 
+pub mod backward;
 pub mod checkpoint;
 pub mod config;
 pub mod error;

@@ -213,14 +213,7 @@ fn run_inner(
     sink: &dyn Fn(RunEvent),
 ) -> Result<RunStatus, RunError> {
     let chosen = choose(backend)?;
-    let opts = OpenOptions {
-        backend,
-        train: true,
-        lora: cfg.lora.clone(),
-        checkpointing: cfg.gradient_checkpointing,
-        precision: cfg.dtype,
-        quantize: None,
-    };
+    let opts = OpenOptions { backend, train: true, lora: cfg.lora.clone(), precision: cfg.dtype, quantize: None };
     let train_dev = opts.device(&chosen);
     let source = match &resume {
         Some((_, dir)) => ModelSource::checkpoint(&cfg.model, dir),

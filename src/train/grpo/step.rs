@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::optim::GradientsAccumulator;
 use burn::prelude::*;
 
+use super::backward::{BackwardCtx, loss_backward};
 use super::config::GrpoConfig;
 use super::error::RunError;
 use super::logps::{TrainBatch, token_logps};
@@ -268,26 +269,37 @@ pub fn optimize(
             let t = Instant::now();
             let tb = micro_batch(r, ctx, mb, per_mb);
             let shape = [tb.batch.batch, tb.comp_len];
-            let (logps, ent) = token_logps(&policy, &tb, cfg.temperature, iter == 0, ctx.train_dev)?;
             let mask = tb.mask_tensor(ctx.train_dev);
-            let old = match olds.get(mb) {
-                Some(x) => tensor2(x.clone(), shape, ctx.train_dev),
-                None => logps.clone().detach(),
+            let bctx = BackwardCtx {
+                dev: ctx.dev,
+                train_dev: ctx.train_dev,
+                layered: cfg.gradient_checkpointing.then(|| {
+                    Rng::derive(cfg.seed, 0xC4EC_0000 + ((ctx.step * cfg.num_iterations + iter) * gas + mb) as u64)
+                        .next_u64()
+                }),
+                temperature: cfg.temperature,
+                with_entropy: iter == 0,
             };
-            let reference_lp = refs.get(mb).map(|x| tensor2(x.clone(), shape, ctx.train_dev));
-            let adv_mb = tensor1(s.adv[rows_of(mb)].to_vec(), ctx.train_dev);
-            let (loss, stats) = grpo_loss(logps, old, reference_lp, adv_mb, mask.clone(), &loss_cfg);
-            let loss = loss.div_scalar(gas as f64);
-            if let Some(e) = ent {
-                let denom = mask.clone().sum().clamp_min(1.0);
-                o.entropy += f64::from(((e * mask).sum() / denom).into_scalar::<f32>()) / gas as f64;
-            }
-            o.loss += f64::from(loss.clone().into_scalar::<f32>()) / cfg.num_iterations as f64;
-            o.kl += f64::from(stats.kl) / n;
-            o.clip.0 += f64::from(stats.clip_low) / n;
-            o.clip.1 += f64::from(stats.clip_high) / n;
-            let grads = GradientsParams::from_grads(loss.backward(), &policy);
-            o.peak.sample(ctx.dev);
+            let grads = loss_backward(&policy, &tb, bctx, &mut o.peak, |logps, ent| {
+                let old = match olds.get(mb) {
+                    Some(x) => tensor2(x.clone(), shape, ctx.train_dev),
+                    None => logps.clone().detach(),
+                };
+                let reference_lp = refs.get(mb).map(|x| tensor2(x.clone(), shape, ctx.train_dev));
+                let adv_mb = tensor1(s.adv[rows_of(mb)].to_vec(), ctx.train_dev);
+                let (loss, stats) = grpo_loss(logps, old, reference_lp, adv_mb, mask.clone(), &loss_cfg);
+                let loss = loss.div_scalar(gas as f64);
+                if let Some(e) = ent {
+                    let denom = mask.clone().sum().clamp_min(1.0);
+                    o.entropy +=
+                        f64::from(((e.clone() * mask.clone()).sum() / denom).into_scalar::<f32>()) / gas as f64;
+                }
+                o.loss += f64::from(loss.clone().into_scalar::<f32>()) / cfg.num_iterations as f64;
+                o.kl += f64::from(stats.kl) / n;
+                o.clip.0 += f64::from(stats.clip_low) / n;
+                o.clip.1 += f64::from(stats.clip_high) / n;
+                loss
+            })?;
             acc.accumulate(&policy, grads);
             o.seconds.1 += t.elapsed().as_secs_f64();
         }
