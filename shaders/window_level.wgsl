@@ -1,11 +1,21 @@
 // Window/level display of a single-channel image (8- or 16-bit values stored as f32 in an R32Float
-// texture). Same function as `src/imaging/window.rs` (DICOM linear VOI LUT); tests/it validates this file with naga.
+// texture, uploaded once). Same function as `src/imaging/window.rs` (DICOM linear VOI LUT). The
+// image's placement (zoom, pan, flip) comes in as uniforms in framebuffer pixels: the pass draws
+// one triangle over the viewport and each fragment looks up the texel under it, so the window,
+// level and placement change with a uniform write and nothing is re-uploaded.
+// tests/it validates this file with naga and compares its output with the CPU path.
 
 struct WindowUniforms {
     center: f32,
     width: f32,
     invert: f32,   // 0.0 or 1.0
-    _pad: f32,
+    flip: f32,     // 0.0 or 1.0: mirror left-right
+    origin: vec2<f32>, // top-left of the image, framebuffer pixels
+    size: vec2<f32>,   // image size on screen, framebuffer pixels
+    srgb_target: f32,  // 1.0 when the framebuffer is sRGB (egui's gamma output is then linearised)
+    _pad0: f32,
+    _pad1: f32,
+    _pad2: f32,
 };
 
 @group(0) @binding(0) var image: texture_2d<f32>;
@@ -13,16 +23,14 @@ struct WindowUniforms {
 
 struct VsOut {
     @builtin(position) pos: vec4<f32>,
-    @location(0) uv: vec2<f32>,
 };
 
-// A full-screen triangle; the image rect is set by the viewport.
+// One triangle covering the viewport.
 @vertex
 fn vs_main(@builtin(vertex_index) i: u32) -> VsOut {
     let uv = vec2<f32>(f32((i << 1u) & 2u), f32(i & 2u));
     var out: VsOut;
     out.pos = vec4<f32>(uv * 2.0 - 1.0, 0.0, 1.0);
-    out.uv = vec2<f32>(uv.x, 1.0 - uv.y);
     return out;
 }
 
@@ -39,12 +47,35 @@ fn window_level(v: f32, center: f32, width: f32) -> f32 {
 
 @fragment
 fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
+    var uv = (in.pos.xy - wl.origin) / wl.size;
+    if (uv.x < 0.0 || uv.y < 0.0 || uv.x >= 1.0 || uv.y >= 1.0) {
+        discard;
+    }
+    if (wl.flip > 0.5) {
+        uv.x = 1.0 - uv.x;
+    }
+    // Bilinear interpolation of the stored values (then the window, as the CPU path's linear
+    // texture does it for 8-bit); exact at texel centres.
     let dims = vec2<f32>(textureDimensions(image));
-    let texel = vec2<i32>(clamp(in.uv * dims, vec2<f32>(0.0), dims - 1.0));
-    let v = textureLoad(image, texel, 0).r;
+    let pos = uv * dims - 0.5;
+    let p0 = floor(pos);
+    let f = pos - p0;
+    let hi = dims - 1.0;
+    let a = vec2<i32>(clamp(p0, vec2<f32>(0.0), hi));
+    let b = vec2<i32>(clamp(p0 + vec2<f32>(1.0, 0.0), vec2<f32>(0.0), hi));
+    let c = vec2<i32>(clamp(p0 + vec2<f32>(0.0, 1.0), vec2<f32>(0.0), hi));
+    let d = vec2<i32>(clamp(p0 + vec2<f32>(1.0, 1.0), vec2<f32>(0.0), hi));
+    let top = mix(textureLoad(image, a, 0).r, textureLoad(image, b, 0).r, f.x);
+    let bottom = mix(textureLoad(image, c, 0).r, textureLoad(image, d, 0).r, f.x);
+    let v = mix(top, bottom, f.y);
     var y = window_level(v, wl.center, wl.width);
     if (wl.invert > 0.5) {
         y = 1.0 - y;
+    }
+    // 8-bit quantisation as the CPU path does it, then the framebuffer's transfer function.
+    y = round(y * 255.0) / 255.0;
+    if (wl.srgb_target > 0.5) {
+        y = select(pow((y + 0.055) / 1.055, 2.4), y / 12.92, y <= 0.04045);
     }
     return vec4<f32>(y, y, y, 1.0);
 }

@@ -2,11 +2,13 @@
 //! and native file dialogs. Each runs on a named thread with its own database connection.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use eframe::egui;
 
 use super::WorkbenchApp;
 use super::state::{Inspected, LoadedImage, ProjectView};
+use crate::imaging::gpu::GreyImage;
 use crate::io::import::{ImportOptions, ImportSummary, import_paths};
 use crate::jobs::{JobCtx, ProgressSink as _};
 use crate::store::Project;
@@ -155,10 +157,28 @@ fn decode(path: &Path) -> Result<LoadedImage, String> {
     } else {
         img
     };
+    let grey = match img.color() {
+        image::ColorType::L8 | image::ColorType::La8 => {
+            let l = img.to_luma8();
+            Some(l.as_raw().iter().map(|&v| f32::from(v)).collect::<Vec<f32>>())
+        }
+        image::ColorType::L16 | image::ColorType::La16 => {
+            let l = img.to_luma16();
+            Some(l.as_raw().iter().map(|&v| f32::from(v)).collect())
+        }
+        // Radiographs are often stored as colour JPEGs with R = G = B: grey all the same.
+        _ => {
+            let rgb = img.to_rgb8();
+            rgb.pixels()
+                .all(|p| p.0[0] == p.0[1] && p.0[1] == p.0[2])
+                .then(|| rgb.pixels().map(|p| f32::from(p.0[0])).collect())
+        }
+    }
+    .map(|values| Arc::new(GreyImage { size: [img.width() as usize, img.height() as usize], values }));
     let rgba = img.to_rgba8();
     let image =
         egui::ColorImage::from_rgba_unmultiplied([rgba.width() as usize, rgba.height() as usize], rgba.as_raw());
-    Ok(LoadedImage { image, size })
+    Ok(LoadedImage { image, size, grey })
 }
 
 impl WorkbenchApp {

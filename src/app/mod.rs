@@ -124,6 +124,7 @@ impl WorkbenchApp {
         ui::theme::apply(&ctx, prefs.dark);
         let gpu = crate::model::gpu::configure(&crate::model::gpu::GpuSettings { autotune: prefs.autotune });
         let mut state = AppState::default();
+        state.viewer.gpu = ui::gpu_view::install(cc);
         state.training.backend = prefs.backend;
         state.training.autotune = prefs.autotune;
         state.training.autotune_in_force = gpu.settings.autotune;
@@ -227,5 +228,17 @@ pub fn native_options() -> eframe::NativeOptions {
 /// # Errors
 /// When no window or graphics context can be created.
 pub fn run(startup: StartupOptions) -> eframe::Result {
-    eframe::run_native("medvlm", native_options(), Box::new(|cc| Ok(Box::new(WorkbenchApp::new(cc, startup)))))
+    // wgpu draws the image view's window/level with the shader; glow (MEDVLM_RENDERER=glow, or
+    // when wgpu cannot start) draws it on the CPU.
+    let glow_only = std::env::var("MEDVLM_RENDERER").is_ok_and(|r| r.eq_ignore_ascii_case("glow"));
+    if !glow_only {
+        let s = startup.clone();
+        let options = eframe::NativeOptions { renderer: eframe::Renderer::Wgpu, ..native_options() };
+        match eframe::run_native("medvlm", options, Box::new(|cc| Ok(Box::new(WorkbenchApp::new(cc, s))))) {
+            Ok(()) => return Ok(()),
+            Err(e) => tracing::warn!("the wgpu renderer did not start ({e}); using glow"),
+        }
+    }
+    let options = eframe::NativeOptions { renderer: eframe::Renderer::Glow, ..native_options() };
+    eframe::run_native("medvlm", options, Box::new(|cc| Ok(Box::new(WorkbenchApp::new(cc, startup)))))
 }

@@ -126,6 +126,9 @@ pub struct LoadedImage {
     pub image: eframe::egui::ColorImage,
     /// Original size in pixels.
     pub size: [usize; 2],
+    /// A single-channel image's values in its stored units (8- or 16-bit), the size of `image`:
+    /// what window/level applies to, on the GPU (uploaded once) or the CPU.
+    pub grey: Option<std::sync::Arc<crate::imaging::gpu::GreyImage>>,
 }
 
 /// How the image viewer shows the image: zoom (`None` = fit), pan, window/level, invert, flip.
@@ -150,6 +153,8 @@ pub struct ViewState {
     pub shown_scale: f32,
     /// The pointer was over the image last frame (digits 1–5 pick presets there).
     pub hovered: bool,
+    /// Window/level of grey images is drawn by the shader (the wgpu renderer), else on the CPU.
+    pub gpu: bool,
 }
 
 /// The selected item with everything the Inspector shows.

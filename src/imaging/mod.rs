@@ -1,5 +1,7 @@
-//! Pure image math for display: window/level (the CPU reference for `shaders/window_level.wgsl`). No UI imports.
+//! Image display: window/level on the CPU (the reference) and on the GPU (`shaders/window_level.wgsl`
+//! through plain wgpu). No UI imports.
 
+pub mod gpu;
 pub mod window;
 
 pub use window::{PRESETS, WindowLevel};

@@ -6,6 +6,7 @@ pub mod curves;
 pub mod dialogs;
 pub mod difficulty;
 pub mod editor;
+pub mod gpu_view;
 pub mod inspector;
 pub mod review;
 pub mod shell;

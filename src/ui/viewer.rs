@@ -6,19 +6,32 @@ use eframe::egui;
 
 use super::theme;
 use crate::app::state::{Inspected, ViewState};
+use crate::imaging::gpu::GreyImage;
 use crate::imaging::window::{PRESETS, WindowLevel, preset_for_key};
 
-/// The grey image as shown: window/level applied to the luminance, inverted when asked. Colour
-/// images without window or inversion are returned unchanged.
-pub fn render(img: &egui::ColorImage, window: Option<WindowLevel>, invert: bool) -> egui::ColorImage {
-    if window.is_none() && !invert {
+/// The grey image as shown: window/level applied to the stored values of a single-channel image
+/// (`grey`, 8- or 16-bit) or to the luminance of a colour one, inverted when asked. Colour images
+/// without window or inversion are returned unchanged. The CPU twin of `ui::gpu_view`.
+pub fn render(
+    img: &egui::ColorImage,
+    grey: Option<&GreyImage>,
+    window: Option<WindowLevel>,
+    invert: bool,
+) -> egui::ColorImage {
+    if window.is_none() && !invert && grey.is_none_or(|g| !is_16_bit(g)) {
         return img.clone();
     }
+    let window = window.or_else(|| grey.map(super::gpu_view::as_stored));
+    let value = |i: usize, p: &egui::Color32| match grey {
+        Some(g) if g.values.len() == img.pixels.len() => g.values[i],
+        _ => (f32::from(p.r()) + f32::from(p.g()) + f32::from(p.b())) / 3.0,
+    };
     let pixels = img
         .pixels
         .iter()
-        .map(|p| {
-            let l = (f32::from(p.r()) + f32::from(p.g()) + f32::from(p.b())) / 3.0;
+        .enumerate()
+        .map(|(i, p)| {
+            let l = value(i, p);
             let mut v = window.map_or(l / 255.0, |w| w.apply(l));
             if invert {
                 v = 1.0 - v;
@@ -28,6 +41,10 @@ pub fn render(img: &egui::ColorImage, window: Option<WindowLevel>, invert: bool)
         })
         .collect();
     egui::ColorImage { size: img.size, pixels, source_size: img.source_size }
+}
+
+fn is_16_bit(g: &GreyImage) -> bool {
+    g.values.iter().any(|&v| v > 255.0)
 }
 
 /// A texture key for an item under a window and inversion.
@@ -95,6 +112,7 @@ pub fn show(
             window: view.window,
             preset: view.preset.clone(),
             invert: view.invert,
+            gpu: view.gpu,
             ..ViewState::default()
         };
     }
@@ -116,12 +134,6 @@ pub fn show(
             return;
         }
     };
-    let k = key(ins.id, view);
-    if texture.as_ref().is_none_or(|(id, _)| *id != k) {
-        let shown = render(&img.image, view.window, view.invert);
-        *texture = Some((k, ui.ctx().load_texture(format!("view-{k}"), shown, egui::TextureOptions::LINEAR)));
-    }
-    let Some((_, tex)) = texture.as_ref() else { return };
     let [w, h] = img.size;
     let (iw, ih) = (img.image.size[0] as f32, img.image.size[1] as f32);
     let fit = (rect.width() / iw).min(rect.height() / ih);
@@ -172,12 +184,31 @@ pub fn show(
     } else {
         egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0))
     };
-    ui.painter().with_clip_rect(rect).image(tex.id(), r, uv, egui::Color32::WHITE);
+    let gpu = img.grey.as_ref().filter(|_| view.gpu);
+    if let Some(grey) = gpu {
+        let wl = view.window.unwrap_or_else(|| super::gpu_view::as_stored(grey));
+        super::gpu_view::paint(ui, rect, r, ins.id as u64, grey, wl, view.invert, view.flip);
+    } else {
+        let k = key(ins.id, view);
+        if texture.as_ref().is_none_or(|(id, _)| *id != k) {
+            let shown = render(&img.image, img.grey.as_deref(), view.window, view.invert);
+            *texture = Some((k, ui.ctx().load_texture(format!("view-{k}"), shown, egui::TextureOptions::LINEAR)));
+        }
+        if let Some((_, tex)) = texture.as_ref() {
+            ui.painter().with_clip_rect(rect).image(tex.id(), r, uv, egui::Color32::WHITE);
+        }
+    }
+    let depth = match &img.grey {
+        Some(g) if is_16_bit(g) => "16-bit grey",
+        Some(_) => "8-bit grey",
+        None => "colour",
+    };
     ui.weak(format!(
-        "{w} × {h} px, shown at {:.0}% · wheel zoom, drag pan, right-drag window/level, 1–5 presets",
-        view.shown_scale * 100.0
+        "{w} × {h} px {depth}, shown at {:.0}% · window/level on the {} · wheel zoom, drag pan, right-drag \
+         window/level, 1–5 presets",
+        view.shown_scale * 100.0,
+        if gpu.is_some() { "GPU (shader)" } else { "CPU" }
     ));
-    let _ = h;
 }
 
 #[cfg(test)]
@@ -190,13 +221,13 @@ mod tests {
             [3, 1],
             vec![egui::Color32::from_gray(0), egui::Color32::from_gray(40), egui::Color32::from_gray(255)],
         );
-        assert_eq!(render(&img, None, false).pixels, img.pixels);
+        assert_eq!(render(&img, None, None, false).pixels, img.pixels);
         // Brain window 80/40 on 8-bit values: 0 -> black, 40 -> mid grey, 255 -> white.
-        let brain = render(&img, Some(WindowLevel { center: 40.0, width: 80.0 }), false);
+        let brain = render(&img, None, Some(WindowLevel { center: 40.0, width: 80.0 }), false);
         let g: Vec<u8> = brain.pixels.iter().map(|p| p.r()).collect();
         assert_eq!((g[0], g[2]), (0, 255));
         assert!((i32::from(g[1]) - 128).abs() <= 3, "{g:?}");
-        let inv = render(&img, None, true);
+        let inv = render(&img, None, None, true);
         assert_eq!(inv.pixels[0].r(), 255);
         assert_eq!(inv.pixels[2].r(), 0);
     }

@@ -1,0 +1,197 @@
+//! The window/level image view on the GPU (`shaders/window_level.wgsl`): the pipeline, a
+//! single-channel image uploaded once as an R32Float texture, and the uniforms (window, level,
+//! invert, flip, placement) rewritten per frame. Plain wgpu: the egui paint callback
+//! (`ui::gpu_view`) and the shader-vs-CPU test both draw with it.
+
+use std::sync::Arc;
+
+use super::window::WindowLevel;
+
+/// The WGSL source.
+pub const SHADER: &str = include_str!("../../shaders/window_level.wgsl");
+
+/// A single-channel image in its stored units (8-bit 0–255, 16-bit 0–65535, or Hounsfield units).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GreyImage {
+    /// `[width, height]`.
+    pub size: [usize; 2],
+    /// Row-major values.
+    pub values: Vec<f32>,
+}
+
+/// Where and how the image is drawn, in framebuffer pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    /// Top-left corner of the image.
+    pub origin: [f32; 2],
+    /// Size of the image on screen.
+    pub size: [f32; 2],
+    /// Mirror left-right.
+    pub flip: bool,
+    /// Invert the grey values after windowing.
+    pub invert: bool,
+}
+
+/// The uniform block of the shader (48 bytes).
+pub fn uniforms(w: WindowLevel, p: Placement, srgb_target: bool) -> [f32; 12] {
+    let b = |x: bool| if x { 1.0 } else { 0.0 };
+    [
+        w.center,
+        w.width,
+        b(p.invert),
+        b(p.flip),
+        p.origin[0],
+        p.origin[1],
+        p.size[0],
+        p.size[1],
+        b(srgb_target),
+        0.0,
+        0.0,
+        0.0,
+    ]
+}
+
+fn bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// The pipeline.
+pub struct WindowPipeline {
+    /// The render pipeline (one triangle, no vertex buffers).
+    pub pipeline: wgpu::RenderPipeline,
+    layout: wgpu::BindGroupLayout,
+    /// Whether the target is sRGB.
+    pub srgb_target: bool,
+}
+
+/// An uploaded image: its texture and uniforms (one set per image, so two views of different
+/// images in one frame keep their own), with the key it was uploaded under.
+pub struct Uploaded {
+    /// The caller's key (an item id and image hash).
+    pub key: u64,
+    /// The uniforms.
+    pub uniforms: wgpu::Buffer,
+    /// Texture + uniforms.
+    pub bind_group: wgpu::BindGroup,
+}
+
+impl WindowPipeline {
+    /// Builds the pipeline for a colour target of `format`.
+    pub fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> Self {
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("window_level"),
+            source: wgpu::ShaderSource::Wgsl(SHADER.into()),
+        });
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("window_level"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("window_level"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("window_level"),
+            layout: Some(&pipeline_layout),
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_main"),
+                buffers: &[],
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+            },
+            primitive: wgpu::PrimitiveState::default(),
+            depth_stencil: None,
+            multisample: wgpu::MultisampleState::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs_main"),
+                targets: &[Some(wgpu::ColorTargetState { format, blend: None, write_mask: wgpu::ColorWrites::ALL })],
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+        Self { pipeline, layout, srgb_target: format.is_srgb() }
+    }
+
+    /// Uploads `image` once as an R32Float texture.
+    pub fn upload(&self, device: &wgpu::Device, queue: &wgpu::Queue, key: u64, image: &Arc<GreyImage>) -> Uploaded {
+        let [w, h] = image.size;
+        let extent = wgpu::Extent3d { width: w as u32, height: h as u32, depth_or_array_layers: 1 };
+        let texture = device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("window_level image"),
+            size: extent,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::R32Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            &bytes(&image.values),
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(4 * w as u32),
+                rows_per_image: Some(h as u32),
+            },
+            extent,
+        );
+        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("window_level uniforms"),
+            size: 48,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("window_level"),
+            layout: &self.layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(&view) },
+                wgpu::BindGroupEntry { binding: 1, resource: uniforms.as_entire_binding() },
+            ],
+        });
+        Uploaded { key, uniforms, bind_group }
+    }
+
+    /// Writes the uniforms of `image` for its next draw.
+    pub fn set(&self, queue: &wgpu::Queue, image: &Uploaded, w: WindowLevel, p: Placement) {
+        queue.write_buffer(&image.uniforms, 0, &bytes(&uniforms(w, p, self.srgb_target)));
+    }
+
+    /// Draws into `pass` (its viewport covers at least the visible part of the image).
+    pub fn draw(&self, pass: &mut wgpu::RenderPass<'_>, image: &Uploaded) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &image.bind_group, &[]);
+        pass.draw(0..3, 0..1);
+    }
+}
