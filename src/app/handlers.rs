@@ -225,6 +225,8 @@ impl WorkbenchApp {
             JobOutput::ReviewQueue(q) => self.review_queue_loaded(q),
             JobOutput::Rated(Ok(id)) => self.toasts.info(format!("Rating {id} saved")),
             JobOutput::Rated(Err(e)) => self.toasts.error(format!("Rating not saved: {e}")),
+            JobOutput::Judged(Ok(id)) => self.toasts.info(format!("Judgment {id} saved")),
+            JobOutput::Judged(Err(e)) => self.toasts.error(format!("Judgment not saved: {e}")),
             JobOutput::Edited(Err(e)) => self.toasts.error(format!("Edit refused: {e}")),
             JobOutput::PassCounts(Err(e)) => self.toasts.error(format!("Pass-count job failed: {e}")),
             JobOutput::Picked(_, None) => {}

@@ -59,6 +59,8 @@ pub enum JobOutput {
     ReviewQueue(Result<super::review::ReviewQueue, String>),
     /// A rating was stored (its id).
     Rated(Result<i64, String>),
+    /// A blind A/B judgment was stored (its id) or not.
+    Judged(Result<i64, String>),
 }
 
 /// Changes of a version diff loaded with both sides for the side-by-side view.

@@ -7,6 +7,7 @@ pub mod draft;
 pub mod editing;
 mod handlers;
 mod loading;
+pub mod pairwise;
 pub mod plan;
 pub mod prefs;
 pub mod review;

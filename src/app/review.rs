@@ -28,6 +28,12 @@ pub enum ReviewAction {
     Submit,
     /// Comment on characters `start..end` of the trace with a tag.
     Span(usize, usize, crate::review::SpanTag),
+    /// Start a blind A/B session: each item's earliest-step trace against its latest-step trace.
+    AbStart,
+    /// Prefer the left (`Some(true)`) or right trace of the pair shown, or neither (`None`).
+    AbChoose(Option<bool>),
+    /// End the A/B session.
+    AbStop,
     /// Open this rollout (`step`, item id, sample index) of the newest run in the Review workspace.
     Open {
         /// Step.
@@ -51,6 +57,11 @@ impl ReviewAction {
             Self::Submit => "Review: submit rating and go on".into(),
             Self::Open { step, .. } => format!("Review: open a rollout of step {step}"),
             Self::Span(_, _, tag) => format!("Review: mark the selection as {}", tag.as_str()),
+            Self::AbStart => "Review: blind A/B of the first and last checkpoint".into(),
+            Self::AbChoose(Some(true)) => "A/B: left is better".into(),
+            Self::AbChoose(Some(false)) => "A/B: right is better".into(),
+            Self::AbChoose(None) => "A/B: tie".into(),
+            Self::AbStop => "A/B: end the session".into(),
         }
     }
 
@@ -66,6 +77,11 @@ impl ReviewAction {
             }
             Self::Open { .. } => "Show this rollout in the Review workspace, next to its image",
             Self::Span(..) => "Anchor a tagged comment to the selected words of the reasoning",
+            Self::AbStart => {
+                "Judge each item's earliest-step trace against its latest-step trace, sides and order random, steps and rewards hidden"
+            }
+            Self::AbChoose(_) => "Store the judgment at once and show the next pair (A left, B right, T tie)",
+            Self::AbStop => "Leave the A/B session (judgments are kept)",
         }
     }
 }
@@ -94,6 +110,25 @@ pub struct ReviewQueue {
     pub rubric: Rubric,
     /// The guideline version in force and its text.
     pub guidelines: Option<(i64, String)>,
+    /// Every rollout of the run, whatever the rule kept (the checkpoint comparison reads these).
+    pub all: Vec<ReviewUnit>,
+    /// The run's id.
+    pub run: Option<i64>,
+    /// Blind pairwise judgments of the run so far (every reviewer).
+    pub judged: Vec<crate::review::pairwise::Judgment>,
+}
+
+/// The checkpoint comparison: one item's traces at two steps of the run, side by side.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompareState {
+    /// The item kept while moving through the queue (`None`: the trace under review's item).
+    pub pinned: Option<i64>,
+    /// Left step (`None`: the trace under review's step, or the item's first).
+    pub step_a: Option<i64>,
+    /// Right step, moved by the scrubber (`None`: the item's last step).
+    pub step_b: Option<i64>,
+    /// Which of a step's samples to show (wraps).
+    pub sample: usize,
 }
 
 /// The workspace's state.
@@ -128,9 +163,37 @@ pub struct ReviewState {
     pub selection: Option<(usize, usize)>,
     /// A rollout to show once the queue is loaded (step, item, (group, sample)).
     pub pending: Option<(i64, i64, (usize, usize))>,
+    /// The checkpoint comparison.
+    pub compare: CompareState,
+    /// A blind A/B session, while one runs.
+    pub ab: Option<super::pairwise::AbSession>,
+}
+
+impl ReviewQueue {
+    /// The steps at which the run has rollouts of `item`, ascending.
+    pub fn steps_of(&self, item: i64) -> Vec<i64> {
+        let steps: std::collections::BTreeSet<i64> =
+            self.all.iter().filter(|u| u.item_id == item).map(|u| u.rollout.step).collect();
+        steps.into_iter().collect()
+    }
+
+    /// The rollouts of `item` at `step` (a GRPO group, or several), in sample order.
+    pub fn traces_at(&self, item: i64, step: i64) -> Vec<&ReviewUnit> {
+        let mut v: Vec<&ReviewUnit> = self.all.iter().filter(|u| u.item_id == item && u.rollout.step == step).collect();
+        v.sort_by_key(|u| u.rollout.sample);
+        v
+    }
 }
 
 impl ReviewState {
+    /// The item shown: the A/B pair's while a session runs, else the trace under review's.
+    pub fn shown_item(&self) -> Option<i64> {
+        match &self.ab {
+            Some(ab) => ab.current().map(|p| p.item),
+            None => self.current().map(|u| u.item_id),
+        }
+    }
+
     /// The trace under review.
     pub fn current(&self) -> Option<&ReviewUnit> {
         self.queue.as_ref().and_then(|q| q.units.get(self.pos))
@@ -163,7 +226,8 @@ fn load_queue(path: &std::path::Path, rule: QueueRule) -> Result<ReviewQueue, St
     let guidelines = p.guidelines().map_err(|e| e.to_string())?;
     let runs = p.runs().map_err(|e| e.to_string())?;
     let Some(run) = runs.iter().find(|r| r.kind == RunKind::Grpo) else {
-        return Ok(ReviewQueue { label: "no GRPO run yet".into(), units: vec![], rubric, guidelines });
+        let label = "no GRPO run yet".into();
+        return Ok(ReviewQueue { label, units: vec![], rubric, guidelines, all: vec![], run: None, judged: vec![] });
     };
     let items: BTreeMap<i64, crate::domain::VqaItem> = p.items().map_err(|e| e.to_string())?.into_iter().collect();
     let all: Vec<(ReviewUnit, bool)> = p
@@ -185,7 +249,9 @@ fn load_queue(path: &std::path::Path, rule: QueueRule) -> Result<ReviewQueue, St
     let flags: Vec<bool> = all.iter().map(|(_, ok)| *ok).collect();
     let units = rule.select(&flags).into_iter().map(|i| all[i].0.clone()).collect();
     let label = format!("run {} ({}): {}", run.id, run.name, rule.describe());
-    Ok(ReviewQueue { label, units, rubric, guidelines })
+    let all = all.into_iter().map(|(u, _)| u).collect();
+    let judged = p.judgments(Some(run.id)).map_err(|e| e.to_string())?;
+    Ok(ReviewQueue { label, units, rubric, guidelines, all, run: Some(run.id), judged })
 }
 
 impl WorkbenchApp {
@@ -203,6 +269,9 @@ impl WorkbenchApp {
                     r.spans.push(crate::review::Span { start, end, tag, comment: String::new(), roi: None });
                 }
             }
+            ReviewAction::AbStart => self.ab_start(),
+            ReviewAction::AbChoose(left) => self.ab_choose(left),
+            ReviewAction::AbStop => self.state.review.ab = None,
             ReviewAction::Open { step, item_id, sample } => {
                 // The whole run, so that the rollout is in the queue; shown once it is loaded.
                 self.state.review.rule = QueueRule::default();
@@ -329,7 +398,8 @@ impl WorkbenchApp {
         }
         // Over the image, digits 1–5 are window/level presets (the viewer takes them).
         let over_image = self.state.viewer.hovered;
-        for (s, c, _) in review_keys() {
+        let keys = if self.state.review.ab.is_some() { super::pairwise::ab_keys() } else { review_keys() };
+        for (s, c, _) in keys {
             if over_image && matches!(c, Command::Review(ReviewAction::Rate(_))) {
                 continue;
             }

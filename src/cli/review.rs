@@ -71,6 +71,16 @@ pub enum ReviewCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Blind A/B judgments of each run's first and last checkpoint (made in the Review
+    /// workspace): per run, the later checkpoint's wins, losses, ties, win rate and sign test.
+    Pairwise {
+        /// Only this run.
+        #[arg(long)]
+        run: Option<i64>,
+        /// One JSON object per run.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the rubric, or set it from a JSON file.
     Rubric {
         /// A rubric JSON file (`{"dimensions": [{"key", "label", "type": "yes_no" | "scale", "min", "max"}]}`).
@@ -179,6 +189,28 @@ pub(super) fn run(cli: &Cli, a: &ReviewArgs) -> anyhow::Result<i32> {
                     c.wrong_supported,
                     c.wrong_unsupported
                 );
+            }
+            Ok(0)
+        }
+        ReviewCommand::Pairwise { run, json } => {
+            let judged = p.judgments(*run)?;
+            let mut by_run: std::collections::BTreeMap<i64, Vec<crate::review::pairwise::Choice>> =
+                std::collections::BTreeMap::new();
+            for j in &judged {
+                by_run.entry(j.run).or_default().push(j.choice);
+            }
+            if by_run.is_empty() {
+                outln!("no pairwise judgments yet: Review workspace → Blind A/B");
+            }
+            for (r, choices) in by_run {
+                let t = crate::review::pairwise::Tally::of(choices);
+                if *json {
+                    let v = serde_json::json!({"run": r, "later": t.b, "earlier": t.a, "ties": t.ties,
+                        "later_win_rate": t.b_win_rate(), "sign_test_p": t.sign_test_p()});
+                    outln!("{v}");
+                } else {
+                    outln!("run {r}: {}", t.describe());
+                }
             }
             Ok(0)
         }

@@ -4,7 +4,9 @@
 //! wrong-reason matrix per checkpoint. Storage is `store::ratings`; the CLI is `medvlm review`.
 
 pub mod agreement;
+pub mod diff;
 pub mod matrix;
+pub mod pairwise;
 pub mod queue;
 pub mod rating;
 pub mod rubric;

@@ -6,6 +6,7 @@ mod difficulty;
 mod history;
 mod items;
 pub mod owner;
+mod pairwise;
 mod ratings;
 mod reviews;
 mod runs;

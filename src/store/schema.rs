@@ -10,10 +10,10 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x4D56_4C4D;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 4;
+pub const SCHEMA_VERSION: i32 = 5;
 
 /// Migration `i` brings a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -283,6 +283,26 @@ CREATE TABLE guidelines (
     markdown   TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+"#;
+
+/// Version 5: blind pairwise judgments of two checkpoints' traces of an item.
+const V5: &str = r#"
+CREATE TABLE pairwise (
+    id                INTEGER PRIMARY KEY,
+    run_id            INTEGER NOT NULL REFERENCES runs(id),
+    item_id           INTEGER NOT NULL REFERENCES items(id),
+    rollout_a         INTEGER NOT NULL,
+    step_a            INTEGER NOT NULL,
+    rollout_b         INTEGER NOT NULL,
+    step_b            INTEGER NOT NULL,
+    a_left            INTEGER NOT NULL,
+    choice            TEXT NOT NULL CHECK (choice IN ('a', 'b', 'tie')),
+    reviewer          TEXT NOT NULL,
+    seconds           REAL NOT NULL,
+    guideline_version INTEGER,
+    created_at        TEXT NOT NULL
+);
+CREATE INDEX pairwise_run ON pairwise(run_id);
 "#;
 
 /// Brings `conn` to [`SCHEMA_VERSION`], one transaction per migration.

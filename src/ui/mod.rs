@@ -1,6 +1,7 @@
 //! Everything drawn with egui. The panes read [`crate::app::state::AppState`] and queue
 //! [`crate::app::Command`]s; they never touch files or the database.
 
+pub mod compare;
 pub mod curation;
 pub mod curves;
 pub mod dialogs;
@@ -8,6 +9,7 @@ pub mod difficulty;
 pub mod editor;
 pub mod gpu_view;
 pub mod inspector;
+pub mod pairwise;
 pub mod review;
 pub mod shell;
 pub mod theme;

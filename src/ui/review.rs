@@ -54,15 +54,22 @@ pub fn show(
     if ui.available_width() > 760.0 {
         ui.columns(2, |cols| {
             image_and_question(&mut cols[0], state, texture);
-            egui::ScrollArea::vertical()
-                .id_salt("review_trace")
-                .show(&mut cols[1], |ui| trace_and_rubric(ui, state, queue));
+            egui::ScrollArea::vertical().id_salt("review_trace").show(&mut cols[1], |ui| right_side(ui, state, queue));
         });
     } else {
         egui::ScrollArea::vertical().id_salt("review_all").show(ui, |ui| {
             image_and_question(ui, state, texture);
-            trace_and_rubric(ui, state, queue);
+            right_side(ui, state, queue);
         });
+    }
+}
+
+/// The blind A/B pair while a session runs, else the trace and the rubric.
+fn right_side(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
+    if state.review.ab.is_some() {
+        super::pairwise::show(ui, state, queue);
+    } else {
+        trace_and_rubric(ui, state, queue);
     }
 }
 
@@ -78,11 +85,17 @@ fn queue_rule(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>)
         if ui.button("Load queue").on_hover_text("0 = every trace; the same seed gives the same sample").clicked() {
             queue.push(Command::Review(ReviewAction::Load));
         }
+        if state.review.ab.is_none() {
+            let a = ReviewAction::AbStart;
+            if ui.button("Blind A/B…").on_hover_text(a.description()).clicked() {
+                queue.push(Command::Review(a));
+            }
+        }
     });
 }
 
 fn image_and_question(ui: &mut egui::Ui, state: &mut AppState, texture: &mut Option<(i64, egui::TextureHandle)>) {
-    let want = state.review.current().map(|u| u.item_id);
+    let want = state.review.shown_item();
     match &state.inspected {
         Some(ins) if Some(ins.id) == want => {
             let height = (ui.available_height() * 0.6).max(220.0);
@@ -141,6 +154,7 @@ fn trace_and_rubric(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Com
         ui.strong(format!("reward {:.2}", unit.rollout.reward));
     });
     item_samples(ui, state, &unit, queue);
+    super::compare::show(ui, state, &unit);
     ui.add_space(4.0);
     spans(ui, &mut state.review, &unit, v.think.as_deref(), queue);
     ui.add_space(8.0);

@@ -223,3 +223,59 @@ fn a_review_is_driven_by_the_keyboard_alone_and_the_rating_survives_a_restart() 
     assert!(rs[0].rollout_id.is_some() && rs[0].checkpoint.starts_with("run 1") && !rs[0].trace.is_empty());
     assert!(rs[0].seen.zoom > 0.0, "the zoom shown is recorded: {:?}", rs[0].seen);
 }
+
+#[test]
+fn a_blind_ab_session_is_judged_with_keys_and_stored_by_checkpoint() {
+    use medvlm::review::pairwise::Choice;
+    let dir = tempdir();
+    let project = sample_copy(dir.path());
+    // Three steps of 20 prompts over the 40 validation items: some items are sampled twice.
+    let cfg = dir.path().join("micro.toml");
+    std::fs::write(&cfg, "preset = \"tiny-demo\"\nsplit = \"val\"\nsteps = 3\nprompts_per_step = 20\nnum_generations = 2\nmax_completion_length = 32\nsave_steps = 0\n").unwrap();
+    let o = super::common::bin()
+        .args(["--backend", "cpu", "train", "--project"])
+        .arg(&project)
+        .args(["--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let path = project.clone();
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1360.0, 820.0))
+        .build_eframe(move |cc| WorkbenchApp::new(cc, StartupOptions { project: Some(path) }));
+    wait_for(&mut h, |h| has(h, "740 items"));
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num4);
+    wait_for(&mut h, |h| has_part(h, "Trace 1 of"));
+    h.get_by_label("Blind A/B…").click();
+    wait_for(&mut h, |h| has_part(h, "Blind A/B · pair 1 of"));
+    assert!(!has_part(&h, "reward "), "rewards are hidden in a blind comparison");
+    // A: the left trace is better; B: the right one; T: a tie.
+    for (n, k) in [egui::Key::A, egui::Key::B, egui::Key::T].into_iter().enumerate() {
+        h.key_press(k);
+        wait_for(&mut h, |h| has_part(h, &format!("{} judged this session", n + 1)));
+    }
+    wait_for(&mut h, |h| has_part(h, "3 judged this session"));
+    wait_for(&mut h, |h| has_part(h, "Judgment 3 saved"));
+    drop(h);
+    let p = medvlm::store::Project::open(&project).unwrap();
+    let js = p.judgments(Some(1)).unwrap();
+    assert_eq!(js.len(), 3);
+    let side =
+        |j: &medvlm::review::pairwise::Judgment, left: bool| if j.pair.a_left == left { Choice::A } else { Choice::B };
+    assert_eq!(js[0].choice, side(&js[0], true));
+    assert_eq!(js[1].choice, side(&js[1], false));
+    assert_eq!(js[2].choice, Choice::Tie);
+    assert!(js.iter().all(|j| j.pair.a.1 < j.pair.b.1), "A is the earlier step");
+    let items: std::collections::BTreeSet<i64> = js.iter().map(|j| j.pair.item).collect();
+    assert_eq!(items.len(), 3, "three different items");
+    // A judgment that cannot be right is refused with the field named.
+    let mut p = p;
+    let bad = medvlm::review::pairwise::Judgment { reviewer: " ".into(), ..js[0].clone() };
+    assert!(p.add_judgment(&bad).unwrap_err().to_string().contains("reviewer"));
+    // The CLI tallies them: one line per run.
+    let o = super::common::bin().args(["review", "pairwise", "--json", "--project"]).arg(&project).output().unwrap();
+    let line = String::from_utf8_lossy(&o.stdout).to_string();
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["ties"], 1);
+    assert_eq!(v["later"].as_u64().unwrap() + v["earlier"].as_u64().unwrap(), 2);
+}
