@@ -73,6 +73,8 @@ pub enum Command {
     },
     /// Show the About box.
     About,
+    /// Store this markdown as the next version of the project's review guidelines.
+    SaveGuidelines(String),
     /// Start a GRPO run with the Training form.
     StartTraining,
     /// Pause the running GRPO run before its next step.
@@ -222,6 +224,7 @@ impl Command {
             Self::CancelJob(name) => format!("Cancel {name}"),
             Self::ConfirmImport { paths, .. } => format!("Import {} path(s) now", paths.len()),
             Self::About => "About MedVLM Workbench".into(),
+            Self::SaveGuidelines(_) => "Save review guidelines".into(),
             Self::StartTraining => "Start training run".into(),
             Self::PauseTraining => "Pause training".into(),
             Self::ContinueTraining => "Continue training".into(),
@@ -288,6 +291,9 @@ impl Command {
             Self::CancelJob(_) => "Stop this background job at its next safe point",
             Self::ConfirmImport { .. } => "Import the confirmed paths into the open project",
             Self::About => "Version, licences and what the workbench is for",
+            Self::SaveGuidelines(_) => {
+                "Store the edited guidelines as a new version (ratings record the version in force)"
+            }
             Self::StartTraining => "Start GRPO on this project with the Training form's settings",
             Self::PauseTraining => "Hold the run before its next step",
             Self::ContinueTraining => "Continue a paused run",

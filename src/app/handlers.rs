@@ -39,6 +39,13 @@ impl WorkbenchApp {
                 self.confirm_import(paths, format, allow_outside)
             }
             Command::About => self.dialog = Dialog::About,
+            Command::SaveGuidelines(markdown) => self.spawn_on_project("guidelines", move |path, _| {
+                JobOutput::GuidelinesSaved(
+                    crate::store::Project::open(&path)
+                        .and_then(|mut p| p.add_guidelines(&markdown))
+                        .map_err(|e| e.to_string()),
+                )
+            }),
             Command::StartTraining | Command::ResumeTrainingRun(_) => {
                 let Some(p) = &self.state.project else { return };
                 let resume = if let Command::ResumeTrainingRun(id) = c { Some(id) } else { None };
@@ -227,6 +234,12 @@ impl WorkbenchApp {
             JobOutput::Rated(Err(e)) => self.toasts.error(format!("Rating not saved: {e}")),
             JobOutput::Judged(Ok(id)) => self.toasts.info(format!("Judgment {id} saved")),
             JobOutput::Judged(Err(e)) => self.toasts.error(format!("Judgment not saved: {e}")),
+            JobOutput::GuidelinesSaved(Ok(v)) => {
+                self.toasts.info(format!("Guidelines version {v} saved; new ratings record it"));
+                self.state.review.guidelines_draft = None;
+                self.load_review_queue();
+            }
+            JobOutput::GuidelinesSaved(Err(e)) => self.toasts.error(format!("Guidelines not saved: {e}")),
             JobOutput::Edited(Err(e)) => self.toasts.error(format!("Edit refused: {e}")),
             JobOutput::PassCounts(Err(e)) => self.toasts.error(format!("Pass-count job failed: {e}")),
             JobOutput::Picked(_, None) => {}

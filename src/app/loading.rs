@@ -61,6 +61,8 @@ pub enum JobOutput {
     Rated(Result<i64, String>),
     /// A blind A/B judgment was stored (its id) or not.
     Judged(Result<i64, String>),
+    /// A new version of the review guidelines was stored (its version) or not.
+    GuidelinesSaved(Result<i64, String>),
 }
 
 /// Changes of a version diff loaded with both sides for the side-by-side view.

@@ -165,6 +165,10 @@ pub struct ReviewState {
     pub pending: Option<(i64, i64, (usize, usize))>,
     /// The checkpoint comparison.
     pub compare: CompareState,
+    /// The guidelines being edited (`None`: not editing).
+    pub guidelines_draft: Option<String>,
+    /// Comment text for the next span.
+    pub span_comment: String,
     /// A blind A/B session, while one runs.
     pub ab: Option<super::pairwise::AbSession>,
 }
@@ -266,7 +270,9 @@ impl WorkbenchApp {
             ReviewAction::Span(start, end, tag) => {
                 let r = &mut self.state.review;
                 if start < end && !r.spans.iter().any(|s| s.start == start && s.end == end && s.tag == tag) {
-                    r.spans.push(crate::review::Span { start, end, tag, comment: String::new(), roi: None });
+                    let comment = std::mem::take(&mut r.span_comment).trim().to_string();
+                    let roi = self.state.viewer.region.take();
+                    r.spans.push(crate::review::Span { start, end, tag, comment, roi });
                 }
             }
             ReviewAction::AbStart => self.ab_start(),
@@ -320,6 +326,8 @@ impl WorkbenchApp {
         r.values.clear();
         r.comment.clear();
         r.spans.clear();
+        r.span_comment.clear();
+        self.state.viewer.region = None;
         r.selection = None;
         r.focus = 0;
         r.shown_at = Some(Instant::now());

@@ -155,6 +155,11 @@ pub struct ViewState {
     pub hovered: bool,
     /// Window/level of grey images is drawn by the shader (the wgpu renderer), else on the CPU.
     pub gpu: bool,
+    /// A region drawn with shift + drag, `[x0, y0, x1, y1]` in image pixels (the next span
+    /// comment takes it).
+    pub region: Option<[f32; 4]>,
+    /// Where the region drag started, in image pixels.
+    pub region_anchor: Option<[f32; 2]>,
 }
 
 /// The selected item with everything the Inspector shows.

@@ -29,7 +29,7 @@ fn side(ui: &mut egui::Ui, title: &str, u: Option<&ReviewUnit>, key: Option<char
             (Some(a), Some(k)) if crate::review::trace::names_key(a, k) => {
                 ui.colored_label(tokens.ok, format!("✔ {a}"))
             }
-            (Some(a), Some(_)) => ui.colored_label(tokens.error, format!("✘ {a}")),
+            (Some(a), Some(_)) => ui.colored_label(tokens.error, format!("✖ {a}")),
             (Some(a), None) => ui.label(format!("answer {a}")),
             (None, _) => ui.colored_label(tokens.warn, "no answer"),
         };
@@ -128,7 +128,7 @@ fn body(
         let d = word_diff(&reasoning(l), &reasoning(r));
         let tokens = theme::of(ui);
         ui.separator();
-        ui.weak(format!("Word diff, step {a} → step {b}: {:.0}% of words changed", changed_fraction(&d) * 100.0));
+        ui.weak(format!("Word diff, step {a} to step {b}: {:.0}% of words changed", changed_fraction(&d) * 100.0));
         let mut job = egui::text::LayoutJob::default();
         let font = egui::TextStyle::Body.resolve(ui.style());
         for (change, words) in &d {

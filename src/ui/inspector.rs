@@ -63,13 +63,13 @@ pub fn show(
     if ui.available_width() > 640.0 {
         ui.columns(2, |cols| {
             let height = (cols[0].available_height() - 60.0).max(200.0);
-            super::viewer::show(&mut cols[0], ins, view, texture, height);
+            super::viewer::show(&mut cols[0], ins, view, texture, height, &[]);
             egui::ScrollArea::vertical().id_salt("inspector_text").show(&mut cols[1], |ui| details(ui, ins));
         });
     } else {
         egui::ScrollArea::vertical().id_salt("inspector_all").show(ui, |ui| {
             let height = (ui.available_width()).min(ui.available_height() * 0.6).max(200.0);
-            super::viewer::show(ui, ins, view, texture, height);
+            super::viewer::show(ui, ins, view, texture, height, &[]);
             details(ui, ins);
         });
     }

@@ -99,7 +99,8 @@ fn image_and_question(ui: &mut egui::Ui, state: &mut AppState, texture: &mut Opt
     match &state.inspected {
         Some(ins) if Some(ins.id) == want => {
             let height = (ui.available_height() * 0.6).max(220.0);
-            super::viewer::show(ui, ins, &mut state.viewer, texture, height);
+            let overlays: Vec<[f32; 4]> = state.review.spans.iter().filter_map(|s| s.roi).collect();
+            super::viewer::show(ui, ins, &mut state.viewer, texture, height, &overlays);
             ui.label(egui::RichText::new(&ins.item.question).size(16.0).strong());
             if let Answer::Choice(key) = &ins.item.answer {
                 let ok = theme::of(ui).ok;
@@ -154,6 +155,7 @@ fn trace_and_rubric(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Com
         ui.strong(format!("reward {:.2}", unit.rollout.reward));
     });
     item_samples(ui, state, &unit, queue);
+    pass_samples(ui, state, &unit);
     super::compare::show(ui, state, &unit);
     ui.add_space(4.0);
     spans(ui, &mut state.review, &unit, v.think.as_deref(), queue);
@@ -204,6 +206,41 @@ fn item_samples(ui: &mut egui::Ui, state: &AppState, unit: &crate::app::review::
     }
 }
 
+/// The item's newest pass-count samples (MedVLThinker's difficulty estimate): their answers as a
+/// histogram with the key marked, and each sample's reward and reasoning.
+fn pass_samples(ui: &mut egui::Ui, state: &AppState, unit: &crate::app::review::ReviewUnit) {
+    let Some(ins) = state.inspected.as_ref().filter(|i| i.id == unit.item_id) else { return };
+    if ins.samples.is_empty() {
+        return;
+    }
+    let key = ins.item.answer.letter();
+    let tokens = theme::of(ui);
+    let solved =
+        ins.samples.iter().filter(|(_, s)| crate::review::trace::answered_right(&s.completion, &ins.item)).count();
+    let title = format!("Pass-count samples: {solved} of {} right ({})", ins.samples.len(), ins.samples[0].0);
+    egui::CollapsingHeader::new(title).id_salt("pass_samples").show(ui, |ui| {
+        let hist = crate::review::trace::answer_histogram(ins.samples.iter().map(|(_, s)| s.completion.as_str()));
+        ui.horizontal_wrapped(|ui| {
+            for (answer, n) in &hist {
+                if key.is_some_and(|k| crate::review::trace::names_key(answer, k)) {
+                    ui.colored_label(tokens.ok, format!("{answer} × {n} (key)"));
+                } else {
+                    ui.label(format!("{answer} × {n}"));
+                }
+            }
+        });
+        for (i, (_, s)) in ins.samples.iter().enumerate() {
+            let v = view(&s.completion);
+            ui.weak(format!(
+                "#{} reward {:.2} · {}",
+                i + 1,
+                s.reward,
+                v.think.as_deref().unwrap_or(s.completion.as_str()).chars().take(160).collect::<String>()
+            ));
+        }
+    });
+}
+
 /// The reasoning as selectable text, with tag buttons that anchor a comment to the selection (as
 /// characters of the whole trace), and the spans marked so far.
 fn spans(
@@ -230,6 +267,11 @@ fn spans(
         }
     }
     let selection = review.selection;
+    ui.add(
+        egui::TextEdit::singleline(&mut review.span_comment)
+            .hint_text("comment for the next span (optional); shift-drag on the image ties a region")
+            .desired_width(f32::INFINITY),
+    );
     ui.horizontal_wrapped(|ui| {
         ui.weak("Mark the selection:");
         for tag in crate::review::SpanTag::ALL {
@@ -244,7 +286,9 @@ fn spans(
     let tokens = theme::of(ui);
     for s in &review.spans {
         let words: String = full.chars().skip(s.start).take(s.end - s.start).collect();
-        ui.colored_label(tokens.warn, format!("{}: \"{words}\"", s.tag.as_str()));
+        let comment = if s.comment.is_empty() { String::new() } else { format!(" — {}", s.comment) };
+        let region = if s.roi.is_some() { " (+ image region)" } else { "" };
+        ui.colored_label(tokens.warn, format!("{}: \"{words}\"{comment}{region}", s.tag.as_str()));
     }
 }
 
@@ -295,9 +339,7 @@ fn rubric(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             queue.push(Command::Review(ReviewAction::Submit));
         }
     });
-    if let Some((v, _)) = &q.guidelines {
-        ui.weak(format!("Guidelines version {v}"));
-    }
+    guidelines(ui, state, queue);
     let keys: Vec<String> = {
         let mut seen = std::collections::BTreeSet::new();
         review_keys()
@@ -307,4 +349,53 @@ fn rubric(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             .collect()
     };
     ui.weak(format!("Keys: J/K or Left/Right move · Up/Down question · digits rate · Enter submit ({})", keys.len()));
+}
+
+/// The project's review guidelines (versioned markdown; each rating records the version in
+/// force), shown as text and edited into a new version.
+fn guidelines(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
+    let current = state.review.queue.as_ref().and_then(|q| q.guidelines.clone());
+    let title = match &current {
+        Some((v, _)) => format!("Guidelines (version {v}, recorded with each rating)"),
+        None => "Guidelines (none yet)".to_string(),
+    };
+    egui::CollapsingHeader::new(title).id_salt("review_guidelines").show(ui, |ui| {
+        let draft = &mut state.review.guidelines_draft;
+        match draft {
+            None => {
+                match &current {
+                    Some((_, md)) => {
+                        ui.label(md.as_str());
+                    }
+                    None => {
+                        ui.weak("Write what reviewers should check, so that ratings stay comparable.");
+                    }
+                }
+                if ui.small_button("Edit…").clicked() {
+                    *draft = Some(current.as_ref().map(|(_, md)| md.clone()).unwrap_or_default());
+                    // Typing goes to the editor, not to the review keys.
+                    ui.memory_mut(|m| m.request_focus(egui::Id::unique("guidelines_editor")));
+                }
+            }
+            Some(text) => {
+                ui.add(
+                    egui::TextEdit::multiline(text)
+                        .id(egui::Id::unique("guidelines_editor"))
+                        .desired_rows(6)
+                        .desired_width(f32::INFINITY),
+                );
+                let mut cancel = false;
+                ui.horizontal(|ui| {
+                    let next = current.as_ref().map_or(1, |(v, _)| v + 1);
+                    if ui.button(format!("Save as version {next}")).clicked() && !text.trim().is_empty() {
+                        queue.push(Command::SaveGuidelines(text.clone()));
+                    }
+                    cancel = ui.small_button("Cancel").clicked();
+                });
+                if cancel {
+                    *draft = None;
+                }
+            }
+        }
+    });
 }

@@ -98,13 +98,15 @@ fn toolbar(ui: &mut egui::Ui, view: &mut ViewState) {
     });
 }
 
-/// Draws the image of `ins` in a view of `height`, with the toolbar above it.
+/// Draws the image of `ins` in a view of `height`, with the toolbar above it and `overlays`
+/// (regions in image pixels, e.g. those of span comments) outlined on it.
 pub fn show(
     ui: &mut egui::Ui,
     ins: &Inspected,
     view: &mut ViewState,
     texture: &mut Option<(i64, egui::TextureHandle)>,
     height: f32,
+    overlays: &[[f32; 4]],
 ) {
     if view.item != ins.id {
         *view = ViewState {
@@ -162,7 +164,8 @@ pub fn show(
             }
         }
     }
-    if resp.dragged_by(egui::PointerButton::Primary) {
+    let shift = ui.input(|i| i.modifiers.shift);
+    if resp.dragged_by(egui::PointerButton::Primary) && !shift {
         pan += resp.drag_delta();
     }
     if resp.dragged_by(egui::PointerButton::Secondary) {
@@ -184,6 +187,32 @@ pub fn show(
     } else {
         egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0))
     };
+    let (fw, fh) = (w as f32, h as f32);
+    let flip = view.flip;
+    // Image pixels <-> screen, through the placement and the flip.
+    let to_px = |p: egui::Pos2| {
+        let u = (p - r.min) / r.size();
+        let x = if flip { 1.0 - u.x } else { u.x };
+        [(x * fw).clamp(0.0, fw), (u.y * fh).clamp(0.0, fh)]
+    };
+    let to_screen = |q: [f32; 2]| {
+        let x = if flip { 1.0 - q[0] / fw } else { q[0] / fw };
+        r.min + egui::vec2(x * r.width(), q[1] / fh * r.height())
+    };
+    // Shift + drag draws a region (in image pixels) for the next span comment.
+    if shift && resp.drag_started_by(egui::PointerButton::Primary) {
+        view.region_anchor = resp.interact_pointer_pos().map(to_px);
+    }
+    if shift
+        && resp.dragged_by(egui::PointerButton::Primary)
+        && let (Some(a), Some(p)) = (view.region_anchor, resp.interact_pointer_pos())
+    {
+        let b = to_px(p);
+        view.region = Some([a[0].min(b[0]), a[1].min(b[1]), a[0].max(b[0]), a[1].max(b[1])]);
+    }
+    if resp.drag_stopped() {
+        view.region_anchor = None;
+    }
     let gpu = img.grey.as_ref().filter(|_| view.gpu);
     if let Some(grey) = gpu {
         let wl = view.window.unwrap_or_else(|| super::gpu_view::as_stored(grey));
@@ -198,6 +227,13 @@ pub fn show(
             ui.painter().with_clip_rect(rect).image(tex.id(), r, uv, egui::Color32::WHITE);
         }
     }
+    let painter = ui.painter().with_clip_rect(rect);
+    let accent = theme::of(ui).accent;
+    for (roi, color) in overlays.iter().map(|o| (o, theme::of(ui).warn)).chain(view.region.iter().map(|o| (o, accent)))
+    {
+        let rr = egui::Rect::from_two_pos(to_screen([roi[0], roi[1]]), to_screen([roi[2], roi[3]]));
+        painter.rect_stroke(rr, 0.0, egui::Stroke::new(2.0, color), egui::StrokeKind::Outside);
+    }
     let depth = match &img.grey {
         Some(g) if is_16_bit(g) => "16-bit grey",
         Some(_) => "8-bit grey",
@@ -205,7 +241,7 @@ pub fn show(
     };
     ui.weak(format!(
         "{w} × {h} px {depth}, shown at {:.0}% · window/level on the {} · wheel zoom, drag pan, right-drag \
-         window/level, 1–5 presets",
+         window/level, 1–5 presets, shift-drag a region",
         view.shown_scale * 100.0,
         if gpu.is_some() { "GPU (shader)" } else { "CPU" }
     ));

@@ -205,6 +205,12 @@ fn a_review_is_driven_by_the_keyboard_alone_and_the_rating_survives_a_restart() 
     h.run();
     assert_eq!(h.state().state.review.values.get("answer_correct"), Some(&1));
     assert_eq!(h.state().state.review.values.get("reasoning_supported"), Some(&0));
+    // A span comment with its text and a region drawn on the image (shift-drag sets the region).
+    h.state_mut().state.review.span_comment = "left, not right".into();
+    h.state_mut().state.viewer.region = Some([1.0, 2.0, 30.0, 40.0]);
+    let tag = medvlm::review::SpanTag::WrongLaterality;
+    h.state_mut().send(medvlm::app::Command::Review(medvlm::app::review::ReviewAction::Span(0, 5, tag)));
+    wait_for(&mut h, |h| h.state().state.review.spans.len() == 1);
     h.key_press(egui::Key::Enter);
     wait_for(&mut h, |h| has_part(h, "Rating 1 saved"));
     // Opening a rollout (what a click in the Training workspace's list sends) shows it in Review.
@@ -222,6 +228,11 @@ fn a_review_is_driven_by_the_keyboard_alone_and_the_rating_survives_a_restart() 
     assert_eq!(rs[0].values.get("answer_correct"), Some(&1));
     assert!(rs[0].rollout_id.is_some() && rs[0].checkpoint.starts_with("run 1") && !rs[0].trace.is_empty());
     assert!(rs[0].seen.zoom > 0.0, "the zoom shown is recorded: {:?}", rs[0].seen);
+    assert_eq!(rs[0].spans.len(), 1);
+    assert_eq!(
+        (rs[0].spans[0].comment.as_str(), rs[0].spans[0].roi),
+        ("left, not right", Some([1.0, 2.0, 30.0, 40.0]))
+    );
 }
 
 #[test]
@@ -241,11 +252,14 @@ fn a_blind_ab_session_is_judged_with_keys_and_stored_by_checkpoint() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let path = project.clone();
     let mut h = Harness::builder()
-        .with_size(egui::vec2(1360.0, 820.0))
+        .with_size(egui::vec2(1360.0, 1800.0))
         .build_eframe(move |cc| WorkbenchApp::new(cc, StartupOptions { project: Some(path) }));
     wait_for(&mut h, |h| has(h, "740 items"));
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num4);
     wait_for(&mut h, |h| has_part(h, "Trace 1 of"));
+    // The item's trace at another step beside this one, with a word diff.
+    h.get_by_label_contains("Across checkpoints").click_accesskit();
+    wait_for(&mut h, |h| has_part(h, "Word diff, step"));
     h.get_by_label("Blind A/B…").click();
     wait_for(&mut h, |h| has_part(h, "Blind A/B · pair 1 of"));
     assert!(!has_part(&h, "reward "), "rewards are hidden in a blind comparison");
