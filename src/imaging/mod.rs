@@ -2,6 +2,7 @@
 //! through plain wgpu). No UI imports.
 
 pub mod gpu;
+pub mod ruler;
 pub mod window;
 
 pub use window::{PRESETS, WindowLevel};

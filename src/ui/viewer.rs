@@ -234,6 +234,27 @@ pub fn show(
         let rr = egui::Rect::from_two_pos(to_screen([roi[0], roi[1]]), to_screen([roi[2], roi[3]]));
         painter.rect_stroke(rr, 0.0, egui::Stroke::new(2.0, color), egui::StrokeKind::Outside);
     }
+    if let Some([_, col]) = crate::imaging::ruler::pixel_spacing(&ins.item.meta)
+        && let Some((mm, px)) = crate::imaging::ruler::scale_bar(col * fw / r.width(), rect.width() * 0.25)
+    {
+        let y = rect.bottom() - 14.0;
+        let (x0, x1) = (rect.left() + 14.0, rect.left() + 14.0 + px);
+        for (stroke, dy) in
+            [(egui::Stroke::new(4.0, egui::Color32::BLACK), 0.0), (egui::Stroke::new(2.0, egui::Color32::WHITE), 0.0)]
+        {
+            painter.line_segment([egui::pos2(x0, y + dy), egui::pos2(x1, y + dy)], stroke);
+            painter.line_segment([egui::pos2(x0, y - 5.0), egui::pos2(x0, y + 5.0)], stroke);
+            painter.line_segment([egui::pos2(x1, y - 5.0), egui::pos2(x1, y + 5.0)], stroke);
+        }
+        let label = if mm >= 1.0 { format!("{mm:.0} mm") } else { format!("{mm} mm") };
+        painter.text(
+            egui::pos2(x0, y - 8.0),
+            egui::Align2::LEFT_BOTTOM,
+            label,
+            egui::FontId::proportional(13.0),
+            egui::Color32::WHITE,
+        );
+    }
     let depth = match &img.grey {
         Some(g) if is_16_bit(g) => "16-bit grey",
         Some(_) => "8-bit grey",
