@@ -108,10 +108,18 @@ fn details(ui: &mut egui::Ui, ins: &Inspected) {
                 for (_, r) in &ins.samples {
                     let ok = r.rewards.get("correct").is_some_and(|v| *v >= 1.0);
                     let (mark, color) = if ok { ("✔", tokens.ok) } else { ("✖", tokens.warn) };
+                    let v = crate::review::trace::view(&r.completion);
                     ui.horizontal_wrapped(|ui| {
-                        ui.colored_label(color, format!("{mark} #{}", r.sample_index + 1));
-                        ui.add(egui::Label::new(egui::RichText::new(&r.completion).monospace().small()).wrap());
+                        let answer = v.answers.first().map_or("no answer".to_string(), |a| format!("answer {a}"));
+                        ui.colored_label(color, format!("{mark} #{} {answer}", r.sample_index + 1));
+                        for (name, value) in &r.rewards {
+                            ui.weak(format!("{name} {value:.2}"));
+                        }
+                        for violation in &v.violations {
+                            ui.colored_label(tokens.warn, format!("⚠ {}", violation.describe()));
+                        }
                     });
+                    ui.add(egui::Label::new(egui::RichText::new(&r.completion).monospace().small()).wrap());
                 }
             });
     }
