@@ -23,29 +23,12 @@ impl WorkbenchApp {
             Command::ImportFolder => self.file_dialog(DialogKind::ImportFolder),
             Command::ImportByPath => self.dialog = Dialog::import(vec![]),
             Command::ImportPaths(paths) => self.dialog = Dialog::import(paths),
-            Command::ReloadProject => {
-                if let Some(p) = &self.state.project {
-                    let path = p.path.clone();
-                    self.open(OpenTarget::Path(path));
-                }
-            }
-            Command::CancelJobs => {
-                for s in self.jobs.statuses() {
-                    self.jobs.cancel(&s.name);
-                }
-            }
-            Command::CancelJob(name) => self.jobs.cancel(&name),
-            Command::ConfirmImport { paths, format, allow_outside } => {
-                self.confirm_import(paths, format, allow_outside)
-            }
-            Command::About => self.dialog = Dialog::About,
-            Command::SaveGuidelines(markdown) => self.spawn_on_project("guidelines", move |path, _| {
-                JobOutput::GuidelinesSaved(
-                    crate::store::Project::open(&path)
-                        .and_then(|mut p| p.add_guidelines(&markdown))
-                        .map_err(|e| e.to_string()),
-                )
-            }),
+            Command::ReloadProject
+            | Command::CancelJobs
+            | Command::CancelJob(_)
+            | Command::ConfirmImport { .. }
+            | Command::About
+            | Command::SaveGuidelines(_) => self.apply_jobs_and_dialogs(c),
             Command::StartTraining | Command::ResumeTrainingRun(_) => {
                 let Some(p) = &self.state.project else { return };
                 let resume = if let Command::ResumeTrainingRun(id) = c { Some(id) } else { None };
@@ -141,6 +124,36 @@ impl WorkbenchApp {
             }
             Command::ResetLayout => self.prefs.tree = super::prefs::default_tree(),
             Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+        }
+    }
+
+    /// Commands that start, stop or confirm background work, or open a dialog.
+    fn apply_jobs_and_dialogs(&mut self, c: Command) {
+        match c {
+            Command::ReloadProject => {
+                if let Some(p) = &self.state.project {
+                    let path = p.path.clone();
+                    self.open(OpenTarget::Path(path));
+                }
+            }
+            Command::CancelJobs => {
+                for s in self.jobs.statuses() {
+                    self.jobs.cancel(&s.name);
+                }
+            }
+            Command::CancelJob(name) => self.jobs.cancel(&name),
+            Command::ConfirmImport { paths, format, allow_outside } => {
+                self.confirm_import(paths, format, allow_outside)
+            }
+            Command::About => self.dialog = Dialog::About,
+            Command::SaveGuidelines(markdown) => self.spawn_on_project("guidelines", move |path, _| {
+                JobOutput::GuidelinesSaved(
+                    crate::store::Project::open(&path)
+                        .and_then(|mut p| p.add_guidelines(&markdown))
+                        .map_err(|e| e.to_string()),
+                )
+            }),
+            _ => {}
         }
     }
 

@@ -165,55 +165,8 @@ pub(super) fn run(cli: &Cli, a: &ReviewArgs) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        ReviewCommand::Matrix { json } => {
-            let m = matrix::by_checkpoint(&p.ratings()?);
-            if *json {
-                outln!("{}", serde_json::to_string(&m)?);
-                return Ok(0);
-            }
-            outln!(
-                "{:<28} {:>14} {:>16} {:>14} {:>16}  right for wrong reasons",
-                "checkpoint",
-                "right+support",
-                "right+unsupport",
-                "wrong+support",
-                "wrong+unsupport"
-            );
-            for (ck, c) in &m {
-                let share = c.right_for_wrong_reasons().map_or("-".into(), |s| format!("{:.1} %", 100.0 * s));
-                outln!(
-                    "{:<28} {:>14} {:>16} {:>14} {:>16}  {share}",
-                    ck,
-                    c.right_supported,
-                    c.right_unsupported,
-                    c.wrong_supported,
-                    c.wrong_unsupported
-                );
-            }
-            Ok(0)
-        }
-        ReviewCommand::Pairwise { run, json } => {
-            let judged = p.judgments(*run)?;
-            let mut by_run: std::collections::BTreeMap<i64, Vec<crate::review::pairwise::Choice>> =
-                std::collections::BTreeMap::new();
-            for j in &judged {
-                by_run.entry(j.run).or_default().push(j.choice);
-            }
-            if by_run.is_empty() {
-                outln!("no pairwise judgments yet: Review workspace → Blind A/B");
-            }
-            for (r, choices) in by_run {
-                let t = crate::review::pairwise::Tally::of(choices);
-                if *json {
-                    let v = serde_json::json!({"run": r, "later": t.b, "earlier": t.a, "ties": t.ties,
-                        "later_win_rate": t.b_win_rate(), "sign_test_p": t.sign_test_p()});
-                    outln!("{v}");
-                } else {
-                    outln!("run {r}: {}", t.describe());
-                }
-            }
-            Ok(0)
-        }
+        ReviewCommand::Matrix { json } => matrix_table(&p, *json),
+        ReviewCommand::Pairwise { run, json } => pairwise(&p, *run, *json),
         ReviewCommand::Rubric { set } => {
             if let Some(f) = set {
                 let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
@@ -376,4 +329,57 @@ fn import(p: &mut Project, file: &std::path::Path) -> anyhow::Result<i32> {
     }
     outln!("{ok} ratings imported, {bad} skipped");
     Ok(if ok == 0 && bad > 0 { 1 } else { 0 })
+}
+
+/// `medvlm review pairwise`: per run, the blind A/B tally.
+fn pairwise(p: &Project, run: Option<i64>, json: bool) -> anyhow::Result<i32> {
+    let judged = p.judgments(run)?;
+    let mut by_run: std::collections::BTreeMap<i64, Vec<crate::review::pairwise::Choice>> =
+        std::collections::BTreeMap::new();
+    for j in &judged {
+        by_run.entry(j.run).or_default().push(j.choice);
+    }
+    if by_run.is_empty() {
+        outln!("no pairwise judgments yet: Review workspace → Blind A/B");
+    }
+    for (r, choices) in by_run {
+        let t = crate::review::pairwise::Tally::of(choices);
+        if json {
+            let v = serde_json::json!({"run": r, "later": t.b, "earlier": t.a, "ties": t.ties,
+                "later_win_rate": t.b_win_rate(), "sign_test_p": t.sign_test_p()});
+            outln!("{v}");
+        } else {
+            outln!("run {r}: {}", t.describe());
+        }
+    }
+    Ok(0)
+}
+
+/// `medvlm review matrix`: answer correct × reasoning supported, per checkpoint.
+fn matrix_table(p: &Project, json: bool) -> anyhow::Result<i32> {
+    let m = matrix::by_checkpoint(&p.ratings()?);
+    if json {
+        outln!("{}", serde_json::to_string(&m)?);
+        return Ok(0);
+    }
+    outln!(
+        "{:<28} {:>14} {:>16} {:>14} {:>16}  right for wrong reasons",
+        "checkpoint",
+        "right+support",
+        "right+unsupport",
+        "wrong+support",
+        "wrong+unsupport"
+    );
+    for (ck, c) in &m {
+        let share = c.right_for_wrong_reasons().map_or("-".into(), |s| format!("{:.1} %", 100.0 * s));
+        outln!(
+            "{:<28} {:>14} {:>16} {:>14} {:>16}  {share}",
+            ck,
+            c.right_supported,
+            c.right_unsupported,
+            c.wrong_supported,
+            c.wrong_unsupported
+        );
+    }
+    Ok(0)
 }

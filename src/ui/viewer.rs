@@ -187,7 +187,48 @@ pub fn show(
     } else {
         egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0))
     };
-    let (fw, fh) = (w as f32, h as f32);
+    let gpu = img.grey.as_ref().filter(|_| view.gpu);
+    if let Some(grey) = gpu {
+        let wl = view.window.unwrap_or_else(|| super::gpu_view::as_stored(grey));
+        super::gpu_view::paint(ui, rect, r, ins.id as u64, grey, wl, view.invert, view.flip);
+    } else {
+        let k = key(ins.id, view);
+        if texture.as_ref().is_none_or(|(id, _)| *id != k) {
+            let shown = render(&img.image, img.grey.as_deref(), view.window, view.invert);
+            *texture = Some((k, ui.ctx().load_texture(format!("view-{k}"), shown, egui::TextureOptions::LINEAR)));
+        }
+        if let Some((_, tex)) = texture.as_ref() {
+            ui.painter().with_clip_rect(rect).image(tex.id(), r, uv, egui::Color32::WHITE);
+        }
+    }
+    annotate(ui, rect, r, [w as f32, h as f32], view, &resp, overlays, &ins.item.meta);
+    let depth = match &img.grey {
+        Some(g) if is_16_bit(g) => "16-bit grey",
+        Some(_) => "8-bit grey",
+        None => "colour",
+    };
+    ui.weak(format!(
+        "{w} × {h} px {depth}, shown at {:.0}% · window/level on the {} · wheel zoom, drag pan, right-drag \
+         window/level, 1–5 presets, shift-drag a region",
+        view.shown_scale * 100.0,
+        if gpu.is_some() { "GPU (shader)" } else { "CPU" }
+    ));
+}
+
+/// Shift + drag draws a region (in image pixels) for the next span comment; `overlays` and that
+/// region are outlined on the image; a millimetre ruler when the item has a pixel spacing.
+#[allow(clippy::too_many_arguments)]
+fn annotate(
+    ui: &egui::Ui,
+    rect: egui::Rect,
+    r: egui::Rect,
+    [fw, fh]: [f32; 2],
+    view: &mut ViewState,
+    resp: &egui::Response,
+    overlays: &[[f32; 4]],
+    meta: &std::collections::BTreeMap<String, serde_json::Value>,
+) {
+    let shift = ui.input(|i| i.modifiers.shift);
     let flip = view.flip;
     // Image pixels <-> screen, through the placement and the flip.
     let to_px = |p: egui::Pos2| {
@@ -213,20 +254,6 @@ pub fn show(
     if resp.drag_stopped() {
         view.region_anchor = None;
     }
-    let gpu = img.grey.as_ref().filter(|_| view.gpu);
-    if let Some(grey) = gpu {
-        let wl = view.window.unwrap_or_else(|| super::gpu_view::as_stored(grey));
-        super::gpu_view::paint(ui, rect, r, ins.id as u64, grey, wl, view.invert, view.flip);
-    } else {
-        let k = key(ins.id, view);
-        if texture.as_ref().is_none_or(|(id, _)| *id != k) {
-            let shown = render(&img.image, img.grey.as_deref(), view.window, view.invert);
-            *texture = Some((k, ui.ctx().load_texture(format!("view-{k}"), shown, egui::TextureOptions::LINEAR)));
-        }
-        if let Some((_, tex)) = texture.as_ref() {
-            ui.painter().with_clip_rect(rect).image(tex.id(), r, uv, egui::Color32::WHITE);
-        }
-    }
     let painter = ui.painter().with_clip_rect(rect);
     let accent = theme::of(ui).accent;
     for (roi, color) in overlays.iter().map(|o| (o, theme::of(ui).warn)).chain(view.region.iter().map(|o| (o, accent)))
@@ -234,7 +261,7 @@ pub fn show(
         let rr = egui::Rect::from_two_pos(to_screen([roi[0], roi[1]]), to_screen([roi[2], roi[3]]));
         painter.rect_stroke(rr, 0.0, egui::Stroke::new(2.0, color), egui::StrokeKind::Outside);
     }
-    if let Some([_, col]) = crate::imaging::ruler::pixel_spacing(&ins.item.meta)
+    if let Some([_, col]) = crate::imaging::ruler::pixel_spacing(meta)
         && let Some((mm, px)) = crate::imaging::ruler::scale_bar(col * fw / r.width(), rect.width() * 0.25)
     {
         let y = rect.bottom() - 14.0;
@@ -255,17 +282,6 @@ pub fn show(
             egui::Color32::WHITE,
         );
     }
-    let depth = match &img.grey {
-        Some(g) if is_16_bit(g) => "16-bit grey",
-        Some(_) => "8-bit grey",
-        None => "colour",
-    };
-    ui.weak(format!(
-        "{w} × {h} px {depth}, shown at {:.0}% · window/level on the {} · wheel zoom, drag pan, right-drag \
-         window/level, 1–5 presets, shift-drag a region",
-        view.shown_scale * 100.0,
-        if gpu.is_some() { "GPU (shader)" } else { "CPU" }
-    ));
 }
 
 #[cfg(test)]

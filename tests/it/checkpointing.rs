@@ -46,14 +46,13 @@ fn compare(model: &Vlm, a: &GradientsParams, b: &GradientsParams) -> (f32, f32, 
     (c.max, c.scale, c.n)
 }
 
-fn batch(model: &Vlm, processor: &Processor) -> TrainBatch {
+fn batch(processor: &Processor) -> TrainBatch {
     let (h, w) = (56, 84);
     let rgb: Vec<u8> = (0..h * w * 3).map(|i| ((i * 7) % 251) as u8).collect();
     let image = processor.image(&rgb, h, w).unwrap();
-    let prompt = processor.prompt("Is the left lung clear? A) yes B) no", &[image.clone()], None).unwrap();
+    let prompt = processor.prompt("Is the left lung clear? A) yes B) no", std::slice::from_ref(&image), None).unwrap();
     let short = prompt[prompt.len() - 6..].to_vec();
     let completions: [&[u32]; 2] = [&[103, 50, 60, 70, 80, 90, 100], &[110, 120, 130]];
-    let _ = model;
     TrainBatch::new(&[&prompt, &short], &completions, vec![image], 0)
 }
 
@@ -81,7 +80,7 @@ fn tiny() -> (Vlm, Processor) {
 #[test]
 fn layer_checkpointing_gives_the_plain_gradients_in_full_fine_tuning_and_lora() {
     let (model, processor) = tiny();
-    let tb = batch(&model, &processor);
+    let tb = batch(&processor);
     let plain = grads(&model, &tb, None);
     let layered = grads(&model, &tb, Some(7));
     let (max, scale, n) = compare(&model, &plain, &layered);
@@ -102,7 +101,7 @@ fn layer_checkpointing_gives_the_plain_gradients_in_full_fine_tuning_and_lora() 
 #[test]
 fn with_lora_dropout_both_passes_draw_the_same_masks() {
     let (model, processor) = tiny();
-    let tb = batch(&model, &processor);
+    let tb = batch(&processor);
     let s = LoraSettings { rank: 4, dropout: 0.3, ..LoraSettings::default() };
     let model = lora::random_adapters(model, &s, 3, 0.05).unwrap().with_lora_dropout(0.3);
     // Sampling in other tests draws from the same process-wide flex stream and can interleave
