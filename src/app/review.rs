@@ -234,8 +234,9 @@ fn load_queue(path: &std::path::Path, rule: QueueRule) -> Result<ReviewQueue, St
         return Ok(ReviewQueue { label, units: vec![], rubric, guidelines, all: vec![], run: None, judged: vec![] });
     };
     let items: BTreeMap<i64, crate::domain::VqaItem> = p.items().map_err(|e| e.to_string())?.into_iter().collect();
-    let all: Vec<(ReviewUnit, bool)> = p
-        .rollouts_for_review(run.id, 5000)
+    let source = if rule.evaluations { p.eval_outputs(run.id) } else { p.rollouts_for_review(run.id, 5000) };
+    let kind = if rule.evaluations { " (greedy, checkpoint evaluation)" } else { "" };
+    let all: Vec<(ReviewUnit, bool)> = source
         .map_err(|e| e.to_string())?
         .into_iter()
         .filter_map(|r| {
@@ -244,7 +245,10 @@ fn load_queue(path: &std::path::Path, rule: QueueRule) -> Result<ReviewQueue, St
             let unit = ReviewUnit {
                 item_id: r.item_id,
                 uid: item.uid.clone(),
-                checkpoint: format!("run {} step {}", run.id, r.step),
+                checkpoint: match (rule.evaluations, r.step) {
+                    (true, 0) => format!("run {} base model{kind}", run.id),
+                    _ => format!("run {} step {}{kind}", run.id, r.step),
+                },
                 rollout: r,
             };
             Some((unit, right))
@@ -374,7 +378,8 @@ impl WorkbenchApp {
         let rating = Rating {
             id: 0,
             item: unit.uid.clone(),
-            rollout_id: Some(unit.rollout.id),
+            // Checkpoint-evaluation outputs carry a negated id: they are not rollouts.
+            rollout_id: Some(unit.rollout.id).filter(|id| *id > 0),
             checkpoint: unit.checkpoint.clone(),
             trace: unit.rollout.completion.clone(),
             reviewer: if r.reviewer.trim().is_empty() { default_reviewer() } else { r.reviewer.clone() },

@@ -20,7 +20,8 @@ pub struct Candidate {
     pub step: i64,
 }
 
-/// Two traces of one item to compare blind.
+/// Two traces of one item to compare blind. Their ids are `rollouts.id`, or the negated
+/// `eval_results` rowid for a checkpoint evaluation's greedy output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pair {
     /// Item row id.

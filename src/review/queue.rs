@@ -1,5 +1,6 @@
 //! Review queues by rule, reproducible from a seed: all traces, only those whose answer is wrong,
-//! and a random sample of a fixed size.
+//! and a random sample of a fixed size; of a run's training rollouts or of its checkpoint
+//! evaluations' greedy outputs.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,12 +13,24 @@ pub struct QueueRule {
     pub sample: usize,
     /// Seed of the sample (the same seed gives the same queue).
     pub seed: u64,
+    /// The greedy outputs of the run's evaluated checkpoints (test split) instead of its
+    /// training rollouts.
+    #[serde(default)]
+    pub evaluations: bool,
 }
 
 impl QueueRule {
     /// A label for the header (`wrong answers, random 50 (seed 7)`).
     pub fn describe(&self) -> String {
-        let mut parts = vec![if self.only_wrong { "wrong answers" } else { "all traces" }.to_string()];
+        let mut parts = vec![
+            match (self.evaluations, self.only_wrong) {
+                (false, false) => "all traces",
+                (false, true) => "wrong answers",
+                (true, false) => "checkpoint evaluations",
+                (true, true) => "checkpoint evaluations, wrong answers",
+            }
+            .to_string(),
+        ];
         if self.sample > 0 {
             parts.push(format!("random {} (seed {})", self.sample, self.seed));
         }
@@ -49,7 +62,7 @@ mod tests {
         let wrong = QueueRule { only_wrong: true, ..Default::default() }.select(&correct);
         assert_eq!(wrong.len(), 66);
         assert!(wrong.iter().all(|&i| !correct[i]));
-        let rule = QueueRule { only_wrong: true, sample: 10, seed: 7 };
+        let rule = QueueRule { only_wrong: true, sample: 10, seed: 7, evaluations: false };
         let a = rule.select(&correct);
         assert_eq!(a.len(), 10);
         assert_eq!(a, rule.select(&correct), "same seed, same queue");

@@ -64,6 +64,38 @@ impl Project {
         Ok(())
     }
 
+    /// The greedy outputs of `run`'s evaluated checkpoints as traces to review: one per item and
+    /// checkpoint, the step of the checkpoint (0: the base model), the id negated (`-rowid` of
+    /// `eval_results`, so it never names a rollout) and the strict grade as the `correct` reward.
+    ///
+    /// # Errors
+    /// SQLite errors.
+    pub fn eval_outputs(&self, run: i64) -> Result<Vec<super::StoredRollout>> {
+        let mut st = self.conn.prepare(
+            "SELECT e.rowid, c.step, e.item_id, e.output, e.parsed_json FROM eval_results e
+             JOIN checkpoint_scores c ON c.eval_run_id = e.run_id
+             WHERE c.run_id = ?1 AND e.sample_index = 0 ORDER BY c.step DESC, e.item_id",
+        )?;
+        let rows = st.query_map(params![run], |r| {
+            let parsed: String = r.get(4)?;
+            let correct = serde_json::from_str::<serde_json::Value>(&parsed)
+                .ok()
+                .and_then(|v| v["strict"]["correct"].as_bool())
+                .unwrap_or(false);
+            let reward = if correct { 1.0 } else { 0.0 };
+            Ok(super::StoredRollout {
+                id: -r.get::<_, i64>(0)?,
+                step: r.get(1)?,
+                item_id: r.get(2)?,
+                sample: (0, 0),
+                completion: r.get(3)?,
+                rewards: std::collections::BTreeMap::from([("correct".to_string(), reward)]),
+                reward,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Every stored checkpoint score, by run and step.
     ///
     /// # Errors

@@ -121,8 +121,9 @@ fn body(
     let right = right_traces.get(c.sample % right_traces.len().max(1)).copied();
     ui.columns(2, |cols| {
         let top_down = egui::Layout::top_down(egui::Align::Min);
-        cols[0].with_layout(top_down, |ui| side(ui, &format!("Step {a}"), left, key));
-        cols[1].with_layout(top_down, |ui| side(ui, &format!("Step {b}"), right, key));
+        let name = |s: i64| if s == 0 { "Base model".to_string() } else { format!("Step {s}") };
+        cols[0].with_layout(top_down, |ui| side(ui, &name(a), left, key));
+        cols[1].with_layout(top_down, |ui| side(ui, &name(b), right, key));
     });
     if let (Some(l), Some(r)) = (left, right) {
         let d = word_diff(&reasoning(l), &reasoning(r));

@@ -77,6 +77,8 @@ fn right_side(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>)
 fn queue_rule(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
     let rule = &mut state.review.rule;
     ui.horizontal_wrapped(|ui| {
+        ui.checkbox(&mut rule.evaluations, "checkpoint evaluations")
+            .on_hover_text("The greedy test-split outputs of the run's evaluated checkpoints (Training: Evaluate checkpoints) instead of its training rollouts");
         ui.checkbox(&mut rule.only_wrong, "wrong answers only");
         let label = ui.label("random sample");
         ui.add(egui::DragValue::new(&mut rule.sample).range(0..=100_000)).labelled_by(label.id);

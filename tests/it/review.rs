@@ -150,3 +150,34 @@ fn exports_import_back_and_agreement_and_the_matrix_are_as_worked_by_hand() {
     let o = bin().args(["review", "import", "--project"]).arg(&project).arg(&bad).output().unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("bad.jsonl:1"));
 }
+
+/// Checkpoint evaluations' greedy outputs read back as traces to review: one per item and
+/// checkpoint, ids negated (never a rollout's), the strict grade as the reward.
+#[test]
+fn checkpoint_evaluation_outputs_are_traces_to_review() {
+    use medvlm::store::{EvalResultRow, RunKind};
+    let dir = super::common::tempdir();
+    let path = super::common::sample_copy(dir.path());
+    let mut p = Project::open(&path).unwrap();
+    let run = p.create_run("grpo", RunKind::Grpo, "{}", 1).unwrap();
+    let items: Vec<i64> = p.items().unwrap().into_iter().take(2).map(|(id, _)| id).collect();
+    for (step, correct) in [(0i64, false), (40, true)] {
+        let eval = p.create_child_run("eval", RunKind::Eval, "{}", 1, Some(run)).unwrap();
+        let rows: Vec<EvalResultRow> = items
+            .iter()
+            .map(|&item_id| EvalResultRow {
+                item_id,
+                sample_index: 0,
+                output: format!("<think>step {step}</think><answer>A</answer>"),
+                parsed_json: serde_json::json!({"strict": {"correct": correct}}).to_string(),
+            })
+            .collect();
+        p.add_checkpoint_score(run, eval, (step, "x", "test"), "{}", &rows).unwrap();
+    }
+    let out = p.eval_outputs(run).unwrap();
+    assert_eq!(out.len(), 4);
+    assert!(out.iter().all(|r| r.id < 0), "eval outputs are not rollouts");
+    let late = out.iter().find(|r| r.step == 40).unwrap();
+    assert_eq!((late.reward, late.completion.contains("step 40")), (1.0, true));
+    assert_eq!(out.iter().filter(|r| r.step == 0 && r.reward == 0.0).count(), 2);
+}

@@ -174,13 +174,16 @@ fn review_verdicts_feed_the_review_facet_and_versions_diff_side_by_side() {
     assert_eq!(p.item_rows().unwrap().iter().filter(|r| r.review == ReviewStatus::Rejected).count(), 1);
 }
 
-#[test]
-fn a_review_is_driven_by_the_keyboard_alone_and_the_rating_survives_a_restart() {
-    let dir = tempdir();
-    let project = sample_copy(dir.path());
-    // One short GRPO run gives traces to review.
-    let cfg = dir.path().join("micro.toml");
-    std::fs::write(&cfg, "preset = \"tiny-demo\"\nsteps = 1\nprompts_per_step = 1\nnum_generations = 2\nmax_completion_length = 48\nsave_steps = 0\n").unwrap();
+/// A copy of the sample project after a tiny-demo run with `micro` (TOML lines), open in the app
+/// (a window `height` points tall).
+fn trained_sample(
+    dir: &std::path::Path,
+    micro: &str,
+    height: f32,
+) -> (std::path::PathBuf, Harness<'static, WorkbenchApp>) {
+    let project = sample_copy(dir);
+    let cfg = dir.join("micro.toml");
+    std::fs::write(&cfg, format!("preset = \"tiny-demo\"\nsave_steps = 0\n{micro}")).unwrap();
     let o = super::common::bin()
         .args(["--backend", "cpu", "train", "--project"])
         .arg(&project)
@@ -190,9 +193,18 @@ fn a_review_is_driven_by_the_keyboard_alone_and_the_rating_survives_a_restart() 
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let path = project.clone();
     let mut h = Harness::builder()
-        .with_size(egui::vec2(1360.0, 820.0))
+        .with_size(egui::vec2(1360.0, height))
         .build_eframe(move |cc| WorkbenchApp::new(cc, StartupOptions { project: Some(path) }));
     wait_for(&mut h, |h| has(h, "740 items"));
+    (project, h)
+}
+
+#[test]
+fn a_review_is_driven_by_the_keyboard_alone_and_the_rating_survives_a_restart() {
+    let dir = tempdir();
+    // One short GRPO run gives traces to review.
+    let micro = "steps = 1\nprompts_per_step = 1\nnum_generations = 2\nmax_completion_length = 48\n";
+    let (project, mut h) = trained_sample(dir.path(), micro, 820.0);
     // Ctrl+4 shows Review; the queue loads by itself.
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num4);
     wait_for(&mut h, |h| has(h, "Trace 1 of 2"));
@@ -239,22 +251,9 @@ fn a_review_is_driven_by_the_keyboard_alone_and_the_rating_survives_a_restart() 
 fn a_blind_ab_session_is_judged_with_keys_and_stored_by_checkpoint() {
     use medvlm::review::pairwise::Choice;
     let dir = tempdir();
-    let project = sample_copy(dir.path());
     // Three steps of 20 prompts over the 40 validation items: some items are sampled twice.
-    let cfg = dir.path().join("micro.toml");
-    std::fs::write(&cfg, "preset = \"tiny-demo\"\nsplit = \"val\"\nsteps = 3\nprompts_per_step = 20\nnum_generations = 2\nmax_completion_length = 32\nsave_steps = 0\n").unwrap();
-    let o = super::common::bin()
-        .args(["--backend", "cpu", "train", "--project"])
-        .arg(&project)
-        .args(["--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let path = project.clone();
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1360.0, 1800.0))
-        .build_eframe(move |cc| WorkbenchApp::new(cc, StartupOptions { project: Some(path) }));
-    wait_for(&mut h, |h| has(h, "740 items"));
+    let micro = "split = \"val\"\nsteps = 3\nprompts_per_step = 20\nnum_generations = 2\nmax_completion_length = 32\n";
+    let (project, mut h) = trained_sample(dir.path(), micro, 1800.0);
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Num4);
     wait_for(&mut h, |h| has_part(h, "Trace 1 of"));
     // The item's trace at another step beside this one, with a word diff.
