@@ -26,6 +26,7 @@ mod info;
 pub mod model;
 mod progress;
 mod review;
+mod reward;
 mod train;
 
 use std::path::PathBuf;
@@ -117,6 +118,9 @@ pub enum Command {
     Curate(curate::CurateArgs),
     /// Model debugging tools (`medvlm model logits`).
     Model(model::ModelArgs),
+    /// Score a completion with a preset's reward functions against an answer key, each component
+    /// printed (`--json`: `total` and one key per component).
+    Reward(reward::RewardArgs),
     /// Clinician review of traces: rate, export/import ratings (JSONL/CSV), agreement (κ) per
     /// rubric dimension, the right-answer / wrong-reason matrix, rubric and guidelines.
     Review(review::ReviewArgs),
@@ -200,6 +204,7 @@ pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Dev(args) => dev::run(args),
+        Command::Reward(args) => reward::run(args),
         Command::Generate(args) => model::generate_cmd(cli, args),
         Command::Eval(args) => eval::run(cli, args),
         Command::Review(args) => review::run(cli, args),

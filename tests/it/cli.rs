@@ -79,3 +79,47 @@ fn help_explains_each_subcommand() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("--format") && text.contains("vqa-rad") && text.contains("medvlthinker"), "{text}");
 }
+
+/// `medvlm reward --json` gives the seeds' truth table (gt `A`, "Chondral abnormality"): `total`
+/// and one key per component, for MedVLM-R1 and MedVLThinker.
+#[test]
+fn reward_prints_each_component_as_the_seeds_compute_it() {
+    let options = r#"["Chondral abnormality","Normal"]"#;
+    let cases: &[(&str, f64, f64, f64)] = &[
+        ("<think>x</think><answer>A</answer>", 1.0, 1.0, 1.0),
+        ("<think>x</think><answer>A)</answer>", 0.5, 1.0, 0.0),
+        ("<think>x</think><answer>A. Chondral abnormality</answer>", 0.0, 1.0, 1.0),
+        ("<answer>A</answer>", 1.0, 0.0, 0.0),
+        ("<think>x</think><answer>\nA\n</answer>", 1.0, 1.0, 0.0),
+    ];
+    let run = |preset: &str, completion: &str| -> serde_json::Value {
+        let o = bin()
+            .args([
+                "reward",
+                "--json",
+                "--preset",
+                preset,
+                "--answer",
+                "A",
+                "--options",
+                options,
+                "--completion",
+                completion,
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    for (c, acc, fmt, mvt) in cases {
+        let r1 = run("medvlm-r1", c);
+        assert_eq!((r1["accuracy"].as_f64(), r1["format"].as_f64()), (Some(*acc), Some(*fmt)), "{c:?}");
+        assert_eq!(r1["total"].as_f64(), Some(acc + fmt), "{c:?}");
+        let t = run("medvlthinker", c);
+        assert_eq!((t["medvlthinker_accuracy"].as_f64(), t["total"].as_f64()), (Some(*mvt), Some(*mvt)), "{c:?}");
+    }
+    // A key that is not one of the options is named, and the exit status says so.
+    let o = bin().args(["reward", "--answer", "C", "--options", options, "--completion", "x"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--answer"));
+}
