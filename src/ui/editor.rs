@@ -18,18 +18,28 @@ pub fn show(ctx: &egui::Context, d: &mut EditorDraft, queue: &mut Vec<Command>) 
             ui.label("Question");
             ui.add(egui::TextEdit::multiline(&mut d.question).desired_rows(2).desired_width(420.0));
             ui.end_row();
-            ui.label("Options\n(one per line)");
-            ui.add(egui::TextEdit::multiline(&mut d.options).desired_rows(4).desired_width(420.0));
+            let label = ui.label("Options\n(one per line)");
+            let options = ui.add(egui::TextEdit::multiline(&mut d.options).desired_rows(4).desired_width(420.0));
+            if options.labelled_by(label.id).changed() {
+                d.sync_key();
+            }
             ui.end_row();
-            let n = d.options.lines().filter(|l| !l.trim().is_empty()).count();
+            let n = d.option_lines().len();
             ui.label("Answer");
             if n == 0 {
                 ui.add(egui::TextEdit::singleline(&mut d.open_answer).hint_text("open-ended answer"));
             } else {
                 ui.horizontal_wrapped(|ui| {
+                    let key = d.key_index();
                     for i in 0..n {
-                        ui.radio_value(&mut d.answer_index, i, letter(i).to_string());
+                        if ui.radio(key == Some(i), letter(i).to_string()).clicked() {
+                            d.set_key_index(i);
+                        }
                     }
+                    match &d.key {
+                        Some(k) if key.is_some() => ui.weak(format!("key: {k}")),
+                        _ => ui.colored_label(ui.visuals().warn_fg_color, "choose the key"),
+                    };
                 });
             }
             ui.end_row();
@@ -54,6 +64,10 @@ pub fn show(ctx: &egui::Context, d: &mut EditorDraft, queue: &mut Vec<Command>) 
             ui.add(egui::TextEdit::singleline(&mut d.tags).hint_text("comma-separated"));
             ui.end_row();
         });
+        // A message goes once what it named is fixed.
+        if d.error.is_some() && d.edits().is_ok() {
+            d.error = None;
+        }
         if let Some(e) = &d.error {
             ui.colored_label(ui.visuals().error_fg_color, format!("⚠ {e}"));
         }

@@ -292,3 +292,33 @@ fn a_blind_ab_session_is_judged_with_keys_and_stored_by_checkpoint() {
     assert_eq!(v["ties"], 1);
     assert_eq!(v["later"].as_u64().unwrap() + v["earlier"].as_u64().unwrap(), 2);
 }
+
+#[test]
+fn the_answer_key_follows_a_reordered_option() {
+    use medvlm::app::Command;
+    let dir = tempdir();
+    let mut h = open_sample(dir.path());
+    let path = h.state().state.project.as_ref().unwrap().path.clone();
+    let first = h.state().state.project.as_ref().unwrap().rows[0].id;
+    h.state_mut().queue.push(Command::SelectItem(first));
+    wait_for(&mut h, |h| h.state().state.inspected.is_some());
+    let item = h.state().state.inspected.as_ref().unwrap().item.clone();
+    let key = item.answer_text().to_string();
+    h.state_mut().queue.push(Command::EditSelected);
+    wait_for(&mut h, |h| has_part(h, "key: "));
+    // Reverse the options by typing them anew.
+    let reversed: Vec<String> = item.options.iter().rev().cloned().collect();
+    let field = h.get_by_label("Options\n(one per line)");
+    field.focus();
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::A);
+    h.get_by_label("Options\n(one per line)").type_text(&reversed.join("\n"));
+    h.run_steps(2);
+    assert!(has(&h, &format!("key: {key}")), "the key's text is kept");
+    h.get_by_label("Save").click();
+    wait_for(&mut h, |h| !has_part(h, "key: "));
+    wait_for(&mut h, |h| h.state().state.inspected.as_ref().is_some_and(|i| i.item.options == reversed));
+    drop(h);
+    let stored = medvlm::store::Project::open(&path).unwrap().item(first).unwrap();
+    assert_eq!(stored.options, reversed);
+    assert_eq!(stored.answer_text(), key, "the key is the same option, at its new letter");
+}
