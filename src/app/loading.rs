@@ -93,7 +93,10 @@ fn read_project(target: OpenTarget, ctx: &JobCtx) -> Result<ProjectView, String>
     for r in project.runs().map_err(|e| e.to_string())?.into_iter().filter(|r| r.kind == crate::store::RunKind::Grpo) {
         let steps = project.run_steps(r.id).map_err(|e| e.to_string())?;
         let metrics = project.run_metrics(r.id).map_err(|e| e.to_string())?;
-        runs.insert(r.id, crate::metrics::RunSeries { name: r.name, status: r.status, steps, metrics });
+        runs.insert(
+            r.id,
+            crate::metrics::RunSeries { name: r.name, status: r.status, steps, metrics, message: r.message },
+        );
     }
     let uid_of: std::collections::HashMap<i64, String> = rows.iter().map(|r| (r.id, r.uid.clone())).collect();
     let mut rollouts = Vec::new();

@@ -211,6 +211,17 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// A one-line warning when `model` names the built-in toy and the open project holds data
+    /// other than the synthetic sample.
+    pub fn toy_model_warning(&self, model: &str) -> Option<&'static str> {
+        let bundled = crate::train::inputs::ModelSource::parse(model).is_bundled();
+        let real = self.project.as_ref().is_some_and(|p| p.sources.iter().any(|s| s != "sample"));
+        (bundled && real).then_some(
+            "⚠ The built-in medvlm-tiny is a synthetic toy trained on the sample's 112-px phantoms: on these \
+             images it writes gibberish. Set Model to a Hugging Face checkpoint folder.",
+        )
+    }
+
     /// Recomputes [`AppState::visible`] from the filter.
     pub fn refilter(&mut self) {
         self.visible = match &self.project {

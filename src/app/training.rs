@@ -246,6 +246,7 @@ impl TrainingState {
                 RunEvent::Ended { status, message } => {
                     if let Some(r) = active.run.and_then(|r| self.runs.get_mut(&r)) {
                         r.status = status;
+                        r.message.clone_from(&message);
                     }
                     let failed = status == RunStatus::Failed;
                     notes.push((

@@ -61,6 +61,8 @@ pub struct RunSeries {
     pub steps: Vec<StepInfo>,
     /// name -> (step, value).
     pub metrics: BTreeMap<String, Vec<(i64, f64)>>,
+    /// Why the run ended, when it failed or stopped with a message.
+    pub message: Option<String>,
 }
 
 impl RunSeries {

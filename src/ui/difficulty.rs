@@ -194,6 +194,9 @@ fn closed_loop(ui: &mut egui::Ui, p: &ProjectView) {
 
 fn job_form(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
     let n = state.visible.len();
+    if let Some(w) = state.toy_model_warning(&state.curation.job.model) {
+        ui.colored_label(ui.visuals().warn_fg_color, w);
+    }
     let job = &mut state.curation.job;
     ui.horizontal_wrapped(|ui| {
         ui.label("Model:");

@@ -134,6 +134,7 @@ fn device_panel(ui: &mut egui::Ui, state: &AppState) {
 
 fn form(ui: &mut egui::Ui, state: &mut AppState) {
     let running = state.training.active.is_some();
+    let toy = state.toy_model_warning(&state.training.form.model);
     let t = &mut state.training;
     let (f, backend, autotune) = (&mut t.form, &mut t.backend, &mut t.autotune);
     ui.add_enabled_ui(!running, |ui| {
@@ -155,6 +156,11 @@ fn form(ui: &mut egui::Ui, state: &mut AppState) {
             ui.text_edit_singleline(&mut f.model)
                 .on_hover_text("A checkpoint folder, or `sample` for the built-in medvlm-tiny");
             ui.end_row();
+            if let Some(w) = toy {
+                ui.label("");
+                ui.add(egui::Label::new(egui::RichText::new(w).color(ui.visuals().warn_fg_color)).wrap());
+                ui.end_row();
+            }
             ui.label("Prompt template");
             egui::ComboBox::from_id_salt("template").selected_text(&f.template).show_ui(ui, |ui| {
                 for t in crate::domain::prompt::PromptTemplate::built_in() {
@@ -353,6 +359,7 @@ fn run_list(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
     for id in ids {
         let Some(r) = t.runs.get(&id) else { continue };
         let (name, status, last) = (r.name.clone(), r.status, r.steps.last().map_or(0, |s| s.step));
+        let message = r.message.clone().filter(|_| status == crate::store::RunStatus::Failed);
         ui.horizontal(|ui| {
             let mut on = t.visible.contains(&id);
             if ui.checkbox(&mut on, "").on_hover_text("Show on the charts").changed() {
@@ -372,6 +379,12 @@ fn run_list(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
                 queue.push(Command::ResumeTrainingRun(id));
             }
         });
+        // A failed run says why, in the list (the full text on hover).
+        if let Some(m) = message {
+            let short: String = m.chars().take(160).collect();
+            let more = if m.chars().count() > 160 { "…" } else { "" };
+            ui.colored_label(ui.visuals().warn_fg_color, format!("    ⚠ {short}{more}")).on_hover_text(m);
+        }
     }
 }
 
