@@ -232,7 +232,8 @@ fn open_by_path(ctx: &egui::Context, text: &mut String, queue: &mut Vec<Command>
         let r =
             ui.add(egui::TextEdit::singleline(text).hint_text("/path/to/project.medvlm").desired_width(f32::INFINITY));
         r.request_focus();
-        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        // Enter submits the dialog wherever the focus is (the field re-takes it each frame).
+        let enter = ui.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Enter));
         ui.horizontal(|ui| {
             if ui.button("Open").clicked() || enter {
                 queue.push(Command::OpenProjectPath(text.trim().into()));
@@ -263,7 +264,8 @@ fn text_prompt(
         ui.heading(title);
         let r = ui.add(egui::TextEdit::singleline(text).hint_text(hint).desired_width(f32::INFINITY));
         r.request_focus();
-        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        // Enter submits the dialog wherever the focus is (the field re-takes it each frame).
+        let enter = ui.input_mut(|i| i.consume_key(egui::Modifiers::NONE, egui::Key::Enter));
         ui.horizontal(|ui| {
             if (ui.button(ok).clicked() || enter) && !text.trim().is_empty() {
                 queue.push(match purpose {

@@ -1,5 +1,5 @@
-//! Toast notifications: errors, warnings and confirmations shown bottom-right for a few seconds
-//! (errors stay until clicked). Every error the user should see goes through here exactly once.
+//! Toast notifications: errors, warnings and confirmations shown bottom-right and stacked, for a
+//! few seconds (errors 30 s, or until clicked; the six newest at most). Every error the user should see goes through here exactly once.
 
 use std::time::{Duration, Instant};
 
@@ -69,9 +69,12 @@ impl Toasts {
         let ttl = |l: Level| match l {
             Level::Info => Some(Duration::from_secs(5)),
             Level::Warning => Some(Duration::from_secs(12)),
-            Level::Error => None,
+            Level::Error => Some(Duration::from_secs(30)),
         };
         self.items.retain(|t| ttl(t.level).is_none_or(|d| t.shown.elapsed() < d));
+        // They stack, newest last; a burst keeps the six newest.
+        let extra = self.items.len().saturating_sub(6);
+        self.items.drain(..extra);
         if self.items.is_empty() {
             return;
         }
