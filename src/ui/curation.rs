@@ -52,59 +52,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             queue.push(Command::ClearFilters);
         }
     });
-    let stats = &project.stats;
-    ui.horizontal_wrapped(|ui| {
-        ui.label("Modality:");
-        for m in Modality::ALL {
-            let n = stats.by_modality.get(m.as_str()).copied().unwrap_or(0);
-            if n > 0 {
-                changed |= chip(ui, &mut state.filter.modalities, m, &format!("{} {n}", m.as_str()));
-            }
-        }
-        ui.separator();
-        ui.label("Split:");
-        for s in Split::ALL {
-            let n = stats.by_split.get(s.as_str()).copied().unwrap_or(0);
-            if n > 0 {
-                changed |= chip(ui, &mut state.filter.splits, s, &format!("{s} {n}"));
-            }
-        }
-    });
-    ui.horizontal_wrapped(|ui| {
-        ui.label("Source:");
-        for src in &project.sources {
-            let n = stats.by_source.get(src).copied().unwrap_or(0);
-            changed |= chip(ui, &mut state.filter.sources, src.clone(), &format!("{src} {n}"));
-        }
-        if stats.by_body_part.len() > 1 {
-            ui.separator();
-            ui.label("Body part:");
-            for (b, n) in stats.by_body_part.iter().take(12) {
-                changed |= chip(ui, &mut state.filter.body_parts, b.clone(), &format!("{b} {n}"));
-            }
-        }
-        if !stats.by_tag.is_empty() {
-            ui.separator();
-            ui.label("Tag:");
-            for (t, n) in stats.by_tag.iter().take(16) {
-                changed |= chip(ui, &mut state.filter.tags, t.clone(), &format!("{t} {n}"));
-            }
-        }
-        ui.separator();
-        ui.label("Review:");
-        for r in crate::domain::ReviewStatus::ALL {
-            let n = stats.by_review.get(&r).copied().unwrap_or(0);
-            if n > 0 {
-                changed |= chip(ui, &mut state.filter.reviews, r, &format!("{r} {n}"));
-            }
-        }
-        if stats.missing_images > 0 {
-            ui.separator();
-            let tokens = theme::of(ui);
-            let label = egui::RichText::new(format!("⚠ missing images ({})", stats.missing_images)).color(tokens.warn);
-            changed |= ui.checkbox(&mut state.filter.missing_images_only, label).changed();
-        }
-    });
+    changed |= facets(ui, state);
     egui::CollapsingHeader::new("Difficulty (pass counts)").id_salt("difficulty_panel").default_open(true).show(
         ui,
         |ui| {
@@ -119,7 +67,119 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
 }
 
 /// A toggle chip for one facet value; returns true when toggled.
-fn chip<T: Ord + Clone>(ui: &mut egui::Ui, set: &mut BTreeSet<T>, value: T, label: &str) -> bool {
+/// The facet chips (modality, split, source, body part, tag, review, missing images) with their
+/// counts; true when a filter changed.
+fn facets(ui: &mut egui::Ui, state: &mut AppState) -> bool {
+    let Some(project) = &state.project else { return false };
+    let (total, shown) = (project.rows.len(), state.visible.len());
+    let mut changed = false;
+    let stats = &project.stats;
+    // Counts of the current result beside the project's (greyed), as faceted search shows them.
+    let here = if shown == total { stats.clone() } else { state.visible_stats() };
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Modality:");
+        for m in Modality::ALL {
+            let n = stats.by_modality.get(m.as_str()).copied().unwrap_or(0);
+            if n > 0 {
+                changed |= chip(
+                    ui,
+                    &mut state.filter.modalities,
+                    m,
+                    facet(ui, m.as_str(), here.by_modality.get(m.as_str()).copied().unwrap_or(0), n),
+                );
+            }
+        }
+        ui.separator();
+        ui.label("Split:");
+        for s in Split::ALL {
+            let n = stats.by_split.get(s.as_str()).copied().unwrap_or(0);
+            if n > 0 {
+                changed |= chip(
+                    ui,
+                    &mut state.filter.splits,
+                    s,
+                    facet(ui, s.as_str(), here.by_split.get(s.as_str()).copied().unwrap_or(0), n),
+                );
+            }
+        }
+    });
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Source:");
+        for src in &project.sources {
+            let n = stats.by_source.get(src).copied().unwrap_or(0);
+            changed |= chip(
+                ui,
+                &mut state.filter.sources,
+                src.clone(),
+                facet(ui, src, here.by_source.get(src).copied().unwrap_or(0), n),
+            );
+        }
+        if stats.by_body_part.len() > 1 {
+            ui.separator();
+            ui.label("Body part:");
+            for (b, n) in stats.by_body_part.iter().take(12) {
+                changed |= chip(
+                    ui,
+                    &mut state.filter.body_parts,
+                    b.clone(),
+                    facet(ui, b, here.by_body_part.get(b).copied().unwrap_or(0), *n),
+                );
+            }
+        }
+        if !stats.by_tag.is_empty() {
+            ui.separator();
+            ui.label("Tag:");
+            for (t, n) in stats.by_tag.iter().take(16) {
+                changed |= chip(
+                    ui,
+                    &mut state.filter.tags,
+                    t.clone(),
+                    facet(ui, t, here.by_tag.get(t).copied().unwrap_or(0), *n),
+                );
+            }
+        }
+        ui.separator();
+        ui.label("Review:");
+        for r in crate::domain::ReviewStatus::ALL {
+            let n = stats.by_review.get(&r).copied().unwrap_or(0);
+            if n > 0 {
+                changed |= chip(
+                    ui,
+                    &mut state.filter.reviews,
+                    r,
+                    facet(ui, &r.to_string(), here.by_review.get(&r).copied().unwrap_or(0), n),
+                );
+            }
+        }
+        if stats.missing_images > 0 {
+            ui.separator();
+            let tokens = theme::of(ui);
+            let label = egui::RichText::new(format!("⚠ missing images ({})", stats.missing_images)).color(tokens.warn);
+            changed |= ui.checkbox(&mut state.filter.missing_images_only, label).changed();
+        }
+    });
+    changed
+}
+
+/// A facet's label: its count in the current result, and the project's count greyed beside it
+/// when they differ.
+fn facet(ui: &egui::Ui, name: &str, here: usize, all: usize) -> egui::WidgetText {
+    if here == all {
+        return format!("{name} {all}").into();
+    }
+    let mut job = egui::text::LayoutJob::default();
+    let font = egui::TextStyle::Button.resolve(ui.style());
+    job.append(&format!("{name} {here}"), 0.0, egui::TextFormat::simple(font.clone(), ui.visuals().text_color()));
+    job.append(&format!(" / {all}"), 0.0, egui::TextFormat::simple(font, ui.visuals().weak_text_color()));
+    job.into()
+}
+
+fn chip<T: Ord + Clone>(
+    ui: &mut egui::Ui,
+    set: &mut BTreeSet<T>,
+    value: T,
+    label: impl Into<egui::WidgetText>,
+) -> bool {
     let on = set.contains(&value);
     if ui.selectable_label(on, label).clicked() {
         if on {
