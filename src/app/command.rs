@@ -71,6 +71,8 @@ pub enum Command {
         /// Also read images outside each input's folder.
         allow_outside: bool,
     },
+    /// Sort the item table by this column (again: the other way).
+    SortTable(crate::domain::sort::SortKey),
     /// Show the About box.
     About,
     /// Store this markdown as the next version of the project's review guidelines.
@@ -224,6 +226,7 @@ impl Command {
             Self::CancelJob(name) => format!("Cancel {name}"),
             Self::ConfirmImport { paths, .. } => format!("Import {} path(s) now", paths.len()),
             Self::About => "About MedVLM Workbench".into(),
+            Self::SortTable(k) => format!("Sort items by {}", k.title()),
             Self::SaveGuidelines(_) => "Save review guidelines".into(),
             Self::StartTraining => "Start training run".into(),
             Self::PauseTraining => "Pause training".into(),
@@ -291,6 +294,7 @@ impl Command {
             Self::CancelJob(_) => "Stop this background job at its next safe point",
             Self::ConfirmImport { .. } => "Import the confirmed paths into the open project",
             Self::About => "Version, licences and what the workbench is for",
+            Self::SortTable(_) => "Sort the item table by this column; again for the other direction",
             Self::SaveGuidelines(_) => {
                 "Store the edited guidelines as a new version (ratings record the version in force)"
             }

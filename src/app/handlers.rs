@@ -114,6 +114,7 @@ impl WorkbenchApp {
                 self.state.curation.pass_count = n;
                 self.state.refilter();
             }
+            Command::SortTable(key) => self.state.sort_by(key),
             Command::ToggleBandFilter => {
                 self.state.curation.band_only = !self.state.curation.band_only;
                 self.state.refilter();

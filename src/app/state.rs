@@ -62,6 +62,8 @@ pub struct CurationState {
     pub diff: Option<DiffView>,
     /// The leakage window's pairs, while open.
     pub leaks: Option<Vec<crate::curation::leakage::Leak>>,
+    /// The table's sort column and direction (`true`: ascending); `None`: store order.
+    pub sort: Option<(crate::domain::sort::SortKey, bool)>,
 }
 
 /// What the version diff window shows.
@@ -89,6 +91,7 @@ impl Default for CurationState {
             job: crate::curation::passrate::PassrateOptions { k: 8, ..Default::default() },
             diff: None,
             leaks: None,
+            sort: None,
         }
     }
 }
@@ -245,10 +248,30 @@ impl AppState {
                 let filter = c.filter_for(k);
                 self.class_counts = filter.class_counts(&v, &p.rows, counts);
                 filter.retain(&mut v, &p.rows, counts);
+                if let Some((key, ascending)) = c.sort {
+                    let rate = |i: usize| {
+                        count(counts, i)
+                            .filter(|pc| pc.n_samples > 0)
+                            .map(|pc| pc.n_correct as f64 / pc.n_samples as f64)
+                    };
+                    crate::domain::sort::sort_rows(&mut v, &p.rows, key, ascending, rate);
+                }
                 v
             }
             None => Vec::new(),
         };
+    }
+
+    /// Sorts the table by `key`, or the other way when it is already sorted by it; the selection
+    /// stays and is scrolled to.
+    pub fn sort_by(&mut self, key: crate::domain::sort::SortKey) {
+        let c = &mut self.curation;
+        c.sort = match c.sort {
+            Some((k, asc)) if k == key => Some((key, !asc)),
+            _ => Some((key, true)),
+        };
+        self.refilter();
+        self.scroll_to_selected = true;
     }
 
     /// Position of the selected item within the visible rows.

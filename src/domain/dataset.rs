@@ -29,7 +29,7 @@ pub struct Dataset {
 }
 
 /// The compact, display-ready view of one item that the item table and filters work on.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ItemRow {
     /// Store row id.
     pub id: i64,

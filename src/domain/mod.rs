@@ -5,6 +5,7 @@ pub mod edit;
 pub mod item;
 pub mod prompt;
 pub mod reward;
+pub mod sort;
 pub mod trace;
 
 pub use dataset::{Dataset, DatasetStats, ItemFilter, ItemRow, Provenance, ReviewStatus};

@@ -225,9 +225,17 @@ fn table(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
     }
     builder
         .header(row_h, |mut h| {
-            for title in ["ID", "Question", "Answer", "Modality", "Split", "Source", "Img", "Pass"] {
+            for (key, title) in crate::domain::sort::SortKey::COLUMNS {
                 h.col(|ui| {
-                    ui.strong(title);
+                    let arrow = match state.curation.sort {
+                        Some((k, true)) if k == key => " ▲",
+                        Some((k, false)) if k == key => " ▼",
+                        _ => "",
+                    };
+                    let b = egui::Button::new(egui::RichText::new(format!("{title}{arrow}")).strong()).frame(false);
+                    if ui.add(b).on_hover_text("Sort by this column (again: the other way)").clicked() {
+                        queue.push(Command::SortTable(key));
+                    }
                 });
             }
         })
