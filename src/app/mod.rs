@@ -16,7 +16,7 @@ pub mod training;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use eframe::egui;
 
@@ -111,6 +111,8 @@ pub struct WorkbenchApp {
     pub queue: Vec<Command>,
     /// Texture of the inspected image.
     pub texture: Option<(i64, egui::TextureHandle)>,
+    /// Notices other processes' writes to the open project (polled every two seconds).
+    watch: Option<(crate::store::watch::ChangeWatch, std::time::Instant)>,
     ctx: egui::Context,
 }
 
@@ -137,6 +139,7 @@ impl WorkbenchApp {
             dialog: Dialog::None,
             queue: Vec::new(),
             texture: None,
+            watch: None,
             ctx,
         };
         let target = match startup.project {
@@ -148,6 +151,26 @@ impl WorkbenchApp {
         };
         app.open(target);
         app
+    }
+
+    /// Reloads the project (keeping the selection) when another process wrote to it, checked every
+    /// two seconds while no job or run of ours is writing (they reload when they finish).
+    fn poll_external_changes(&mut self) {
+        let Some(p) = &self.state.project else { return };
+        if self.watch.as_ref().is_none_or(|(w, _)| w.path() != p.path) {
+            self.watch = crate::store::watch::ChangeWatch::open(&p.path).ok().map(|w| (w, Instant::now()));
+        }
+        let busy = !self.jobs.is_empty() || self.state.training.active.is_some() || self.state.opening.is_some();
+        let Some((w, at)) = &mut self.watch else { return };
+        if busy || at.elapsed() < Duration::from_secs(2) {
+            return;
+        }
+        *at = Instant::now();
+        if w.changed() {
+            tracing::info!("the project changed on disk; reloading");
+            self.queue.push(Command::ReloadProject);
+        }
+        self.ctx.request_repaint_after(Duration::from_secs(2));
     }
 
     /// Queues a command for the next frame.
@@ -171,6 +194,7 @@ impl eframe::App for WorkbenchApp {
             let waker: crate::jobs::Waker = Arc::new(move || ctx2.request_repaint());
             t.plan.refresh(&p.path, &t.form, t.backend, &waker);
         }
+        self.poll_external_changes();
         if std::mem::take(&mut self.state.training.needs_reload) {
             self.queue.push(Command::ReloadProject);
         }

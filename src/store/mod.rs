@@ -13,6 +13,7 @@ mod runs;
 pub mod schema;
 mod scores;
 mod versions;
+pub mod watch;
 
 use std::path::{Path, PathBuf};
 

@@ -322,3 +322,23 @@ fn the_answer_key_follows_a_reordered_option() {
     assert_eq!(stored.options, reversed);
     assert_eq!(stored.answer_text(), key, "the key is the same option, at its new letter");
 }
+
+/// Another process's write (here a second connection, as the CLI would make) shows in the open
+/// app within seconds, and the selection stays.
+#[test]
+fn a_change_made_by_another_process_appears_without_losing_the_selection() {
+    use medvlm::app::Command;
+    use medvlm::domain::ReviewStatus;
+    let dir = tempdir();
+    let mut h = open_sample(dir.path());
+    let path = h.state().state.project.as_ref().unwrap().path.clone();
+    let second = h.state().state.project.as_ref().unwrap().rows[1].id;
+    h.state_mut().queue.push(Command::SelectItem(second));
+    wait_for(&mut h, |h| h.state().state.inspected.as_ref().is_some_and(|i| i.id == second));
+    assert!(has(&h, "unreviewed 740"));
+    let mut other = medvlm::store::Project::open(&path).unwrap();
+    other.add_review(second, "cli", ReviewStatus::Accepted, "").unwrap();
+    drop(other);
+    wait_for(&mut h, |h| has(h, "accepted 1"));
+    assert_eq!(h.state().state.selected, Some(second), "the selection stays");
+}
