@@ -17,7 +17,9 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
         ui.label("No project open.");
         return;
     }
-    egui::Panel::left("training_side").resizable(true).default_size(300.0).show(ui, |ui| {
+    // The form never takes more than 55 % of the tile: the curves keep the rest.
+    let max_side = (ui.available_width() * 0.55).max(260.0);
+    egui::Panel::left("training_side").resizable(true).default_size(300.0).max_size(max_side).show(ui, |ui| {
         egui::ScrollArea::vertical().id_salt("training_form").show(ui, |ui| {
             controls(ui, state, queue);
             ui.separator();
@@ -269,11 +271,10 @@ fn lora_settings(ui: &mut egui::Ui, f: &mut GrpoConfig) {
         ui.end_row();
     }
     ui.label("Gradient checkpointing");
-    ui.checkbox(
-        &mut f.gradient_checkpointing,
-        "keep only each decoder layer's input; recompute the layer in the backward pass",
-    )
-    .on_hover_text("Less activation memory in the training pass, more compute");
+    ui.checkbox(&mut f.gradient_checkpointing, "per decoder layer").on_hover_text(
+        "Keep only each decoder layer's input and recompute the layer in the backward pass: less activation \
+         memory in the training pass, about one more forward pass of compute",
+    );
     ui.end_row();
     ui.label("Memory limit (GB)");
     ui.add(egui::DragValue::new(&mut f.memory_limit_gb).speed(0.5).range(0.0..=4096.0))
