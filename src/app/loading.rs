@@ -181,7 +181,7 @@ fn decode(path: &Path) -> Result<LoadedImage, String> {
                 .then(|| rgb.pixels().map(|p| f32::from(p.0[0])).collect())
         }
     }
-    .map(|values| Arc::new(GreyImage { size: [img.width() as usize, img.height() as usize], values }));
+    .map(|values| Arc::new(GreyImage::new([img.width() as usize, img.height() as usize], values)));
     let rgba = img.to_rgba8();
     let image =
         egui::ColorImage::from_rgba_unmultiplied([rgba.width() as usize, rgba.height() as usize], rgba.as_raw());

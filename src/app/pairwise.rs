@@ -95,11 +95,7 @@ impl WorkbenchApp {
             seconds: ab.shown_at.map_or(0.0, |t| t.elapsed().as_secs_f64()),
             guideline_version,
         };
-        match choice {
-            Choice::A => ab.tally.a += 1,
-            Choice::B => ab.tally.b += 1,
-            Choice::Tie => ab.tally.ties += 1,
-        }
+        ab.tally.add(choice);
         ab.done += 1;
         ab.pos += 1;
         self.spawn_on_project("judgment", move |path, _| {

@@ -211,6 +211,8 @@ pub struct AppState {
     pub histogram: Option<crate::curation::Histogram>,
     /// Items per difficulty class (hand-set bands included) among the rows passing the facet filters.
     pub class_counts: std::collections::BTreeMap<crate::curation::Difficulty, usize>,
+    /// Facet counts over the visible rows (the current result), recomputed with them.
+    pub result_stats: DatasetStats,
 }
 
 impl AppState {
@@ -260,6 +262,10 @@ impl AppState {
             }
             None => Vec::new(),
         };
+        self.result_stats = match &self.project {
+            Some(p) => DatasetStats::from_rows(self.visible.iter().map(|&i| &p.rows[i])),
+            None => DatasetStats::default(),
+        };
     }
 
     /// Sorts the table by `key`, or the other way when it is already sorted by it; the selection
@@ -292,13 +298,5 @@ impl AppState {
             None => 0,
         };
         Some(p.rows[self.visible[pos]].id)
-    }
-
-    /// Counts over the visible rows.
-    pub fn visible_stats(&self) -> DatasetStats {
-        match &self.project {
-            Some(p) => DatasetStats::from_rows(self.visible.iter().map(|&i| &p.rows[i])),
-            None => DatasetStats::default(),
-        }
     }
 }

@@ -17,6 +17,21 @@ pub struct GreyImage {
     pub size: [usize; 2],
     /// Row-major values.
     pub values: Vec<f32>,
+    /// The largest value (0 for an empty image), found once.
+    pub max: f32,
+}
+
+impl GreyImage {
+    /// An image of `size` from its row-major `values`.
+    pub fn new(size: [usize; 2], values: Vec<f32>) -> Self {
+        let max = values.iter().copied().fold(0.0f32, f32::max);
+        Self { size, values, max }
+    }
+
+    /// True when the values go beyond 8 bits.
+    pub fn is_16_bit(&self) -> bool {
+        self.max > 255.0
+    }
 }
 
 /// Where and how the image is drawn, in framebuffer pixels.

@@ -137,13 +137,18 @@ impl Tally {
     pub fn of(choices: impl IntoIterator<Item = Choice>) -> Self {
         let mut t = Self::default();
         for c in choices {
-            match c {
-                Choice::A => t.a += 1,
-                Choice::B => t.b += 1,
-                Choice::Tie => t.ties += 1,
-            }
+            t.add(c);
         }
         t
+    }
+
+    /// Counts one more judgment.
+    pub fn add(&mut self, c: Choice) {
+        match c {
+            Choice::A => self.a += 1,
+            Choice::B => self.b += 1,
+            Choice::Tie => self.ties += 1,
+        }
     }
 
     /// The later checkpoint's win rate, ties counting half (`None` before any judgment).

@@ -71,11 +71,10 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
 /// counts; true when a filter changed.
 fn facets(ui: &mut egui::Ui, state: &mut AppState) -> bool {
     let Some(project) = &state.project else { return false };
-    let (total, shown) = (project.rows.len(), state.visible.len());
     let mut changed = false;
     let stats = &project.stats;
     // Counts of the current result beside the project's (greyed), as faceted search shows them.
-    let here = if shown == total { stats.clone() } else { state.visible_stats() };
+    let here = &state.result_stats;
     ui.horizontal_wrapped(|ui| {
         ui.label("Modality:");
         for m in Modality::ALL {

@@ -78,8 +78,7 @@ impl CallbackTrait for Draw {
 
 /// The window a grey image is shown with when none is chosen: its full stored range.
 pub fn as_stored(image: &GreyImage) -> WindowLevel {
-    let max = image.values.iter().copied().fold(0.0f32, f32::max);
-    let top = if max > 255.0 { 65535.0 } else { 255.0 };
+    let top = if image.is_16_bit() { 65535.0 } else { 255.0 };
     WindowLevel { center: top / 2.0, width: top + 1.0 }
 }
 

@@ -165,6 +165,20 @@ fn trace_and_rubric(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Com
     rubric(ui, state, queue);
 }
 
+/// An answer histogram in one row, the key's answer marked.
+fn histogram(ui: &mut egui::Ui, hist: &[(String, usize)], key: Option<char>) {
+    let ok = theme::of(ui).ok;
+    ui.horizontal_wrapped(|ui| {
+        for (answer, n) in hist {
+            if key.is_some_and(|k| crate::review::trace::names_key(answer, k)) {
+                ui.colored_label(ok, format!("{answer} × {n} (key)"));
+            } else {
+                ui.label(format!("{answer} × {n}"));
+            }
+        }
+    });
+}
+
 /// Every trace of this item in the queue: their answers as a histogram (the key marked), and each
 /// one's reward, clickable.
 fn item_samples(ui: &mut egui::Ui, state: &AppState, unit: &crate::app::review::ReviewUnit, queue: &mut Vec<Command>) {
@@ -176,22 +190,11 @@ fn item_samples(ui: &mut egui::Ui, state: &AppState, unit: &crate::app::review::
     }
     let key = state.inspected.as_ref().filter(|i| i.id == unit.item_id).and_then(|i| i.item.answer.letter());
     let hist = crate::review::trace::answer_histogram(same.iter().map(|(_, u)| u.rollout.completion.as_str()));
-    let tokens = theme::of(ui);
     let mut jump = None;
     egui::CollapsingHeader::new(format!("This item: {} traces in the queue", same.len())).id_salt("item_samples").show(
         ui,
         |ui| {
-            ui.horizontal_wrapped(|ui| {
-                for (answer, n) in &hist {
-                    let is_key = key.is_some_and(|k| crate::review::trace::names_key(answer, k));
-                    let text = format!("{answer} × {n}");
-                    if is_key {
-                        ui.colored_label(tokens.ok, format!("{text} (key)"))
-                    } else {
-                        ui.label(text)
-                    };
-                }
-            });
+            histogram(ui, &hist, key);
             ui.horizontal_wrapped(|ui| {
                 for (pos, u) in &same {
                     let current = *pos == state.review.pos;
@@ -216,21 +219,12 @@ fn pass_samples(ui: &mut egui::Ui, state: &AppState, unit: &crate::app::review::
         return;
     }
     let key = ins.item.answer.letter();
-    let tokens = theme::of(ui);
     let solved =
         ins.samples.iter().filter(|(_, s)| crate::review::trace::answered_right(&s.completion, &ins.item)).count();
     let title = format!("Pass-count samples: {solved} of {} right ({})", ins.samples.len(), ins.samples[0].0);
     egui::CollapsingHeader::new(title).id_salt("pass_samples").show(ui, |ui| {
         let hist = crate::review::trace::answer_histogram(ins.samples.iter().map(|(_, s)| s.completion.as_str()));
-        ui.horizontal_wrapped(|ui| {
-            for (answer, n) in &hist {
-                if key.is_some_and(|k| crate::review::trace::names_key(answer, k)) {
-                    ui.colored_label(tokens.ok, format!("{answer} × {n} (key)"));
-                } else {
-                    ui.label(format!("{answer} × {n}"));
-                }
-            }
-        });
+        histogram(ui, &hist, key);
         for (i, (_, s)) in ins.samples.iter().enumerate() {
             let v = view(&s.completion);
             ui.weak(format!(

@@ -18,7 +18,7 @@ pub fn render(
     window: Option<WindowLevel>,
     invert: bool,
 ) -> egui::ColorImage {
-    if window.is_none() && !invert && grey.is_none_or(|g| !is_16_bit(g)) {
+    if window.is_none() && !invert && grey.is_none_or(|g| !g.is_16_bit()) {
         return img.clone();
     }
     let window = window.or_else(|| grey.map(super::gpu_view::as_stored));
@@ -41,10 +41,6 @@ pub fn render(
         })
         .collect();
     egui::ColorImage { size: img.size, pixels, source_size: img.source_size }
-}
-
-fn is_16_bit(g: &GreyImage) -> bool {
-    g.values.iter().any(|&v| v > 255.0)
 }
 
 /// A texture key for an item under a window and inversion.
@@ -203,7 +199,7 @@ pub fn show(
     }
     annotate(ui, rect, r, [w as f32, h as f32], view, &resp, overlays, &ins.item.meta);
     let depth = match &img.grey {
-        Some(g) if is_16_bit(g) => "16-bit grey",
+        Some(g) if g.is_16_bit() => "16-bit grey",
         Some(_) => "8-bit grey",
         None => "colour",
     };

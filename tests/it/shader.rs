@@ -105,7 +105,7 @@ fn window_level_shader_matches_the_cpu_on_a_16_bit_gradient() {
     let Some((dev, queue)) = device() else { return };
     let (w, h) = (256usize, 4usize);
     let values: Vec<f32> = (0..w * h).map(|i| ((i % w) * 257 + (i / w) * 13) as f32).collect();
-    let image = std::sync::Arc::new(GreyImage { size: [w, h], values: values.clone() });
+    let image = std::sync::Arc::new(GreyImage::new([w, h], values.clone()));
     let wl = WindowLevel { center: 30_000.0, width: 20_000.0 };
     for (invert, flip) in [(false, false), (true, false), (false, true)] {
         let p = Placement { origin: [0.0, 0.0], size: [w as f32, h as f32], flip, invert };
