@@ -162,7 +162,14 @@ impl WorkbenchApp {
         }
         let busy = !self.jobs.is_empty() || self.state.training.active.is_some() || self.state.opening.is_some();
         let Some((w, at)) = &mut self.watch else { return };
-        if busy || at.elapsed() < Duration::from_secs(2) {
+        let period = Duration::from_secs(2);
+        if busy {
+            // Our jobs and runs repaint while they work and reload when they finish.
+            return;
+        }
+        if at.elapsed() < period {
+            // An idle window draws no frames: wake for the next check.
+            self.ctx.request_repaint_after(period.saturating_sub(at.elapsed()));
             return;
         }
         *at = Instant::now();
@@ -170,7 +177,7 @@ impl WorkbenchApp {
             tracing::info!("the project changed on disk; reloading");
             self.queue.push(Command::ReloadProject);
         }
-        self.ctx.request_repaint_after(Duration::from_secs(2));
+        self.ctx.request_repaint_after(period);
     }
 
     /// Queues a command for the next frame.
