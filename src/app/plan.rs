@@ -1,6 +1,7 @@
-//! The Training form's memory plan, computed off the UI thread whenever the form or the backend
-//! changes (reading the tokenizer, configuration and items, never the weights), so the plan and the
-//! memory available sit next to the settings before a run starts.
+//! The Training form's pre-flight check and memory plan, computed off the UI thread whenever the
+//! form or the backend changes (reading the tokenizer, configuration and items, never the weights
+//! or an image), so what would refuse a run, and the memory available, sit next to the settings
+//! before it starts.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
@@ -10,9 +11,11 @@ use crate::model::device::{BackendChoice, choose};
 use crate::train::grpo::config::GrpoConfig;
 use crate::train::memory::MemoryPlan;
 
-/// A plan with the memory the run may use and whether it is a GPU's.
-#[derive(Debug, Clone, PartialEq)]
+/// The pre-flight check, and the memory plan with the memory the run may use.
+#[derive(Debug, Clone)]
 pub struct Planned {
+    /// The pre-flight check of the form's items.
+    pub preflight: crate::train::grpo::preflight::Preflight,
     /// The plan.
     pub plan: MemoryPlan,
     /// Bytes available (`None`: the GPU does not report its size).
@@ -63,6 +66,16 @@ impl FormPlan {
         }
     }
 
+    /// The pre-flight check's reason and fixes when the shown result, made for `form`, refuses the
+    /// run (`None` while the check for this form is still running).
+    pub fn blocked(&self, form: &GrpoConfig) -> Option<(String, Vec<crate::train::grpo::preflight::Fix>)> {
+        if self.key.as_ref().map(|k| &k.0) != Some(&form.to_toml()) || self.rx.is_some() {
+            return None;
+        }
+        let p = &self.result.as_ref()?.as_ref().ok()?.preflight;
+        p.blocker().map(|why| (why, p.fixes()))
+    }
+
     /// True while a plan is being made.
     pub fn is_pending(&self) -> bool {
         self.rx.is_some()
@@ -73,6 +86,6 @@ fn compute(project: &Path, cfg: &GrpoConfig, backend: BackendChoice) -> Result<P
     use crate::train::grpo::planning;
     let gpu = backend != BackendChoice::Cpu && choose(backend).is_ok_and(|c| c.gpu);
     let p = crate::store::Project::open(project).map_err(|e| e.to_string())?;
-    let plan = planning::dry_run(&p, cfg, gpu).map_err(|e| e.to_string())?;
-    Ok(Planned { plan, limit: planning::limit(cfg, gpu), needed: planning::needed(&plan, gpu) })
+    let (preflight, plan) = planning::dry_run(&p, cfg, gpu).map_err(|e| e.to_string())?;
+    Ok(Planned { preflight, plan, limit: planning::limit(cfg, gpu), needed: planning::needed(&plan, gpu) })
 }

@@ -40,8 +40,10 @@ pub struct TrainArgs {
     /// Weight dtype (f32, bf16, f16), overriding the config's `dtype`; half precision trains LoRA.
     #[arg(long, value_parser = crate::model::precision::Precision::parse)]
     pub dtype: Option<crate::model::precision::Precision>,
-    /// Print the memory plan (weights, adapters, optimizer, activations, KV cache) and exit:
-    /// status 0 when it fits the available memory, 3 when it does not.
+    /// Print the pre-flight check (prompt and image token lengths, items left out and why, the
+    /// estimated step time) and the memory plan (weights, adapters, optimizer, activations, KV
+    /// cache), then exit: status 0 when the run can start, 3 when it does not fit the memory, 4
+    /// when the pre-flight check refuses it (the fixes are printed).
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -260,7 +262,16 @@ fn dry_run(cli: &Cli, project: &std::path::Path, config: &GrpoConfig) -> anyhow:
         crate::model::device::BackendChoice::Cpu => false,
         choice => crate::model::device::choose(choice).is_ok_and(|c| c.gpu),
     };
-    let plan = planning::dry_run(&p, config, gpu)?;
+    let (checked, plan) = planning::dry_run(&p, config, gpu)?;
+    outln!("pre-flight check of {} on {} ({} split):", config.preset, config.model, config.split);
+    outln!("{}", checked.table());
+    if let Some(why) = checked.blocker() {
+        outln!("REFUSED: {why}");
+        for f in checked.fixes() {
+            outln!("  fix: {}", f.label());
+        }
+        return Ok(4);
+    }
     let limit = planning::limit(config, gpu);
     outln!("memory plan for {} on {}:", config.preset, config.model);
     outln!("{}", plan.table());

@@ -2,9 +2,11 @@
 //! prompt, graded by the reward's correctness, stored per item under a key of (model, prompt,
 //! sampling, reward, k) so estimates from different models never mix. Items already estimated under
 //! the same key are skipped, so a stopped or crashed job resumes where it was; each batch of items is
-//! written in one transaction.
+//! written in one transaction. Progress moves with every generated token (items, ETA, samples/s)
+//! and a cancel stops the generation within a token, its unfinished batch not written.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -220,6 +222,45 @@ pub fn sample_seed(seed: u64, uid: &str, j: usize) -> u64 {
     Rng::derive(Rng::derive(seed, h).next_u64(), j as u64).next_u64()
 }
 
+/// Progress inside a batch, fed by the generator after every token: items advance in proportion
+/// to the tokens generated, so a long batch shows movement, an ETA and a rate, and a cancel is
+/// seen within one token.
+struct BatchProgress<'a> {
+    /// Items finished before the current batch, and the current batch's size.
+    before: AtomicU64,
+    len: AtomicU64,
+    /// Samples written so far.
+    samples: AtomicU64,
+    total: u64,
+    max_new_tokens: usize,
+    k: usize,
+    started: Instant,
+    sink: &'a dyn ProgressSink,
+}
+
+impl BatchProgress<'_> {
+    fn start_batch(&self, before: u64, len: usize) {
+        self.before.store(before, Ordering::Relaxed);
+        self.len.store(len as u64, Ordering::Relaxed);
+    }
+
+    /// Reports `tokens` of the batch's completions generated; false when the job is cancelled.
+    fn tick(&self, tokens: usize) -> bool {
+        let frac = (tokens as f64 / self.max_new_tokens.max(1) as f64).min(1.0);
+        let len = self.len.load(Ordering::Relaxed) as f64;
+        let done = self.before.load(Ordering::Relaxed) + (frac * len).floor() as u64;
+        let samples = self.samples.load(Ordering::Relaxed) as f64 + frac * len * self.k as f64;
+        self.report(done, samples);
+        !self.sink.is_cancelled()
+    }
+
+    /// "estimating pass counts · 12.5 samples/s", with `done` items of the total.
+    fn report(&self, done: u64, samples: f64) {
+        let rate = samples / self.started.elapsed().as_secs_f64().max(1e-9);
+        self.sink.update(&format!("estimating pass counts · {rate:.1} samples/s"), done, Some(self.total));
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_batches(
     job: &mut Job<'_>,
@@ -227,13 +268,11 @@ fn run_batches(
     batches: &[Vec<i64>],
     run: Option<i64>,
     report: &mut PassrateReport,
-    started: Instant,
-    total: u64,
-    sink: &dyn ProgressSink,
+    progress: &BatchProgress<'_>,
 ) -> Result<(), PassrateError> {
-    let (opts, tok) = (job.opts, &job.processor.tok);
+    let (opts, tok, sink) = (job.opts, &job.processor.tok, progress.sink);
     let mut processed = 0u64;
-    sink.update("estimating pass counts", 0, Some(total));
+    progress.report(0, 0.0);
     for chunk in batches {
         if sink.is_cancelled() {
             report.cancelled = true;
@@ -248,6 +287,7 @@ fn run_batches(
                 Err(e) => report.skipped.push((uid, e.to_string())),
             }
         }
+        progress.start_batch(processed, chunk.len());
         processed += chunk.len() as u64;
         if prompts.is_empty() {
             continue;
@@ -273,6 +313,11 @@ fn run_batches(
             seed: opts.seed,
         };
         let out = generator.generate_seeded(&batch, &tok.stop_ids(), &sampling, tok.endoftext, &seeds)?;
+        if sink.is_cancelled() {
+            // Generation ended early: this batch's samples are incomplete and are not written.
+            report.cancelled = true;
+            break;
+        }
         let mut rows = Vec::with_capacity(prompts.len());
         let mut samples = Vec::with_capacity(prompts.len() * opts.k);
         for (g, (p, group)) in prompts.iter().zip(out.tokens.chunks(opts.k)).enumerate() {
@@ -299,8 +344,8 @@ fn run_batches(
         job.project.put_estimates_with_samples(job.key, &rows, run, &samples)?;
         report.estimated += rows.len();
         report.samples += rows.len() * opts.k;
-        let rate = report.samples as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        sink.update(&format!("estimating pass counts ({rate:.0} samples/s)"), processed, Some(total));
+        progress.samples.store(report.samples as u64, Ordering::Relaxed);
+        progress.report(processed, report.samples as f64);
     }
     Ok(())
 }
@@ -377,10 +422,21 @@ pub fn estimate(
         Some(project.create_run(&name, RunKind::Passrate, &json, opts.seed)?)
     };
     let heartbeat = run.map(|r| crate::store::Heartbeat::start(project_path, r));
-    let generator = Generator::new(&model, &dev).with_rows(per_batch * opts.k);
+    let progress = BatchProgress {
+        before: AtomicU64::new(0),
+        len: AtomicU64::new(0),
+        samples: AtomicU64::new(0),
+        total,
+        max_new_tokens: opts.max_new_tokens,
+        k: opts.k,
+        started,
+        sink,
+    };
+    let observer = |tokens: usize| progress.tick(tokens);
+    let generator = Generator::new(&model, &dev).with_rows(per_batch * opts.k).with_observer(&observer);
     let mut job =
         Job { project: &mut project, opts, spec: &spec, key: &key, processor: &processor, template: &template };
-    let outcome = run_batches(&mut job, &generator, &batches, run, &mut report, started, total, sink);
+    let outcome = run_batches(&mut job, &generator, &batches, run, &mut report, &progress);
     drop(heartbeat);
     if let Some(run) = run {
         let (status, message) = match &outcome {

@@ -93,6 +93,7 @@ pub struct Generator<'a> {
     policy: ShapePolicy,
     rows: Option<usize>,
     step_limit: Option<usize>,
+    observer: Option<&'a (dyn Fn(usize) -> bool + Sync)>,
 }
 
 impl<'a> Generator<'a> {
@@ -111,6 +112,7 @@ impl<'a> Generator<'a> {
             policy: ShapePolicy::for_device(device),
             rows: None,
             step_limit: None,
+            observer: None,
         }
     }
 
@@ -131,6 +133,19 @@ impl<'a> Generator<'a> {
     pub fn with_step_limit(mut self, steps: usize) -> Self {
         self.step_limit = Some(steps.max(1));
         self
+    }
+
+    /// Calls `observer(tokens so far)` after every new token: progress of long generations, and
+    /// their cancellation (when it returns false generation ends early, its output incomplete:
+    /// callers discard it).
+    pub fn with_observer(mut self, observer: &'a (dyn Fn(usize) -> bool + Sync)) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// False when the observer asks to stop after `tokens` new tokens.
+    fn go_on(&self, tokens: usize) -> bool {
+        self.observer.is_none_or(|o| o(tokens))
     }
 
     /// Generates for every row of `batch` (see [`generate`]).
@@ -238,7 +253,7 @@ impl<'a> Generator<'a> {
                 out.push(r, tok, lp, stop_ids);
                 next.push(tok);
             }
-            if out.stopped.iter().all(|&x| x) || step + 1 == steps {
+            if out.stopped.iter().all(|&x| x) || step + 1 == steps || !self.go_on(step + 1) {
                 break;
             }
             // The new token of row r sits at valid index n_valid[r] and position n_valid[r] + delta[r].
@@ -335,7 +350,7 @@ impl<'a> Generator<'a> {
             if (pending.len() == READBACK_STEPS || last) && read_back(&mut pending, &mut out, stop_ids) {
                 break;
             }
-            if last {
+            if last || !self.go_on(step + 1) {
                 break;
             }
             let x = model.text.embed(tok).reshape([b, 1, tc.hidden_size]);

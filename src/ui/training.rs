@@ -9,6 +9,7 @@ use crate::app::Command;
 use crate::app::state::AppState;
 use crate::train::grpo::config::GrpoConfig;
 use crate::train::grpo::loss::LossType;
+use crate::train::grpo::preflight::Fix;
 
 /// Draws the workspace.
 pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
@@ -40,6 +41,21 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
         // The curves fill what the rollouts leave (drawn in the whole rect, their scroll area
         // covered the rollouts and took their clicks).
         egui::CentralPanel::default().show(ui, |ui| curves::show(ui, &state.training));
+    });
+}
+
+/// Why the pre-flight check refuses the run, and one button per fix (applied to the form, which
+/// starts a new check).
+fn preflight_fixes(ui: &mut egui::Ui, why: &str, fixes: &[Fix], form: &mut GrpoConfig) {
+    let tokens = theme::of(ui);
+    ui.add(egui::Label::new(egui::RichText::new(format!("⚠ Pre-flight: {why}")).color(tokens.error)).wrap());
+    ui.horizontal_wrapped(|ui| {
+        ui.label("Fix:");
+        for f in fixes {
+            if ui.button(f.label()).clicked() {
+                f.apply(form);
+            }
+        }
     });
 }
 
@@ -79,12 +95,17 @@ fn controls(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             if let Err(e) = &ok {
                 ui.colored_label(tokens.error, format!("⚠ {e}"));
             }
-            if ui
-                .add_enabled(ok.is_ok(), egui::Button::new("▶ Start"))
-                .on_hover_text("Train on this project's split with these settings")
-                .clicked()
-            {
+            let blocked = t.plan.blocked(&t.form);
+            let start = ui.add_enabled(ok.is_ok() && blocked.is_none(), egui::Button::new("▶ Start"));
+            let start = match &blocked {
+                Some((why, _)) => start.on_disabled_hover_text(format!("The pre-flight check refuses this run: {why}")),
+                None => start.on_hover_text("Train on this project's split with these settings"),
+            };
+            if start.clicked() {
                 queue.push(Command::StartTraining);
+            }
+            if let Some((why, fixes)) = blocked {
+                preflight_fixes(ui, &why, &fixes, &mut state.training.form);
             }
         }
     }
@@ -178,7 +199,9 @@ fn form(ui: &mut egui::Ui, state: &mut AppState) {
             num(ui, "Steps", &mut f.steps, 1..=100_000);
             num(ui, "Prompts / step", &mut f.prompts_per_step, 1..=1024);
             num(ui, "Generations G", &mut f.num_generations, 1..=64);
+            num(ui, "Max prompt tokens", &mut f.max_prompt_length, 1..=131_072);
             num(ui, "Max completion tokens", &mut f.max_completion_length, 1..=8192);
+            image_size_settings(ui, f);
             num(ui, "Save every N steps", &mut f.save_steps, 1..=100_000);
             ui.label("Learning rate");
             ui.add(
@@ -223,6 +246,31 @@ fn form(ui: &mut egui::Ui, state: &mut AppState) {
             t.autotune_in_force.name()
         ));
     }
+}
+
+/// `max_pixels` / `min_pixels` (0: the model's) and skipping long prompts: rows of the form's grid.
+fn image_size_settings(ui: &mut egui::Ui, f: &mut GrpoConfig) {
+    let pixels = |v: usize| if v == 0 { "model's".to_string() } else { crate::train::grpo::preflight::group(v) };
+    ui.label("Max pixels").on_hover_text("Largest image area after resizing; every 28×28 pixels are one image token");
+    ui.add(
+        egui::DragValue::new(&mut f.max_pixels)
+            .speed(784.0)
+            .range(0..=50_000_000)
+            .custom_formatter(move |v, _| pixels(v as usize)),
+    );
+    ui.end_row();
+    ui.label("Min pixels");
+    ui.add(
+        egui::DragValue::new(&mut f.min_pixels)
+            .speed(784.0)
+            .range(0..=50_000_000)
+            .custom_formatter(move |v, _| pixels(v as usize)),
+    );
+    ui.end_row();
+    ui.label("Long prompts");
+    ui.checkbox(&mut f.skip_long_prompts, "skip them")
+        .on_hover_text("Leave out items whose prompt exceeds the max prompt tokens (named in the run's warnings) instead of refusing the run");
+    ui.end_row();
 }
 
 /// LoRA (rank, alpha, vision tower) and the memory settings: rows of the form's grid.
@@ -285,6 +333,9 @@ fn lora_settings(ui: &mut egui::Ui, f: &mut GrpoConfig) {
 /// The form's memory plan next to the memory available, its table on hover.
 fn memory_plan(ui: &mut egui::Ui, plan: &crate::app::plan::FormPlan) {
     use crate::train::memory::gb;
+    if let Some(Ok(p)) = &plan.result {
+        preflight_summary(ui, &p.preflight);
+    }
     ui.horizontal_wrapped(|ui| {
         ui.label("Memory plan:");
         match &plan.result {
@@ -311,6 +362,21 @@ fn memory_plan(ui: &mut egui::Ui, plan: &crate::app::plan::FormPlan) {
             ui.spinner();
         }
     });
+}
+
+/// One line of the pre-flight check (the table on hover).
+fn preflight_summary(ui: &mut egui::Ui, p: &crate::train::grpo::preflight::Preflight) {
+    use crate::train::grpo::preflight::group;
+    let lens: Vec<usize> = p.usable.iter().chain(&p.too_long).map(|s| s.prompt_len).collect();
+    let range = match (lens.iter().min(), lens.iter().max()) {
+        (Some(lo), Some(hi)) => format!(", prompts {}–{} tokens", group(*lo), group(*hi)),
+        _ => String::new(),
+    };
+    let time = p.estimate.as_ref().map(|e| format!(", ≤ {:.1} s/step", e.seconds)).unwrap_or_default();
+    let text = format!("Pre-flight: {} of {} items trainable{range}{time}", group(p.usable.len()), group(p.considered));
+    let color = if p.blocker().is_some() { ui.visuals().error_fg_color } else { ui.visuals().weak_text_color() };
+    ui.add(egui::Label::new(egui::RichText::new(text).color(color)).wrap())
+        .on_hover_text(egui::RichText::new(p.table()).monospace());
 }
 
 /// Backend for the next run and the GPU autotune level (read once per process by the GPU runtime):

@@ -55,6 +55,52 @@ fn passrate_jobs_resume_and_keep_models_apart() {
     assert!(estimate(&path, &bad, &NoProgress).unwrap_err().to_string().contains("k"));
 }
 
+/// Records every progress update and asks to cancel after `cancel_after` of them.
+struct Recorder {
+    updates: std::sync::Mutex<Vec<(String, u64)>>,
+    cancel_after: usize,
+}
+
+impl medvlm::jobs::ProgressSink for Recorder {
+    fn update(&self, stage: &str, done: u64, _total: Option<u64>) {
+        self.updates.lock().unwrap().push((stage.to_string(), done));
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.updates.lock().unwrap().len() >= self.cancel_after
+    }
+}
+
+/// Progress moves inside a batch (with a samples/s rate), and a cancel stops the generation
+/// within tokens: the unfinished batch is not written and the job resumes it later.
+#[test]
+fn passrate_progress_moves_per_token_and_a_cancel_stops_within_the_batch() {
+    let dir = tempdir();
+    let path = sample_copy(dir.path());
+    let ids: Vec<i64> = Project::open(&path).unwrap().item_rows().unwrap().iter().take(4).map(|r| r.id).collect();
+    let opts = PassrateOptions {
+        k: 2,
+        max_new_tokens: 64,
+        items_per_batch: 4,
+        item_ids: Some(ids),
+        backend: BackendChoice::Cpu,
+        ..PassrateOptions::default()
+    };
+    let all = Recorder { updates: Default::default(), cancel_after: usize::MAX };
+    assert_eq!(estimate(&path, &opts, &all).unwrap().estimated, 4);
+    let updates = all.updates.into_inner().unwrap();
+    assert!(updates.len() > 3, "updated per token, not once per batch: {updates:?}");
+    assert!(updates.iter().any(|(_, d)| (1..4).contains(d)), "items advance inside the one batch");
+    assert!(updates.iter().skip(1).all(|(s, _)| s.contains("samples/s")), "{updates:?}");
+    // Cancelled after the third token: nothing of the batch is written.
+    let other = PassrateOptions { temperature: 1.3, ..opts };
+    let cancel = Recorder { updates: Default::default(), cancel_after: 3 };
+    let r = estimate(&path, &other, &cancel).unwrap();
+    assert!(r.cancelled && r.estimated == 0, "{r:?}");
+    assert!(cancel.updates.lock().unwrap().len() <= 4, "the generation stopped at once");
+    assert!(Project::open(&path).unwrap().estimates(&r.key).unwrap().is_empty());
+}
+
 #[test]
 fn grpo_group_outcomes_sum_per_run_and_truncate_with_resume() {
     let dir = tempdir();

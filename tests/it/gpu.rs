@@ -14,7 +14,8 @@ use medvlm::model::layers::to_vec;
 use medvlm::store::Project;
 use medvlm::train::grpo::config::GrpoConfig;
 use medvlm::train::grpo::logps::{TrainBatch, token_logps};
-use medvlm::train::grpo::runner::{PromptItem, load_prompts};
+use medvlm::train::grpo::prompts::{materialise, run_items};
+use medvlm::train::grpo::runner::PromptItem;
 use medvlm::train::grpo::step::{StepCtx, grpo_step};
 use medvlm::train::grpo::warmup::prepare;
 use medvlm::train::optim::AdamW;
@@ -53,9 +54,8 @@ fn micro_config() -> GrpoConfig {
 fn items(dir: &std::path::Path, cfg: &GrpoConfig, model: &Vlm, _tok: &ChatTokenizer) -> Vec<PromptItem> {
     let project = Project::open(&sample_copy(dir)).unwrap();
     let processor = medvlm::model::processor::Processor::load(&tiny_dir(), model).unwrap();
-    let (mut items, _) = load_prompts(&project, cfg, &processor).unwrap();
-    items.truncate(8);
-    items
+    let (slots, _) = run_items(&project, cfg, &processor).unwrap();
+    slots.iter().take(8).map(|s| materialise(&project, s, &processor, cfg).unwrap()).collect()
 }
 
 #[test]

@@ -342,3 +342,108 @@ fn a_change_made_by_another_process_appears_without_losing_the_selection() {
     wait_for(&mut h, |h| has(h, "accepted 1"));
     assert_eq!(h.state().state.selected, Some(second), "the selection stays");
 }
+
+/// Opens `project` in the app (`height` points tall).
+fn open_project(project: std::path::PathBuf, height: f32) -> Harness<'static, WorkbenchApp> {
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1360.0, height))
+        .build_eframe(move |cc| WorkbenchApp::new(cc, StartupOptions { project: Some(project) }));
+    wait_for(&mut h, |h| h.state().state.project.is_some());
+    h
+}
+
+/// A VQA-RAD-like item (a 1024x1024 radiograph: 1,296 image tokens at the tiny model's
+/// max_pixels) in the train split makes the tiny-demo prompt too long: the pre-flight check blocks
+/// Start, names the item count and the fix, and the fix unblocks it.
+#[test]
+fn the_preflight_check_blocks_a_long_prompt_and_names_the_fix() {
+    use medvlm::app::{Command, Workspace};
+    use medvlm::domain::{ImageRef, VqaItem};
+    let dir = tempdir();
+    let project = sample_copy(dir.path());
+    let png = dir.path().join("images").join("big-chest.png");
+    image::RgbImage::from_fn(1024, 1024, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])).save(&png).unwrap();
+    let (sha, bytes) = medvlm::io::images::hash_file(&png).unwrap();
+    let mut item = VqaItem::choice("vqa-rad-like/1", "Is this a MRI of the chest?", &["yes", "no"], 1);
+    item.images = vec![ImageRef {
+        path: "images/big-chest.png".into(),
+        sha256: Some(sha),
+        bytes: Some(bytes),
+        width: Some(1024),
+        height: Some(1024),
+        unreadable: None,
+    }];
+    let mut p = medvlm::store::Project::open(&project).unwrap();
+    p.insert_items(None, &[item]).unwrap();
+    drop(p);
+    let mut h = open_project(project, 1000.0);
+    h.state_mut().queue.push(Command::ShowWorkspace(Workspace::Training));
+    wait_for(&mut h, |h| has_part(h, "lower max_pixels to"));
+    assert!(has_part(&h, "Pre-flight: 1 of"), "the reason names the offending item count");
+    assert!(has_part(&h, "skip the 1 long prompts"));
+    let form = h.state().state.training.form.clone();
+    assert!(h.state().state.training.plan.blocked(&form).is_some(), "Start is refused");
+    h.get_by_label_contains("lower max_pixels to").click();
+    wait_for(&mut h, |h| {
+        let t = &h.state().state.training;
+        t.form.max_pixels > 0
+            && !t.plan.is_pending()
+            && t.plan.blocked(&t.form).is_none()
+            && has_part(h, "items trainable")
+    });
+    h.run_steps(2);
+    assert!(!has_part(&h, "lower max_pixels to"));
+}
+
+/// Two runs ticked in the run list are drawn, and their legend swatches painted, in two colours.
+#[test]
+fn two_overlaid_runs_get_different_colours() {
+    use medvlm::app::{Command, Workspace};
+    use medvlm::store::{RunKind, StepInfo};
+    let dir = tempdir();
+    let project = sample_copy(dir.path());
+    let mut p = medvlm::store::Project::open(&project).unwrap();
+    let mut ids = Vec::new();
+    for (name, shift) in [("first", 0.0), ("second", 0.3)] {
+        let id = p.create_run(name, RunKind::Grpo, "{}", 1).unwrap();
+        for step in 1..=5i64 {
+            let m = std::collections::BTreeMap::from([("reward".to_string(), shift + 0.1 * step as f64)]);
+            p.record_step(
+                id,
+                StepInfo { step, wall_time: step as f64, samples_seen: step, tokens_seen: step },
+                &m,
+                &[],
+            )
+            .unwrap();
+        }
+        ids.push(id);
+    }
+    drop(p);
+    let mut h = open_project(project, 900.0);
+    h.state_mut().queue.push(Command::ShowWorkspace(Workspace::Training));
+    wait_for(&mut h, |h| ids.iter().all(|id| h.state().state.training.runs.contains_key(id)));
+    h.state_mut().state.training.visible.extend(ids.iter().copied());
+    let labels: Vec<String> = ids.iter().map(|id| format!("#{id} reward")).collect();
+    wait_for(&mut h, |h| labels.iter().all(|l| has(h, l)));
+    h.run_steps(2);
+    let img = h.render().unwrap();
+    // The most saturated pixel of each legend swatch (26 points left of its label).
+    let swatch = |label: &str| {
+        let r = h.get_by_label(label).rect();
+        let mut best = (0i32, [0u8; 3]);
+        for x in (r.left() - 34.0) as u32..(r.left() - 4.0) as u32 {
+            for y in (r.center().y - 6.0) as u32..(r.center().y + 6.0) as u32 {
+                let p = img.get_pixel(x, y).0;
+                let sat = i32::from(*p[..3].iter().max().unwrap()) - i32::from(*p[..3].iter().min().unwrap());
+                if sat > best.0 {
+                    best = (sat, [p[0], p[1], p[2]]);
+                }
+            }
+        }
+        best
+    };
+    let (a, b) = (swatch(&labels[0]), swatch(&labels[1]));
+    assert!(a.0 > 60 && b.0 > 60, "swatches are coloured, not grey: {a:?} {b:?}");
+    let dist: i32 = a.1.iter().zip(&b.1).map(|(x, y)| (i32::from(*x) - i32::from(*y)).abs()).sum();
+    assert!(dist > 90, "two runs, two colours: {a:?} {b:?}");
+}

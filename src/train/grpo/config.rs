@@ -49,6 +49,14 @@ pub struct GrpoConfig {
     pub max_prompt_length: usize,
     /// New tokens per completion at most.
     pub max_completion_length: usize,
+    /// Largest image area in pixels after resizing (0: the model's `preprocessor_config.json`);
+    /// every 28x28 pixels are one image token, so this bounds an image's share of the prompt.
+    pub max_pixels: usize,
+    /// Smallest image area in pixels after resizing (0: the model's).
+    pub min_pixels: usize,
+    /// Leave out items whose prompt is longer than `max_prompt_length` (each named in the run's
+    /// warnings) instead of refusing the run.
+    pub skip_long_prompts: bool,
     /// Sampling temperature (log-probs use logits / temperature, as TRL).
     pub temperature: f32,
     /// Top-k (0 = off).
@@ -153,6 +161,9 @@ impl GrpoConfig {
             steps: 100,
             max_prompt_length: 2048,
             max_completion_length: 512,
+            max_pixels: 0,
+            min_pixels: 0,
+            skip_long_prompts: false,
             temperature: 1.0,
             top_k: 50,
             top_p: 1.0,
@@ -293,6 +304,22 @@ impl GrpoConfig {
         PromptTemplate::parse(&self.template).unwrap_or_else(|| PromptTemplate::Custom(self.template.clone()))
     }
 
+    /// The model's image preprocessing with this run's `min_pixels` / `max_pixels` applied.
+    pub fn image_settings(
+        &self,
+        model: &crate::model::config::PreprocessConfig,
+    ) -> crate::model::config::PreprocessConfig {
+        let mut p = model.clone();
+        if self.max_pixels > 0 {
+            p.max_pixels = self.max_pixels;
+            p.min_pixels = p.min_pixels.min(self.max_pixels);
+        }
+        if self.min_pixels > 0 {
+            p.min_pixels = self.min_pixels;
+        }
+        p
+    }
+
     /// The reward spec.
     pub fn reward_spec(&self) -> RewardSpec {
         RewardSpec { terms: self.rewards.clone() }
@@ -341,6 +368,15 @@ impl GrpoConfig {
         }
         if self.max_completion_length == 0 {
             return bad("max_completion_length", "must be at least 1");
+        }
+        if self.max_prompt_length == 0 {
+            return bad("max_prompt_length", "must be at least 1");
+        }
+        if self.max_pixels > 0 && self.max_pixels < 28 * 28 {
+            return bad("max_pixels", "must be 0 (the model's) or at least 784 (one 28x28 image token)");
+        }
+        if self.max_pixels > 0 && self.min_pixels > self.max_pixels {
+            return bad("min_pixels", "must not exceed max_pixels");
         }
         if !(self.temperature > 0.0 && self.temperature.is_finite()) {
             return bad("temperature", "must be > 0");

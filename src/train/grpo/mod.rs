@@ -9,6 +9,7 @@ pub mod logps;
 pub mod loss;
 pub mod metrics;
 pub mod planning;
+pub mod preflight;
 pub mod prompts;
 pub mod runner;
 pub mod step;

@@ -1,40 +1,34 @@
 //! A run's memory plan from its data and model ([`crate::train::memory`]): made before launch by
-//! the runner (refusing a run that cannot fit) and by `medvlm train --dry-run` without reading the
-//! weights.
+//! the runner (refusing a run that cannot fit) and, with the pre-flight check, by `medvlm train
+//! --dry-run` without reading the weights.
 
 use std::path::Path;
 
 use super::config::GrpoConfig;
 use super::error::RunError;
-use super::prompts::load_prompts;
+use super::preflight::Preflight;
+use super::prompts::check_items;
 use crate::model::ModelError;
 use crate::model::processor::{ImageProcessor, Processor};
 use crate::store::Project;
-use crate::train::inputs::{ModelSource, PromptItem};
+use crate::train::inputs::ModelSource;
 use crate::train::memory::{self, HOST_OVERHEAD, MemoryPlan, PlanInputs};
 
-/// Longest prompt and most image patches of the items.
-fn data_sizes(items: &[PromptItem]) -> (usize, usize) {
-    let prompt = items.iter().map(|p| p.prompt.len()).max().unwrap_or(0);
-    let patches = items.iter().filter_map(|p| p.image.as_ref()).map(|i| i.n_patches()).max().unwrap_or(0);
-    (prompt, patches)
-}
-
-/// The plan of `cfg` on the model in `dir` for `items`; `trainable` overrides the parameter count
-/// the LoRA settings give (an adapter loaded from a file).
+/// The plan of `cfg` on the model in `dir` for items whose longest prompt and largest image are
+/// `(prompt_len, image_patches)`; `trainable` overrides the parameter count the LoRA settings give
+/// (an adapter loaded from a file).
 ///
 /// # Errors
 /// Unreadable checkpoint or configuration.
 pub fn plan_for(
     dir: &Path,
     cfg: &GrpoConfig,
-    items: &[PromptItem],
+    (prompt_len, image_patches): (usize, usize),
     trainable: Option<u64>,
     gpu: bool,
 ) -> Result<MemoryPlan, ModelError> {
     let model = crate::model::VlmConfig::from_file(&dir.join("config.json"))?;
     let (base, lora_trainable) = memory::count_params(dir, cfg.lora.as_ref())?;
-    let (prompt_len, image_patches) = data_sizes(items);
     let inputs = PlanInputs {
         base_params: base,
         trainable: trainable.unwrap_or(lora_trainable),
@@ -81,22 +75,24 @@ pub fn check(plan: &MemoryPlan, limit: Option<u64>, gpu: bool) -> Result<(), Run
     )))
 }
 
-/// `medvlm train --dry-run`: the plan from the configuration files, tokenizer and data, without
-/// reading the weights.
+/// `medvlm train --dry-run`: the pre-flight check and the memory plan from the configuration
+/// files, tokenizer and data, without reading the weights or decoding an image.
 ///
 /// # Errors
 /// [`RunError`] naming the file, item or field.
-pub fn dry_run(project: &Project, cfg: &GrpoConfig, gpu: bool) -> Result<MemoryPlan, RunError> {
+pub fn dry_run(project: &Project, cfg: &GrpoConfig, gpu: bool) -> Result<(Preflight, MemoryPlan), RunError> {
     let source = ModelSource::parse(&cfg.model);
     let dir = source.dir()?;
-    let processor =
-        Processor { tok: crate::model::chat::ChatTokenizer::load(&dir)?, images: ImageProcessor::from_dir(&dir)? };
-    let (items, _) = load_prompts(project, cfg, &processor)?;
+    let mut images = ImageProcessor::from_dir(&dir)?;
+    images.preprocess = cfg.image_settings(&images.preprocess);
+    let processor = Processor { tok: crate::model::chat::ChatTokenizer::load(&dir)?, images };
+    let checked = check_items(project, cfg, &processor)?;
     let trainable = match &cfg.adapter {
         Some(a) => Some(adapter_params(Path::new(a))?),
         None => None,
     };
-    Ok(plan_for(&dir, cfg, &items, trainable, gpu)?)
+    let plan = plan_for(&dir, cfg, checked.data_sizes(), trainable, gpu)?;
+    Ok((checked, plan))
 }
 
 /// Values in a PEFT adapter's safetensors.

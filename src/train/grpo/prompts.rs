@@ -1,9 +1,9 @@
-//! Training prompts: the run's items through the model's processor ([`crate::train::inputs`]), and
-//! the seeded item order.
+//! Training prompts: the run's items (checked before the run, read per batch through the model's
+//! processor, [`crate::train::inputs`]), and the seeded item order.
 
 use super::config::GrpoConfig;
 use super::error::RunError;
-use crate::domain::{Modality, Split};
+use super::preflight::{Preflight, Slot};
 use crate::model::processor::Processor;
 use crate::rng::Rng;
 use crate::store::Project;
@@ -17,41 +17,118 @@ pub fn item_at(i: u64, n: usize, seed: u64) -> usize {
     order[(i % n as u64) as usize]
 }
 
-/// Every usable training item of the run's split and modalities, as prompts, and the items left
-/// out because their image is missing, unreadable or does not decode, each with the reason.
+/// The run's pre-flight check (see [`super::preflight`]) with `processor`'s image settings, which
+/// already carry the run's `min_pixels` / `max_pixels`.
 ///
 /// # Errors
-/// [`RunError`]: bad split, a prompt too long, no items.
-pub fn load_prompts(
+/// [`RunError`]: a bad split, the store, the tokenizer.
+pub fn check_items(project: &Project, cfg: &GrpoConfig, processor: &Processor) -> Result<Preflight, RunError> {
+    let scan = super::preflight::scan(project, cfg, &processor.tok)?;
+    let mut p = scan.check(cfg, &processor.images.vision, &processor.images.preprocess);
+    let mean = p.usable.iter().map(|s| s.prompt_len as f64).sum::<f64>() / p.usable.len().max(1) as f64;
+    p.estimate = super::preflight::estimate(project, cfg, mean);
+    Ok(p)
+}
+
+/// The items a run trains on, each read (its image decoded and preprocessed) only when a batch
+/// needs it: a real image preprocesses to up to ~24 MB of pixel values, so a split's worth would
+/// not fit in memory.
+///
+/// # Errors
+/// [`RunError::Config`] with the pre-flight's reason and fixes when the run cannot start;
+/// [`RunError::NoData`] when no item is usable.
+pub fn run_items(
     project: &Project,
     cfg: &GrpoConfig,
     processor: &Processor,
-) -> Result<(Vec<PromptItem>, crate::train::Skipped), RunError> {
-    let split = Split::parse(&cfg.split).ok_or_else(|| RunError::Config(format!("unknown split {}", cfg.split)))?;
-    let mods: Vec<Modality> = cfg.modalities.iter().filter_map(|m| Modality::parse(m)).collect();
-    let template = cfg.prompt_template();
-    let (mut out, mut skipped) = (Vec::new(), Vec::new());
-    for row in project.item_rows()? {
-        if row.split != split || row.answer_letter.is_none() || (!mods.is_empty() && !mods.contains(&row.modality)) {
+) -> Result<(Vec<Slot>, crate::train::Skipped), RunError> {
+    let p = check_items(project, cfg, processor)?;
+    if p.usable.is_empty() && p.too_long.is_empty() {
+        return Err(RunError::NoData(cfg.split.clone()));
+    }
+    if let Some(why) = p.blocker() {
+        let fixes: Vec<String> = p.fixes().iter().map(|f| f.label()).collect();
+        return Err(RunError::Config(format!("pre-flight check: {why} — {}", fixes.join(", or "))));
+    }
+    Ok(p.trained_and_skipped())
+}
+
+/// The item of `slot` as a prompt, its image read and preprocessed now.
+///
+/// # Errors
+/// [`InputError`]: the image (decoding), the prompt too long (an image whose stored size was wrong).
+pub fn materialise(
+    project: &Project,
+    slot: &Slot,
+    processor: &Processor,
+    cfg: &GrpoConfig,
+) -> Result<PromptItem, InputError> {
+    let item = project.item(slot.id)?;
+    prompt_item(project, slot.id, item, processor, &cfg.prompt_template(), cfg.max_prompt_length)
+}
+
+/// The prompts of the batch that starts at prompt number `cursor`, read now. An item that cannot
+/// be read (its image no longer decodes, or its prompt turns out longer than its stored image size
+/// said while long prompts are skipped) joins `bad`, is named through `warn`, and the next usable
+/// item in the order takes its place.
+///
+/// # Errors
+/// [`RunError::NoData`] when no item can be read; store and tokenizer errors.
+pub fn batch_at(
+    project: &Project,
+    (items, bad): (&[Slot], &mut std::collections::BTreeSet<usize>),
+    cursor: u64,
+    (cfg, processor): (&GrpoConfig, &Processor),
+    warn: &mut dyn FnMut(String),
+) -> Result<Vec<PromptItem>, RunError> {
+    let n = items.len();
+    let mut out = Vec::with_capacity(cfg.prompts_per_step);
+    for k in 0..cfg.prompts_per_step as u64 {
+        let first = item_at(cursor + k, n, cfg.seed);
+        let mut found = None;
+        for idx in (0..n).map(|j| (first + j) % n).filter(|i| !bad.contains(i)).collect::<Vec<_>>() {
+            match materialise(project, &items[idx], processor, cfg) {
+                Ok(p) => {
+                    found = Some(p);
+                    break;
+                }
+                Err(e @ InputError::Image(_)) => warn(format!("item {} left out: {e}", items[idx].uid)),
+                Err(e @ InputError::PromptTooLong { .. }) if cfg.skip_long_prompts => warn(format!("left out: {e}")),
+                Err(e) => return Err(e.into()),
+            }
+            bad.insert(idx);
+        }
+        out.push(found.ok_or_else(|| RunError::NoData(cfg.split.clone()))?);
+    }
+    Ok(out)
+}
+
+/// For each prompt-length bucket of the items, a step's worth of them read now (GPU kernel
+/// preparation runs every bucket's shapes once).
+///
+/// # Errors
+/// As [`materialise`], unreadable images excepted (such items are passed over).
+pub fn bucket_samples(
+    project: &Project,
+    items: &[Slot],
+    (cfg, processor): (&GrpoConfig, &Processor),
+    bucket: impl Fn(usize) -> usize,
+) -> Result<Vec<PromptItem>, RunError> {
+    let mut taken: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    for s in items {
+        let n = taken.entry(bucket(s.prompt_len)).or_default();
+        if *n >= cfg.prompts_per_step {
             continue;
         }
-        if row.missing_images > 0 {
-            skipped.push((row.uid, "image file missing".into()));
-            continue;
-        }
-        if row.unreadable_images > 0 {
-            skipped.push((row.uid, "image unreadable (see the import report)".into()));
-            continue;
-        }
-        let item = project.item(row.id)?;
-        match prompt_item(project, row.id, item, processor, &template, cfg.max_prompt_length) {
-            Ok(p) => out.push(p),
-            Err(InputError::Image(e)) => skipped.push((row.uid, e.to_string())),
+        match materialise(project, s, processor, cfg) {
+            Ok(p) => {
+                out.push(p);
+                *n += 1;
+            }
+            Err(InputError::Image(_) | InputError::PromptTooLong { .. }) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    if out.is_empty() {
-        return Err(RunError::NoData(cfg.split.clone()));
-    }
-    Ok((out, skipped))
+    Ok(out)
 }

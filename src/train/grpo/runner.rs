@@ -25,7 +25,7 @@ use crate::train::inputs::{Loaded, ModelSource, OpenOptions};
 use crate::train::optim::AdamW;
 
 pub use super::error::RunError;
-pub use super::prompts::{item_at, load_prompts};
+pub use super::prompts::{item_at, run_items};
 pub use crate::train::inputs::PromptItem;
 
 /// What the loop reports.
@@ -219,7 +219,10 @@ fn run_inner(
         Some((_, dir)) => ModelSource::checkpoint(&cfg.model, dir),
         None => ModelSource::parse(&cfg.model).with_adapter(cfg.adapter.as_ref().map(PathBuf::from)),
     };
-    let Loaded { vlm: mut policy, processor, dir: base_dir, .. } = Loaded::open_on(&source, chosen.clone(), &opts)?;
+    let Loaded { vlm: mut policy, mut processor, dir: base_dir, .. } = Loaded::open_on(&source, chosen.clone(), &opts)?;
+    // The run's image size bounds, saved with full checkpoints (their preprocessor_config.json).
+    processor.images.preprocess = cfg.image_settings(&processor.images.preprocess);
+    policy.preprocess = processor.images.preprocess.clone();
     let adapters = policy.has_adapters();
     // With adapters the reference is the policy with its adapters off (TRL with PEFT): no copy.
     let reference = if cfg.beta != 0.0 && !adapters {
@@ -229,10 +232,12 @@ fn run_inner(
     };
     let reference_of = |policy: &Vlm| (cfg.beta != 0.0 && adapters).then(|| policy.valid().with_adapters_off(true));
     let tok = &processor.tok;
-    let (items, skipped) = load_prompts(project, cfg, &processor)?;
+    let (items, skipped) = run_items(project, cfg, &processor)?;
+    let mut unreadable = std::collections::BTreeSet::new();
     // The memory plan: refused now, with the numbers, when it cannot fit.
     let trainable = adapters.then(|| crate::model::lora::counts(&policy).0 as u64);
-    let plan = super::planning::plan_for(&base_dir, cfg, &items, trainable, chosen.gpu)?;
+    let sizes = super::preflight::data_sizes(&items);
+    let plan = super::planning::plan_for(&base_dir, cfg, sizes, trainable, chosen.gpu)?;
     let limit = super::planning::limit(cfg, chosen.gpu);
     sink(RunEvent::Planned { plan, limit });
     super::planning::check(&plan, limit, chosen.gpu)?;
@@ -245,7 +250,7 @@ fn run_inner(
     };
     let ctx = StepCtx::new(cfg, tok, &chosen.device, &train_dev);
     // Sizes the device cannot hold are refused now, with the numbers, not discovered by the allocator.
-    let longest = items.iter().map(|p| p.prompt.len()).max().unwrap_or(0);
+    let longest = sizes.0;
     crate::model::budget::check_generation(
         &policy.config.text,
         cfg.prompts_per_step * cfg.num_generations,
@@ -256,16 +261,15 @@ fn run_inner(
     .map_err(|e| RunError::Config(format!("max_completion_length / batch: {e}")))?;
     sink(RunEvent::Started { run, first_step, steps: cfg.steps, device: chosen.description.clone() });
     if !skipped.is_empty() {
-        let names: Vec<String> = skipped.iter().take(5).map(|(uid, why)| format!("{uid} ({why})")).collect();
-        let more = if skipped.len() > 5 { format!(" and {} more", skipped.len() - 5) } else { String::new() };
-        sink(RunEvent::Warning(format!("{} items skipped: {}{more}", skipped.len(), names.join("; "))));
+        sink(RunEvent::Warning(super::preflight::skipped_summary(&skipped)));
     }
     let mut last_good = if resume.is_some() { state.step + 1 } else { 0 };
     let mut prep_seconds = 0.0;
     if chosen.gpu && first_step < cfg.steps {
         let prepared = match std::panic::catch_unwind(AssertUnwindSafe(|| {
             let view = reference_of(&policy);
-            prepare(&policy, reference.as_ref().or(view.as_ref()), &items, &ctx, &mut |done, total| {
+            let samples = super::prompts::bucket_samples(project, &items, (cfg, &processor), |l| ctx.policy.len(l))?;
+            prepare(&policy, reference.as_ref().or(view.as_ref()), &samples, &ctx, &mut |done, total| {
                 sink(RunEvent::Preparing { done, total });
             })
         })) {
@@ -298,9 +302,11 @@ fn run_inner(
         }
         let t0 = Instant::now();
         let kernels0 = kernel_counts();
-        let batch: Vec<&PromptItem> = (0..cfg.prompts_per_step)
-            .map(|k| &items[item_at(state.cursor + k as u64, items.len(), cfg.seed)])
-            .collect();
+        let read =
+            super::prompts::batch_at(project, (&items, &mut unreadable), state.cursor, (cfg, &processor), &mut |w| {
+                sink(RunEvent::Warning(w))
+            })?;
+        let batch: Vec<&PromptItem> = read.iter().collect();
         let view = reference_of(&policy);
         crate::model::budget::reset_host_peak();
         let StepOutcome { model, metrics: mut m, rollouts } = supervised_step(
