@@ -127,10 +127,15 @@ fn title_case(s: &str) -> String {
 }
 
 /// VQA-RAD gives no modality field: infer each image's modality from the answers to its MODALITY
-/// questions ("What imaging modality was used?" -> "CT"; "Is this an MRI?" -> "Yes") and from
-/// questions that name it ("... on this CT?"). Images with no evidence stay `Other`.
-fn infer_vqa_rad_modalities(records: &[Value]) -> HashMap<String, Modality> {
+/// and PLANE questions ("What imaging modality was used?" -> "CT"; "Is this an MRI?" -> "Yes";
+/// "What plane?" -> "PA"; "What contrast agent is used in this MRI?" -> the question's word) and
+/// from any question that names it or uses a modality's own vocabulary ("... on this CT?",
+/// "hyperintense", "T2 weighted"). An image all of whose questions are silent takes its organ's
+/// modality where VQA-RAD's design fixes it (Lau et al. 2018: head CTs or MRIs, chest X-rays,
+/// abdominal CTs), recorded in the item's `modality_inferred_from`; a head image stays `Other`.
+fn infer_vqa_rad_modalities(records: &[Value]) -> HashMap<String, (Modality, &'static str)> {
     let mut votes: HashMap<String, BTreeMap<Modality, usize>> = HashMap::new();
+    let mut organs: HashMap<String, String> = HashMap::new();
     for r in records {
         let (Some(img), Some(q), Some(a)) = (
             r.get("image_name").and_then(Value::as_str),
@@ -139,9 +144,12 @@ fn infer_vqa_rad_modalities(records: &[Value]) -> HashMap<String, Modality> {
         ) else {
             continue;
         };
-        let qtype = r.get("question_type").and_then(Value::as_str).unwrap_or("");
-        // A MODALITY question's answer counts double; any other question that presupposes a
-        // modality ("... on this CT?", "Is the chest x-ray normal?") counts once.
+        if let Some(o) = r.get("image_organ").and_then(Value::as_str) {
+            organs.insert(img.to_string(), o.trim().to_uppercase());
+        }
+        let qtype = r.get("question_type").and_then(Value::as_str).unwrap_or("").to_uppercase();
+        // A MODALITY or PLANE question's answer counts double; any other question that presupposes
+        // a modality ("... on this CT?", "Is the chest x-ray normal?") counts once.
         // "What type of imaging does this not represent?" -> "ultrasound" is evidence of nothing.
         let negated = q
             .to_lowercase()
@@ -150,11 +158,14 @@ fn infer_vqa_rad_modalities(records: &[Value]) -> HashMap<String, Modality> {
         if negated {
             continue;
         }
-        let (vote, weight) = if qtype.to_uppercase().contains("MODALITY") {
+        let (vote, weight) = if qtype.contains("MODALITY") || qtype.contains("PLANE") {
             let v = match yes_no(&a) {
                 Some(0) => mentioned_modality(q),
                 Some(_) => None,
-                None => Modality::parse(&a).or_else(|| mentioned_modality(&a)),
+                None => Modality::parse(&a)
+                    .or_else(|| mentioned_modality(&a))
+                    .or_else(|| projection(&a))
+                    .or_else(|| mentioned_modality(q)),
             };
             (v, 2)
         } else {
@@ -164,21 +175,43 @@ fn infer_vqa_rad_modalities(records: &[Value]) -> HashMap<String, Modality> {
             *votes.entry(img.to_string()).or_default().entry(m).or_default() += weight;
         }
     }
-    votes
+    let mut out: HashMap<String, (Modality, &'static str)> = votes
         .into_iter()
-        .filter_map(|(img, v)| v.into_iter().max_by_key(|(m, n)| (*n, std::cmp::Reverse(*m))).map(|(m, _)| (img, m)))
-        .collect()
+        .filter_map(|(img, v)| {
+            v.into_iter().max_by_key(|(m, n)| (*n, std::cmp::Reverse(*m))).map(|(m, _)| (img, (m, "questions")))
+        })
+        .collect();
+    for (img, organ) in organs {
+        let by_design = match organ.as_str() {
+            "CHEST" => Some(Modality::XRay),
+            "ABD" => Some(Modality::Ct),
+            _ => None,
+        };
+        if let Some(m) = by_design {
+            out.entry(img).or_insert((m, "organ"));
+        }
+    }
+    out
 }
 
-/// A modality named by a word in free text ("Is this a CT scan?", "t2 weighted mri").
+/// A modality named by a word in free text ("Is this a CT scan?", "t2 weighted mri"), or implied by
+/// its own vocabulary (MRI signal "intensity", CT "density" in Hounsfield units).
 fn mentioned_modality(text: &str) -> Option<Modality> {
     text.split(|c: char| !c.is_alphanumeric() && c != '-').find_map(|w| match w.to_lowercase().as_str() {
-        "ct" | "cta" => Some(Modality::Ct),
-        "mri" | "mr" | "flair" | "t1" | "t2" | "dwi" | "mra" => Some(Modality::Mri),
-        "x-ray" | "xray" | "radiograph" | "film" | "cxr" | "kub" => Some(Modality::XRay),
+        "ct" | "cta" | "hounsfield" | "noncontrast" | "non-contrast" | "hyperdense" | "hypodense" | "hyperdensity"
+        | "hypodensity" | "hyperattenuating" | "hypoattenuating" => Some(Modality::Ct),
+        "mri" | "mr" | "flair" | "t1" | "t2" | "dwi" | "mra" | "adc" | "gadolinium" | "weighted" | "t1-weighted"
+        | "t2-weighted" | "hyperintense" | "hypointense" | "hyperintensity" | "hypointensity" => Some(Modality::Mri),
+        "x-ray" | "xray" | "radiograph" | "radiography" | "film" | "cxr" | "kub" => Some(Modality::XRay),
         "ultrasound" | "sonogram" => Some(Modality::Ultrasound),
         _ => None,
     })
+}
+
+/// A projection radiography answer to a PLANE question ("PA", "AP", "posteroanterior").
+fn projection(answer: &str) -> Option<Modality> {
+    matches!(answer.trim().to_lowercase().as_str(), "pa" | "ap" | "posteroanterior" | "anteroposterior" | "pa view")
+        .then_some(Modality::XRay)
 }
 
 /// Parses a VQA-RAD JSON file (`trainset.json` / `testset.json`). Images are looked up in `images/` beside it.
@@ -220,13 +253,15 @@ pub(super) fn parse_vqa_rad(
             if raw_answer != answer_display(&options, &answer) {
                 meta.insert("answer_raw".into(), Value::from(raw_answer.clone()));
             }
+            let (modality, from) = modalities.get(image).copied().unwrap_or((Modality::Other, "none"));
+            meta.insert("modality_inferred_from".into(), Value::from(from));
             Ok(VqaItem {
                 uid: format!("{source}/{split}/{qid}"),
                 images: vec![img],
                 question,
                 options,
                 answer,
-                modality: modalities.get(image).copied().unwrap_or_default(),
+                modality,
                 body_part: obj.get("image_organ").and_then(Value::as_str).map(title_case),
                 source: source.clone(),
                 split,
@@ -349,8 +384,30 @@ mod tests {
         )
         .unwrap();
         let m = infer_vqa_rad_modalities(&recs);
-        assert_eq!(m.get("a.jpg"), Some(&Modality::Ct));
+        assert_eq!(m.get("a.jpg"), Some(&(Modality::Ct, "questions")));
         assert_eq!(m.get("b.jpg"), None);
+    }
+
+    #[test]
+    fn planes_vocabulary_and_the_organ_fill_in_silent_images() {
+        let recs: Vec<Value> = serde_json::from_str(
+            r#"[{"image_name":"p.jpg","image_organ":"HEAD","question_type":"PLANE","question":"What plane is this film?","answer":"PA"},
+                {"image_name":"g.jpg","image_organ":"HEAD","question_type":"MODALITY","question":"What contrast agent is used in this MRI?","answer":"gadolinium"},
+                {"image_name":"h.jpg","image_organ":"HEAD","question_type":"PRES","question":"Is the lesion hyperintense?","answer":"yes"},
+                {"image_name":"c.jpg","image_organ":"CHEST","question_type":"PRES","question":"Is there a pneumothorax?","answer":"no"},
+                {"image_name":"a.jpg","image_organ":"ABD","question_type":"PRES","question":"Is the bowel perforated?","answer":"no"},
+                {"image_name":"s.jpg","image_organ":"HEAD","question_type":"PRES","question":"Is there a mass?","answer":"no"},
+                {"image_name":"m.jpg","image_organ":"CHEST","question_type":"MODALITY","question":"Is this a MRI of the chest?","answer":"yes"}]"#,
+        )
+        .unwrap();
+        let m = infer_vqa_rad_modalities(&recs);
+        assert_eq!(m["p.jpg"], (Modality::XRay, "questions"));
+        assert_eq!(m["g.jpg"], (Modality::Mri, "questions"));
+        assert_eq!(m["h.jpg"], (Modality::Mri, "questions"));
+        assert_eq!(m["c.jpg"], (Modality::XRay, "organ"));
+        assert_eq!(m["a.jpg"], (Modality::Ct, "organ"));
+        assert_eq!(m.get("s.jpg"), None, "a silent head image stays Other");
+        assert_eq!(m["m.jpg"], (Modality::Mri, "questions"), "the question beats the organ");
     }
 
     #[test]
