@@ -73,6 +73,8 @@ pub enum Command {
     },
     /// Sort the item table by this column (again: the other way).
     SortTable(crate::domain::sort::SortKey),
+    /// Hide or show one series of the training curves (its legend name).
+    ToggleCurve(String),
     /// Show the About box.
     About,
     /// Store this markdown as the next version of the project's review guidelines.
@@ -227,6 +229,7 @@ impl Command {
             Self::ConfirmImport { paths, .. } => format!("Import {} path(s) now", paths.len()),
             Self::About => "About MedVLM Workbench".into(),
             Self::SortTable(k) => format!("Sort items by {}", k.title()),
+            Self::ToggleCurve(name) => format!("Hide or show {name}"),
             Self::SaveGuidelines(_) => "Save review guidelines".into(),
             Self::StartTraining => "Start training run".into(),
             Self::PauseTraining => "Pause training".into(),
@@ -295,6 +298,7 @@ impl Command {
             Self::ConfirmImport { .. } => "Import the confirmed paths into the open project",
             Self::About => "Version, licences and what the workbench is for",
             Self::SortTable(_) => "Sort the item table by this column; again for the other direction",
+            Self::ToggleCurve(_) => "Hide or show this series on the charts (a click on its legend entry)",
             Self::SaveGuidelines(_) => {
                 "Store the edited guidelines as a new version (ratings record the version in force)"
             }

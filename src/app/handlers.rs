@@ -115,6 +115,12 @@ impl WorkbenchApp {
                 self.state.refilter();
             }
             Command::SortTable(key) => self.state.sort_by(key),
+            Command::ToggleCurve(name) => {
+                let hidden = &mut self.state.training.curves.hidden;
+                if !hidden.remove(&name) {
+                    hidden.insert(name);
+                }
+            }
             Command::ToggleBandFilter => {
                 self.state.curation.band_only = !self.state.curation.band_only;
                 self.state.refilter();

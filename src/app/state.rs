@@ -180,11 +180,28 @@ pub struct Inspected {
     pub samples: Vec<(String, crate::store::RolloutRow)>,
 }
 
+/// A completion scored live in the Inspector.
+#[derive(Debug, Clone)]
+pub struct RewardPreview {
+    /// The completion typed or pasted.
+    pub text: String,
+    /// Whose rewards score it: `Training form` or a preset's name.
+    pub source: String,
+}
+
+impl Default for RewardPreview {
+    fn default() -> Self {
+        Self { text: String::new(), source: "Training form".into() }
+    }
+}
+
 /// Application state shared by all panes.
 #[derive(Default)]
 pub struct AppState {
     /// The open project, once loaded.
     pub project: Option<ProjectView>,
+    /// The Inspector's reward preview.
+    pub reward_preview: RewardPreview,
     /// Path being opened, while the job runs.
     pub opening: Option<PathBuf>,
     /// Item table filter.

@@ -58,12 +58,34 @@ pub struct CurveSettings {
     pub x_axis: XAxis,
     /// Plot log10(y).
     pub log_y: bool,
+    /// Series hidden by a click on their legend entry (legend names, `#3 reward`).
+    pub hidden: BTreeSet<String>,
 }
 
 impl Default for CurveSettings {
     fn default() -> Self {
-        Self { smoothing: 0.6, x_axis: XAxis::Step, log_y: false }
+        Self { smoothing: 0.6, x_axis: XAxis::Step, log_y: false, hidden: BTreeSet::new() }
     }
+}
+
+/// The charts to draw: [`CHARTS`], with a "Custom rewards" chart after the reward chart when a
+/// run logged rewards of its own (`rewards/<name>/mean` of a config's `[[custom_rewards]]`).
+pub fn charts(t: &TrainingState) -> Vec<(&'static str, Vec<String>)> {
+    let mut out: Vec<(&'static str, Vec<String>)> =
+        CHARTS.iter().map(|(title, m)| (*title, m.iter().map(|x| (*x).to_string()).collect())).collect();
+    let builtin = &CHARTS[0].1;
+    let custom: BTreeSet<String> = t
+        .visible
+        .iter()
+        .filter_map(|id| t.runs.get(id))
+        .flat_map(|r| r.metrics.keys())
+        .filter(|k| k.starts_with("rewards/") && k.ends_with("/mean") && !builtin.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    if !custom.is_empty() {
+        out.insert(1, ("Custom rewards", custom.into_iter().collect()));
+    }
+    out
 }
 
 /// Training workspace state.
@@ -307,11 +329,11 @@ pub fn shown_series(t: &TrainingState) -> Vec<(String, String, Vec<[f64; 2]>)> {
     let mut out = Vec::new();
     for id in &t.visible {
         let Some(run) = t.runs.get(id) else { continue };
-        for (_, metrics) in CHARTS {
-            for m in *metrics {
-                let pts = run.points(m, t.curves.x_axis);
+        for (_, metrics) in charts(t) {
+            for m in metrics {
+                let pts = run.points(&m, t.curves.x_axis);
                 if !pts.is_empty() {
-                    out.push((run.name.clone(), (*m).to_string(), pts));
+                    out.push((run.name.clone(), m, pts));
                 }
             }
         }

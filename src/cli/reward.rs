@@ -15,6 +15,10 @@ pub struct RewardArgs {
     /// The reward functions and weights of this preset (medvlm-r1, medvlthinker, tiny-demo, ...).
     #[arg(long, default_value = "medvlm-r1")]
     pub preset: String,
+    /// A run config (TOML) whose rewards, `[[custom_rewards]]` included, score the completion
+    /// (instead of `--preset`'s).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The completion text (`-` reads it from standard input).
     #[arg(long, required_unless_present = "completion_file")]
     pub completion: Option<String>,
@@ -82,8 +86,15 @@ pub fn item(options: &[String], answer: &str) -> anyhow::Result<VqaItem> {
 }
 
 pub(super) fn run(a: &RewardArgs) -> anyhow::Result<i32> {
-    let Some(cfg) = GrpoConfig::preset(&a.preset) else {
-        bail!("--preset {:?}: unknown (use one of {})", a.preset, GrpoConfig::PRESETS.join(", "));
+    let cfg = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            GrpoConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => match GrpoConfig::preset(&a.preset) {
+            Some(c) => c,
+            None => bail!("--preset {:?}: unknown (use one of {})", a.preset, GrpoConfig::PRESETS.join(", ")),
+        },
     };
     let completion = match (&a.completion, &a.completion_file) {
         (_, Some(f)) => std::fs::read_to_string(f).with_context(|| format!("--completion-file {}", f.display()))?,
@@ -103,9 +114,8 @@ pub(super) fn run(a: &RewardArgs) -> anyhow::Result<i32> {
         }
         outln!("{}", serde_json::Value::Object(m));
     } else {
-        for (f, w) in &spec.terms {
-            let v = parts.get(f.name()).copied().unwrap_or(0.0);
-            outln!("{:<24} {v:.2}  (weight {w})", f.name());
+        for (name, w, v) in spec.breakdown(&parts) {
+            outln!("{name:<24} {v:.2}  (weight {w})");
         }
         outln!("{:<24} {total:.2}", "total");
     }

@@ -142,7 +142,7 @@ pub fn reward_spec(name: &str) -> Option<RewardSpec> {
     match name {
         "medvlm-r1" => Some(RewardSpec::medvlm_r1()),
         "medvlthinker" => Some(RewardSpec::medvlthinker()),
-        other => RewardFn::parse(other).map(|f| RewardSpec { terms: vec![(f, 1.0)] }),
+        other => RewardFn::parse(other).map(|f| RewardSpec { terms: vec![(f, 1.0)], custom: vec![] }),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The pure domain model: items, datasets, filters and edits. Never imports egui, eframe, wgpu or does I/O.
 
+pub mod custom_reward;
 pub mod dataset;
 pub mod edit;
 pub mod item;

@@ -86,17 +86,20 @@ impl RewardFn {
 pub struct RewardSpec {
     /// `(function, weight)` pairs.
     pub terms: Vec<(RewardFn, f32)>,
+    /// Declarative rewards from the run config (never correctness terms).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom: Vec<super::custom_reward::CustomReward>,
 }
 
 impl RewardSpec {
     /// MedVLM-R1: accuracy + format, weights 1.
     pub fn medvlm_r1() -> Self {
-        Self { terms: vec![(RewardFn::Accuracy, 1.0), (RewardFn::Format, 1.0)] }
+        Self { terms: vec![(RewardFn::Accuracy, 1.0), (RewardFn::Format, 1.0)], custom: vec![] }
     }
 
     /// MedVLThinker: the format-gated binary reward.
     pub fn medvlthinker() -> Self {
-        Self { terms: vec![(RewardFn::MedvlthinkerAccuracy, 1.0)] }
+        Self { terms: vec![(RewardFn::MedvlthinkerAccuracy, 1.0)], custom: vec![] }
     }
 
     /// Whether a completion, scored into `parts` by [`Self::score`], counts as correct for difficulty
@@ -114,7 +117,15 @@ impl RewardSpec {
         Some(terms.all(|(f, _)| parts.get(f.name()).copied().unwrap_or(0.0) >= 1.0))
     }
 
-    /// Scores every term; returns the per-function values and the weighted total.
+    /// Each term's `(name, weight, value)` from `parts` ([`Self::score`]'s), in the spec's order,
+    /// built-in terms first.
+    pub fn breakdown(&self, parts: &BTreeMap<String, f32>) -> Vec<(String, f32, f32)> {
+        let named = self.terms.iter().map(|(f, w)| (f.name().to_string(), *w));
+        let custom = self.custom.iter().map(|c| (c.name.clone(), c.weight));
+        named.chain(custom).map(|(n, w)| (n.clone(), w, parts.get(&n).copied().unwrap_or(0.0))).collect()
+    }
+
+    /// Scores every term, custom ones included; returns the per-function values and the weighted total.
     pub fn score(&self, completion: &str, item: &VqaItem) -> (BTreeMap<String, f32>, f32) {
         let mut parts = BTreeMap::new();
         let mut total = 0.0;
@@ -122,6 +133,11 @@ impl RewardSpec {
             let v = f.score(completion, item);
             parts.insert(f.name().to_string(), v);
             total += w * v;
+        }
+        for c in &self.custom {
+            let v = c.score(completion, item);
+            parts.insert(c.name.clone(), v);
+            total += c.weight * v;
         }
         (parts, total)
     }

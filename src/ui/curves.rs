@@ -10,7 +10,10 @@ use eframe::egui;
 use egui_plot::{Line, LineStyle, Plot, PlotPoints};
 
 use super::theme;
-use crate::app::training::{CHARTS, TrainingState};
+use std::collections::BTreeSet;
+
+use crate::app::Command;
+use crate::app::training::{TrainingState, charts};
 use crate::metrics::ema_debiased;
 
 /// The line style of the `i`-th series of a chart.
@@ -54,7 +57,7 @@ struct Series {
     points: Vec<[f64; 2]>,
 }
 
-fn series_of(t: &TrainingState, metrics: &[&str], palette: &[egui::Color32]) -> Vec<(Series, Vec<[f64; 2]>)> {
+fn series_of(t: &TrainingState, metrics: &[String], palette: &[egui::Color32]) -> Vec<(Series, Vec<[f64; 2]>)> {
     let weight = f64::from(t.curves.smoothing);
     let mut out = Vec::new();
     for (ri, id) in t.visible.iter().enumerate() {
@@ -85,13 +88,16 @@ fn series_of(t: &TrainingState, metrics: &[&str], palette: &[egui::Color32]) -> 
     out
 }
 
-/// The legend above a chart: each series' line sample in its real colour and style.
-fn legend(ui: &mut egui::Ui, series: &[(Series, Vec<[f64; 2]>)]) {
+/// The legend above a chart: each series' line sample in its real colour and style; a click on an
+/// entry hides or shows that series (a hidden one is dimmed).
+fn legend(ui: &mut egui::Ui, series: &[(Series, Vec<[f64; 2]>)], hidden: &BTreeSet<String>, queue: &mut Vec<Command>) {
     ui.horizontal_wrapped(|ui| {
         for (s, _) in series {
-            let (rect, _) = ui.allocate_exact_size(egui::vec2(26.0, 12.0), egui::Sense::hover());
+            let off = hidden.contains(&s.name);
+            let color = if off { s.color.gamma_multiply(0.25) } else { s.color };
+            let (rect, swatch) = ui.allocate_exact_size(egui::vec2(26.0, 12.0), egui::Sense::click());
             let y = rect.center().y;
-            let stroke = egui::Stroke::new(2.0, s.color);
+            let stroke = egui::Stroke::new(2.0, color);
             let (a, b) = (rect.left(), rect.right());
             match s.style {
                 LineStyle::Solid => {
@@ -104,11 +110,17 @@ fn legend(ui: &mut egui::Ui, series: &[(Series, Vec<[f64; 2]>)]) {
                 }
                 LineStyle::Dotted { .. } => {
                     for i in 0..6 {
-                        ui.painter().circle_filled(egui::pos2(a + 2.0 + 4.4 * i as f32, y), 1.2, s.color);
+                        ui.painter().circle_filled(egui::pos2(a + 2.0 + 4.4 * i as f32, y), 1.2, color);
                     }
                 }
             }
-            ui.label(egui::RichText::new(&s.name).small());
+            let text = egui::RichText::new(&s.name).small();
+            let label = ui.add(
+                egui::Label::new(if off { text.weak().strikethrough() } else { text }).sense(egui::Sense::click()),
+            );
+            if swatch.clicked() || label.on_hover_text(if off { "Click to show" } else { "Click to hide" }).clicked() {
+                queue.push(Command::ToggleCurve(s.name.clone()));
+            }
         }
     });
 }
@@ -129,7 +141,7 @@ fn readout(series: &[(Series, Vec<[f64; 2]>)], x: f64, log_y: bool, x_label: &st
 }
 
 /// Draws every chart that has data.
-pub fn show(ui: &mut egui::Ui, t: &TrainingState) {
+pub fn show(ui: &mut egui::Ui, t: &TrainingState, queue: &mut Vec<Command>) {
     let group = egui::Id::unique("training_curves");
     let tokens = theme::of(ui);
     let palette = theme::series_colors(ui.visuals().dark_mode);
@@ -139,16 +151,17 @@ pub fn show(ui: &mut egui::Ui, t: &TrainingState) {
     let height = ((ui.available_height() - 20.0) / 3.2).clamp(120.0, 220.0);
     ui.weak("Wheel scrolls · Ctrl+wheel zooms · right-drag a box to zoom · double-click resets · click pins a step");
     egui::ScrollArea::vertical().id_salt("curves_scroll").show(ui, |ui| {
-        for (title, metrics) in CHARTS {
-            let series = series_of(t, metrics, &palette);
+        for (title, metrics) in charts(t) {
+            let mut series = series_of(t, &metrics, &palette);
             if series.is_empty() {
                 continue;
             }
             any = true;
-            ui.label(egui::RichText::new(*title).strong());
-            legend(ui, &series);
+            ui.label(egui::RichText::new(title).strong());
+            legend(ui, &series, &t.curves.hidden, queue);
+            series.retain(|(s, _)| !t.curves.hidden.contains(&s.name));
             let x_label = t.curves.x_axis.label();
-            let plot = Plot::new(("curve", *title))
+            let plot = Plot::new(("curve", title))
                 .height(height)
                 .link_axis(group, [true, false])
                 .link_cursor(group, [true, false])
@@ -181,7 +194,7 @@ pub fn show(ui: &mut egui::Ui, t: &TrainingState) {
                     );
                 }
             });
-            let pin_id = egui::Id::unique(("curve_pin", *title));
+            let pin_id = egui::Id::unique(("curve_pin", title));
             let hover_x = resp.response.hover_pos().map(|p| resp.transform.value_from_position(p).x);
             if resp.response.clicked()
                 && let Some(x) = hover_x
@@ -229,7 +242,7 @@ mod tests {
             t.visible.insert(id);
         }
         let palette = theme::series_colors(true);
-        let s = series_of(&t, &["reward", "rewards/format/mean"], &palette);
+        let s = series_of(&t, &["reward".into(), "rewards/format/mean".into()], &palette);
         let names: Vec<&str> = s.iter().map(|(x, _)| x.name.as_str()).collect();
         assert_eq!(names, ["#3 reward", "#3 format", "#8 reward", "#8 format"]);
         assert_eq!(s[0].0.color, s[1].0.color, "one colour per run");

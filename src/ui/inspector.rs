@@ -1,13 +1,14 @@
 //! The Inspector workspace: the selected item's image (fit to the pane, on a neutral background)
-//! next to its question, lettered options with the key marked, its metadata, pass-count samples and
-//! the review verdict buttons.
+//! next to its question, lettered options with the key marked, its metadata, pass-count samples, a
+//! reward preview and the review verdict buttons.
 
 use eframe::egui;
 
 use super::theme;
 use crate::app::Command;
-use crate::app::state::{AppState, Inspected};
+use crate::app::state::{AppState, Inspected, RewardPreview};
 use crate::domain::{Answer, ReviewStatus, letter};
+use crate::train::grpo::config::GrpoConfig;
 
 /// The item's review status and the verdict buttons (A / N / X).
 fn review_bar(ui: &mut egui::Ui, state: &AppState, id: i64, queue: &mut Vec<Command>) {
@@ -60,22 +61,67 @@ pub fn show(
     review_bar(ui, state, ins.id, queue);
     let Some(ins) = &state.inspected else { return };
     let view = &mut state.viewer;
+    let preview = (&mut state.reward_preview, &state.training.form);
     if ui.available_width() > 640.0 {
         ui.columns(2, |cols| {
             let height = (cols[0].available_height() - 60.0).max(200.0);
             super::viewer::show(&mut cols[0], ins, view, texture, height, &[]);
-            egui::ScrollArea::vertical().id_salt("inspector_text").show(&mut cols[1], |ui| details(ui, ins));
+            egui::ScrollArea::vertical().id_salt("inspector_text").show(&mut cols[1], |ui| details(ui, ins, preview));
         });
     } else {
         egui::ScrollArea::vertical().id_salt("inspector_all").show(ui, |ui| {
             let height = (ui.available_width()).min(ui.available_height() * 0.6).max(200.0);
             super::viewer::show(ui, ins, view, texture, height, &[]);
-            details(ui, ins);
+            details(ui, ins, preview);
         });
     }
 }
 
-fn details(ui: &mut egui::Ui, ins: &Inspected) {
+/// A completion typed or pasted for the item, scored live by the Training form's rewards (custom
+/// ones included) or a preset's, each component with its weight.
+fn reward_preview(ui: &mut egui::Ui, item: &crate::domain::VqaItem, (p, form): (&mut RewardPreview, &GrpoConfig)) {
+    let tokens = theme::of(ui);
+    egui::CollapsingHeader::new("Reward preview").id_salt("reward_preview").show(ui, |ui| {
+        ui.horizontal(|ui| {
+            ui.weak("Rewards of");
+            egui::ComboBox::from_id_salt("reward_preview_source").selected_text(p.source.as_str()).show_ui(ui, |ui| {
+                ui.selectable_value(&mut p.source, "Training form".to_string(), "Training form");
+                for name in GrpoConfig::PRESETS {
+                    ui.selectable_value(&mut p.source, name.to_string(), name);
+                }
+            });
+        });
+        ui.add(
+            egui::TextEdit::multiline(&mut p.text)
+                .hint_text("Type or paste a completion: <think>…</think><answer>B</answer>")
+                .desired_rows(3)
+                .desired_width(f32::INFINITY)
+                .font(egui::TextStyle::Monospace),
+        );
+        let spec = GrpoConfig::preset(&p.source).unwrap_or_else(|| form.clone()).reward_spec();
+        let (parts, total) = spec.score(&p.text, item);
+        egui::Grid::new("reward_preview_parts").num_columns(3).show(ui, |ui| {
+            for (name, weight, value) in spec.breakdown(&parts) {
+                ui.label(name);
+                ui.monospace(format!("{value:.2}"));
+                ui.weak(format!("× {weight}"));
+                ui.end_row();
+            }
+            ui.strong("total");
+            ui.monospace(egui::RichText::new(format!("{total:.2}")).strong());
+            ui.end_row();
+        });
+        let correct = spec.correct(&parts, &p.text, item);
+        let (mark, color) =
+            if correct { ("✔ counts as correct", tokens.ok) } else { ("✖ not correct", tokens.warn) };
+        ui.colored_label(color, mark).on_hover_text("What a pass count would record for this completion");
+        for violation in crate::review::trace::view(&p.text).violations {
+            ui.colored_label(tokens.warn, format!("⚠ {}", violation.describe()));
+        }
+    });
+}
+
+fn details(ui: &mut egui::Ui, ins: &Inspected, preview: (&mut RewardPreview, &GrpoConfig)) {
     let tokens = theme::of(ui);
     let item = &ins.item;
     ui.label(egui::RichText::new(&item.question).size(17.0).strong());
@@ -123,6 +169,8 @@ fn details(ui: &mut egui::Ui, ins: &Inspected) {
                 }
             });
     }
+    ui.add_space(6.0);
+    reward_preview(ui, &ins.item, preview);
     ui.add_space(10.0);
     egui::Grid::new("item_meta").num_columns(2).striped(true).show(ui, |ui| {
         let mut row = |k: &str, v: String| {

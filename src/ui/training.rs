@@ -40,7 +40,7 @@ pub fn show(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             .show(ui, |ui| rollouts(ui, state, queue));
         // The curves fill what the rollouts leave (drawn in the whole rect, their scroll area
         // covered the rollouts and took their clicks).
-        egui::CentralPanel::default().show(ui, |ui| curves::show(ui, &state.training));
+        egui::CentralPanel::default().show(ui, |ui| curves::show(ui, &state.training, queue));
     });
 }
 

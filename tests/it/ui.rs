@@ -446,4 +446,35 @@ fn two_overlaid_runs_get_different_colours() {
     assert!(a.0 > 60 && b.0 > 60, "swatches are coloured, not grey: {a:?} {b:?}");
     let dist: i32 = a.1.iter().zip(&b.1).map(|(x, y)| (i32::from(*x) - i32::from(*y)).abs()).sum();
     assert!(dist > 90, "two runs, two colours: {a:?} {b:?}");
+    // A click on a legend entry hides that series, another shows it again.
+    h.get_by_label(&labels[0]).click();
+    h.run_steps(2);
+    assert!(h.state().state.training.curves.hidden.contains(&labels[0]));
+    h.get_by_label(&labels[0]).click();
+    h.run_steps(2);
+    assert!(h.state().state.training.curves.hidden.is_empty());
+}
+
+/// A completion typed into the Inspector's reward preview is scored by each reward of the
+/// Training form's preset, with the total and the pass-count verdict.
+#[test]
+fn the_reward_preview_scores_a_typed_completion() {
+    use medvlm::app::{Command, Workspace};
+    let dir = tempdir();
+    let mut h = open_sample(dir.path());
+    let first = h.state().state.project.as_ref().unwrap().rows[0].id;
+    h.state_mut().queue.push(Command::SelectItem(first));
+    h.state_mut().queue.push(Command::ShowWorkspace(Workspace::Inspector));
+    wait_for(&mut h, |h| h.state().state.inspected.is_some() && has(h, "Reward preview"));
+    h.get_by_label("Reward preview").click_accesskit();
+    h.run_steps(2);
+    let key = h.state().state.inspected.as_ref().unwrap().item.answer_letter().unwrap();
+    h.state_mut().state.reward_preview.text = format!("<think>looked</think><answer>{key}</answer>");
+    h.run_steps(2);
+    assert!(has(&h, "accuracy") && has(&h, "format"), "each component is listed");
+    assert!(has(&h, "2.00"), "accuracy 1 + format 1");
+    assert!(has_part(&h, "counts as correct"));
+    h.state_mut().state.reward_preview.text = "<answer>Z</answer>".into();
+    h.run_steps(2);
+    assert!(has(&h, "0.00") && has_part(&h, "not correct"));
 }

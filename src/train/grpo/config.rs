@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::loss::{KlType, LossConfig, LossType, ScaleRewards};
+use crate::domain::custom_reward::CustomReward;
 use crate::domain::prompt::PromptTemplate;
 use crate::domain::reward::{RewardFn, RewardSpec};
 use crate::model::lora::LoraSettings;
@@ -39,6 +40,9 @@ pub struct GrpoConfig {
     pub template: String,
     /// Reward functions with weights.
     pub rewards: Vec<(RewardFn, f32)>,
+    /// Declarative rewards added to them (`[[custom_rewards]]` tables, see
+    /// [`crate::domain::custom_reward`]), logged as `rewards/<name>/mean`.
+    pub custom_rewards: Vec<CustomReward>,
     /// Completions per prompt (G).
     pub num_generations: usize,
     /// Prompts per optimizer step.
@@ -156,6 +160,7 @@ impl GrpoConfig {
             modalities: vec![],
             template: "medvlm-r1-train".into(),
             rewards: RewardSpec::medvlm_r1().terms,
+            custom_rewards: vec![],
             num_generations: 4,
             prompts_per_step: 1,
             steps: 100,
@@ -290,7 +295,7 @@ impl GrpoConfig {
             field: "(config)".into(),
             reason: e.message().to_string(),
         })?;
-        cfg.validate()?;
+        cfg.validate().map_err(|e| with_line(text, e))?;
         Ok(cfg)
     }
 
@@ -322,7 +327,7 @@ impl GrpoConfig {
 
     /// The reward spec.
     pub fn reward_spec(&self) -> RewardSpec {
-        RewardSpec { terms: self.rewards.clone() }
+        RewardSpec { terms: self.rewards.clone(), custom: self.custom_rewards.clone() }
     }
 
     /// The loss settings.
@@ -399,8 +404,16 @@ impl GrpoConfig {
         if !self.prompts_per_step.is_multiple_of(self.gradient_accumulation_steps) {
             return bad("gradient_accumulation_steps", "must divide prompts_per_step");
         }
-        if self.rewards.is_empty() {
+        if self.rewards.is_empty() && self.custom_rewards.is_empty() {
             return bad("rewards", "at least one reward function is needed");
+        }
+        for (i, c) in self.custom_rewards.iter().enumerate() {
+            if let Some((field, reason)) = c.problem() {
+                return bad(&format!("custom_rewards[{i}].{field}"), &reason);
+            }
+            if self.custom_rewards[..i].iter().any(|o| o.name == c.name) {
+                return bad(&format!("custom_rewards[{i}].name"), &format!("{:?} is used twice", c.name));
+            }
         }
         if crate::domain::Split::parse(&self.split).is_none() {
             return bad("split", "must be train, val or test");
@@ -427,6 +440,41 @@ impl GrpoConfig {
 }
 
 /// A TOML error as a field error: the key on the offending line and the line number.
+/// `e` with the line of its field in `text` (`custom_rewards[1].pattern`: the `pattern` key of the
+/// second `[[custom_rewards]]` table), when the user wrote that field.
+fn with_line(text: &str, e: ConfigFieldError) -> ConfigFieldError {
+    let (table, key) = match e.field.split_once('.') {
+        Some((t, k)) => (Some(t), k),
+        None => (None, e.field.as_str()),
+    };
+    let key_line = |line: &str| line.split('=').next().is_some_and(|k| k.trim() == key) && line.contains('=');
+    let mut lines = text.lines().enumerate();
+    let found = match table.and_then(|t| t.split_once('[')) {
+        Some((name, idx)) => {
+            let n: usize = idx.trim_end_matches(']').parse().unwrap_or(0);
+            let header = format!("[[{name}]]");
+            let mut seen = 0;
+            let mut inside = false;
+            lines.find(|(_, l)| {
+                let l = l.trim();
+                if l.starts_with('[') {
+                    inside = l == header && {
+                        seen += 1;
+                        seen == n + 1
+                    };
+                    return false;
+                }
+                inside && key_line(l)
+            })
+        }
+        None => lines.take_while(|(_, l)| !l.trim().starts_with('[')).find(|(_, l)| key_line(l)),
+    };
+    match found {
+        Some((i, _)) => ConfigFieldError { reason: format!("{} (line {})", e.reason, i + 1), ..e },
+        None => e,
+    }
+}
+
 fn toml_error(text: &str, e: &toml::de::Error) -> ConfigFieldError {
     let (field, line) = match e.span() {
         Some(span) => {
@@ -477,6 +525,18 @@ mod tests {
         assert!(e.reason.contains("line 2"), "{e}");
         let e = GrpoConfig::from_toml("preset = \"nope\"\n").unwrap_err();
         assert_eq!(e.field, "preset");
+        let e = GrpoConfig::from_toml("seed = 2\nnum_generations = 1\n").unwrap_err();
+        assert!(e.reason.contains("line 2"), "{e}");
+        // Custom rewards: checked per table, the error at its line.
+        let text = "preset = \"tiny-demo\"\n\n[[custom_rewards]]\nname = \"sides\"\nkind = \"keyword\"\nwords = [\"left\", \"right\"]\nweight = 0.5\n\n[[custom_rewards]]\nname = \"brackets\"\nkind = \"regex\"\npattern = \"(\"\n";
+        let e = GrpoConfig::from_toml(text).unwrap_err();
+        assert_eq!(e.field, "custom_rewards[1].pattern");
+        assert!(e.reason.contains("not a valid regex") && e.reason.contains("line 12"), "{e}");
+        let ok = GrpoConfig::from_toml(&text.replace("\"(\"", "\"\\\\(\"")).unwrap();
+        assert_eq!(ok.reward_spec().custom.len(), 2);
+        let e = GrpoConfig::from_toml("[[custom_rewards]]\nname = \"x\"\nkind = \"wordcount\"\n").unwrap_err();
+        assert!(e.reason.contains("wordcount") && e.reason.contains("line 3"), "{e}");
+        assert_eq!(GrpoConfig::from_toml(&ok.to_toml()).unwrap(), ok);
         // Round trip.
         let d = GrpoConfig::preset("tiny-demo").unwrap();
         assert_eq!(GrpoConfig::from_toml(&d.to_toml()).unwrap(), d);
