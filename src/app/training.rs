@@ -321,6 +321,7 @@ pub const CHARTS: &[(&str, &[&str])] = {
         ("Grad norm", &[GRAD_NORM]),
         ("Learning rate", &[LEARNING_RATE]),
         ("Step time (s)", &[STEP_TIME, TIME_GENERATE, TIME_BACKWARD]),
+        ("Dynamic sampling (groups dropped, rounds)", &[DYNAMIC_DROPPED, DYNAMIC_ROUNDS]),
     ]
 };
 

@@ -86,8 +86,12 @@ fn step_line(step: usize, m: &std::collections::BTreeMap<String, f64>) -> String
         (Some(&k), Some(&a)) if k + a > 0.0 => format!(" (+{k:.0} kernels, {a:.0} autotune)"),
         _ => String::new(),
     };
+    let dynamic = match (m.get(DYNAMIC_DROPPED), m.get(DYNAMIC_ROUNDS)) {
+        (Some(d), Some(r)) => format!(" dropped {d:.0} all-equal groups in {r:.0} rounds"),
+        _ => String::new(),
+    };
     format!(
-        "step {step:>4} reward {} (acc {} fmt {}) std {} zero_std {} len {} kl {} loss {} grad {} {:.2}s{gpu}",
+        "step {step:>4} reward {} (acc {} fmt {}) std {} zero_std {} len {} kl {} loss {} grad {} {:.2}s{gpu}{dynamic}",
         fmt_metric(m, REWARD),
         fmt_metric(m, &reward_mean("accuracy")),
         fmt_metric(m, &reward_mean("format")),

@@ -231,6 +231,16 @@ fn form(ui: &mut egui::Ui, state: &mut AppState) {
                 }
             });
             ui.end_row();
+            ui.label("Dynamic sampling");
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut f.dynamic_sampling, "drop all-equal groups").on_hover_text(
+                    "DAPO / verl filter_groups: groups whose rewards are all equal teach nothing; roll out more prompts until the batch is full",
+                );
+                if f.dynamic_sampling {
+                    ui.add(egui::DragValue::new(&mut f.max_sampling_rounds).range(1..=100).suffix(" rounds at most"));
+                }
+            });
+            ui.end_row();
             ui.label("Seed");
             ui.add(egui::DragValue::new(&mut f.seed));
             ui.end_row();

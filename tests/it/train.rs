@@ -156,3 +156,45 @@ fn a_panicking_training_thread_marks_the_run_failed_and_another_can_start() {
     let notes = poll_until_idle(&mut t);
     assert!(notes.iter().any(|(err, m)| !*err && m.contains("finished")), "{notes:?}");
 }
+
+/// Dynamic sampling drops all-equal groups and rolls out more prompts (logging how many), and a
+/// config's custom rewards are logged under `rewards/<name>/mean`, in one short run.
+#[test]
+fn dynamic_sampling_and_custom_rewards_are_logged_per_step() {
+    let dir = tempdir();
+    let project = sample_copy(dir.path());
+    let cfg = dir.path().join("ds.toml");
+    std::fs::write(
+        &cfg,
+        "preset = \"tiny-demo\"\nsteps = 2\nprompts_per_step = 2\nnum_generations = 4\nmax_completion_length = 48\nsave_steps = 0\n\
+         dynamic_sampling = true\nmax_sampling_rounds = 3\n\n[[custom_rewards]]\nname = \"says_mri\"\nkind = \"keyword\"\n\
+         on = \"think\"\nwords = [\"mri\"]\nweight = 0.1\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["--backend", "cpu", "train", "--project"])
+        .arg(&project)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p = Project::open(&project).unwrap();
+    let run = p.runs().unwrap()[0].id;
+    let m = p.run_metrics(run).unwrap();
+    let rounds = &m["dynamic_sampling/rounds"];
+    assert_eq!(rounds.len(), 2, "one value per step");
+    for (step, r) in rounds {
+        assert!((1.0..=3.0).contains(r), "step {step}: {r} rounds");
+        let dropped = m["dynamic_sampling/dropped_groups"].iter().find(|(s, _)| s == step).unwrap().1;
+        let topped = m["dynamic_sampling/topped_up"].iter().find(|(s, _)| s == step).unwrap().1;
+        let zero_std = m["frac_reward_zero_std"].iter().find(|(s, _)| s == step).unwrap().1;
+        assert!(topped <= dropped, "only dropped groups fill the batch");
+        assert!(
+            (zero_std * 2.0 - topped).abs() < 1e-9,
+            "the final batch's all-equal groups are the top-up: {zero_std} vs {topped}"
+        );
+        assert!(*r > 1.0 || dropped == 0.0 || topped > 0.0, "a drop in round 1 means another round or a top-up");
+    }
+    assert_eq!(m["rewards/says_mri/mean"].len(), 2);
+}

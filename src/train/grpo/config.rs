@@ -81,6 +81,12 @@ pub struct GrpoConfig {
     pub clip_ratio_c: f32,
     /// Advantage scaling.
     pub scale_rewards: ScaleRewards,
+    /// Dynamic sampling (DAPO, verl `filter_groups`): drop groups whose rewards are all equal and
+    /// roll out more prompts until the batch is full.
+    pub dynamic_sampling: bool,
+    /// Rollout rounds per step at most with dynamic sampling (verl `max_num_gen_batches`); a batch
+    /// still short is topped up with dropped groups.
+    pub max_sampling_rounds: usize,
     /// Advantage epsilon (TRL 1e-4, verl 1e-6).
     pub advantage_eps: f32,
     /// Inner optimization iterations per generation batch (mu).
@@ -180,6 +186,8 @@ impl GrpoConfig {
             clip_ratio_c: 3.0,
             scale_rewards: ScaleRewards::Group,
             advantage_eps: 1e-4,
+            dynamic_sampling: false,
+            max_sampling_rounds: 10,
             num_iterations: 1,
             gradient_accumulation_steps: 1,
             learning_rate: 1e-6,
@@ -373,6 +381,9 @@ impl GrpoConfig {
         }
         if self.max_completion_length == 0 {
             return bad("max_completion_length", "must be at least 1");
+        }
+        if self.dynamic_sampling && self.max_sampling_rounds == 0 {
+            return bad("max_sampling_rounds", "must be at least 1 with dynamic_sampling");
         }
         if self.max_prompt_length == 0 {
             return bad("max_prompt_length", "must be at least 1");

@@ -63,6 +63,12 @@ pub mod names {
     pub const GPU_MEMORY_PEAK: &str = "gpu/memory_peak_bytes";
     /// Peak resident memory of the process during the step (Linux), bytes.
     pub const HOST_MEMORY_PEAK: &str = "memory/host_peak_bytes";
+    /// Dynamic sampling: groups dropped for equal rewards in the step.
+    pub const DYNAMIC_DROPPED: &str = "dynamic_sampling/dropped_groups";
+    /// Dynamic sampling: rollout rounds of the step.
+    pub const DYNAMIC_ROUNDS: &str = "dynamic_sampling/rounds";
+    /// Dynamic sampling: dropped groups put back to fill the batch.
+    pub const DYNAMIC_TOPPED_UP: &str = "dynamic_sampling/topped_up";
 
     /// `rewards/<name>/mean`.
     pub fn reward_mean(name: &str) -> String {
@@ -159,6 +165,19 @@ pub struct StepMetrics {
     pub gpu: Option<GpuStepStats>,
     /// Peak resident memory of the process during the step (set by the loop, Linux).
     pub host_peak: Option<u64>,
+    /// Dynamic sampling's counts, when it is on.
+    pub dynamic: Option<DynamicStats>,
+}
+
+/// What dynamic sampling did in a step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DynamicStats {
+    /// Groups dropped for equal rewards.
+    pub dropped: usize,
+    /// Rollout rounds.
+    pub rounds: usize,
+    /// Dropped groups put back to fill the batch.
+    pub topped_up: usize,
 }
 
 impl StepMetrics {
@@ -208,6 +227,11 @@ impl StepMetrics {
         }
         if let Some(p) = self.host_peak {
             put(HOST_MEMORY_PEAK, p as f64);
+        }
+        if let Some(d) = self.dynamic {
+            put(DYNAMIC_DROPPED, d.dropped as f64);
+            put(DYNAMIC_ROUNDS, d.rounds as f64);
+            put(DYNAMIC_TOPPED_UP, d.topped_up as f64);
         }
         for (k, (mean, std)) in &self.rewards {
             m.insert(reward_mean(k), *mean);

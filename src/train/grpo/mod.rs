@@ -4,6 +4,7 @@
 pub mod backward;
 pub mod checkpoint;
 pub mod config;
+pub mod dynamic;
 pub mod error;
 pub mod logps;
 pub mod loss;

@@ -15,7 +15,7 @@ use burn::prelude::*;
 
 use super::checkpoint::{ResumeState, checkpoint_dir, save};
 use super::config::GrpoConfig;
-use super::step::{StepCtx, StepOutcome, grpo_step};
+use super::step::{StepCtx, StepOutcome, grpo_step_with};
 use super::warmup::{Prepared, prepare};
 use crate::model::device::{BackendChoice, choose};
 use crate::model::gpu::kernel_counts;
@@ -185,10 +185,10 @@ fn supervised_step(
     reference: Option<&Vlm>,
     batch: &[&PromptItem],
     optim: &mut AdamW,
-    ctx: &StepCtx<'_>,
+    (ctx, more): (&StepCtx<'_>, &mut dyn FnMut(usize) -> Result<Vec<PromptItem>, RunError>),
     last_good: usize,
 ) -> Result<StepOutcome, RunError> {
-    match std::panic::catch_unwind(AssertUnwindSafe(|| grpo_step(policy, reference, batch, optim, ctx))) {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| grpo_step_with(policy, reference, batch, optim, ctx, more))) {
         Ok(r) => r,
         Err(p) => {
             let message = crate::jobs::panic_text(p.as_ref());
@@ -309,12 +309,19 @@ fn run_inner(
         let batch: Vec<&PromptItem> = read.iter().collect();
         let view = reference_of(&policy);
         crate::model::budget::reset_host_peak();
+        // Dynamic sampling's further rounds read the prompts after this step's.
+        let mut more = |round: usize| {
+            let at = state.cursor + (round * cfg.prompts_per_step) as u64;
+            super::prompts::batch_at(project, (&items, &mut unreadable), at, (cfg, &processor), &mut |w| {
+                sink(RunEvent::Warning(w));
+            })
+        };
         let StepOutcome { model, metrics: mut m, rollouts } = supervised_step(
             policy,
             reference.as_ref().or(view.as_ref()),
             &batch,
             &mut optim,
-            &ctx.at(step),
+            (&ctx.at(step), &mut more),
             last_good,
         )?;
         policy = model;
@@ -345,7 +352,7 @@ fn run_inner(
                 )));
             }
         }
-        state.cursor += cfg.prompts_per_step as u64;
+        state.cursor += (cfg.prompts_per_step * m.dynamic.map_or(1, |d| d.rounds)) as u64;
         state.samples_seen += (cfg.prompts_per_step * cfg.num_generations) as u64;
         state.tokens_seen += m.tokens as u64;
         state.optimizer_steps = optim.step;

@@ -111,6 +111,20 @@ pub struct Rollouts {
 /// # Errors
 /// [`RunError`] from the model or tokenizer.
 pub fn rollout(policy: &Vlm, prompts: &[&PromptItem], ctx: &StepCtx<'_>) -> Result<Rollouts, RunError> {
+    rollout_round(policy, prompts, ctx, 0)
+}
+
+/// [`rollout`] for sampling round `round` of the step (dynamic sampling rolls out more prompts,
+/// each round with its own seed; round 0 is the step's usual seed).
+///
+/// # Errors
+/// As [`rollout`].
+pub fn rollout_round(
+    policy: &Vlm,
+    prompts: &[&PromptItem],
+    ctx: &StepCtx<'_>,
+    round: u64,
+) -> Result<Rollouts, RunError> {
     let (cfg, tok) = (ctx.cfg, ctx.tok);
     let g = cfg.num_generations;
     let t = Instant::now();
@@ -124,7 +138,10 @@ pub fn rollout(policy: &Vlm, prompts: &[&PromptItem], ctx: &StepCtx<'_>) -> Resu
         top_k: cfg.top_k,
         top_p: cfg.top_p,
         max_new_tokens: cfg.max_completion_length,
-        seed: Rng::derive(cfg.seed, 0x5A3D_0000 + ctx.step as u64).next_u64(),
+        seed: match Rng::derive(cfg.seed, 0x5A3D_0000 + ctx.step as u64).next_u64() {
+            s if round == 0 => s,
+            s => Rng::derive(s, round).next_u64(),
+        },
     };
     let out = Generator::new(policy, ctx.dev).with_policy(ctx.policy).generate(
         &batch,
@@ -335,11 +352,38 @@ pub fn grpo_step(
     optim: &mut AdamW,
     ctx: &StepCtx<'_>,
 ) -> Result<StepOutcome, RunError> {
+    let mut none = |_| Err(RunError::Config("dynamic sampling needs a source of more prompts".into()));
+    grpo_step_with(policy, reference, prompts, optim, ctx, &mut none)
+}
+
+/// [`grpo_step`] with dynamic sampling's source of more prompts: `more(round)` reads the prompts of
+/// round `round` (see [`super::dynamic`]).
+///
+/// # Errors
+/// As [`grpo_step`].
+pub fn grpo_step_with(
+    policy: Vlm,
+    reference: Option<&Vlm>,
+    prompts: &[&PromptItem],
+    optim: &mut AdamW,
+    ctx: &StepCtx<'_>,
+    more: &mut dyn FnMut(usize) -> Result<Vec<PromptItem>, RunError>,
+) -> Result<StepOutcome, RunError> {
     let mut peak = MemoryPeak::default();
-    let r = rollout(&policy.valid(), prompts, ctx)?;
+    let owned: Vec<PromptItem>;
+    let (r, s, prompts, dynamic) = if ctx.cfg.dynamic_sampling {
+        let d = super::dynamic::sample_filtered(&policy.valid(), prompts, ctx, more)?;
+        owned = d.prompts;
+        let stats = super::metrics::DynamicStats { dropped: d.dropped, rounds: d.rounds, topped_up: d.topped_up };
+        (d.rollouts, d.scored, owned.iter().collect::<Vec<_>>(), Some(stats))
+    } else {
+        let r = rollout(&policy.valid(), prompts, ctx)?;
+        let s = score(&r, prompts, ctx.cfg);
+        (r, s, prompts.to_vec(), None)
+    };
     peak.sample(ctx.dev);
-    let s = score(&r, prompts, ctx.cfg);
     let mut m = rollout_metrics(&r, &s);
+    m.dynamic = dynamic;
     let (model, o) = optimize(policy, reference, &r, &s, optim, ctx)?;
     peak.sample(ctx.dev);
     m.loss = o.loss;
