@@ -81,6 +81,10 @@ pub enum Command {
     SaveGuidelines(String),
     /// Start a GRPO run with the Training form.
     StartTraining,
+    /// Fill the Training form from a TOML run config (custom rewards included).
+    LoadTrainingConfig,
+    /// Fill the Training form with a run's settings.
+    UseRunSettings(i64),
     /// Pause the running GRPO run before its next step.
     PauseTraining,
     /// Continue a paused run.
@@ -172,6 +176,7 @@ impl Command {
             Self::ReloadProject,
             Self::CancelJobs,
             Self::StartTraining,
+            Self::LoadTrainingConfig,
             Self::PauseTraining,
             Self::ContinueTraining,
             Self::StopTraining,
@@ -232,6 +237,8 @@ impl Command {
             Self::ToggleCurve(name) => format!("Hide or show {name}"),
             Self::SaveGuidelines(_) => "Save review guidelines".into(),
             Self::StartTraining => "Start training run".into(),
+            Self::LoadTrainingConfig => "Load training config…".into(),
+            Self::UseRunSettings(id) => format!("Use the settings of run {id}"),
             Self::PauseTraining => "Pause training".into(),
             Self::ContinueTraining => "Continue training".into(),
             Self::StopTraining => "Stop training".into(),
@@ -303,6 +310,10 @@ impl Command {
                 "Store the edited guidelines as a new version (ratings record the version in force)"
             }
             Self::StartTraining => "Start GRPO on this project with the Training form's settings",
+            Self::LoadTrainingConfig => {
+                "Fill the Training form from a TOML config (custom rewards, dynamic sampling, every setting)"
+            }
+            Self::UseRunSettings(_) => "Fill the Training form with this run's settings, to start another like it",
             Self::PauseTraining => "Hold the run before its next step",
             Self::ContinueTraining => "Continue a paused run",
             Self::StopTraining => "Stop after the current step and write a checkpoint",

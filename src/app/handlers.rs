@@ -11,6 +11,14 @@ use crate::io::import::ImportOptions;
 use crate::jobs::Finished;
 
 impl WorkbenchApp {
+    /// An outcome as a toast: information, or an error.
+    fn toast(&mut self, r: Result<String, String>) {
+        match r {
+            Ok(m) => self.toasts.info(m),
+            Err(e) => self.toasts.error(e),
+        }
+    }
+
     /// Applies one command.
     pub(super) fn apply(&mut self, c: Command, ctx: &egui::Context) {
         match c {
@@ -21,6 +29,11 @@ impl WorkbenchApp {
             Command::NewProject => self.file_dialog(DialogKind::New),
             Command::ImportFiles => self.file_dialog(DialogKind::ImportFiles),
             Command::ImportFolder => self.file_dialog(DialogKind::ImportFolder),
+            Command::LoadTrainingConfig => self.file_dialog(DialogKind::TrainingConfig),
+            Command::UseRunSettings(run) => {
+                let r = self.state.training.use_run(run);
+                self.toast(r);
+            }
             Command::ImportByPath => self.dialog = Dialog::import(vec![]),
             Command::ImportPaths(paths) => self.dialog = Dialog::import(paths),
             Command::ReloadProject
@@ -278,6 +291,12 @@ impl WorkbenchApp {
                     }
                 }
                 DialogKind::ImportFiles | DialogKind::ImportFolder => self.dialog = Dialog::import(paths),
+                DialogKind::TrainingConfig => {
+                    if let Some(p) = paths.into_iter().next() {
+                        let r = self.state.training.load_config(&p);
+                        self.toast(r);
+                    }
+                }
             },
         }
     }

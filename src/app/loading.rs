@@ -35,6 +35,8 @@ pub enum DialogKind {
     ImportFiles,
     /// Import a folder.
     ImportFolder,
+    /// A GRPO run config (TOML) for the Training form.
+    TrainingConfig,
 }
 
 /// Results of the app's jobs.
@@ -95,7 +97,14 @@ fn read_project(target: OpenTarget, ctx: &JobCtx) -> Result<ProjectView, String>
         let metrics = project.run_metrics(r.id).map_err(|e| e.to_string())?;
         runs.insert(
             r.id,
-            crate::metrics::RunSeries { name: r.name, status: r.status, steps, metrics, message: r.message },
+            crate::metrics::RunSeries {
+                name: r.name,
+                status: r.status,
+                steps,
+                metrics,
+                message: r.message,
+                config_json: r.config_json,
+            },
         );
     }
     let uid_of: std::collections::HashMap<i64, String> = rows.iter().map(|r| (r.id, r.uid.clone())).collect();
@@ -311,6 +320,7 @@ impl WorkbenchApp {
                     .map(|p| vec![p]),
                 DialogKind::ImportFiles => d.add_filter("VQA data", &["json", "jsonl", "ndjson", "csv"]).pick_files(),
                 DialogKind::ImportFolder => d.pick_folder().map(|p| vec![p]),
+                DialogKind::TrainingConfig => d.add_filter("GRPO config", &["toml"]).pick_file().map(|p| vec![p]),
             };
             JobOutput::Picked(kind, picked)
         });

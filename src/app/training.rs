@@ -93,6 +93,8 @@ pub fn charts(t: &TrainingState) -> Vec<(&'static str, Vec<String>)> {
 pub struct TrainingState {
     /// The form.
     pub form: GrpoConfig,
+    /// The run whose checkpoints the checkpoint table shows and evaluates (`None`: the newest).
+    pub checkpoint_run: Option<i64>,
     /// Validation message of the form, if invalid.
     pub form_error: Option<String>,
     /// The live run.
@@ -123,6 +125,26 @@ pub struct TrainingState {
 const MAX_ROLLOUTS: usize = 200;
 
 impl TrainingState {
+    /// Fills the form from a TOML run config.
+    ///
+    /// # Errors
+    /// The file, field and line that are wrong.
+    pub fn load_config(&mut self, path: &std::path::Path) -> Result<String, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.form = GrpoConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(format!("Training form filled from {}", path.display()))
+    }
+
+    /// Fills the form with run `id`'s settings.
+    ///
+    /// # Errors
+    /// A run unknown, or its stored config unreadable by this version.
+    pub fn use_run(&mut self, id: i64) -> Result<String, String> {
+        let run = self.runs.get(&id).ok_or_else(|| format!("no run {id}"))?;
+        self.form = serde_json::from_str(&run.config_json).map_err(|e| format!("run {id}'s settings: {e}"))?;
+        Ok(format!("Training form filled with the settings of run #{id} {}", run.name))
+    }
+
     /// Starts (or resumes) a run on a named thread.
     ///
     /// # Errors
@@ -340,4 +362,33 @@ pub fn shown_series(t: &TrainingState) -> Vec<(String, String, Vec<[f64; 2]>)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_loads_a_config_file_or_a_runs_settings_and_names_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.toml");
+        std::fs::write(
+            &path,
+            "preset = \"tiny-demo\"\n[[custom_rewards]]\nname = \"sides\"\nkind = \"keyword\"\nwords = [\"left\"]\n",
+        )
+        .unwrap();
+        let mut t = TrainingState::default();
+        assert!(t.load_config(&path).is_ok());
+        assert_eq!(t.form.custom_rewards[0].name, "sides");
+        std::fs::write(&path, "steps = 3\nnum_generations = 1\n").unwrap();
+        let e = t.load_config(&path).unwrap_err();
+        assert!(e.contains("num_generations") && e.contains("line 2") && e.contains("run.toml"), "{e}");
+        assert_eq!(t.form.custom_rewards.len(), 1, "a bad file leaves the form as it was");
+        let cfg = GrpoConfig { steps: 77, ..GrpoConfig::default() };
+        let config_json = serde_json::to_string(&cfg).unwrap();
+        t.runs.insert(5, RunSeries { name: "old".into(), config_json, ..Default::default() });
+        assert!(t.use_run(5).unwrap().contains("#5 old"));
+        assert_eq!(t.form, cfg);
+        assert!(t.use_run(6).is_err());
+    }
 }

@@ -63,6 +63,8 @@ pub struct RunSeries {
     pub metrics: BTreeMap<String, Vec<(i64, f64)>>,
     /// Why the run ended, when it failed or stopped with a message.
     pub message: Option<String>,
+    /// The run's full config (JSON), to start another run from.
+    pub config_json: String,
 }
 
 impl RunSeries {

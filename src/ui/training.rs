@@ -96,13 +96,24 @@ fn controls(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
                 ui.colored_label(tokens.error, format!("⚠ {e}"));
             }
             let blocked = t.plan.blocked(&t.form);
-            let start = ui.add_enabled(ok.is_ok() && blocked.is_none(), egui::Button::new("▶ Start"));
-            let start = match &blocked {
-                Some((why, _)) => start.on_disabled_hover_text(format!("The pre-flight check refuses this run: {why}")),
-                None => start.on_hover_text("Train on this project's split with these settings"),
-            };
-            if start.clicked() {
-                queue.push(Command::StartTraining);
+            ui.horizontal(|ui| {
+                let start = ui.add_enabled(ok.is_ok() && blocked.is_none(), egui::Button::new("▶ Start"));
+                let start = match &blocked {
+                    Some((why, _)) => {
+                        start.on_disabled_hover_text(format!("The pre-flight check refuses this run: {why}"))
+                    }
+                    None => start.on_hover_text("Train on this project's split with these settings"),
+                };
+                if start.clicked() {
+                    queue.push(Command::StartTraining);
+                }
+                if ui.button("Load config…").on_hover_text(Command::LoadTrainingConfig.description()).clicked() {
+                    queue.push(Command::LoadTrainingConfig);
+                }
+            });
+            if !t.form.custom_rewards.is_empty() {
+                let names: Vec<&str> = t.form.custom_rewards.iter().map(|c| c.name.as_str()).collect();
+                ui.weak(format!("Custom rewards: {}", names.join(", ")));
             }
             if let Some((why, fixes)) = blocked {
                 preflight_fixes(ui, &why, &fixes, &mut state.training.form);
@@ -455,6 +466,11 @@ fn run_list(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
             if active.is_none() && status.is_resumable() && ui.small_button("Resume").clicked() {
                 queue.push(Command::ResumeTrainingRun(id));
             }
+            if active.is_none()
+                && ui.small_button("Use settings").on_hover_text("Fill the form with this run's settings").clicked()
+            {
+                queue.push(Command::UseRunSettings(id));
+            }
         });
         // A failed run says why, in the list (the full text on hover).
         if let Some(m) = message {
@@ -515,8 +531,20 @@ fn rollouts(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
 /// vs out-of-domain (MedVLM-R1's table, per checkpoint).
 fn checkpoint_table(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
     let Some(p) = &state.project else { return };
-    let Some(&run) = state.training.runs.keys().next_back() else { return };
-    ui.heading("Checkpoints");
+    let t = &mut state.training;
+    let Some(&newest) = t.runs.keys().next_back() else { return };
+    // Any run's checkpoints, the newest run's until another is picked.
+    let mut run = t.checkpoint_run.filter(|r| t.runs.contains_key(r)).unwrap_or(newest);
+    ui.horizontal(|ui| {
+        ui.heading("Checkpoints of");
+        let name = |id: i64| t.runs.get(&id).map_or(format!("#{id}"), |r| format!("#{id} {}", r.name));
+        egui::ComboBox::from_id_salt("checkpoint_run").selected_text(name(run)).show_ui(ui, |ui| {
+            for &id in t.runs.keys().rev() {
+                ui.selectable_value(&mut run, id, name(id));
+            }
+        });
+    });
+    t.checkpoint_run = Some(run);
     let mut rows: Vec<_> = p.scores.iter().filter(|s| s.run == run).collect();
     rows.sort_by_key(|s| s.step);
     if ui
