@@ -29,11 +29,6 @@ impl WorkbenchApp {
             Command::NewProject => self.file_dialog(DialogKind::New),
             Command::ImportFiles => self.file_dialog(DialogKind::ImportFiles),
             Command::ImportFolder => self.file_dialog(DialogKind::ImportFolder),
-            Command::LoadTrainingConfig => self.file_dialog(DialogKind::TrainingConfig),
-            Command::UseRunSettings(run) => {
-                let r = self.state.training.use_run(run);
-                self.toast(r);
-            }
             Command::ImportByPath => self.dialog = Dialog::import(vec![]),
             Command::ImportPaths(paths) => self.dialog = Dialog::import(paths),
             Command::ReloadProject
@@ -42,42 +37,6 @@ impl WorkbenchApp {
             | Command::ConfirmImport { .. }
             | Command::About
             | Command::SaveGuidelines(_) => self.apply_jobs_and_dialogs(c),
-            Command::StartTraining | Command::ResumeTrainingRun(_) => {
-                let Some(p) = &self.state.project else { return };
-                let resume = if let Command::ResumeTrainingRun(id) = c { Some(id) } else { None };
-                let waker_ctx = ctx.clone();
-                let waker: crate::jobs::Waker =
-                    std::sync::Arc::new(move || waker_ctx.request_repaint_after(std::time::Duration::from_millis(50)));
-                if let Err(e) = self.state.training.start(p.path.clone(), resume, self.state.training.backend, waker) {
-                    self.toasts.error(e);
-                }
-                self.show_workspace(Workspace::Training);
-            }
-            Command::PauseTraining | Command::ContinueTraining | Command::StopTraining => {
-                if let Some(a) = &self.state.training.active {
-                    use std::sync::atomic::Ordering::Relaxed;
-                    match c {
-                        Command::PauseTraining => a.control.pause.store(true, Relaxed),
-                        Command::ContinueTraining => a.control.pause.store(false, Relaxed),
-                        _ => a.control.stop.store(true, Relaxed),
-                    }
-                }
-            }
-            Command::ExportCurves => {
-                let Some(p) = &self.state.project else { return };
-                let shown = super::training::shown_series(&self.state.training);
-                let csv = crate::metrics::to_csv(
-                    &shown,
-                    f64::from(self.state.training.curves.smoothing),
-                    self.state.training.curves.x_axis,
-                );
-                let stamp = crate::util::now_rfc3339().replace(':', "-");
-                let path = p.path.with_file_name(format!("{}-curves-{stamp}.csv", p.name));
-                match std::fs::write(&path, csv) {
-                    Ok(()) => self.toasts.info(format!("Wrote {} series to {}", shown.len(), path.display())),
-                    Err(e) => self.toasts.error(format!("Cannot write {}: {e}", path.display())),
-                }
-            }
             Command::CommandPalette => self.dialog = Dialog::Palette { query: String::new(), selected: 0 },
             Command::ShortcutSheet => self.dialog = Dialog::Shortcuts,
             Command::ShowWorkspace(w) => self.show_workspace(w),
@@ -128,12 +87,15 @@ impl WorkbenchApp {
                 self.state.refilter();
             }
             Command::SortTable(key) => self.state.sort_by(key),
-            Command::ToggleCurve(name) => {
-                let hidden = &mut self.state.training.curves.hidden;
-                if !hidden.remove(&name) {
-                    hidden.insert(name);
-                }
-            }
+            Command::LoadTrainingConfig
+            | Command::UseRunSettings(_)
+            | Command::StartTraining
+            | Command::ResumeTrainingRun(_)
+            | Command::PauseTraining
+            | Command::ContinueTraining
+            | Command::StopTraining
+            | Command::ExportCurves
+            | Command::ToggleCurve(_) => self.apply_training(c, ctx),
             Command::ToggleBandFilter => {
                 self.state.curation.band_only = !self.state.curation.band_only;
                 self.state.refilter();
@@ -144,6 +106,60 @@ impl WorkbenchApp {
             }
             Command::ResetLayout => self.prefs.tree = super::prefs::default_tree(),
             Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+        }
+    }
+
+    /// The Training workspace's commands: the form, the run's lifecycle, the curves.
+    fn apply_training(&mut self, c: Command, ctx: &egui::Context) {
+        match c {
+            Command::LoadTrainingConfig => self.file_dialog(DialogKind::TrainingConfig),
+            Command::UseRunSettings(run) => {
+                let r = self.state.training.use_run(run);
+                self.toast(r);
+            }
+            Command::StartTraining | Command::ResumeTrainingRun(_) => {
+                let Some(p) = &self.state.project else { return };
+                let resume = if let Command::ResumeTrainingRun(id) = c { Some(id) } else { None };
+                let waker_ctx = ctx.clone();
+                let waker: crate::jobs::Waker =
+                    std::sync::Arc::new(move || waker_ctx.request_repaint_after(std::time::Duration::from_millis(50)));
+                if let Err(e) = self.state.training.start(p.path.clone(), resume, self.state.training.backend, waker) {
+                    self.toasts.error(e);
+                }
+                self.show_workspace(Workspace::Training);
+            }
+            Command::PauseTraining | Command::ContinueTraining | Command::StopTraining => {
+                if let Some(a) = &self.state.training.active {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    match c {
+                        Command::PauseTraining => a.control.pause.store(true, Relaxed),
+                        Command::ContinueTraining => a.control.pause.store(false, Relaxed),
+                        _ => a.control.stop.store(true, Relaxed),
+                    }
+                }
+            }
+            Command::ExportCurves => {
+                let Some(p) = &self.state.project else { return };
+                let shown = super::training::shown_series(&self.state.training);
+                let csv = crate::metrics::to_csv(
+                    &shown,
+                    f64::from(self.state.training.curves.smoothing),
+                    self.state.training.curves.x_axis,
+                );
+                let stamp = crate::util::now_rfc3339().replace(':', "-");
+                let path = p.path.with_file_name(format!("{}-curves-{stamp}.csv", p.name));
+                match std::fs::write(&path, csv) {
+                    Ok(()) => self.toasts.info(format!("Wrote {} series to {}", shown.len(), path.display())),
+                    Err(e) => self.toasts.error(format!("Cannot write {}: {e}", path.display())),
+                }
+            }
+            Command::ToggleCurve(name) => {
+                let hidden = &mut self.state.training.curves.hidden;
+                if !hidden.remove(&name) {
+                    hidden.insert(name);
+                }
+            }
+            _ => {}
         }
     }
 

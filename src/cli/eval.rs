@@ -84,12 +84,11 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
     let Loaded { vlm: model, processor, chosen, .. } =
         Loaded::open_on(&source, chosen, &a.compute.open(super::model::backend(cli)))
             .with_context(|| format!("loading {}", source.describe()))?;
-    let tok = &processor.tok;
     let all = project.items()?;
     let trained_on: BTreeSet<String> =
         all.iter().filter(|(_, i)| i.split == Split::Train).map(|(_, i)| i.modality.as_str().to_string()).collect();
-    // Only the evaluated items' images are read and preprocessed; an item whose image is missing
-    // on disk is skipped, as before.
+    // Only the evaluated items' images are read and preprocessed, each when its batch comes; an
+    // item whose image is missing on disk is skipped, as before.
     let usable = |i: &crate::domain::VqaItem| i.split == split && !i.images.first().is_some_and(|r| r.is_missing());
     let wanted: BTreeSet<&str> = all
         .iter()
@@ -97,7 +96,7 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
         .map(|(_, i)| i.uid.as_str())
         .take(a.limit.unwrap_or(usize::MAX))
         .collect();
-    let (items, skipped) = load_usable_items(&project, &processor, |i| wanted.contains(i.uid.as_str()))?;
+    let (items, skipped) = load_usable_items(&project, |i| wanted.contains(i.uid.as_str()))?;
     for (uid, why) in skipped.iter().take(20) {
         eprintln!("skipped {uid}: {why}");
     }
@@ -129,7 +128,7 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
             }
         };
         let done = (r * items.len()) as u64;
-        reports.push(evaluate(&model, tok, &items, &template, &sampling, a.batch, &chosen.device, |k| {
+        reports.push(evaluate(&model, &processor, &items, &template, &sampling, a.batch, &chosen.device, |k| {
             bar.update("Evaluating", done + k as u64, Some(total))
         })?);
     }
@@ -173,8 +172,14 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
         outln!("{}", line(&format!("in-domain ({names})"), &ind));
         outln!("{}", line("out-of-domain", &ood));
     }
+    for (uid, why) in &reports[0].skipped {
+        eprintln!("skipped {uid}: {why}");
+    }
     if let Some(out) = &a.out {
-        write_outputs(out, &items, &reports, &template)?;
+        // Records follow the items evaluated (an image that no longer decoded is in `skipped`).
+        let evaluated: Vec<&VqaItem> =
+            items.iter().map(|(i, _)| i).filter(|i| !reports[0].skipped.iter().any(|(u, _)| *u == i.uid)).collect();
+        write_outputs(out, &evaluated, &reports, &template)?;
         eprintln!("wrote results to {}", out.display());
     }
     Ok(0)
@@ -182,7 +187,7 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
 
 fn write_outputs(
     out: &std::path::Path,
-    items: &[(VqaItem, Option<crate::model::preprocess::PixelValues>)],
+    items: &[&VqaItem],
     reports: &[EvalReport],
     template: &PromptTemplate,
 ) -> anyhow::Result<()> {
@@ -197,7 +202,7 @@ fn write_outputs(
     )?;
     // MedVLM-R1 (`test_qwen2vl_med.py`): one file per modality slice.
     let mut by_mod: BTreeMap<String, Vec<serde_json::Value>> = BTreeMap::new();
-    for ((item, _), r) in items.iter().zip(&rep.records) {
+    for (item, r) in items.iter().zip(&rep.records) {
         by_mod.entry(item.modality.as_str().to_string()).or_default().push(json!({
             "question": {"image": item.images.iter().map(|i| i.path.clone()).collect::<Vec<_>>(), "problem": item.problem_text(),
                          "solution": r.key.map(|k| k.to_string()), "question": item.question, "options": item.options,
@@ -214,7 +219,7 @@ fn write_outputs(
     let mut lines = String::new();
     let (mut correct_by_ds, mut n_by_ds): (BTreeMap<String, f64>, BTreeMap<String, usize>) =
         (BTreeMap::new(), BTreeMap::new());
-    for (i, (item, _)) in items.iter().enumerate() {
+    for (i, item) in items.iter().enumerate() {
         let parsed: Vec<serde_json::Value> = reports.iter().map(|r| {
             let rec = &r.records[i];
             json!({"output_text": rec.output, "pred_letter": rec.extracted.map(|c| c.to_string()), "is_correct": rec.regrade.1})

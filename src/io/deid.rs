@@ -18,6 +18,7 @@ pub const META_ALLOW: &[&str] = &[
     "qid",
     "img_id",
     "options_inferred",
+    "modality_inferred_from",
     "answer_type",
     "answer_raw",
     "question_type",

@@ -106,17 +106,14 @@ pub fn compare_checkpoints(
             continue;
         }
         let Loaded { vlm: model, processor, .. } = Loaded::open_on(&source, chosen.clone(), &OpenOptions::default())?;
-        // Checkpoints keep the base model's vision config: the images are preprocessed once.
         if items.is_empty() {
-            items = load_items_where(&project, &processor, |i| i.split == split)
+            items = load_items_where(&project, |i| i.split == split)
                 .map_err(|e| RunError::Config(e.to_string()))?
                 .into_iter()
-                .filter(|(i, img)| {
-                    i.split == split && i.answer_letter().is_some() && (img.is_some() || i.images.is_empty())
-                })
+                .filter(|(i, path)| i.answer_letter().is_some() && (path.is_some() || i.images.is_empty()))
                 .collect();
         }
-        let rep = evaluate(&model, &processor.tok, &items, &template, &sampling, 32, &dev, |_| {})?;
+        let rep = evaluate(&model, &processor, &items, &template, &sampling, 32, &dev, |_| {})?;
         let ind: Vec<&Tally> = rep.by_modality.iter().filter(|(m, _)| trained.contains(*m)).map(|(_, t)| t).collect();
         let ood: Vec<&Tally> = rep.by_modality.iter().filter(|(m, _)| !trained.contains(*m)).map(|(_, t)| t).collect();
         let score = CheckpointScore {

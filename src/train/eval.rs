@@ -7,14 +7,13 @@ use std::collections::BTreeMap;
 use burn::prelude::*;
 use serde::Serialize;
 
-use crate::domain::VqaItem;
 use crate::domain::prompt::PromptTemplate;
 use crate::domain::reward::grade_answer;
 use crate::domain::trace::{first_pass_answer, format_ok, regrade_answer, strict_letter};
-use crate::model::chat::ChatTokenizer;
 use crate::model::generate::{Generator, Sampling};
-use crate::model::preprocess::PixelValues;
+use crate::model::processor::Processor;
 use crate::model::{Batch, ModelError, Vlm};
+use crate::train::inputs::{Evaluable, InputError, read_image};
 
 /// One evaluated item.
 #[derive(Debug, Clone, Serialize)]
@@ -88,37 +87,53 @@ pub struct EvalReport {
     pub by_modality: BTreeMap<String, Tally>,
     /// By source.
     pub by_source: BTreeMap<String, Tally>,
+    /// Items left out because their image did not decode when its batch came, with the reason.
+    pub skipped: Vec<(String, String)>,
 }
 
-/// Evaluates `items` (each with its preprocessed image) in batches.
+/// Evaluates `items` in batches, each item's image read and preprocessed when its batch comes
+/// (a real image preprocesses to up to ~24 MB: a split's worth at once would not fit).
 ///
 /// # Errors
 /// [`ModelError`].
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     model: &Vlm,
-    tok: &ChatTokenizer,
-    items: &[(VqaItem, Option<PixelValues>)],
+    processor: &Processor,
+    items: &[Evaluable],
     template: &PromptTemplate,
     sampling: &Sampling,
     batch_size: usize,
     device: &Device,
     mut on_progress: impl FnMut(usize),
 ) -> Result<EvalReport, ModelError> {
-    let merge = model.config.vision.spatial_merge_size;
+    let tok = &processor.tok;
     let mut report = EvalReport::default();
     let generator = Generator::new(model, device).with_rows(batch_size.max(1));
     for chunk in items.chunks(batch_size.max(1)) {
         let mut seqs = Vec::with_capacity(chunk.len());
         let mut images = Vec::new();
-        for (item, img) in chunk {
-            let counts: Vec<usize> = img.iter().map(|p| p.n_tokens(merge)).collect();
+        let mut batch_items = Vec::with_capacity(chunk.len());
+        for (item, path) in chunk {
+            let img = match path.as_deref().map(|p| read_image(processor, p)).transpose() {
+                Ok(img) => img,
+                Err(InputError::Image(e)) => {
+                    report.skipped.push((item.uid.clone(), e.to_string()));
+                    continue;
+                }
+                Err(e) => return Err(ModelError::Invalid(e.to_string())),
+            };
+            let counts: Vec<usize> = img.iter().map(|p| processor.images.tokens(p)).collect();
             seqs.push(tok.prompt(&template.render(item), &counts, None)?);
-            images.extend(img.iter().cloned());
+            images.extend(img);
+            batch_items.push(item);
+        }
+        if seqs.is_empty() {
+            continue;
         }
         let batch = Batch::left_padded(&seqs, tok.endoftext, images);
         let out = generator.generate(&batch, &tok.stop_ids(), sampling, tok.endoftext)?;
-        for ((item, _), ids) in chunk.iter().zip(&out.tokens) {
+        for (item, ids) in batch_items.into_iter().zip(&out.tokens) {
             let output = tok.decode(ids, true)?;
             let extracted = strict_letter(&output);
             let key = item.answer_letter();
@@ -147,7 +162,7 @@ pub fn evaluate(
             report.by_source.entry(item.source.clone()).or_default().add(&rec);
             report.records.push(rec);
         }
-        on_progress(report.records.len());
+        on_progress(report.records.len() + report.skipped.len());
     }
     Ok(report)
 }

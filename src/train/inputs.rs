@@ -279,23 +279,24 @@ pub fn read_image(processor: &Processor, path: &Path) -> Result<PixelValues, Inp
     Ok(processor.image(&rgb, h, w)?)
 }
 
-/// An item with its preprocessed first image (`None`: text only).
-pub type Evaluable = (VqaItem, Option<PixelValues>);
+/// An item with its first image's file (`None`: text only), read and preprocessed only when its
+/// batch is evaluated.
+pub type Evaluable = (VqaItem, Option<PathBuf>);
 
-/// The items `keep` accepts with their preprocessed first image (the others' images are never
-/// read: a real image preprocesses to up to ~24 MB of pixel values), leaving out items whose image
-/// is missing, flagged unreadable, or does not decode now, named with the reason (jobs skip them).
+/// The items `keep` accepts with their first image's file, leaving out items whose image is
+/// missing or flagged unreadable, named with the reason (jobs skip them). No image is decoded here:
+/// a real image preprocesses to up to ~24 MB of pixel values, so each is read when its batch
+/// comes.
 ///
 /// # Errors
-/// Store and preprocessing errors.
+/// Store errors.
 pub fn load_usable_items(
     project: &Project,
-    processor: &Processor,
     keep: impl Fn(&VqaItem) -> bool,
 ) -> Result<(Vec<Evaluable>, crate::train::Skipped), InputError> {
     let (mut out, mut skipped) = (Vec::new(), Vec::new());
     for (_, item) in project.items()?.into_iter().filter(|(_, i)| keep(i)) {
-        let img = match item.images.first() {
+        let path = match item.images.first() {
             Some(r) if r.is_missing() => {
                 skipped.push((item.uid.clone(), "image file missing".to_string()));
                 continue;
@@ -305,17 +306,10 @@ pub fn load_usable_items(
                     .push((item.uid.clone(), format!("image unreadable: {}", r.unreadable.as_deref().unwrap_or(""))));
                 continue;
             }
-            Some(r) => match read_image(processor, &project.resolve_image(&r.path)) {
-                Ok(p) => Some(p),
-                Err(InputError::Image(e)) => {
-                    skipped.push((item.uid.clone(), e.to_string()));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            },
+            Some(r) => Some(project.resolve_image(&r.path)),
             None => None,
         };
-        out.push((item, img));
+        out.push((item, path));
     }
     Ok((out, skipped))
 }
@@ -324,10 +318,6 @@ pub fn load_usable_items(
 ///
 /// # Errors
 /// As [`load_usable_items`].
-pub fn load_items_where(
-    project: &Project,
-    processor: &Processor,
-    keep: impl Fn(&VqaItem) -> bool,
-) -> Result<Vec<Evaluable>, InputError> {
-    Ok(load_usable_items(project, processor, keep)?.0)
+pub fn load_items_where(project: &Project, keep: impl Fn(&VqaItem) -> bool) -> Result<Vec<Evaluable>, InputError> {
+    Ok(load_usable_items(project, keep)?.0)
 }

@@ -18,13 +18,12 @@ use crate::domain::{Split, VqaItem};
 use crate::jobs::ProgressSink;
 use crate::model::chat::ChatTokenizer;
 use crate::model::generate::Sampling;
-use crate::model::preprocess::PixelValues;
 use crate::model::processor::Processor;
 use crate::model::weights::Dtype;
 use crate::model::{ModelError, Vlm};
 use crate::rng::Rng;
 use crate::store::Project;
-use crate::train::inputs::load_items_where;
+use crate::train::inputs::{Evaluable, load_items_where};
 
 /// Settings of the warm start.
 #[derive(Debug, Clone, Serialize)]
@@ -132,13 +131,13 @@ pub fn pretrain(opts: &PretrainOptions, progress: &dyn ProgressSink) -> Result<P
     let parameters = model.num_params();
     let processor = Processor::new(tok, &model);
     let tok = &processor.tok;
-    let items = load_items_where(&project, &processor, |_| true)?;
+    let items = load_items_where(&project, |_| true)?;
     // Training items keep their raw pixels: each visit may mirror the image (and the findings and key
     // with it), so the 400 sample images teach position-invariant perception.
     let mut train = Vec::new();
     for (item, _) in items
         .iter()
-        .filter(|(i, img)| i.split == Split::Train && img.is_some() && super::traces::item_findings(i).is_some())
+        .filter(|(i, path)| i.split == Split::Train && path.is_some() && super::traces::item_findings(i).is_some())
     {
         if let Some(r) = item.images.first() {
             let (rgb, h, w) = crate::io::images::read_rgb(&project.resolve_image(&r.path))?;
@@ -198,10 +197,10 @@ pub fn pretrain(opts: &PretrainOptions, progress: &dyn ProgressSink) -> Result<P
     // Evaluate what was saved (f16 round trip), on the plain CPU device.
     let cpu = Device::flex();
     let saved = Vlm::load(&opts.out, &cpu)?;
-    let test: Vec<(VqaItem, Option<PixelValues>)> = items.into_iter().filter(|(i, _)| i.split == Split::Test).collect();
+    let test: Vec<Evaluable> = items.into_iter().filter(|(i, _)| i.split == Split::Test).collect();
     let sampling = Sampling { greedy: true, max_new_tokens: 96, ..Sampling::default() };
     let n_test = test.len() as u64;
-    let report = evaluate(&saved, tok, &test, &PromptTemplate::MedvlmR1Eval, &sampling, 32, &cpu, |n| {
+    let report = evaluate(&saved, &processor, &test, &PromptTemplate::MedvlmR1Eval, &sampling, 32, &cpu, |n| {
         progress.update("Evaluating on the test split", n as u64, Some(n_test));
     })?;
     let out =
