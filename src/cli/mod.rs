@@ -19,6 +19,7 @@ macro_rules! out {
 
 mod curate;
 mod dev;
+mod dicom;
 mod eval;
 mod filter;
 mod import;
@@ -118,6 +119,9 @@ pub enum Command {
     Curate(curate::CurateArgs),
     /// Model debugging tools (`medvlm model logits`).
     Model(model::ModelArgs),
+    /// DICOM files: `info` (syntax, geometry, window, patient attributes present), `tags` (the
+    /// header with patient data hidden), `render` (a frame through a window to PNG).
+    Dicom(dicom::DicomArgs),
     /// Score a completion with a preset's reward functions against an answer key, each component
     /// printed (`--json`: `total` and one key per component).
     Reward(reward::RewardArgs),
@@ -205,6 +209,7 @@ pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<i32> {
         }
         Command::Dev(args) => dev::run(args),
         Command::Reward(args) => reward::run(args),
+        Command::Dicom(args) => dicom::run(args),
         Command::Generate(args) => model::generate_cmd(cli, args),
         Command::Eval(args) => eval::run(cli, args),
         Command::Review(args) => review::run(cli, args),

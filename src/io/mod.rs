@@ -1,8 +1,11 @@
 //! File formats: importers for the VQA datasets users actually have, exports that carry no local
-//! paths or identifying columns, and image file inspection. No UI imports.
+//! paths or identifying columns, image file inspection, and DICOM with its patient attributes. No
+//! UI imports.
 
 pub mod deid;
+pub mod dicom;
 pub mod export;
 pub mod images;
 pub mod import;
 pub mod parquet;
+pub mod phi;

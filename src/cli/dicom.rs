@@ -1,0 +1,120 @@
+//! `medvlm dicom info|tags|render`: what a DICOM file holds (transfer syntax, geometry, window,
+//! the patient attributes it carries, by name), its header as a searchable tag list with patient
+//! data hidden, and a frame rendered through a window to PNG, as the model would see it.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+
+use crate::io::dicom::{Window, order_series, read, tag_rows};
+
+/// `medvlm dicom`.
+#[derive(Debug, clap::Args)]
+pub struct DicomArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: DicomCommand,
+}
+
+/// DICOM subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum DicomCommand {
+    /// One line per file (a series in anatomical order): syntax, modality, size, frames, window,
+    /// spacing, position, and the patient attributes present. Exit status 1 when a file fails.
+    Info {
+        /// Files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// The header's elements with their keywords; patient data and private values hidden.
+    Tags {
+        /// The file.
+        file: PathBuf,
+        /// Only rows whose tag, keyword or value contains this (case-insensitive).
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// A frame through a window (default: the file's) to an 8-bit PNG.
+    Render {
+        /// The file.
+        file: PathBuf,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+        /// Frame (0-based).
+        #[arg(long, default_value_t = 0)]
+        frame: usize,
+        /// Window as `CENTRE,WIDTH` in Modality-LUT units (HU for CT), e.g. `-600,1500` for lung.
+        #[arg(long, allow_hyphen_values = true)]
+        window: Option<String>,
+    },
+}
+
+fn parse_window(s: &str) -> anyhow::Result<Window> {
+    let (c, w) = s.split_once(',').context("--window: use CENTRE,WIDTH")?;
+    let (center, width): (f64, f64) =
+        (c.trim().parse().context("--window centre")?, w.trim().parse().context("--window width")?);
+    if width.is_nan() || width <= 1.0 {
+        bail!("--window width must be more than 1");
+    }
+    Ok(Window { center, width })
+}
+
+pub(super) fn run(a: &DicomArgs) -> anyhow::Result<i32> {
+    match &a.command {
+        DicomCommand::Info { files } => {
+            let mut ok = Vec::new();
+            let mut failed = 0;
+            for f in files {
+                match read(f) {
+                    Ok(img) => ok.push((f.clone(), img)),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("error: {e}");
+                    }
+                }
+            }
+            order_series(&mut ok);
+            for (f, i) in &ok {
+                let w = i.window.map_or("-".into(), |w| format!("{}/{}", w.center, w.width));
+                let sp = i.pixel_spacing.map_or("-".into(), |(r, c)| format!("{r}x{c} mm"));
+                let z = i.position.map_or("-".into(), |p| format!("z={}", p[2]));
+                let phi = if i.phi.is_empty() { "none".into() } else { i.phi.join(",") };
+                outln!(
+                    "{}: {} {} {}x{} frames {} window {w} spacing {sp} {z}{}; patient data: {phi}",
+                    f.display(),
+                    i.transfer_syntax.1,
+                    i.modality,
+                    i.cols,
+                    i.rows,
+                    i.frames(),
+                    if i.burned_in { "; burned-in text likely" } else { "" }
+                );
+            }
+            Ok(i32::from(failed > 0))
+        }
+        DicomCommand::Tags { file, search } => {
+            let needle = search.as_deref().map(str::to_lowercase);
+            for r in tag_rows(file)? {
+                let line = format!("{} {} {:<36} {}", r.tag, r.vr, r.keyword, r.value);
+                if needle.as_ref().is_none_or(|n| line.to_lowercase().contains(n)) {
+                    outln!("{line}");
+                }
+            }
+            Ok(0)
+        }
+        DicomCommand::Render { file, out, frame, window } => {
+            let img = read(file)?;
+            let w = window.as_deref().map(parse_window).transpose()?;
+            let Some(rgb) = img.render(*frame, w) else {
+                bail!("{}: no frame {frame} (the file has {})", file.display(), img.frames());
+            };
+            image::RgbImage::from_raw(img.cols as u32, img.rows as u32, rgb)
+                .context("frame size")?
+                .save(out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {}", out.display());
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! DICOM files through dicom-rs: pixel data of every transfer syntax the crates decode (explicit
+//! and implicit VR little endian, big endian, deflate, RLE, JPEG baseline / extended / lossless,
+//! JPEG 2000), the Modality LUT (rescale slope and intercept: Hounsfield units for CT) before any
+//! window, the file's window as the default, MONOCHROME1 inverted, RGB and YBR, every frame; the
+//! geometry a viewer and a series need (pixel spacing, position, instance number); and which
+//! patient attributes the header carries ([`super::phi`], names only). Errors name the file and
+//! the reason, never a tag's value.
+
+use std::path::{Path, PathBuf};
+
+use dicom_core::Tag;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex as _;
+use dicom_object::{DefaultDicomObject, open_file};
+use dicom_pixeldata::PixelDecoder as _;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+/// Why a DICOM file cannot be used, with the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {problem}", path.display())]
+pub struct DicomError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+/// What is wrong with a DICOM file (never a tag's value).
+#[derive(Debug, thiserror::Error)]
+pub enum Problem {
+    /// No `DICM` marker after the 128-byte preamble.
+    #[error("not a DICOM file (no DICM marker at byte 128)")]
+    NotDicom,
+    /// The header or data set does not parse.
+    #[error("the DICOM data set cannot be read (truncated or corrupt)")]
+    Corrupt,
+    /// A transfer syntax the crates cannot decode.
+    #[error("unsupported transfer syntax {uid} ({name})")]
+    UnsupportedSyntax {
+        /// Its UID.
+        uid: String,
+        /// Its name.
+        name: String,
+    },
+    /// No pixel data: a structured report, a waveform, a presentation state.
+    #[error("no pixel data (SOP class {0}): not an image")]
+    NoPixelData(String),
+    /// Pixel data present but not decodable.
+    #[error("the pixel data cannot be decoded (truncated, or attributes that disagree with it)")]
+    BadPixels,
+    /// A photometric interpretation not handled.
+    #[error("unsupported photometric interpretation {0}")]
+    Photometric(String),
+    /// The file cannot be read.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// A window: centre and width, in the values after the Modality LUT.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Window {
+    /// Centre.
+    pub center: f64,
+    /// Width (> 1).
+    pub width: f64,
+}
+
+/// A decoded DICOM image.
+#[derive(Debug, Clone)]
+pub struct DicomImage {
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// Grey frames: Modality-LUT values (HU for CT), row-major, `rows × cols` each; empty for colour.
+    pub grey: Vec<Vec<f32>>,
+    /// Colour frames: interleaved 8-bit RGB, `rows × cols × 3` each; empty for grey.
+    pub rgb: Vec<Vec<u8>>,
+    /// MONOCHROME1: low values are white.
+    pub monochrome1: bool,
+    /// The file's first window, if it has one.
+    pub window: Option<Window>,
+    /// Row and column spacing in mm.
+    pub pixel_spacing: Option<(f64, f64)>,
+    /// Image Position (Patient), mm.
+    pub position: Option<[f64; 3]>,
+    /// Instance Number.
+    pub instance: Option<i64>,
+    /// Modality (`CT`, `MR`, `CR`, `US`, ...).
+    pub modality: String,
+    /// Transfer syntax UID and name.
+    pub transfer_syntax: (String, String),
+    /// Patient attributes the header carries, by keyword ([`super::phi`]).
+    pub phi: Vec<&'static str>,
+    /// Burned-in text is declared (Burned In Annotation = YES) or likely (the modality).
+    pub burned_in: bool,
+}
+
+fn text(obj: &DefaultDicomObject, tag: Tag) -> Option<String> {
+    let s = obj.element_opt(tag).ok().flatten()?.to_str().ok()?.trim().to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+fn floats(obj: &DefaultDicomObject, tag: Tag) -> Option<Vec<f64>> {
+    obj.element_opt(tag).ok().flatten()?.to_multi_float64().ok().filter(|v| !v.is_empty())
+}
+
+/// True when the element exists with a value (a sequence counts when it has items).
+fn has_value(obj: &DefaultDicomObject, tag: Tag) -> bool {
+    match obj.element_opt(tag) {
+        Ok(Some(e)) => e.to_str().map_or(true, |s| !s.trim().is_empty()),
+        _ => false,
+    }
+}
+
+fn open(path: &Path) -> Result<DefaultDicomObject, Problem> {
+    let head = std::fs::read(path).map_err(|e| Problem::Io(e.to_string()))?;
+    if head.len() < 132 || &head[128..132] != b"DICM" {
+        return Err(Problem::NotDicom);
+    }
+    open_file(path).map_err(|_| Problem::Corrupt)
+}
+
+/// Reads and decodes `path`.
+///
+/// # Errors
+/// [`DicomError`] naming the file and the reason.
+pub fn read(path: &Path) -> Result<DicomImage, DicomError> {
+    read_inner(path).map_err(|problem| DicomError { path: path.to_path_buf(), problem })
+}
+
+fn read_inner(path: &Path) -> Result<DicomImage, Problem> {
+    use dicom_dictionary_std::tags;
+    let obj = open(path)?;
+    let uid = obj.meta().transfer_syntax().trim_end_matches('\0').to_string();
+    let syntax = TransferSyntaxRegistry.get(&uid);
+    let name = syntax.map_or("unknown", |s| s.name()).to_string();
+    if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
+        let sop = text(&obj, tags::SOP_CLASS_UID).unwrap_or_else(|| "unknown".into());
+        return Err(Problem::NoPixelData(sop));
+    }
+    if !syntax.is_some_and(|s| s.can_decode_all()) {
+        return Err(Problem::UnsupportedSyntax { uid, name });
+    }
+    let decoded = obj.decode_pixel_data().map_err(|_| Problem::BadPixels)?;
+    let (rows, cols) = (decoded.rows() as usize, decoded.columns() as usize);
+    let photometric = decoded.photometric_interpretation().to_string();
+    let frames = decoded.number_of_frames();
+    let (mut grey, mut rgb) = (Vec::new(), Vec::new());
+    for f in 0..frames {
+        match (decoded.samples_per_pixel(), photometric.as_str()) {
+            (1, "MONOCHROME1" | "MONOCHROME2") => {
+                grey.push(decoded.to_vec_frame::<f32>(f).map_err(|_| Problem::BadPixels)?);
+            }
+            (3, "RGB") => rgb.push(decoded.to_vec_frame::<u8>(f).map_err(|_| Problem::BadPixels)?),
+            (3, p) if p.starts_with("YBR") => {
+                let ybr = decoded.to_vec_frame::<u8>(f).map_err(|_| Problem::BadPixels)?;
+                rgb.push(ybr_to_rgb(&ybr));
+            }
+            (_, p) => return Err(Problem::Photometric(p.to_string())),
+        }
+    }
+    let window = decoded
+        .window()
+        .ok()
+        .flatten()
+        .and_then(|w| w.first())
+        .filter(|w| w.width > 0.0)
+        .map(|w| Window { center: w.center, width: w.width });
+    let modality = text(&obj, tags::MODALITY).unwrap_or_default();
+    let burned_in = text(&obj, tags::BURNED_IN_ANNOTATION).is_some_and(|v| v.eq_ignore_ascii_case("YES"))
+        || super::phi::BURNED_IN_MODALITIES.contains(&modality.as_str());
+    let has_private = obj.tags().any(super::phi::is_private);
+    Ok(DicomImage {
+        rows,
+        cols,
+        grey,
+        rgb,
+        monochrome1: photometric == "MONOCHROME1",
+        window,
+        pixel_spacing: floats(&obj, tags::PIXEL_SPACING).filter(|v| v.len() == 2).map(|v| (v[0], v[1])),
+        position: floats(&obj, tags::IMAGE_POSITION_PATIENT).filter(|v| v.len() == 3).map(|v| [v[0], v[1], v[2]]),
+        instance: text(&obj, tags::INSTANCE_NUMBER).and_then(|s| s.parse().ok()),
+        modality,
+        transfer_syntax: (uid, name),
+        phi: super::phi::detect(|t| has_value(&obj, t), has_private),
+        burned_in,
+    })
+}
+
+/// Full-range YCbCr (YBR_FULL, as decoded) to RGB, ITU-R BT.601.
+fn ybr_to_rgb(ybr: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ybr.len());
+    for p in ybr.chunks_exact(3) {
+        let (y, cb, cr) = (f32::from(p[0]), f32::from(p[1]) - 128.0, f32::from(p[2]) - 128.0);
+        for v in [y + 1.402 * cr, y - 0.344_136 * cb - 0.714_136 * cr, y + 1.772 * cb] {
+            out.push(v.round().clamp(0.0, 255.0) as u8);
+        }
+    }
+    out
+}
+
+impl DicomImage {
+    /// Frames in the file.
+    pub fn frames(&self) -> usize {
+        self.grey.len().max(self.rgb.len())
+    }
+
+    /// The window a rendering uses by default: the file's, else the frame's full range.
+    pub fn default_window(&self, frame: usize) -> Window {
+        self.window.unwrap_or_else(|| {
+            let v = self.grey.get(frame).map_or(&[][..], Vec::as_slice);
+            let (lo, hi) = v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+            if lo.is_finite() && hi > lo {
+                // The linear VOI function maps `lo` to 0 and `hi` to 255 with this centre and width.
+                Window { center: (f64::from(lo) + f64::from(hi) + 1.0) / 2.0, width: f64::from(hi - lo) + 1.0 }
+            } else {
+                Window { center: 0.0, width: 2.0 }
+            }
+        })
+    }
+
+    /// Frame `frame` as interleaved 8-bit RGB: grey values through `window` (the default window
+    /// when `None`; the linear VOI function of PS3.3 C.11.2.1.2), MONOCHROME1 inverted; colour
+    /// frames as stored.
+    pub fn render(&self, frame: usize, window: Option<Window>) -> Option<Vec<u8>> {
+        if let Some(rgb) = self.rgb.get(frame) {
+            return Some(rgb.clone());
+        }
+        let values = self.grey.get(frame)?;
+        let w = window.unwrap_or_else(|| self.default_window(frame));
+        let (c, width) = (w.center, w.width.max(1.0 + f64::EPSILON));
+        let mut out = Vec::with_capacity(values.len() * 3);
+        for &x in values {
+            let y = ((f64::from(x) - (c - 0.5)) / (width - 1.0) + 0.5).clamp(0.0, 1.0) * 255.0;
+            let g = y.round() as u8;
+            let g = if self.monochrome1 { 255 - g } else { g };
+            out.extend([g, g, g]);
+        }
+        Some(out)
+    }
+}
+
+/// A series' files in anatomical order: by position along the slice normal (z of Image Position
+/// (Patient)), then Instance Number, then file name.
+pub fn order_series(images: &mut [(PathBuf, DicomImage)]) {
+    images.sort_by(|(pa, a), (pb, b)| {
+        let z = |i: &DicomImage| i.position.map(|p| p[2]);
+        z(a).partial_cmp(&z(b)).unwrap_or(std::cmp::Ordering::Equal).then(a.instance.cmp(&b.instance)).then(pa.cmp(pb))
+    });
+}
+
+/// One header element as a tag browser shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRow {
+    /// `(gggg,eeee)`.
+    pub tag: String,
+    /// Value representation.
+    pub vr: String,
+    /// Dictionary keyword (`PatientName`), or `Private` / `Unknown`.
+    pub keyword: String,
+    /// The value as text, or what it is: patient data and private values are hidden, binary
+    /// values give their size.
+    pub value: String,
+}
+
+/// The top-level elements of `path`'s data set, in tag order, with patient data hidden.
+///
+/// # Errors
+/// [`DicomError`] naming the file.
+pub fn tag_rows(path: &Path) -> Result<Vec<TagRow>, DicomError> {
+    use dicom_core::dictionary::{DataDictionary as _, DataDictionaryEntry as _};
+    use dicom_core::header::HasLength as _;
+    let obj = open(path).map_err(|problem| DicomError { path: path.to_path_buf(), problem })?;
+    let dict = dicom_dictionary_std::StandardDataDictionary;
+    let mut out = Vec::new();
+    for e in obj.iter() {
+        let tag = e.header().tag;
+        let vr = e.header().vr().to_string().to_string();
+        let keyword = if super::phi::is_private(tag) {
+            "Private".to_string()
+        } else {
+            dict.by_tag(tag).map_or("Unknown".to_string(), |d| d.alias().to_string())
+        };
+        let value = if super::phi::is_basic_profile(tag) || super::phi::is_private(tag) {
+            "(hidden: patient data)".to_string()
+        } else if matches!(vr.as_str(), "OB" | "OW" | "OF" | "OD" | "UN" | "SQ") {
+            match e.header().length().get() {
+                Some(n) => format!("({n} bytes)"),
+                None => "(undefined length)".to_string(),
+            }
+        } else {
+            let s = e.to_str().map(|s| s.trim().to_string()).unwrap_or_default();
+            if s.chars().count() > 80 { format!("{}…", s.chars().take(80).collect::<String>()) } else { s }
+        };
+        out.push(TagRow { tag: format!("({:04X},{:04X})", tag.group(), tag.element()), vr, keyword, value });
+    }
+    Ok(out)
+}

@@ -1,0 +1,121 @@
+//! DICOM reading on files made with pydicom (`tests/fixtures/dicom/make_fixtures.py`): every
+//! transfer syntax decoded to the same Hounsfield values, MONOCHROME1, RGB, multi-frame, a series
+//! out of order, and the broken files each named with its reason; no patient value in any error.
+
+use medvlm::io::dicom::{Problem, Window, order_series, read, tag_rows};
+
+use super::common::{bin, fixture};
+
+fn dcm(name: &str) -> std::path::PathBuf {
+    fixture(&format!("dicom/{name}"))
+}
+
+/// Stored `x*60 + y*30` with intercept -1024 (see the fixture script).
+fn hu(x: usize, y: usize) -> f32 {
+    (x * 60 + y * 30) as f32 - 1024.0
+}
+
+#[test]
+fn every_supported_syntax_decodes_to_the_same_hounsfield_units() {
+    for f in ["ct_explicit_le", "ct_implicit_le", "ct_big_endian", "ct_deflate", "ct_rle", "ct_j2k"] {
+        let img = read(&dcm(&format!("{f}.dcm"))).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!((img.rows, img.cols, img.frames()), (32, 32, 1), "{f}");
+        let v = &img.grey[0];
+        for (x, y) in [(0, 0), (2, 1), (31, 31)] {
+            assert_eq!(v[y * 32 + x], hu(x, y), "{f} at ({x},{y})");
+        }
+        assert_eq!(img.window, Some(Window { center: 40.0, width: 400.0 }), "{f}");
+        assert_eq!(img.pixel_spacing, Some((0.5, 0.75)), "{f}");
+        assert_eq!(img.modality, "CT");
+        for k in ["PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "AccessionNumber", "PrivateTags"] {
+            assert!(img.phi.contains(&k), "{f}: {k} not detected in {:?}", img.phi);
+        }
+    }
+    // The file's soft-tissue window: -1024 HU is black, +240 HU (centre + width/2) and above white.
+    let img = read(&dcm("ct_explicit_le.dcm")).unwrap();
+    let rgb = img.render(0, None).unwrap();
+    assert_eq!(rgb[0], 0);
+    let bright = (31 * 32 + 31) * 3;
+    assert_eq!(rgb[bright], 255);
+    // A lung window shows the air gradient the soft-tissue window clips.
+    let lung = img.render(0, Some(Window { center: -600.0, width: 1500.0 })).unwrap();
+    assert!(lung[0] > 0 && lung[3 * 2] > lung[0]);
+}
+
+#[test]
+fn lossy_jpeg_monochrome1_rgb_and_frames() {
+    let jpeg = read(&dcm("xr_jpeg_baseline.dcm")).unwrap();
+    let v = &jpeg.grey[0];
+    for x in [0, 10, 31] {
+        assert!((v[5 * 32 + x] - (x * 8) as f32).abs() <= 8.0, "JPEG baseline near its source at x={x}: {}", v[x]);
+    }
+    let m1 = read(&dcm("cr_monochrome1.dcm")).unwrap();
+    assert!(m1.monochrome1);
+    let r = m1.render(0, None).unwrap();
+    assert_eq!(r[0], 255, "MONOCHROME1: the lowest value is white");
+    assert_eq!(r[31 * 3], 0);
+    let rgb = read(&dcm("ot_rgb.dcm")).unwrap();
+    assert_eq!(&rgb.render(0, None).unwrap()[..6], &[200, 0, 0, 200, 0, 30]);
+    assert!(rgb.burned_in, "secondary capture / OT is flagged for burned-in text");
+    let mf = read(&dcm("ct_multiframe.dcm")).unwrap();
+    assert_eq!(mf.frames(), 3);
+    assert_eq!(mf.grey[2][0], 200.0 - 1024.0);
+}
+
+#[test]
+fn a_series_is_ordered_by_position_not_file_name() {
+    let mut s: Vec<_> = ["series_a.dcm", "series_b.dcm", "series_c.dcm"]
+        .iter()
+        .map(|f| (dcm(&format!("series/{f}")), read(&dcm(&format!("series/{f}"))).unwrap()))
+        .collect();
+    order_series(&mut s);
+    let z: Vec<f64> = s.iter().map(|(_, i)| i.position.unwrap()[2]).collect();
+    assert_eq!(z, [0.0, 10.0, 20.0]);
+    assert_eq!(s.iter().map(|(_, i)| i.instance.unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
+}
+
+#[test]
+fn broken_and_unsupported_files_are_named_with_the_reason_and_no_patient_value() {
+    type Expect = fn(&Problem) -> bool;
+    let cases: [(&str, Expect); 4] = [
+        ("ct_jpegls.dcm", |p| matches!(p, Problem::UnsupportedSyntax { uid, .. } if uid == "1.2.840.10008.1.2.4.80")),
+        ("ct_truncated.dcm", |p| matches!(p, Problem::BadPixels | Problem::Corrupt)),
+        ("sr_no_pixels.dcm", |p| matches!(p, Problem::NoPixelData(_))),
+        ("not_dicom.dcm", |p| matches!(p, Problem::NotDicom)),
+    ];
+    for (f, expected) in cases {
+        let e = read(&dcm(f)).unwrap_err();
+        assert!(expected(&e.problem), "{f}: {e}");
+        let text = e.to_string();
+        assert!(text.contains(f), "the error names the file: {text}");
+        for phi in ["DOE", "JANE", "MRN-0042", "19700101", "Synthetic General", "ACC-123"] {
+            assert!(!text.contains(phi), "{f}: a patient value in the error: {text}");
+        }
+    }
+    assert!(read(&dcm("ct_jpegls.dcm")).unwrap_err().to_string().contains("JPEG-LS"));
+}
+
+#[test]
+fn the_tag_browser_and_the_cli_hide_patient_values() {
+    let rows = tag_rows(&dcm("ct_explicit_le.dcm")).unwrap();
+    let name = rows.iter().find(|r| r.keyword == "PatientName").unwrap();
+    assert_eq!(name.value, "(hidden: patient data)");
+    assert!(rows.iter().any(|r| r.keyword == "Modality" && r.value == "CT"));
+    assert!(rows.iter().any(|r| r.keyword == "Private"));
+    let mut files: Vec<std::path::PathBuf> =
+        std::fs::read_dir(fixture("dicom")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    files.sort();
+    let o = bin().arg("dicom").arg("info").args(&files).output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "some fixtures are broken on purpose");
+    assert!(out.contains("ct_rle.dcm: RLE Lossless CT 32x32") && out.contains("patient data: "), "{out}");
+    assert!(err.contains("ct_jpegls.dcm") && err.contains("unsupported transfer syntax"), "{err}");
+    let t = bin().args(["dicom", "tags", "--search", "patient"]).arg(dcm("ct_explicit_le.dcm")).output().unwrap();
+    let tags = String::from_utf8_lossy(&t.stdout);
+    assert!(tags.contains("PatientName") && tags.contains("hidden"), "{tags}");
+    for text in [&*out, &*err, &*tags] {
+        for phi in ["DOE", "MRN-0042", "19700101", "ACC-123", "private note"] {
+            assert!(!text.contains(phi), "a patient value printed: {text}");
+        }
+    }
+}
