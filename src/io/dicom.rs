@@ -240,6 +240,86 @@ impl DicomImage {
     }
 }
 
+/// What a DICOM rendering stored in a project came from: everything but the header's values.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Rendered {
+    /// The frame rendered (the middle one of a multi-frame file).
+    pub frame: usize,
+    /// Frames in the file.
+    pub frames: usize,
+    /// The window used (the file's, else the frame's range).
+    pub window: Window,
+    /// Modality as the file says.
+    pub modality: String,
+    /// Transfer syntax name.
+    pub transfer_syntax: String,
+    /// Row and column spacing, mm.
+    pub pixel_spacing: Option<(f64, f64)>,
+    /// Patient attributes the header carried, by keyword (their values are not kept).
+    pub phi: Vec<&'static str>,
+    /// Burned-in text declared or likely.
+    pub burned_in: bool,
+}
+
+/// Renders `path`'s middle frame through its default window to an 8-bit PNG in `dir`, named by
+/// the PNG's content hash (the name says nothing of the patient, and the PNG carries no header);
+/// returns the PNG's reference and what it came from.
+///
+/// # Errors
+/// [`DicomError`] naming the file; writing the PNG.
+pub fn render_to(path: &Path, dir: &Path) -> Result<(crate::domain::ImageRef, Rendered), DicomError> {
+    let err = |problem| DicomError { path: path.to_path_buf(), problem };
+    let img = read(path)?;
+    let frame = img.frames() / 2;
+    let window = img.default_window(frame);
+    let rgb = img.render(frame, Some(window)).ok_or_else(|| err(Problem::BadPixels))?;
+    let mut png = Vec::new();
+    image::RgbImage::from_raw(img.cols as u32, img.rows as u32, rgb)
+        .ok_or_else(|| err(Problem::BadPixels))?
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| err(Problem::Io(e.to_string())))?;
+    let sha = {
+        use sha2::Digest as _;
+        super::images::hex(&sha2::Sha256::digest(&png))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| err(Problem::Io(e.to_string())))?;
+    let out = dir.join(format!("{sha}.png"));
+    if !out.exists() {
+        std::fs::write(&out, &png).map_err(|e| err(Problem::Io(e.to_string())))?;
+    }
+    let r = crate::domain::ImageRef {
+        path: out.to_string_lossy().into_owned(),
+        sha256: Some(sha),
+        bytes: Some(png.len() as u64),
+        width: Some(img.cols as u32),
+        height: Some(img.rows as u32),
+        unreadable: None,
+    };
+    let rendered = Rendered {
+        frame,
+        frames: img.frames(),
+        window: if img.rgb.is_empty() { window } else { Window { center: 127.5, width: 256.0 } },
+        modality: img.modality.clone(),
+        transfer_syntax: img.transfer_syntax.1.clone(),
+        pixel_spacing: img.pixel_spacing,
+        phi: img.phi.clone(),
+        burned_in: img.burned_in,
+    };
+    Ok((r, rendered))
+}
+
+/// Our modality for a DICOM Modality value.
+pub fn modality_of(dicom: &str) -> Option<crate::domain::Modality> {
+    use crate::domain::Modality;
+    match dicom {
+        "CT" => Some(Modality::Ct),
+        "MR" => Some(Modality::Mri),
+        "CR" | "DX" | "RG" | "MG" | "XR" => Some(Modality::XRay),
+        "US" => Some(Modality::Ultrasound),
+        _ => None,
+    }
+}
+
 /// A series' files in anatomical order: by position along the slice normal (z of Image Position
 /// (Patient)), then Instance Number, then file name.
 pub fn order_series(images: &mut [(PathBuf, DicomImage)]) {

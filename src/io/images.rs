@@ -89,7 +89,8 @@ pub fn sniff(path: &Path) -> std::io::Result<FileKind> {
 }
 
 /// The message for DICOM and NIfTI files until their importers exist.
-pub const CLINICAL_FORMAT_NOT_YET: &str = "DICOM/NIfTI import is not supported yet";
+pub const CLINICAL_FORMAT_NOT_YET: &str =
+    "DICOM/NIfTI import is not supported yet, except DICOM images named by a manifest (its `image` column)";
 
 /// Why a PNG/JPEG file cannot be used, found by decoding all of it (and, for JPEG, by its
 /// end-of-image marker: a truncated JPEG still decodes, with the missing part grey).
@@ -122,6 +123,10 @@ pub struct ImageResolver {
     cache: HashMap<PathBuf, ImageRef>,
     root: Option<PathBuf>,
     allow_outside: bool,
+    /// Where DICOM renderings go (the project's `dicom-renders/`); `None`: DICOM is refused.
+    renders: Option<PathBuf>,
+    /// What each rendering came from, by the rendering's path as stored in its [`ImageRef`].
+    dicom: HashMap<String, super::dicom::Rendered>,
 }
 
 /// Why an existing image file could not be used.
@@ -144,6 +149,17 @@ impl ImageResolver {
     pub fn set_root(&mut self, dir: &Path) {
         let dir = crate::util::absolute(dir);
         self.root = Some(std::fs::canonicalize(&dir).unwrap_or(dir));
+    }
+
+    /// Renders DICOM files into `dir` (the project's `dicom-renders/`) instead of refusing them.
+    pub fn set_render_dir(&mut self, dir: &Path) {
+        self.renders = Some(dir.to_path_buf());
+    }
+
+    /// Where the image at `stored` (an [`ImageRef::path`]) was rendered from, if it is a DICOM
+    /// rendering.
+    pub fn dicom_source(&self, stored: &str) -> Option<&super::dicom::Rendered> {
+        self.dicom.get(stored)
     }
 
     fn outside(&self, path: &Path) -> Option<String> {
@@ -178,10 +194,16 @@ impl ImageResolver {
                 return Err(bad("not a regular file".into()));
             }
             let kind = sniff(&path).map_err(|e| bad(e.to_string()))?;
-            match kind {
-                FileKind::Png | FileKind::Jpeg => {}
-                FileKind::Dicom | FileKind::Nifti => return Err(bad(CLINICAL_FORMAT_NOT_YET.into())),
-                FileKind::Other => return Err(bad("not a PNG or JPEG file".into())),
+            match (&kind, &self.renders) {
+                (FileKind::Png | FileKind::Jpeg, _) => {}
+                (FileKind::Dicom, Some(dir)) => {
+                    let (r, rendered) = super::dicom::render_to(&path, dir).map_err(|e| bad(e.problem.to_string()))?;
+                    self.dicom.insert(r.path.clone(), rendered);
+                    self.cache.insert(path, r.clone());
+                    return Ok(r);
+                }
+                (FileKind::Dicom | FileKind::Nifti, _) => return Err(bad(CLINICAL_FORMAT_NOT_YET.into())),
+                (FileKind::Other, _) => return Err(bad("not a PNG, JPEG or DICOM file".into())),
             }
             let (sha, bytes) = hash_file(&path).map_err(|e| bad(e.to_string()))?;
             match verify_decodes(&path, &kind) {

@@ -119,3 +119,63 @@ fn the_tag_browser_and_the_cli_hide_patient_values() {
         }
     }
 }
+
+/// A manifest naming DICOM files imports them as items: each rendered through its window to a
+/// PNG in the project (named by its hash), the window, frame, spacing and the patient attributes'
+/// names kept with the item, `phi:detected` tagged; no header value reaches the project file or
+/// an export, and an undecodable file is the named error of its row.
+#[test]
+fn a_manifest_of_dicom_files_imports_renderings_without_patient_values() {
+    let d = super::common::tempdir();
+    let data = d.path().join("scans");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in ["ct_explicit_le.dcm", "ct_multiframe.dcm", "ct_jpegls.dcm"] {
+        std::fs::copy(dcm(f), data.join(f)).unwrap();
+    }
+    std::fs::write(
+        data.join("manifest.csv"),
+        "image,question,options,answer\nct_explicit_le.dcm,Is there a fracture?,Yes|No,B\n\
+         ct_multiframe.dcm,Is the liver enlarged?,Yes|No,A\nct_jpegls.dcm,Is this normal?,Yes|No,A\n",
+    )
+    .unwrap();
+    let project = d.path().join("p.medvlm");
+    let o = bin().args(["import", "--project"]).arg(&project).arg(&data).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("ct_jpegls.dcm") && err.contains("unsupported transfer syntax"), "{err}");
+    let p = medvlm::store::Project::open(&project).unwrap();
+    let items: Vec<_> = p.items().unwrap().into_iter().map(|(_, i)| i).collect();
+    assert_eq!(items.len(), 2);
+    for it in &items {
+        assert_eq!(it.modality, medvlm::domain::Modality::Ct);
+        assert!(it.tags.contains(&"phi:detected".to_string()), "{:?}", it.tags);
+        assert_eq!(it.meta["dicom"]["window"], serde_json::json!([40.0, 400.0]));
+        assert_eq!(it.meta["pixel_spacing"], serde_json::json!([0.5, 0.75]));
+        assert!(it.meta["phi_attributes"].as_array().unwrap().iter().any(|k| k == "PatientName"));
+        let png = p.resolve_image(&it.images[0].path);
+        assert!(png.starts_with(d.path().join("dicom-renders")), "{}", png.display());
+        let (rgb, h, w) = medvlm::io::images::read_rgb(&png).unwrap();
+        assert_eq!((h, w), (32, 32));
+        assert_eq!(rgb[0], 0, "-1024 HU is black in the 40/400 window");
+    }
+    let multi = items.iter().find(|i| i.question.contains("liver")).unwrap();
+    assert_eq!((multi.meta["dicom"]["frame"].as_u64(), multi.meta["dicom"]["frames"].as_u64()), (Some(1), Some(3)));
+    drop(p);
+    let out = d.path().join("export.jsonl");
+    let e = bin()
+        .args(["curate", "export", "--format", "jsonl", "--project"])
+        .arg(&project)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    let mut stored = std::fs::read(&project).unwrap();
+    stored.extend(std::fs::read(d.path().join("p.medvlm-wal")).unwrap_or_default());
+    let exported = std::fs::read(&out).unwrap();
+    for phi in ["DOE^JANE", "MRN-0042", "19700101", "ACC-123", "Synthetic General", "private note"] {
+        for (what, bytes) in [("project", &stored), ("export", &exported)] {
+            assert!(!bytes.windows(phi.len()).any(|w| w == phi.as_bytes()), "{phi} in the {what}");
+        }
+    }
+}

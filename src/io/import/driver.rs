@@ -133,6 +133,8 @@ pub fn import_paths(
 ) -> Result<ImportSummary, ImportError> {
     let mut summary = ImportSummary::default();
     let mut images = ImageResolver::new(opts.allow_outside);
+    // DICOM images a manifest names are rendered into the project's folder.
+    images.set_render_dir(&project.dir().join("dicom-renders"));
     for (n, path) in paths.iter().enumerate() {
         if progress.is_cancelled() {
             summary.cancelled = true;

@@ -223,9 +223,11 @@ fn record(
         Some(u) => u,
         None => format!("{source}/{}", short_hash(&[image_names.first().map_or("", String::as_str), &question])),
     };
-    let modality = match text(row, "modality") {
-        Some(m) => Modality::parse(&m).ok_or_else(|| format!("unknown modality {m:?}"))?,
-        None => Modality::Other,
+    let dicom = refs.first().and_then(|r| images.dicom_source(&r.path)).cloned();
+    let modality = match (text(row, "modality"), &dicom) {
+        (Some(m), _) => Modality::parse(&m).ok_or_else(|| format!("unknown modality {m:?}"))?,
+        (None, Some(d)) => crate::io::dicom::modality_of(&d.modality).unwrap_or(Modality::Other),
+        (None, None) => Modality::Other,
     };
     let split = match (opts.split, text(row, "split")) {
         (Some(s), _) => s,
@@ -237,11 +239,14 @@ fn record(
         _ => text(row, "tags").map(|t| t.split([';', '|']).map(str::to_string).collect()).unwrap_or_default(),
     };
     tags.extend(opts.tags.iter().cloned());
-    let meta = row
+    let mut meta: std::collections::BTreeMap<String, Value> = row
         .iter()
         .filter(|(k, _)| !KNOWN.contains(&k.as_str()) && !is_option_column(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    if let Some(d) = dicom {
+        dicom_meta(&d, &mut meta, &mut tags);
+    }
     let mut item = VqaItem {
         uid,
         images: refs,
@@ -257,6 +262,33 @@ fn record(
     };
     item.normalize_tags();
     Ok(item)
+}
+
+/// A DICOM rendering's provenance in the item: the window and frame the model sees (so training
+/// and review see the same image), the spacing for the ruler, and the patient attributes the
+/// header carried, by name, with `phi:detected` / `burned-in-text` tags for the facets.
+fn dicom_meta(
+    d: &crate::io::dicom::Rendered,
+    meta: &mut std::collections::BTreeMap<String, Value>,
+    tags: &mut Vec<String>,
+) {
+    meta.insert(
+        "dicom".into(),
+        serde_json::json!({
+            "window": [d.window.center, d.window.width], "frame": d.frame, "frames": d.frames,
+            "modality": d.modality, "transfer_syntax": d.transfer_syntax,
+        }),
+    );
+    if let Some((r, c)) = d.pixel_spacing {
+        meta.insert("pixel_spacing".into(), serde_json::json!([r, c]));
+    }
+    if !d.phi.is_empty() {
+        meta.insert("phi_attributes".into(), serde_json::json!(d.phi));
+        tags.push("phi:detected".into());
+    }
+    if d.burned_in {
+        tags.push("burned-in-text".into());
+    }
 }
 
 fn is_option_column(k: &str) -> bool {
