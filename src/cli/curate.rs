@@ -81,6 +81,10 @@ pub struct ExportArgs {
     /// workbench knows leave the machine; other columns are listed in a warning.
     #[arg(long = "keep-meta", value_name = "NAME")]
     pub keep_meta: Vec<String>,
+    /// Export items tagged `burned-in-text` (their pixels may show patient text) anyway; without
+    /// it such an export is refused (best effort: only what import could flag is flagged).
+    #[arg(long)]
+    pub allow_burned_in_text: bool,
 }
 
 /// `medvlm curate version`.
@@ -307,6 +311,7 @@ pub(super) fn export(cli: &Cli, a: &ExportArgs) -> anyhow::Result<i32> {
         include_excluded: a.include_excluded,
         version: a.version.clone(),
         keep_meta: a.keep_meta.clone(),
+        allow_burned_in_text: a.allow_burned_in_text,
     };
     // `--out DIR` (an existing folder, or a path without extension): a file named after the version.
     let out = if a.out.is_dir() || a.out.extension().is_none() {

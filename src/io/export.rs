@@ -79,6 +79,9 @@ pub struct ExportOptions {
     pub version: Option<String>,
     /// Metadata columns to export besides the allow-list (the user's explicit choice).
     pub keep_meta: Vec<String>,
+    /// Export items tagged `burned-in-text` (patient text may be in their pixels) anyway: the
+    /// user's confirmation for this export.
+    pub allow_burned_in_text: bool,
 }
 
 impl Default for ExportOptions {
@@ -94,6 +97,7 @@ impl Default for ExportOptions {
             include_excluded: false,
             version: None,
             keep_meta: Vec::new(),
+            allow_burned_in_text: false,
         }
     }
 }
@@ -142,7 +146,20 @@ pub enum ExportError {
     /// Nothing passed the filters.
     #[error("no items pass the export filters")]
     Empty,
+    /// Items whose pixels may carry patient text, not confirmed.
+    #[error(
+        "{count} items may carry patient text burned into their pixels (tag `{BURNED_IN_TAG}`: ultrasound, secondary capture, or Burned In Annotation = YES), e.g. {first}; review and exclude them, or confirm this export (--allow-burned-in-text)"
+    )]
+    BurnedInText {
+        /// How many.
+        count: usize,
+        /// The first one's uid.
+        first: String,
+    },
 }
+
+/// The tag of items whose pixels may carry burned-in patient text (set on import).
+pub const BURNED_IN_TAG: &str = "burned-in-text";
 
 /// The tag that marks an item as excluded by a curator.
 pub const EXCLUDED_TAG: &str = "excluded";
@@ -178,6 +195,12 @@ pub fn export(
                 _ => true,
             }
     });
+    // The PHI gate: pixels that may show a patient's name go out only when the user confirms.
+    let burned: Vec<&VqaItem> =
+        items.iter().map(|(_, it)| it).filter(|it| it.tags.iter().any(|t| t == BURNED_IN_TAG)).collect();
+    if let (Some(first), false) = (burned.first(), opts.allow_burned_in_text) {
+        return Err(ExportError::BurnedInText { count: burned.len(), first: first.uid.clone() });
+    }
     // Items whose images cannot go out (missing or unreadable) are left out and named.
     let mut warnings = Vec::new();
     let damaged = project.damaged_items()?;

@@ -129,13 +129,14 @@ fn a_manifest_of_dicom_files_imports_renderings_without_patient_values() {
     let d = super::common::tempdir();
     let data = d.path().join("scans");
     std::fs::create_dir_all(&data).unwrap();
-    for f in ["ct_explicit_le.dcm", "ct_multiframe.dcm", "ct_jpegls.dcm"] {
+    for f in ["ct_explicit_le.dcm", "ct_multiframe.dcm", "ct_jpegls.dcm", "ot_rgb.dcm"] {
         std::fs::copy(dcm(f), data.join(f)).unwrap();
     }
     std::fs::write(
         data.join("manifest.csv"),
         "image,question,options,answer\nct_explicit_le.dcm,Is there a fracture?,Yes|No,B\n\
-         ct_multiframe.dcm,Is the liver enlarged?,Yes|No,A\nct_jpegls.dcm,Is this normal?,Yes|No,A\n",
+         ct_multiframe.dcm,Is the liver enlarged?,Yes|No,A\nct_jpegls.dcm,Is this normal?,Yes|No,A\n\
+         ot_rgb.dcm,Is this a screenshot?,Yes|No,A\n",
     )
     .unwrap();
     let project = d.path().join("p.medvlm");
@@ -145,8 +146,10 @@ fn a_manifest_of_dicom_files_imports_renderings_without_patient_values() {
     assert!(err.contains("ct_jpegls.dcm") && err.contains("unsupported transfer syntax"), "{err}");
     let p = medvlm::store::Project::open(&project).unwrap();
     let items: Vec<_> = p.items().unwrap().into_iter().map(|(_, i)| i).collect();
-    assert_eq!(items.len(), 2);
-    for it in &items {
+    assert_eq!(items.len(), 3);
+    let shot = items.iter().find(|i| i.question.contains("screenshot")).unwrap();
+    assert!(shot.tags.contains(&"burned-in-text".to_string()), "{:?}", shot.tags);
+    for it in items.iter().filter(|i| !i.question.contains("screenshot")) {
         assert_eq!(it.modality, medvlm::domain::Modality::Ct);
         assert!(it.tags.contains(&"phi:detected".to_string()), "{:?}", it.tags);
         assert_eq!(it.meta["dicom"]["window"], serde_json::json!([40.0, 400.0]));
@@ -162,13 +165,22 @@ fn a_manifest_of_dicom_files_imports_renderings_without_patient_values() {
     assert_eq!((multi.meta["dicom"]["frame"].as_u64(), multi.meta["dicom"]["frames"].as_u64()), (Some(1), Some(3)));
     drop(p);
     let out = d.path().join("export.jsonl");
-    let e = bin()
-        .args(["curate", "export", "--format", "jsonl", "--project"])
-        .arg(&project)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let export = |extra: &[&str]| {
+        bin()
+            .args(["curate", "export", "--format", "jsonl", "--project"])
+            .arg(&project)
+            .arg("--out")
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // The PHI gate: the screenshot may show patient text in its pixels.
+    let refused = export(&[]);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && why.contains("1 items may carry patient text"), "{why}");
+    assert!(why.contains("--allow-burned-in-text") && !out.exists(), "{why}");
+    let e = export(&["--allow-burned-in-text"]);
     assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
     let mut stored = std::fs::read(&project).unwrap();
     stored.extend(std::fs::read(d.path().join("p.medvlm-wal")).unwrap_or_default());
