@@ -128,6 +128,8 @@ pub struct JobStatus {
 
 struct Running<T> {
     id: JobId,
+    /// The write queue it belongs to ([`Jobs::spawn_queued`]).
+    queue: Option<String>,
     status: JobStatus,
     cancel: Arc<AtomicBool>,
     result: Arc<Mutex<Option<Result<T, String>>>>,
@@ -144,12 +146,16 @@ pub struct Finished<T> {
     pub elapsed: Duration,
 }
 
+/// Work waiting for its queue: `(queue, name, work)`.
+type Pending<T> = (String, String, Box<dyn FnOnce(&JobCtx) -> T + Send>);
+
 /// The set of background jobs owned by the app. `T` is the app's job-result type.
 pub struct Jobs<T> {
     waker: Waker,
     tx: SyncSender<Msg>,
     rx: Receiver<Msg>,
     running: Vec<Running<T>>,
+    pending: std::collections::VecDeque<Pending<T>>,
     next_id: JobId,
 }
 
@@ -157,7 +163,27 @@ impl<T: Send + 'static> Jobs<T> {
     /// An empty job set whose workers call `waker` after each message.
     pub fn new(waker: Waker) -> Self {
         let (tx, rx) = sync_channel(256);
-        Self { waker, tx, rx, running: Vec::new(), next_id: 1 }
+        Self { waker, tx, rx, running: Vec::new(), pending: std::collections::VecDeque::new(), next_id: 1 }
+    }
+
+    /// Starts `work` now, or when the jobs of `queue` before it have finished: writes that must all
+    /// land, in the order they were asked for (a verdict and the next one, an edit and its undo).
+    ///
+    /// # Errors
+    /// [`JobError::Spawn`] when it starts at once and the OS refuses the thread.
+    pub fn spawn_queued(
+        &mut self,
+        queue: &str,
+        name: &str,
+        work: impl FnOnce(&JobCtx) -> T + Send + 'static,
+    ) -> Result<(), JobError> {
+        let busy = self.running.iter().any(|r| r.queue.as_deref() == Some(queue))
+            || self.pending.iter().any(|(q, _, _)| q == queue);
+        if busy {
+            self.pending.push_back((queue.to_string(), name.to_string(), Box::new(work)));
+            return Ok(());
+        }
+        self.start(Some(queue), name, work).map(|_| ())
     }
 
     /// Starts `work` on a thread named `name`. Refuses a second job with the same name.
@@ -168,6 +194,15 @@ impl<T: Send + 'static> Jobs<T> {
         if self.is_running(name) {
             return Err(JobError::AlreadyRunning(name.to_string()));
         }
+        self.start(None, name, work)
+    }
+
+    fn start(
+        &mut self,
+        queue: Option<&str>,
+        name: &str,
+        work: impl FnOnce(&JobCtx) -> T + Send + 'static,
+    ) -> Result<JobId, JobError> {
         let id = self.next_id;
         self.next_id += 1;
         let cancel = Arc::new(AtomicBool::new(false));
@@ -195,6 +230,7 @@ impl<T: Send + 'static> Jobs<T> {
             .map_err(|source| JobError::Spawn { name: name.to_string(), source })?;
         self.running.push(Running {
             id,
+            queue: queue.map(str::to_string),
             status: JobStatus { name: name.to_string(), progress: None, started: Instant::now() },
             cancel,
             result,
@@ -226,9 +262,24 @@ impl<T: Send + 'static> Jobs<T> {
                     .and_then(|mut s| s.take())
                     .unwrap_or_else(|| Err("job ended without a result".into()));
                 finished.push(Finished { name: r.status.name, result, elapsed: r.status.started.elapsed() });
+                if let Some(q) = r.queue {
+                    self.start_next(&q, &mut finished);
+                }
             }
         }
         finished
+    }
+
+    /// Starts the next waiting job of `queue`; a thread the OS refuses is reported as finished
+    /// with the error (and the one after it is tried).
+    fn start_next(&mut self, queue: &str, finished: &mut Vec<Finished<T>>) {
+        while let Some(pos) = self.pending.iter().position(|(q, _, _)| q == queue) {
+            let Some((q, name, work)) = self.pending.remove(pos) else { return };
+            match self.start(Some(&q), &name, work) {
+                Ok(_) => return,
+                Err(e) => finished.push(Finished { name, result: Err(e.to_string()), elapsed: Duration::ZERO }),
+            }
+        }
     }
 
     /// True while a job with this name runs.
@@ -284,6 +335,32 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    #[test]
+    fn queued_writes_all_run_in_order_one_at_a_time() {
+        let mut jobs: Jobs<usize> = Jobs::new(Arc::new(|| {}));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        for k in 0..4 {
+            let o = order.clone();
+            jobs.spawn_queued("writes", "verdict", move |_| {
+                std::thread::sleep(Duration::from_millis(20));
+                if let Ok(mut v) = o.lock() {
+                    v.push(k);
+                }
+                k
+            })
+            .unwrap();
+            assert!(jobs.len() <= 1, "one write at a time");
+        }
+        let mut done = Vec::new();
+        let t0 = Instant::now();
+        while done.len() < 4 && t0.elapsed() < Duration::from_secs(10) {
+            done.extend(jobs.poll().into_iter().map(|f| f.result.unwrap()));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(done, [0, 1, 2, 3]);
+        assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
     }
 
     #[test]

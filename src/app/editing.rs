@@ -21,7 +21,7 @@ impl WorkbenchApp {
             self.toasts.error("No project open");
             return;
         }
-        self.spawn_on_project(name, move |path, ctx| {
+        self.write_on_project(name, move |path, ctx| {
             ctx.update(name, 0, None);
             JobOutput::Edited(Project::open(&path).map_err(|e| e.to_string()).and_then(|mut p| work(&mut p)))
         });

@@ -242,6 +242,20 @@ impl WorkbenchApp {
         }
     }
 
+    /// [`Self::spawn_on_project`] for a write: queued behind the project's other writes, so
+    /// quick successive ones (verdicts, judgments, an edit and its undo) all land, in order.
+    pub(super) fn write_on_project(
+        &mut self,
+        name: &'static str,
+        work: impl FnOnce(PathBuf, &JobCtx) -> JobOutput + Send + 'static,
+    ) {
+        let Some(p) = &self.state.project else { return };
+        let path = p.path.clone();
+        if let Err(e) = self.jobs.spawn_queued("project writes", name, move |ctx| work(path, ctx)) {
+            self.toasts.error(e.to_string());
+        }
+    }
+
     /// Runs `work` as a named job with the open project's path (nothing without a project); a job
     /// that cannot start (one of that name is running) becomes a toast.
     pub(super) fn spawn_on_project(

@@ -98,7 +98,7 @@ impl WorkbenchApp {
         ab.tally.add(choice);
         ab.done += 1;
         ab.pos += 1;
-        self.spawn_on_project("judgment", move |path, _| {
+        self.write_on_project("judgment", move |path, _| {
             JobOutput::Judged(Project::open(&path).and_then(|mut p| p.add_judgment(&j)).map_err(|e| e.to_string()))
         });
         self.ab_show();

@@ -397,7 +397,7 @@ impl WorkbenchApp {
             created_at: String::new(),
         };
         let pos = r.pos;
-        self.spawn_on_project("rating", move |path, _| {
+        self.write_on_project("rating", move |path, _| {
             JobOutput::Rated(Project::open(&path).and_then(|mut p| p.add_rating(&rating)).map_err(|e| e.to_string()))
         });
         self.state.review.submitted.insert(pos);

@@ -272,22 +272,20 @@ fn form(ui: &mut egui::Ui, state: &mut AppState) {
 /// `max_pixels` / `min_pixels` (0: the model's) and skipping long prompts: rows of the form's grid.
 fn image_size_settings(ui: &mut egui::Ui, f: &mut GrpoConfig) {
     let pixels = |v: usize| if v == 0 { "model's".to_string() } else { crate::train::grpo::preflight::group(v) };
-    ui.label("Max pixels").on_hover_text("Largest image area after resizing; every 28×28 pixels are one image token");
-    ui.add(
-        egui::DragValue::new(&mut f.max_pixels)
-            .speed(784.0)
-            .range(0..=50_000_000)
-            .custom_formatter(move |v, _| pixels(v as usize)),
-    );
-    ui.end_row();
-    ui.label("Min pixels");
-    ui.add(
-        egui::DragValue::new(&mut f.min_pixels)
-            .speed(784.0)
-            .range(0..=50_000_000)
-            .custom_formatter(move |v, _| pixels(v as usize)),
-    );
-    ui.end_row();
+    let rows: [(&str, &str, &mut usize); 2] = [
+        ("Max pixels", "Largest image area after resizing; every 28×28 pixels are one image token", &mut f.max_pixels),
+        ("Min pixels", "Smallest image area after resizing", &mut f.min_pixels),
+    ];
+    for (label, hover, value) in rows {
+        ui.label(label).on_hover_text(hover);
+        ui.add(
+            egui::DragValue::new(value)
+                .speed(784.0)
+                .range(0..=50_000_000)
+                .custom_formatter(move |v, _| pixels(v as usize)),
+        );
+        ui.end_row();
+    }
     ui.label("Long prompts");
     ui.checkbox(&mut f.skip_long_prompts, "skip them")
         .on_hover_text("Leave out items whose prompt exceeds the max prompt tokens (named in the run's warnings) instead of refusing the run");

@@ -98,12 +98,12 @@ fn manifest_paths_outside_the_data_folder_are_refused_before_reading() {
     assert_eq!(s.imported(), 0, "{errs:?}");
     assert!(errs[0].contains("outside the data folder") && errs[0].contains(":1"), "{errs:?}");
     assert!(errs[1].contains("outside the data folder") && errs[1].contains("--allow-outside"), "{errs:?}");
-    assert!(errs[2].contains("not a PNG or JPEG") && errs[2].contains("big.png"), "{errs:?}");
+    assert!(errs[2].contains("not a PNG, JPEG or DICOM") && errs[2].contains("big.png"), "{errs:?}");
     // Opting in imports the image outside the folder (never /etc/passwd: it is not an image).
     let opts = ImportOptions { allow_outside: true, ..ImportOptions::default() };
     let s = import_paths(&mut p, std::slice::from_ref(&data), &opts, &NoProgress).unwrap();
     assert_eq!(s.imported(), 1, "{:?}", s.files[0].errors);
-    assert!(s.files[0].errors.iter().any(|e| e.reason.contains("not a PNG or JPEG") && e.reason.contains("passwd")));
+    assert!(s.files[0].errors.iter().any(|e| e.reason.contains("not a PNG, JPEG or DICOM") && e.reason.contains("passwd")));
 }
 
 #[test]

@@ -419,20 +419,8 @@ mod tests {
     use super::*;
 
     fn vc() -> VisionConfig {
-        VisionConfig {
-            depth: 1,
-            width: 16,
-            num_heads: 1,
-            mlp_hidden: 16,
-            out_hidden: 16,
-            patch_size: 14,
-            temporal_patch_size: 2,
-            spatial_merge_size: 2,
-            in_channels: 3,
-            window_size: 0,
-            fullatt_block_indexes: vec![],
-            rope_theta: 10_000.0,
-        }
+        // The built-in model's patch geometry (14-px patches, 2x2 merge: 28 px per token side).
+        crate::train::tiny::tiny_config(64).vision
     }
 
     fn pc(max: usize) -> PreprocessConfig {
