@@ -249,11 +249,7 @@ impl WorkbenchApp {
         name: &'static str,
         work: impl FnOnce(PathBuf, &JobCtx) -> JobOutput + Send + 'static,
     ) {
-        let Some(p) = &self.state.project else { return };
-        let path = p.path.clone();
-        if let Err(e) = self.jobs.spawn_queued("project writes", name, move |ctx| work(path, ctx)) {
-            self.toasts.error(e.to_string());
-        }
+        self.on_project(name, true, work);
     }
 
     /// Runs `work` as a named job with the open project's path (nothing without a project); a job
@@ -263,9 +259,24 @@ impl WorkbenchApp {
         name: &'static str,
         work: impl FnOnce(PathBuf, &JobCtx) -> JobOutput + Send + 'static,
     ) {
+        self.on_project(name, false, work);
+    }
+
+    fn on_project(
+        &mut self,
+        name: &'static str,
+        queued: bool,
+        work: impl FnOnce(PathBuf, &JobCtx) -> JobOutput + Send + 'static,
+    ) {
         let Some(p) = &self.state.project else { return };
         let path = p.path.clone();
-        if let Err(e) = self.jobs.spawn(name, move |ctx| work(path, ctx)) {
+        let work = move |ctx: &JobCtx| work(path, ctx);
+        let started = if queued {
+            self.jobs.spawn_queued("project writes", name, work)
+        } else {
+            self.jobs.spawn(name, work).map(|_| ())
+        };
+        if let Err(e) = started {
             self.toasts.error(e.to_string());
         }
     }

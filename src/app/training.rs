@@ -130,8 +130,7 @@ impl TrainingState {
     /// # Errors
     /// The file, field and line that are wrong.
     pub fn load_config(&mut self, path: &std::path::Path) -> Result<String, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        self.form = GrpoConfig::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        self.form = GrpoConfig::from_file(path)?;
         Ok(format!("Training form filled from {}", path.display()))
     }
 

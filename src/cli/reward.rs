@@ -87,10 +87,7 @@ pub fn item(options: &[String], answer: &str) -> anyhow::Result<VqaItem> {
 
 pub(super) fn run(a: &RewardArgs) -> anyhow::Result<i32> {
     let cfg = match &a.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            GrpoConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-        }
+        Some(path) => GrpoConfig::from_file(path).map_err(anyhow::Error::msg)?,
         None => match GrpoConfig::preset(&a.preset) {
             Some(c) => c,
             None => bail!("--preset {:?}: unknown (use one of {})", a.preset, GrpoConfig::PRESETS.join(", ")),

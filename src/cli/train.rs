@@ -108,10 +108,7 @@ fn step_line(step: usize, m: &std::collections::BTreeMap<String, f64>) -> String
 pub(super) fn train(cli: &Cli, a: &TrainArgs) -> anyhow::Result<i32> {
     let project = require_project(cli)?.clone();
     let mut config = match (&a.preset, &a.config) {
-        (_, Some(path)) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            GrpoConfig::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-        }
+        (_, Some(path)) => GrpoConfig::from_file(path).map_err(anyhow::Error::msg)?,
         (Some(p), None) => GrpoConfig::preset(p)
             .with_context(|| format!("unknown preset {p:?} ({})", GrpoConfig::PRESETS.join(", ")))?,
         (None, None) if a.resume.is_some() => GrpoConfig::default(),

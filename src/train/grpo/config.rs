@@ -307,6 +307,15 @@ impl GrpoConfig {
         Ok(cfg)
     }
 
+    /// Reads and parses a TOML config file; the message names the file (and the field and line).
+    ///
+    /// # Errors
+    /// The file unreadable, or [`Self::from_toml`]'s error, as text prefixed with the path.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        Self::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     /// TOML text of this config.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()

@@ -86,7 +86,8 @@ pub fn dry_run(project: &Project, cfg: &GrpoConfig, gpu: bool) -> Result<(Prefli
     let mut images = ImageProcessor::from_dir(&dir)?;
     images.preprocess = cfg.image_settings(&images.preprocess);
     let processor = Processor { tok: crate::model::chat::ChatTokenizer::load(&dir)?, images };
-    let checked = check_items(project, cfg, &processor)?;
+    let mut checked = check_items(project, cfg, &processor)?;
+    checked.estimate = super::preflight::estimate(project, cfg, checked.mean_prompt_len());
     let trainable = match &cfg.adapter {
         Some(a) => Some(adapter_params(Path::new(a))?),
         None => None,

@@ -129,12 +129,17 @@ pub fn data_sizes(slots: &[Slot]) -> (usize, usize) {
     (prompt, patches)
 }
 
+/// The kind of a left-out reason: the text before its first `:` ("image unreadable: …").
+fn reason_kind(why: &str) -> &str {
+    why.split(':').next().unwrap_or(why)
+}
+
 /// Items left out, counted by reason with up to three uids each: "1,314 items left out: 1,314
 /// open question (no options: vqa-rad/train/4, …)".
 pub fn skipped_summary(skipped: &[(String, String)]) -> String {
     let mut by: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
     for (uid, why) in skipped {
-        by.entry(why.split(':').next().unwrap_or(why)).or_default().push(uid);
+        by.entry(reason_kind(why)).or_default().push(uid);
     }
     let parts: Vec<String> = by
         .iter()
@@ -325,6 +330,11 @@ impl Preflight {
         (self.usable.clone(), skipped)
     }
 
+    /// Mean prompt length of the items trained on.
+    pub fn mean_prompt_len(&self) -> f64 {
+        self.usable.iter().map(|s| s.prompt_len as f64).sum::<f64>() / self.usable.len().max(1) as f64
+    }
+
     /// Longest prompt and most image patches of the items trained on.
     pub fn data_sizes(&self) -> (usize, usize) {
         data_sizes(&self.usable)
@@ -363,8 +373,7 @@ impl Preflight {
         row(&mut t, "prompts over max_prompt_length", format!("{}{verdict}", group(self.too_long.len())));
         let mut reasons: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
         for (_, why) in &self.left_out {
-            let key = why.split(':').next().unwrap_or(why);
-            *reasons.entry(key).or_default() += 1;
+            *reasons.entry(reason_kind(why)).or_default() += 1;
         }
         for (why, n) in reasons {
             row(&mut t, &format!("left out: {why}"), group(n));

@@ -18,16 +18,14 @@ pub fn item_at(i: u64, n: usize, seed: u64) -> usize {
 }
 
 /// The run's pre-flight check (see [`super::preflight`]) with `processor`'s image settings, which
-/// already carry the run's `min_pixels` / `max_pixels`.
+/// already carry the run's `min_pixels` / `max_pixels` (no step-time estimate: a run measures its
+/// own; `--dry-run` and the form add it).
 ///
 /// # Errors
 /// [`RunError`]: a bad split, the store, the tokenizer.
 pub fn check_items(project: &Project, cfg: &GrpoConfig, processor: &Processor) -> Result<Preflight, RunError> {
     let scan = super::preflight::scan(project, cfg, &processor.tok)?;
-    let mut p = scan.check(cfg, &processor.images.vision, &processor.images.preprocess);
-    let mean = p.usable.iter().map(|s| s.prompt_len as f64).sum::<f64>() / p.usable.len().max(1) as f64;
-    p.estimate = super::preflight::estimate(project, cfg, mean);
-    Ok(p)
+    Ok(scan.check(cfg, &processor.images.vision, &processor.images.preprocess))
 }
 
 /// The items a run trains on, each read (its image decoded and preprocessed) only when a batch
