@@ -343,7 +343,9 @@ impl WorkbenchApp {
                     .set_file_name("project.medvlm")
                     .save_file()
                     .map(|p| vec![p]),
-                DialogKind::ImportFiles => d.add_filter("VQA data", &["json", "jsonl", "ndjson", "csv"]).pick_files(),
+                DialogKind::ImportFiles => {
+                    d.add_filter("VQA data", &["json", "jsonl", "ndjson", "csv", "parquet"]).pick_files()
+                }
                 DialogKind::ImportFolder => d.pick_folder().map(|p| vec![p]),
                 DialogKind::TrainingConfig => d.add_filter("GRPO config", &["toml"]).pick_file().map(|p| vec![p]),
             };

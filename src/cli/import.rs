@@ -25,6 +25,8 @@ pub enum FormatArg {
     Slake,
     /// A folder of images with manifest.jsonl / manifest.csv (or the manifest itself).
     Folder,
+    /// Parquet with embedded images: MedVLThinker's HF datasets, verl training files, our export.
+    Parquet,
 }
 
 /// `medvlm import`.
@@ -75,6 +77,7 @@ pub(super) fn run(cli: &Cli, args: &ImportArgs) -> anyhow::Result<i32> {
         FormatArg::VqaRad => Some(ImportFormat::VqaRad),
         FormatArg::Slake => Some(ImportFormat::Slake),
         FormatArg::Folder => Some(ImportFormat::Folder),
+        FormatArg::Parquet => Some(ImportFormat::Parquet),
     };
     let opts = ImportOptions {
         format,

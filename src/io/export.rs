@@ -1,7 +1,8 @@
 //! Exports of a project's items (optionally only a difficulty band, in a curriculum order):
 //! JSONL in MedVLThinker's unified schema (plus our own fields, so it re-imports to the same items),
 //! MedVLThinker/verl training Parquet (`data_source`, `prompt`, embedded image bytes, `ability`,
-//! `reward_model.ground_truth` = option text, `extra_info`), a TRL-ready JSONL, and a dataset card.
+//! `reward_model.ground_truth` = option text, `extra_info` plus our uid, modality, tags and allowed
+//! metadata, so it imports back to the same items), a TRL-ready JSONL, and a dataset card.
 //! Nothing local leaves: images are named by content hash (JSONL exports copy them to `images/`
 //! beside the file), metadata goes out by an allow-list ([`super::deid`]), and the card names no
 //! machine path. A failed export leaves nothing behind.
@@ -324,7 +325,7 @@ fn write_all(
             w.flush().map_err(io)?;
         }
         ExportFormat::VerlParquet => {
-            verl(items, images, est, opts, BufWriter::new(file), sink)?;
+            verl(items, images, est, opts, BufWriter::new(file), sink, &mut dropped)?;
         }
     }
     std::fs::rename(&tmp, out).map_err(io)?;
@@ -425,6 +426,12 @@ fn verl_schema() -> Vec<Node> {
                 s("dataset_name"),
                 Node::Leaf("dataset_index".into(), Rep::Required, Leaf::Int64),
                 Node::Leaf("pass_count".into(), Rep::Optional, Leaf::Int64),
+                // Ours, so that the file imports back to the same items (verl ignores them).
+                s("uid"),
+                s("modality"),
+                Node::Leaf("body_part".into(), Rep::Optional, Leaf::Utf8),
+                s("tags"),
+                s("meta"),
             ],
         ),
     ]
@@ -437,6 +444,7 @@ fn verl<W: Write>(
     opts: &ExportOptions,
     out: W,
     sink: &dyn ProgressSink,
+    dropped: &mut BTreeSet<String>,
 ) -> Result<(), ExportError> {
     let io = |e| ExportError::Io { path: PathBuf::from("parquet"), source: e };
     let mut w = ParquetWriter::new(out, verl_schema()).map_err(io)?;
@@ -479,6 +487,15 @@ fn verl<W: Write>(
             Some(c) => w.push(16, 0, 1, PV::Int(c.n_correct as i64)),
             None => w.push(16, 0, 0, PV::Null),
         }
+        w.push(17, 0, 0, PV::Bytes(it.uid.as_bytes()));
+        w.push(18, 0, 0, PV::Bytes(it.modality.as_str().as_bytes()));
+        match &it.body_part {
+            Some(b) => w.push(19, 0, 1, PV::Bytes(b.as_bytes())),
+            None => w.push(19, 0, 0, PV::Null),
+        }
+        w.push(20, 0, 0, PV::Bytes(Value::from(it.tags.clone()).to_string().as_bytes()));
+        let meta = Value::Object(allowed_meta(&it.meta, &opts.keep_meta, dropped).into_iter().collect());
+        w.push(21, 0, 0, PV::Bytes(meta.to_string().as_bytes()));
         w.end_row();
         if (n + 1) % 256 == 0 {
             w.finish_row_group().map_err(io)?;

@@ -127,6 +127,8 @@ pub struct ImageResolver {
     renders: Option<PathBuf>,
     /// What each rendering came from, by the rendering's path as stored in its [`ImageRef`].
     dicom: HashMap<String, super::dicom::Rendered>,
+    /// Where image bytes embedded in a Parquet file are written (the project's `embedded-images/`).
+    embedded: Option<PathBuf>,
 }
 
 /// Why an existing image file could not be used.
@@ -154,6 +156,46 @@ impl ImageResolver {
     /// Renders DICOM files into `dir` (the project's `dicom-renders/`) instead of refusing them.
     pub fn set_render_dir(&mut self, dir: &Path) {
         self.renders = Some(dir.to_path_buf());
+    }
+
+    /// Writes image bytes embedded in an input (Parquet) into `dir`, named by content hash.
+    pub fn set_embed_dir(&mut self, dir: &Path) {
+        self.embedded = Some(dir.to_path_buf());
+    }
+
+    /// Keeps embedded image `bytes` as `<embed dir>/<sha256>.<png|jpg>` (written once; identical
+    /// images share a file) and inspects it like a file on disk. `shown` names the bytes in errors
+    /// (`file.parquet[row 3] images[0]`).
+    ///
+    /// # Errors
+    /// [`BadImage`] when the bytes are not a PNG or JPEG, or no folder was set, or writing fails.
+    pub fn store_embedded(&mut self, bytes: &[u8], shown: &str) -> Result<ImageRef, BadImage> {
+        let bad = |reason: String| BadImage { reason, path: shown.to_string() };
+        let dir = self.embedded.clone().ok_or_else(|| bad("embedded images need a project folder".into()))?;
+        let (kind, ext) = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            (FileKind::Png, "png")
+        } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            (FileKind::Jpeg, "jpg")
+        } else if bytes.is_empty() {
+            return Err(bad("embedded image bytes are empty".into()));
+        } else {
+            return Err(bad("embedded bytes are not a PNG or JPEG image".into()));
+        };
+        let sha = hex(&Sha256::digest(bytes));
+        let path = crate::util::normalize(&crate::util::absolute(&dir.join(format!("{sha}.{ext}"))));
+        if let Some(r) = self.cache.get(&path) {
+            return Ok(r.clone());
+        }
+        if !path.is_file() {
+            let io = |e: std::io::Error| bad(format!("cannot write it to {} ({e})", dir.display()));
+            std::fs::create_dir_all(&dir).map_err(io)?;
+            let tmp = path.with_extension(format!("{ext}.part"));
+            std::fs::write(&tmp, bytes).map_err(io)?;
+            std::fs::rename(&tmp, &path).map_err(io)?;
+        }
+        let r = inspect(&path, &kind, sha, bytes.len() as u64);
+        self.cache.insert(path, r.clone());
+        Ok(r)
     }
 
     /// Where the image at `stored` (an [`ImageRef::path`]) was rendered from, if it is a DICOM
@@ -206,24 +248,7 @@ impl ImageResolver {
                 (FileKind::Other, _) => return Err(bad("not a PNG, JPEG or DICOM file".into())),
             }
             let (sha, bytes) = hash_file(&path).map_err(|e| bad(e.to_string()))?;
-            match verify_decodes(&path, &kind) {
-                Ok((w, h)) => ImageRef {
-                    path: shown,
-                    sha256: Some(sha),
-                    bytes: Some(bytes),
-                    width: Some(w),
-                    height: Some(h),
-                    unreadable: None,
-                },
-                Err(reason) => ImageRef {
-                    path: shown,
-                    sha256: Some(sha),
-                    bytes: Some(bytes),
-                    width: None,
-                    height: None,
-                    unreadable: Some(reason),
-                },
-            }
+            inspect(&path, &kind, sha, bytes)
         } else {
             ImageRef::missing(shown)
         };
@@ -239,6 +264,22 @@ impl ImageResolver {
     /// True when nothing was looked at yet.
     pub fn is_empty(&self) -> bool {
         self.cache.is_empty()
+    }
+}
+
+/// The reference to a PNG/JPEG file of known hash and size: its dimensions, or flagged unreadable.
+fn inspect(path: &Path, kind: &FileKind, sha: String, bytes: u64) -> ImageRef {
+    let (dims, unreadable) = match verify_decodes(path, kind) {
+        Ok((w, h)) => (Some((w, h)), None),
+        Err(reason) => (None, Some(reason)),
+    };
+    ImageRef {
+        path: path.to_string_lossy().into_owned(),
+        sha256: Some(sha),
+        bytes: Some(bytes),
+        width: dims.map(|d| d.0),
+        height: dims.map(|d| d.1),
+        unreadable,
     }
 }
 

@@ -135,6 +135,8 @@ pub fn import_paths(
     let mut images = ImageResolver::new(opts.allow_outside);
     // DICOM images a manifest names are rendered into the project's folder.
     images.set_render_dir(&project.dir().join("dicom-renders"));
+    // Image bytes embedded in Parquet files are kept in the project by content hash.
+    images.set_embed_dir(&project.dir().join("embedded-images"));
     for (n, path) in paths.iter().enumerate() {
         if progress.is_cancelled() {
             summary.cancelled = true;

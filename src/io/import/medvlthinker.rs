@@ -120,7 +120,12 @@ fn image_list(obj: &Map<String, Value>) -> Result<Vec<String>, String> {
     }
 }
 
-fn record(rec: &Value, base: &Path, opts: &ImportOptions, images: &mut ImageResolver) -> Result<VqaItem, String> {
+pub(super) fn record(
+    rec: &Value,
+    base: &Path,
+    opts: &ImportOptions,
+    images: &mut ImageResolver,
+) -> Result<VqaItem, String> {
     let obj = rec.as_object().ok_or("line is not a JSON object")?;
     let question = obj.get("question").and_then(Value::as_str).ok_or("missing `question` (string)")?.to_string();
     let options = options_of(obj.get("options").ok_or("missing `options`")?)?;

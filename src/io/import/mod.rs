@@ -8,6 +8,7 @@ mod folder;
 mod medvlm_r1;
 mod medvlthinker;
 mod mevf;
+mod parquet;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,11 +34,14 @@ pub enum ImportFormat {
     Slake,
     /// A folder of PNG/JPEG images with a `manifest.{jsonl,csv}` or `metadata.{jsonl,csv}`.
     Folder,
+    /// Parquet with embedded image bytes: MedVLThinker's unified schema or verl's layout (ours too).
+    Parquet,
 }
 
 impl ImportFormat {
     /// Every format, for `--help` and the import dialog.
-    pub const ALL: [ImportFormat; 5] = [Self::MedvlmR1, Self::Medvlthinker, Self::VqaRad, Self::Slake, Self::Folder];
+    pub const ALL: [ImportFormat; 6] =
+        [Self::MedvlmR1, Self::Medvlthinker, Self::VqaRad, Self::Slake, Self::Folder, Self::Parquet];
 
     /// CLI name.
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,7 @@ impl ImportFormat {
             Self::VqaRad => "vqa-rad",
             Self::Slake => "slake",
             Self::Folder => "folder",
+            Self::Parquet => "parquet",
         }
     }
 
@@ -242,6 +247,7 @@ pub fn detect(path: &Path) -> Result<ImportFormat, ImportError> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
         "csv" => return Ok(ImportFormat::Folder),
+        "parquet" => return Ok(ImportFormat::Parquet),
         "jsonl" | "ndjson" => {
             let lines = read_lines(path)?;
             let first = lines
@@ -259,7 +265,10 @@ pub fn detect(path: &Path) -> Result<ImportFormat, ImportError> {
         "json" => {}
         _ => {
             refuse_clinical(path)?;
-            return Err(unknown("expected .json, .jsonl, .csv or a folder"));
+            if is_parquet(path) {
+                return Ok(ImportFormat::Parquet);
+            }
+            return Err(unknown("expected .json, .jsonl, .csv, .parquet or a folder"));
         }
     }
     let text = read_text(path)?;
@@ -300,7 +309,15 @@ pub fn parse(
         ImportFormat::VqaRad => mevf::parse_vqa_rad(path, opts, images),
         ImportFormat::Slake => mevf::parse_slake(path, opts, images),
         ImportFormat::Folder => folder::parse(path, opts, images),
+        ImportFormat::Parquet => parquet::parse(path, opts, images),
     }
+}
+
+/// `PAR1` at the start of the file.
+fn is_parquet(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"PAR1"
 }
 
 /// Short stable hash (first 12 hex digits of SHA-256) used to build uids for records without an id.
