@@ -155,7 +155,15 @@ fn read_item(path: &Path, id: i64) -> Result<Inspected, String> {
     let image = match (&image_path, item.images.first()) {
         (None, _) => Err("this item has no image (text-only)".to_string()),
         (Some(p), Some(r)) if r.is_missing() => Err(format!("image file missing: {}", p.display())),
-        (Some(p), _) => decode(p),
+        (Some(p), _) => decode(p).map(|mut img| {
+            // The scan behind a DICOM/NIfTI rendering, for slice scrolling and windowing in HU.
+            img.scan = item
+                .meta
+                .get(crate::io::import::SCAN_SOURCE)
+                .and_then(|v| v.as_str())
+                .map(|src| crate::imaging::scan::load(Path::new(src)).map(Arc::new));
+            img
+        }),
     };
     let samples = project.item_pass_samples(id, 64).map_err(|e| e.to_string())?;
     Ok(Inspected { id, item, image_path, image, samples })
@@ -194,7 +202,7 @@ fn decode(path: &Path) -> Result<LoadedImage, String> {
     let rgba = img.to_rgba8();
     let image =
         egui::ColorImage::from_rgba_unmultiplied([rgba.width() as usize, rgba.height() as usize], rgba.as_raw());
-    Ok(LoadedImage { image, size, grey })
+    Ok(LoadedImage { image, size, grey, scan: None })
 }
 
 impl WorkbenchApp {

@@ -132,6 +132,9 @@ pub struct LoadedImage {
     /// A single-channel image's values in its stored units (8- or 16-bit), the size of `image`:
     /// what window/level applies to, on the GPU (uploaded once) or the CPU.
     pub grey: Option<std::sync::Arc<crate::imaging::gpu::GreyImage>>,
+    /// The DICOM/NIfTI scan the image was rendered from (slices in HU or scaled values), or why
+    /// it could not be read; `None` for plain images.
+    pub scan: Option<Result<std::sync::Arc<crate::imaging::scan::ScanStack>, String>>,
 }
 
 /// How the image viewer shows the image: zoom (`None` = fit), pan, window/level, invert, flip.
@@ -158,6 +161,12 @@ pub struct ViewState {
     pub hovered: bool,
     /// Window/level of grey images is drawn by the shader (the wgpu renderer), else on the CPU.
     pub gpu: bool,
+    /// The scan stack shown (index into `ScanStack::stacks`).
+    pub stack: usize,
+    /// The slice shown (`None`: the one the item's image is).
+    pub slice: Option<usize>,
+    /// The DICOM tag browser's search text.
+    pub tag_search: String,
     /// A region drawn with shift + drag, `[x0, y0, x1, y1]` in image pixels (the next span
     /// comment takes it).
     pub region: Option<[f32; 4]>,

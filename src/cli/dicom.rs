@@ -50,7 +50,7 @@ pub enum DicomCommand {
     },
 }
 
-fn parse_window(s: &str) -> anyhow::Result<Window> {
+pub(super) fn parse_window(s: &str) -> anyhow::Result<Window> {
     let (c, w) = s.split_once(',').context("--window: use CENTRE,WIDTH")?;
     let (center, width): (f64, f64) =
         (c.trim().parse().context("--window centre")?, w.trim().parse().context("--window width")?);

@@ -25,6 +25,7 @@ mod filter;
 mod import;
 mod info;
 pub mod model;
+mod nifti;
 mod progress;
 mod review;
 mod reward;
@@ -122,6 +123,9 @@ pub enum Command {
     /// DICOM files: `info` (syntax, geometry, window, patient attributes present), `tags` (the
     /// header with patient data hidden), `render` (a frame through a window to PNG).
     Dicom(dicom::DicomArgs),
+    /// NIfTI volumes (`.nii`, `.nii.gz`): `info` (size, type, orientation, voxel size), `render`
+    /// (a slice along an axis through a window to PNG).
+    Nifti(nifti::NiftiArgs),
     /// Score a completion with a preset's reward functions against an answer key, each component
     /// printed (`--json`: `total` and one key per component).
     Reward(reward::RewardArgs),
@@ -210,6 +214,7 @@ pub fn run(cli: &Cli, command: &Command) -> anyhow::Result<i32> {
         Command::Dev(args) => dev::run(args),
         Command::Reward(args) => reward::run(args),
         Command::Dicom(args) => dicom::run(args),
+        Command::Nifti(args) => nifti::run(args),
         Command::Generate(args) => model::generate_cmd(cli, args),
         Command::Eval(args) => eval::run(cli, args),
         Command::Review(args) => review::run(cli, args),

@@ -1,8 +1,9 @@
 //! Image display: window/level on the CPU (the reference) and on the GPU (`shaders/window_level.wgsl`
-//! through plain wgpu). No UI imports.
+//! through plain wgpu), and the DICOM/NIfTI stack behind an item's image. No UI imports.
 
 pub mod gpu;
 pub mod ruler;
+pub mod scan;
 pub mod window;
 
 pub use window::{PRESETS, WindowLevel};

@@ -228,16 +228,21 @@ impl DicomImage {
         }
         let values = self.grey.get(frame)?;
         let w = window.unwrap_or_else(|| self.default_window(frame));
-        let (c, width) = (w.center, w.width.max(1.0 + f64::EPSILON));
-        let mut out = Vec::with_capacity(values.len() * 3);
-        for &x in values {
-            let y = ((f64::from(x) - (c - 0.5)) / (width - 1.0) + 0.5).clamp(0.0, 1.0) * 255.0;
-            let g = y.round() as u8;
-            let g = if self.monochrome1 { 255 - g } else { g };
-            out.extend([g, g, g]);
-        }
-        Some(out)
+        Some(windowed(values, w, self.monochrome1))
     }
+}
+
+/// Grey values through the PS3.3 linear VOI window to 8-bit RGB (inverted for MONOCHROME1).
+pub fn windowed(values: &[f32], w: Window, invert: bool) -> Vec<u8> {
+    let (c, width) = (w.center, w.width.max(1.0 + f64::EPSILON));
+    let mut out = Vec::with_capacity(values.len() * 3);
+    for &x in values {
+        let y = ((f64::from(x) - (c - 0.5)) / (width - 1.0) + 0.5).clamp(0.0, 1.0) * 255.0;
+        let g = y.round() as u8;
+        let g = if invert { 255 - g } else { g };
+        out.extend([g, g, g]);
+    }
+    out
 }
 
 /// What a DICOM rendering stored in a project came from: everything but the header's values.
@@ -273,28 +278,7 @@ pub fn render_to(path: &Path, dir: &Path) -> Result<(crate::domain::ImageRef, Re
     let frame = img.frames() / 2;
     let window = img.default_window(frame);
     let rgb = img.render(frame, Some(window)).ok_or_else(|| err(Problem::BadPixels))?;
-    let mut png = Vec::new();
-    image::RgbImage::from_raw(img.cols as u32, img.rows as u32, rgb)
-        .ok_or_else(|| err(Problem::BadPixels))?
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| err(Problem::Io(e.to_string())))?;
-    let sha = {
-        use sha2::Digest as _;
-        super::images::hex(&sha2::Sha256::digest(&png))
-    };
-    std::fs::create_dir_all(dir).map_err(|e| err(Problem::Io(e.to_string())))?;
-    let out = dir.join(format!("{sha}.png"));
-    if !out.exists() {
-        std::fs::write(&out, &png).map_err(|e| err(Problem::Io(e.to_string())))?;
-    }
-    let r = crate::domain::ImageRef {
-        path: out.to_string_lossy().into_owned(),
-        sha256: Some(sha),
-        bytes: Some(png.len() as u64),
-        width: Some(img.cols as u32),
-        height: Some(img.rows as u32),
-        unreadable: None,
-    };
+    let r = super::images::store_png(rgb, img.cols, img.rows, dir).map_err(|e| err(Problem::Io(e)))?;
     let rendered = Rendered {
         frame,
         frames: img.frames(),

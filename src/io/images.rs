@@ -88,9 +88,8 @@ pub fn sniff(path: &Path) -> std::io::Result<FileKind> {
     })
 }
 
-/// The message for DICOM and NIfTI files until their importers exist.
-pub const CLINICAL_FORMAT_NOT_YET: &str =
-    "DICOM/NIfTI import is not supported yet, except DICOM images named by a manifest (its `image` column)";
+/// The message for DICOM and NIfTI files given where only a dataset file or folder is expected.
+pub const CLINICAL_FORMAT_NOT_YET: &str = "a DICOM/NIfTI file imports as the image of a manifest row: name it in the `image` column of a manifest.csv beside it";
 
 /// Why a PNG/JPEG file cannot be used, found by decoding all of it (and, for JPEG, by its
 /// end-of-image marker: a truncated JPEG still decodes, with the missing part grey).
@@ -126,9 +125,27 @@ pub struct ImageResolver {
     /// Where DICOM renderings go (the project's `dicom-renders/`); `None`: DICOM is refused.
     renders: Option<PathBuf>,
     /// What each rendering came from, by the rendering's path as stored in its [`ImageRef`].
-    dicom: HashMap<String, super::dicom::Rendered>,
+    scans: HashMap<String, Scan>,
     /// Where image bytes embedded in a Parquet file are written (the project's `embedded-images/`).
     embedded: Option<PathBuf>,
+}
+
+/// A DICOM or NIfTI file an item's image was rendered from.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    /// The file (absolute; kept in the project for the viewer, never exported).
+    pub source: PathBuf,
+    /// How it was rendered.
+    pub rendered: Rendering,
+}
+
+/// A rendering's provenance by format.
+#[derive(Debug, Clone)]
+pub enum Rendering {
+    /// A DICOM frame.
+    Dicom(super::dicom::Rendered),
+    /// A NIfTI slice.
+    Nifti(super::nifti::Rendered),
 }
 
 /// Why an existing image file could not be used.
@@ -198,10 +215,10 @@ impl ImageResolver {
         Ok(r)
     }
 
-    /// Where the image at `stored` (an [`ImageRef::path`]) was rendered from, if it is a DICOM
-    /// rendering.
-    pub fn dicom_source(&self, stored: &str) -> Option<&super::dicom::Rendered> {
-        self.dicom.get(stored)
+    /// Where the image at `stored` (an [`ImageRef::path`]) was rendered from, if it is a DICOM or
+    /// NIfTI rendering.
+    pub fn scan_source(&self, stored: &str) -> Option<&Scan> {
+        self.scans.get(stored)
     }
 
     fn outside(&self, path: &Path) -> Option<String> {
@@ -238,14 +255,20 @@ impl ImageResolver {
             let kind = sniff(&path).map_err(|e| bad(e.to_string()))?;
             match (&kind, &self.renders) {
                 (FileKind::Png | FileKind::Jpeg, _) => {}
-                (FileKind::Dicom, Some(dir)) => {
-                    let (r, rendered) = super::dicom::render_to(&path, dir).map_err(|e| bad(e.problem.to_string()))?;
-                    self.dicom.insert(r.path.clone(), rendered);
+                (FileKind::Dicom | FileKind::Nifti, Some(dir)) => {
+                    let (r, rendered) = if kind == FileKind::Dicom {
+                        let (r, d) = super::dicom::render_to(&path, dir).map_err(|e| bad(e.problem.to_string()))?;
+                        (r, Rendering::Dicom(d))
+                    } else {
+                        let (r, n) = super::nifti::render_to(&path, dir).map_err(|e| bad(e.problem))?;
+                        (r, Rendering::Nifti(n))
+                    };
+                    self.scans.insert(r.path.clone(), Scan { source: path.clone(), rendered });
                     self.cache.insert(path, r.clone());
                     return Ok(r);
                 }
                 (FileKind::Dicom | FileKind::Nifti, _) => return Err(bad(CLINICAL_FORMAT_NOT_YET.into())),
-                (FileKind::Other, _) => return Err(bad("not a PNG, JPEG or DICOM file".into())),
+                (FileKind::Other, _) => return Err(bad("not a PNG, JPEG, DICOM or NIfTI file".into())),
             }
             let (sha, bytes) = hash_file(&path).map_err(|e| bad(e.to_string()))?;
             inspect(&path, &kind, sha, bytes)
@@ -265,6 +288,33 @@ impl ImageResolver {
     pub fn is_empty(&self) -> bool {
         self.cache.is_empty()
     }
+}
+
+/// Writes 8-bit RGB pixels as a PNG into `dir`, named by the PNG's content hash (the name says
+/// nothing of where the pixels came from), once.
+///
+/// # Errors
+/// Why encoding or writing failed.
+pub fn store_png(rgb: Vec<u8>, width: usize, height: usize, dir: &Path) -> Result<ImageRef, String> {
+    let mut png = Vec::new();
+    image::RgbImage::from_raw(width as u32, height as u32, rgb)
+        .ok_or("pixel buffer does not match the size")?
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| e.to_string())?;
+    let sha = hex(&Sha256::digest(&png));
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let out = dir.join(format!("{sha}.png"));
+    if !out.exists() {
+        std::fs::write(&out, &png).map_err(|e| e.to_string())?;
+    }
+    Ok(ImageRef {
+        path: out.to_string_lossy().into_owned(),
+        sha256: Some(sha),
+        bytes: Some(png.len() as u64),
+        width: Some(width as u32),
+        height: Some(height as u32),
+        unreadable: None,
+    })
 }
 
 /// The reference to a PNG/JPEG file of known hash and size: its dimensions, or flagged unreadable.

@@ -7,5 +7,6 @@ pub mod dicom;
 pub mod export;
 pub mod images;
 pub mod import;
+pub mod nifti;
 pub mod parquet;
 pub mod phi;

@@ -11,6 +11,7 @@ pub mod gpu_view;
 pub mod inspector;
 pub mod pairwise;
 pub mod review;
+pub mod scan;
 pub mod shell;
 pub mod theme;
 pub mod tiles;

@@ -1,12 +1,16 @@
 //! The image viewer of the Inspector and Review workspaces: fit / 1:1, zoom at the cursor (wheel),
 //! pan (drag), window/level (right-drag, or presets on keys 1–5 while the pointer is over the
-//! image), invert and flip. Window/level runs on the CPU (`imaging::window`) into the texture.
+//! image), invert and flip. Window/level runs on the GPU shader or the CPU (`imaging::window`).
+//! Items rendered from a DICOM or NIfTI scan show the scan itself: its values (HU for CT) under the
+//! window, slices scrolled by wheel or arrow keys (ctrl + wheel zooms), NIfTI's three axes, and
+//! the DICOM attributes with search ([`scan`]).
 
 use eframe::egui;
 
-use super::theme;
+use super::{scan, theme};
 use crate::app::state::{Inspected, ViewState};
 use crate::imaging::gpu::GreyImage;
+use crate::imaging::scan::ScanStack;
 use crate::imaging::window::{PRESETS, WindowLevel, preset_for_key};
 
 /// The grey image as shown: window/level applied to the stored values of a single-channel image
@@ -43,11 +47,12 @@ pub fn render(
     egui::ColorImage { size: img.size, pixels, source_size: img.source_size }
 }
 
-/// A texture key for an item under a window and inversion.
+/// A texture key for an item (and slice) under a window and inversion.
 fn key(id: i64, view: &ViewState) -> i64 {
     use std::hash::{Hash as _, Hasher as _};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     id.hash(&mut h);
+    (view.stack, view.slice).hash(&mut h);
     view.window.map(|w| (w.center.to_bits(), w.width.to_bits())).hash(&mut h);
     view.invert.hash(&mut h);
     h.finish() as i64
@@ -94,6 +99,55 @@ fn toolbar(ui: &mut egui::Ui, view: &mut ViewState) {
     });
 }
 
+/// The line under the image: size, depth, scale, where window/level runs, the gestures.
+fn caption([w, h]: [usize; 2], grey: Option<&GreyImage>, scan: bool, scale: f32, gpu: bool) -> String {
+    let depth = match grey {
+        Some(_) if scan => "scan values (HU for CT)",
+        Some(g) if g.is_16_bit() => "16-bit grey",
+        Some(_) => "8-bit grey",
+        None => "colour",
+    };
+    let wheel = if scan { "wheel or ↑/↓ slices, ctrl + wheel zoom" } else { "wheel zoom" };
+    format!(
+        "{w} × {h} px {depth}, shown at {:.0}% · window/level on the {} · {wheel}, drag pan, right-drag \
+         window/level, 1–5 presets, shift-drag a region",
+        scale * 100.0,
+        if gpu { "GPU (shader)" } else { "CPU" }
+    )
+}
+
+/// A new item: zoom and pan reset; window, preset, inversion and renderer stay, as in a PACS.
+fn reset(view: &mut ViewState, id: i64, scan: Option<&Result<std::sync::Arc<ScanStack>, String>>) {
+    *view = ViewState {
+        item: id,
+        window: view.window,
+        preset: view.preset.clone(),
+        invert: view.invert,
+        gpu: view.gpu,
+        tag_search: std::mem::take(&mut view.tag_search),
+        ..ViewState::default()
+    };
+    // A scan opens in its own window unless a preset was chosen (presets are in HU).
+    if let (Some(Ok(s)), None) = (scan, &view.preset) {
+        view.window = Some(s.window);
+    }
+}
+
+/// The item's metadata, with the pixel spacing of the scan slice shown (NIfTI's axes differ).
+fn spacing_meta<'a>(
+    ins: &'a Inspected,
+    slice: Option<&scan::Shown>,
+) -> std::borrow::Cow<'a, std::collections::BTreeMap<String, serde_json::Value>> {
+    match slice {
+        Some((_, Some((row, col)))) => {
+            let mut m = ins.item.meta.clone();
+            m.insert("pixel_spacing".into(), serde_json::json!([row, col]));
+            std::borrow::Cow::Owned(m)
+        }
+        _ => std::borrow::Cow::Borrowed(&ins.item.meta),
+    }
+}
+
 /// Draws the image of `ins` in a view of `height`, with the toolbar above it and `overlays`
 /// (regions in image pixels, e.g. those of span comments) outlined on it.
 pub fn show(
@@ -104,17 +158,12 @@ pub fn show(
     height: f32,
     overlays: &[[f32; 4]],
 ) {
+    let scan = ins.image.as_ref().ok().and_then(|i| i.scan.as_ref());
     if view.item != ins.id {
-        *view = ViewState {
-            item: ins.id,
-            window: view.window,
-            preset: view.preset.clone(),
-            invert: view.invert,
-            gpu: view.gpu,
-            ..ViewState::default()
-        };
+        reset(view, ins.id, scan);
     }
     toolbar(ui, view);
+    let slice = scan.and_then(|s| s.as_ref().ok()).and_then(|s| scan::toolbar(ui, s, view));
     let (rect, resp) = ui.allocate_exact_size(egui::vec2(ui.available_width(), height), egui::Sense::click_and_drag());
     ui.painter().rect_filled(rect, 4.0, theme::IMAGE_BACKGROUND);
     let img = match &ins.image {
@@ -132,14 +181,26 @@ pub fn show(
             return;
         }
     };
-    let [w, h] = img.size;
-    let (iw, ih) = (img.image.size[0] as f32, img.image.size[1] as f32);
+    // A scan's slice replaces the stored rendering (same pixels at its own slice, HU values).
+    let placeholder;
+    let (color, grey_img, [w, h]) = match &slice {
+        Some((g, _)) => {
+            placeholder = egui::ColorImage::filled(g.size, egui::Color32::BLACK);
+            (&placeholder, Some(g), g.size)
+        }
+        None => (&img.image, img.grey.as_ref(), img.size),
+    };
+    let (iw, ih) = (color.size[0] as f32, color.size[1] as f32);
     let fit = (rect.width() / iw).min(rect.height() / ih);
     let mut scale = view.zoom.unwrap_or(fit);
     let mut pan = egui::vec2(view.pan[0], view.pan[1]);
     view.hovered = resp.hovered();
     if resp.hovered() {
-        let (scroll, pointer) = ui.input(|i| (i.smooth_scroll_delta.y, i.pointer.hover_pos()));
+        let (mut scroll, pointer) = ui.input(|i| (i.smooth_scroll_delta.y, i.pointer.hover_pos()));
+        if let Some(s) = scan.and_then(|s| s.as_ref().ok()) {
+            // Scans: the wheel and the arrow keys move through the slices, ctrl + wheel zooms.
+            scroll = scan::navigate(ui, s, view);
+        }
         if scroll != 0.0
             && let Some(p) = pointer
         {
@@ -183,32 +244,34 @@ pub fn show(
     } else {
         egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0))
     };
-    let gpu = img.grey.as_ref().filter(|_| view.gpu);
+    let gpu = grey_img.filter(|_| view.gpu);
     if let Some(grey) = gpu {
         let wl = view.window.unwrap_or_else(|| super::gpu_view::as_stored(grey));
-        super::gpu_view::paint(ui, rect, r, ins.id as u64, grey, wl, view.invert, view.flip);
+        let upload = if slice.is_some() {
+            key(ins.id, &ViewState { window: None, invert: false, ..view.clone() })
+        } else {
+            ins.id
+        };
+        super::gpu_view::paint(ui, rect, r, upload as u64, grey, wl, view.invert, view.flip);
     } else {
         let k = key(ins.id, view);
         if texture.as_ref().is_none_or(|(id, _)| *id != k) {
-            let shown = render(&img.image, img.grey.as_deref(), view.window, view.invert);
+            let shown = render(color, grey_img.map(|g| &**g), view.window, view.invert);
             *texture = Some((k, ui.ctx().load_texture(format!("view-{k}"), shown, egui::TextureOptions::LINEAR)));
         }
         if let Some((_, tex)) = texture.as_ref() {
             ui.painter().with_clip_rect(rect).image(tex.id(), r, uv, egui::Color32::WHITE);
         }
     }
-    annotate(ui, rect, r, [w as f32, h as f32], view, &resp, overlays, &ins.item.meta);
-    let depth = match &img.grey {
-        Some(g) if g.is_16_bit() => "16-bit grey",
-        Some(_) => "8-bit grey",
-        None => "colour",
-    };
-    ui.weak(format!(
-        "{w} × {h} px {depth}, shown at {:.0}% · window/level on the {} · wheel zoom, drag pan, right-drag \
-         window/level, 1–5 presets, shift-drag a region",
-        view.shown_scale * 100.0,
-        if gpu.is_some() { "GPU (shader)" } else { "CPU" }
-    ));
+    annotate(ui, rect, r, [w as f32, h as f32], view, &resp, overlays, &spacing_meta(ins, slice.as_ref()));
+    ui.weak(caption([w, h], grey_img.map(|g| &**g), slice.is_some(), view.shown_scale, gpu.is_some()));
+    match scan {
+        Some(Ok(s)) => scan::details(ui, s, view),
+        Some(Err(e)) => {
+            ui.colored_label(theme::of(ui).warn, format!("⚠ the scan behind this image cannot be read: {e}"));
+        }
+        None => {}
+    }
 }
 
 /// Shift + drag draws a region (in image pixels) for the next span comment; `overlays` and that

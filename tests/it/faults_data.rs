@@ -98,7 +98,7 @@ fn manifest_paths_outside_the_data_folder_are_refused_before_reading() {
     assert_eq!(s.imported(), 0, "{errs:?}");
     assert!(errs[0].contains("outside the data folder") && errs[0].contains(":1"), "{errs:?}");
     assert!(errs[1].contains("outside the data folder") && errs[1].contains("--allow-outside"), "{errs:?}");
-    assert!(errs[2].contains("not a PNG, JPEG or DICOM") && errs[2].contains("big.png"), "{errs:?}");
+    assert!(errs[2].contains("not a PNG, JPEG, DICOM or NIfTI") && errs[2].contains("big.png"), "{errs:?}");
     // Opting in imports the image outside the folder (never /etc/passwd: it is not an image).
     let opts = ImportOptions { allow_outside: true, ..ImportOptions::default() };
     let s = import_paths(&mut p, std::slice::from_ref(&data), &opts, &NoProgress).unwrap();
@@ -254,7 +254,7 @@ fn dicom_and_nifti_files_are_named_as_such() {
         let out =
             bin().args(["import", "--project"]).arg(d.path().join("p.medvlm")).arg(data.join(f)).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("DICOM/NIfTI import is not supported yet") && stderr.contains(f), "{stderr}");
+        assert!(stderr.contains("imports as the image of a manifest row") && stderr.contains(f), "{stderr}");
         assert!(!stderr.contains("Tiff") && !stderr.contains("Hdr") && !stderr.contains("UTF-8"), "{stderr}");
     }
     std::fs::write(

@@ -14,6 +14,7 @@ mod grpo;
 mod import;
 mod lora;
 mod model_parity;
+mod nifti;
 mod parquet;
 mod precision;
 mod review;

@@ -14,7 +14,7 @@ use super::{
     ImportError, ImportOptions, Location, Parsed, image_path, read_csv_bytes, read_lines, scalar_text, short_hash,
 };
 use crate::domain::{Answer, Modality, Split, VqaItem, letter_index};
-use crate::io::images::{ImageResolver, is_image_path};
+use crate::io::images::{ImageResolver, Rendering, Scan, is_image_path};
 
 /// Manifest names looked for in a folder, in order.
 pub const MANIFEST_NAMES: &[&str] = &["manifest.jsonl", "manifest.csv", "metadata.jsonl", "metadata.csv"];
@@ -223,11 +223,11 @@ fn record(
         Some(u) => u,
         None => format!("{source}/{}", short_hash(&[image_names.first().map_or("", String::as_str), &question])),
     };
-    let dicom = refs.first().and_then(|r| images.dicom_source(&r.path)).cloned();
-    let modality = match (text(row, "modality"), &dicom) {
+    let scan = refs.first().and_then(|r| images.scan_source(&r.path)).cloned();
+    let modality = match (text(row, "modality"), scan.as_ref().map(|s| &s.rendered)) {
         (Some(m), _) => Modality::parse(&m).ok_or_else(|| format!("unknown modality {m:?}"))?,
-        (None, Some(d)) => crate::io::dicom::modality_of(&d.modality).unwrap_or(Modality::Other),
-        (None, None) => Modality::Other,
+        (None, Some(Rendering::Dicom(d))) => crate::io::dicom::modality_of(&d.modality).unwrap_or(Modality::Other),
+        (None, _) => Modality::Other,
     };
     let split = match (opts.split, text(row, "split")) {
         (Some(s), _) => s,
@@ -244,8 +244,8 @@ fn record(
         .filter(|(k, _)| !KNOWN.contains(&k.as_str()) && !is_option_column(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if let Some(d) = dicom {
-        dicom_meta(&d, &mut meta, &mut tags);
+    if let Some(scan) = scan {
+        scan_meta(&scan, &mut meta, &mut tags);
     }
     let mut item = VqaItem {
         uid,
@@ -264,32 +264,47 @@ fn record(
     Ok(item)
 }
 
-/// A DICOM rendering's provenance in the item: the window and frame the model sees (so training
-/// and review see the same image), the spacing for the ruler, and the patient attributes the
+/// A DICOM or NIfTI rendering's provenance in the item: the window and frame or slice the model
+/// sees (so training and review see the same image), the spacing for the ruler, the source file
+/// for the viewer (local only: not on the export allow-list), and the patient attributes the
 /// header carried, by name, with `phi:detected` / `burned-in-text` tags for the facets.
-fn dicom_meta(
-    d: &crate::io::dicom::Rendered,
-    meta: &mut std::collections::BTreeMap<String, Value>,
-    tags: &mut Vec<String>,
-) {
-    meta.insert(
-        "dicom".into(),
-        serde_json::json!({
-            "window": [d.window.center, d.window.width], "frame": d.frame, "frames": d.frames,
-            "modality": d.modality, "transfer_syntax": d.transfer_syntax,
-        }),
-    );
-    if let Some((r, c)) = d.pixel_spacing {
-        meta.insert("pixel_spacing".into(), serde_json::json!([r, c]));
-    }
-    if !d.phi.is_empty() {
-        meta.insert("phi_attributes".into(), serde_json::json!(d.phi));
-        tags.push("phi:detected".into());
-    }
-    if d.burned_in {
-        tags.push("burned-in-text".into());
+pub(super) fn scan_meta(scan: &Scan, meta: &mut std::collections::BTreeMap<String, Value>, tags: &mut Vec<String>) {
+    meta.insert(SCAN_SOURCE.into(), Value::from(scan.source.to_string_lossy().into_owned()));
+    match &scan.rendered {
+        Rendering::Dicom(d) => {
+            meta.insert(
+                "dicom".into(),
+                serde_json::json!({
+                    "window": [d.window.center, d.window.width], "frame": d.frame, "frames": d.frames,
+                    "modality": d.modality, "transfer_syntax": d.transfer_syntax,
+                }),
+            );
+            if let Some((r, c)) = d.pixel_spacing {
+                meta.insert("pixel_spacing".into(), serde_json::json!([r, c]));
+            }
+            if !d.phi.is_empty() {
+                meta.insert("phi_attributes".into(), serde_json::json!(d.phi));
+                tags.push("phi:detected".into());
+            }
+            if d.burned_in {
+                tags.push("burned-in-text".into());
+            }
+        }
+        Rendering::Nifti(n) => {
+            meta.insert(
+                "nifti".into(),
+                serde_json::json!({
+                    "window": [n.window.center, n.window.width], "axis": n.axis, "slice": n.slice,
+                    "slices": n.slices, "orientation": n.orientation, "version": n.version,
+                }),
+            );
+            meta.insert("pixel_spacing".into(), serde_json::json!([n.pixel_spacing.0, n.pixel_spacing.1]));
+        }
     }
 }
+
+/// The item metadata key holding the local path of the scan an image was rendered from.
+pub const SCAN_SOURCE: &str = "scan_source";
 
 fn is_option_column(k: &str) -> bool {
     let mut c = k.chars();

@@ -19,6 +19,7 @@ use crate::domain::VqaItem;
 use crate::io::images::ImageResolver;
 
 pub use driver::{CHUNK, FileReport, ImportOptions, ImportSummary, import_paths};
+pub use folder::SCAN_SOURCE;
 
 /// A supported input format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

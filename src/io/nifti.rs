@@ -1,0 +1,505 @@
+//! NIfTI-1 and NIfTI-2 volumes (`.nii`, `.nii.gz`, either byte order): the header, the first 3-D
+//! volume scaled by `scl_slope`/`scl_inter`, the voxel-to-world affine from the sform, else the
+//! qform, else the voxel sizes, and slices along each anatomical axis shown in radiological
+//! orientation (patient right on the left; anterior, or superior, at the top). Errors name the
+//! file and the reason; NIfTI carries no patient attributes but `descrip`/`aux_file`, which are
+//! never kept.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use super::dicom::Window;
+
+/// Why a NIfTI file cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{problem}: {}", .path.display())]
+pub struct NiftiError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// An anatomical slicing axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Axis {
+    /// Across left–right (x).
+    Sagittal,
+    /// Across anterior–posterior (y).
+    Coronal,
+    /// Across inferior–superior (z).
+    Axial,
+}
+
+impl Axis {
+    /// Every axis, in picker order.
+    pub const ALL: [Axis; 3] = [Axis::Axial, Axis::Coronal, Axis::Sagittal];
+
+    /// Parses `axial`, `coronal`, `sagittal`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Axis::Sagittal => "sagittal",
+            Axis::Coronal => "coronal",
+            Axis::Axial => "axial",
+        }
+    }
+
+    fn world(self) -> usize {
+        match self {
+            Axis::Sagittal => 0,
+            Axis::Coronal => 1,
+            Axis::Axial => 2,
+        }
+    }
+}
+
+/// A decoded volume.
+#[derive(Debug, Clone)]
+pub struct Volume {
+    /// NIfTI-1 or NIfTI-2.
+    pub version: u8,
+    /// Voxels along i, j, k.
+    pub dims: [usize; 3],
+    /// 3-D volumes in the file (the 4th dimension); the first is read.
+    pub volumes: usize,
+    /// Scaled voxel values, i fastest.
+    pub data: Vec<f32>,
+    /// Voxel size along i, j, k (mm, from the affine's columns).
+    pub spacing: [f64; 3],
+    /// Voxel (i, j, k, 1) to world (RAS+ mm), rows x, y, z.
+    pub affine: [[f64; 4]; 3],
+    /// Where the affine came from: `sform`, `qform` or `pixdim`.
+    pub affine_from: &'static str,
+    /// The data type's name.
+    pub datatype: &'static str,
+    /// `cal_min`/`cal_max` when set.
+    pub cal: Option<(f64, f64)>,
+}
+
+/// One slice, ready to window: `values` row-major, `height` rows of `width`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slice {
+    /// Columns.
+    pub width: usize,
+    /// Rows.
+    pub height: usize,
+    /// Values (after scaling).
+    pub values: Vec<f32>,
+    /// Row and column spacing, mm (DICOM's PixelSpacing order).
+    pub spacing: (f64, f64),
+}
+
+/// Reads `path` (gzip-compressed when it starts with the gzip magic).
+///
+/// # Errors
+/// [`NiftiError`] naming the file: not NIfTI, truncated, an unsupported data type, a bad header.
+pub fn read(path: &Path) -> Result<Volume, NiftiError> {
+    let err = |problem: String| NiftiError { path: path.to_path_buf(), problem };
+    let raw = std::fs::read(path).map_err(|e| err(format!("cannot read ({e})")))?;
+    let bytes = if raw.starts_with(&[0x1F, 0x8B]) {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(raw.as_slice())
+            .read_to_end(&mut out)
+            .map_err(|e| err(format!("broken gzip stream ({e})")))?;
+        out
+    } else {
+        raw
+    };
+    parse(&bytes).map_err(err)
+}
+
+struct Header {
+    version: u8,
+    big: bool,
+    dim: [i64; 8],
+    datatype: i16,
+    pixdim: [f64; 8],
+    vox_offset: u64,
+    slope: f64,
+    inter: f64,
+    cal: (f64, f64),
+    qform: i32,
+    sform: i32,
+    quat: [f64; 6],
+    srow: [[f64; 4]; 3],
+}
+
+fn parse(b: &[u8]) -> Result<Volume, String> {
+    let h = header(b)?;
+    let (name, size) = datatype(h.datatype)?;
+    let nd = h.dim[0];
+    if !(1..=7).contains(&nd) {
+        return Err(format!("dim[0] = {nd} is not 1 to 7"));
+    }
+    let d = |i: usize| if (i as i64) <= nd { h.dim[i].max(1) } else { 1 };
+    if (1..=4).any(|i| d(i) < 1) || h.dim[1..=nd as usize].iter().any(|&x| x < 1) {
+        return Err(format!("bad dimensions {:?}", &h.dim[1..=nd as usize]));
+    }
+    let dims = [d(1) as usize, d(2) as usize, d(3) as usize];
+    let volumes = (4..=7).map(d).product::<i64>() as usize;
+    let n = dims.iter().product::<usize>();
+    let start = usize::try_from(h.vox_offset).map_err(|_| "vox_offset out of range".to_string())?;
+    let need = n.checked_mul(size).and_then(|x| x.checked_add(start)).ok_or("dimensions overflow")?;
+    if b.len() < need {
+        return Err(format!(
+            "truncated: {} bytes of voxel data, the header says {}",
+            b.len().saturating_sub(start),
+            need - start
+        ));
+    }
+    let data = decode(&b[start..need], h.datatype, h.big, n);
+    // scl_slope 0 means no scaling (NIfTI-1 standard).
+    let (slope, inter) = if h.slope == 0.0 || !h.slope.is_finite() { (1.0, 0.0) } else { (h.slope, h.inter) };
+    let data = data.into_iter().map(|v| (v * slope + inter) as f32).collect();
+    let (affine, affine_from) = affine(&h);
+    let spacing = std::array::from_fn(|j| (0..3).map(|r| affine[r][j] * affine[r][j]).sum::<f64>().sqrt());
+    let cal = (h.cal.1 > h.cal.0).then_some(h.cal);
+    Ok(Volume { version: h.version, dims, volumes, data, spacing, affine, affine_from, datatype: name, cal })
+}
+
+fn header(b: &[u8]) -> Result<Header, String> {
+    if b.len() < 348 {
+        return Err("not a NIfTI file (shorter than a header)".into());
+    }
+    let le1 = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    let be1 = i32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let (version, big) = match (le1, be1) {
+        (348, _) => (1, false),
+        (_, 348) => (1, true),
+        (540, _) => (2, false),
+        (_, 540) => (2, true),
+        _ => return Err("not a NIfTI file (sizeof_hdr is neither 348 nor 540)".into()),
+    };
+    let r = Reader { b, big };
+    if version == 1 {
+        if !matches!(&b[344..348], b"n+1\0" | b"ni1\0") {
+            return Err("not a NIfTI-1 file (no n+1/ni1 magic; an Analyze 7.5 header?)".into());
+        }
+        Ok(Header {
+            version,
+            big,
+            dim: std::array::from_fn(|i| i64::from(r.i16(40 + 2 * i))),
+            datatype: r.i16(70),
+            pixdim: std::array::from_fn(|i| f64::from(r.f32(76 + 4 * i))),
+            vox_offset: r.f32(108).max(0.0) as u64,
+            slope: f64::from(r.f32(112)),
+            inter: f64::from(r.f32(116)),
+            cal: (f64::from(r.f32(128)), f64::from(r.f32(124))),
+            qform: i32::from(r.i16(252)),
+            sform: i32::from(r.i16(254)),
+            quat: std::array::from_fn(|i| f64::from(r.f32(256 + 4 * i))),
+            srow: std::array::from_fn(|row| std::array::from_fn(|c| f64::from(r.f32(280 + 16 * row + 4 * c)))),
+        })
+    } else {
+        if b.len() < 540 {
+            return Err("truncated NIfTI-2 header".into());
+        }
+        if &b[4..8] != b"n+2\0" && &b[4..8] != b"ni2\0" {
+            return Err("not a NIfTI-2 file (no n+2/ni2 magic)".into());
+        }
+        Ok(Header {
+            version,
+            big,
+            dim: std::array::from_fn(|i| r.i64(16 + 8 * i)),
+            datatype: r.i16(12),
+            pixdim: std::array::from_fn(|i| r.f64(104 + 8 * i)),
+            vox_offset: r.i64(168).max(0) as u64,
+            slope: r.f64(176),
+            inter: r.f64(184),
+            cal: (r.f64(200), r.f64(192)),
+            qform: r.i32(344),
+            sform: r.i32(348),
+            quat: std::array::from_fn(|i| r.f64(352 + 8 * i)),
+            srow: std::array::from_fn(|row| std::array::from_fn(|c| r.f64(400 + 32 * row + 8 * c))),
+        })
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    big: bool,
+}
+
+impl Reader<'_> {
+    fn arr<const N: usize>(&self, at: usize) -> [u8; N] {
+        let mut a: [u8; N] = std::array::from_fn(|i| self.b[at + i]);
+        if self.big {
+            a.reverse();
+        }
+        a
+    }
+    fn i16(&self, at: usize) -> i16 {
+        i16::from_le_bytes(self.arr(at))
+    }
+    fn i32(&self, at: usize) -> i32 {
+        i32::from_le_bytes(self.arr(at))
+    }
+    fn i64(&self, at: usize) -> i64 {
+        i64::from_le_bytes(self.arr(at))
+    }
+    fn f32(&self, at: usize) -> f32 {
+        f32::from_le_bytes(self.arr(at))
+    }
+    fn f64(&self, at: usize) -> f64 {
+        f64::from_le_bytes(self.arr(at))
+    }
+}
+
+/// Name and byte size of a NIfTI data type code.
+fn datatype(code: i16) -> Result<(&'static str, usize), String> {
+    Ok(match code {
+        2 => ("uint8", 1),
+        4 => ("int16", 2),
+        8 => ("int32", 4),
+        16 => ("float32", 4),
+        64 => ("float64", 8),
+        256 => ("int8", 1),
+        512 => ("uint16", 2),
+        768 => ("uint32", 4),
+        1024 => ("int64", 8),
+        1280 => ("uint64", 8),
+        128 => ("rgb24", 3),
+        32 | 1792 | 2048 => return Err(format!("unsupported data type {code} (complex)")),
+        2304 => return Err("unsupported data type 2304 (RGBA32)".into()),
+        other => return Err(format!("unknown data type {other}")),
+    })
+}
+
+/// Voxel values as f64 (RGB as its luminance, ITU-R BT.601).
+fn decode(b: &[u8], code: i16, big: bool, n: usize) -> Vec<f64> {
+    let r = Reader { b, big };
+    (0..n)
+        .map(|i| match code {
+            2 => f64::from(b[i]),
+            4 => f64::from(r.i16(2 * i)),
+            8 => f64::from(r.i32(4 * i)),
+            16 => f64::from(r.f32(4 * i)),
+            64 => r.f64(8 * i),
+            256 => f64::from(b[i] as i8),
+            512 => f64::from(u16::from_le_bytes(r.arr(2 * i))),
+            768 => f64::from(u32::from_le_bytes(r.arr(4 * i))),
+            1024 => r.i64(8 * i) as f64,
+            1280 => u64::from_le_bytes(r.arr(8 * i)) as f64,
+            128 => {
+                let p = &b[3 * i..3 * i + 3];
+                0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])
+            }
+            _ => 0.0,
+        })
+        .map(|v| if v.is_finite() { v } else { 0.0 })
+        .collect()
+}
+
+/// The sform when its code is set, else the qform (quaternion), else the voxel sizes.
+fn affine(h: &Header) -> ([[f64; 4]; 3], &'static str) {
+    if h.sform > 0 && h.srow.iter().flatten().all(|v| v.is_finite()) {
+        return (h.srow, "sform");
+    }
+    let px = |i: usize| if h.pixdim[i] > 0.0 && h.pixdim[i].is_finite() { h.pixdim[i] } else { 1.0 };
+    if h.qform > 0 {
+        let [b, c, d, x, y, z] = h.quat;
+        let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
+        let r = [
+            [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
+            [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
+            [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a + d * d - c * c - b * b],
+        ];
+        let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
+        let s = [px(1), px(2), px(3) * qfac];
+        let off = [x, y, z];
+        return (std::array::from_fn(|row| [r[row][0] * s[0], r[row][1] * s[1], r[row][2] * s[2], off[row]]), "qform");
+    }
+    ([[px(1), 0.0, 0.0, 0.0], [0.0, px(2), 0.0, 0.0], [0.0, 0.0, px(3), 0.0]], "pixdim")
+}
+
+impl Volume {
+    /// For each world axis (x, y, z), the voxel axis closest to it and whether the voxel axis
+    /// runs along it (+) or against it (−).
+    fn axes(&self) -> [(usize, bool); 3] {
+        let mut out = [(0, true), (1, true), (2, true)];
+        let mut free_w = vec![0, 1, 2];
+        let mut free_v = vec![0, 1, 2];
+        // Greedy: the largest direction cosine first, so that an oblique volume still gets each
+        // world axis once.
+        while !free_w.is_empty() {
+            let mut best = (0.0f64, 0, 0);
+            for &w in &free_w {
+                for &v in &free_v {
+                    let norm = self.spacing[v].max(f64::MIN_POSITIVE);
+                    let c = (self.affine[w][v] / norm).abs();
+                    if c >= best.0 {
+                        best = (c, w, v);
+                    }
+                }
+            }
+            let (_, w, v) = best;
+            out[w] = (v, self.affine[w][v] >= 0.0);
+            free_w.retain(|&x| x != w);
+            free_v.retain(|&x| x != v);
+        }
+        out
+    }
+
+    /// The orientation code, e.g. `RAS` or `LPS`: where each voxel axis points in the patient.
+    pub fn orientation(&self) -> String {
+        let mut code = [' '; 3];
+        for (w, (v, plus)) in self.axes().into_iter().enumerate() {
+            let labels = [('R', 'L'), ('A', 'P'), ('S', 'I')][w];
+            code[v] = if plus { labels.0 } else { labels.1 };
+        }
+        code.iter().collect()
+    }
+
+    /// Slices along `axis`.
+    pub fn slices(&self, axis: Axis) -> usize {
+        self.dims[self.axes()[axis.world()].0]
+    }
+
+    /// Slice `index` along `axis` (clamped; counted from the patient's left, posterior or
+    /// inferior side), in radiological orientation.
+    pub fn slice(&self, axis: Axis, index: usize) -> Slice {
+        let axes = self.axes();
+        let (k, k_plus) = axes[axis.world()];
+        // Horizontal and vertical world axes of the screen, and the direction drawn first.
+        let (hw, vw) = match axis {
+            Axis::Axial => (0, 1),
+            Axis::Coronal => (0, 2),
+            Axis::Sagittal => (1, 2),
+        };
+        let (hv, h_plus) = axes[hw];
+        let (vv, v_plus) = axes[vw];
+        let (width, height) = (self.dims[hv], self.dims[vv]);
+        // Slice 0 is the most left, posterior or inferior one, whatever the storage order.
+        let index = index.min(self.dims[k].saturating_sub(1));
+        let index = if k_plus { index } else { self.dims[k] - 1 - index };
+        let stride = [1, self.dims[0], self.dims[0] * self.dims[1]];
+        let mut values = Vec::with_capacity(width * height);
+        for row in 0..height {
+            // Top of the screen: anterior (axial) or superior; left: patient right (or anterior).
+            let vi = if v_plus { height - 1 - row } else { row };
+            for col in 0..width {
+                let hi = if h_plus { width - 1 - col } else { col };
+                let at = index * stride[k] + vi * stride[vv] + hi * stride[hv];
+                values.push(self.data.get(at).copied().unwrap_or(0.0));
+            }
+        }
+        Slice { width, height, values, spacing: (self.spacing[vv], self.spacing[hv]) }
+    }
+
+    /// The file's `cal_min`..`cal_max`, else the 1st to 99th percentile of the volume.
+    pub fn default_window(&self) -> Window {
+        let (lo, hi) = self.cal.unwrap_or_else(|| {
+            let wl = crate::imaging::WindowLevel::auto(&self.data, 1.0, 99.0);
+            (f64::from(wl.center - wl.width / 2.0), f64::from(wl.center + wl.width / 2.0))
+        });
+        Window { center: (lo + hi) / 2.0, width: (hi - lo).max(1.0) }
+    }
+}
+
+/// What a NIfTI rendering stored in a project came from.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Rendered {
+    /// The slicing axis (axial).
+    pub axis: Axis,
+    /// The slice rendered (the middle one).
+    pub slice: usize,
+    /// Slices along the axis.
+    pub slices: usize,
+    /// The window used.
+    pub window: Window,
+    /// Orientation code of the voxel axes (`RAS`, `LPS`, ...).
+    pub orientation: String,
+    /// Row and column spacing of the slice, mm.
+    pub pixel_spacing: (f64, f64),
+    /// NIfTI-1 or -2.
+    pub version: u8,
+}
+
+/// Renders `path`'s middle axial slice through its default window to a hash-named PNG in `dir`.
+///
+/// # Errors
+/// [`NiftiError`] naming the file.
+pub fn render_to(path: &Path, dir: &Path) -> Result<(crate::domain::ImageRef, Rendered), NiftiError> {
+    let v = read(path)?;
+    let axis = Axis::Axial;
+    let slices = v.slices(axis);
+    let slice = slices / 2;
+    let s = v.slice(axis, slice);
+    let window = v.default_window();
+    let rgb = super::dicom::windowed(&s.values, window, false);
+    let r = super::images::store_png(rgb, s.width, s.height, dir)
+        .map_err(|e| NiftiError { path: path.to_path_buf(), problem: format!("cannot write the rendering ({e})") })?;
+    let rendered = Rendered {
+        axis,
+        slice,
+        slices,
+        window,
+        orientation: v.orientation(),
+        pixel_spacing: s.spacing,
+        version: v.version,
+    };
+    Ok((r, rendered))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nifti1(dims: [i16; 3], datatype: i16, data: &[u8], srow: Option<[[f32; 4]; 3]>) -> Vec<u8> {
+        let mut h = vec![0u8; 352];
+        h[0..4].copy_from_slice(&348i32.to_le_bytes());
+        let dim = [3i16, dims[0], dims[1], dims[2], 1, 1, 1, 1];
+        for (i, d) in dim.iter().enumerate() {
+            h[40 + 2 * i..42 + 2 * i].copy_from_slice(&d.to_le_bytes());
+        }
+        h[70..72].copy_from_slice(&datatype.to_le_bytes());
+        for (i, p) in [1.0f32, 1.0, 1.0, 2.0].iter().enumerate() {
+            h[76 + 4 * i..80 + 4 * i].copy_from_slice(&p.to_le_bytes());
+        }
+        h[108..112].copy_from_slice(&352f32.to_le_bytes());
+        if let Some(s) = srow {
+            h[254..256].copy_from_slice(&1i16.to_le_bytes());
+            for (r, row) in s.iter().enumerate() {
+                for (c, v) in row.iter().enumerate() {
+                    h[280 + 16 * r + 4 * c..284 + 16 * r + 4 * c].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        h[344..348].copy_from_slice(b"n+1\0");
+        h.extend_from_slice(data);
+        h
+    }
+
+    #[test]
+    fn ras_and_lps_volumes_show_the_same_radiological_slice() {
+        // 2x2x1 uint8: value = 10*i + j.
+        let data: Vec<u8> = vec![0, 10, 1, 11];
+        let ras = parse(&nifti1([2, 2, 1], 2, &data, None)).unwrap();
+        assert_eq!(ras.orientation(), "RAS");
+        // Axial: row 0 is anterior (j = 1), column 0 is patient right (i = 1).
+        assert_eq!(ras.slice(Axis::Axial, 0).values, [11.0, 1.0, 10.0, 0.0]);
+        // The same anatomy stored LPS (i and j reversed, with a negative sform).
+        let lps_data: Vec<u8> = vec![11, 1, 10, 0];
+        let s = [[-1.0, 0.0, 0.0, 1.0], [0.0, -1.0, 0.0, 1.0], [0.0, 0.0, 2.0, 0.0]];
+        let lps = parse(&nifti1([2, 2, 1], 2, &lps_data, Some(s))).unwrap();
+        assert_eq!((lps.orientation().as_str(), lps.affine_from), ("LPS", "sform"));
+        assert_eq!(lps.slice(Axis::Axial, 0).values, ras.slice(Axis::Axial, 0).values);
+        assert_eq!(lps.slices(Axis::Axial), 1);
+        assert_eq!(lps.spacing, [1.0, 1.0, 2.0]);
+    }
+
+    #[test]
+    fn bad_headers_are_named() {
+        assert!(parse(b"hello").unwrap_err().contains("not a NIfTI"));
+        let mut t = nifti1([4, 4, 4], 4, &[0; 10], None);
+        t.truncate(360);
+        assert!(parse(&t).unwrap_err().contains("truncated"));
+        assert!(parse(&nifti1([1, 1, 1], 32, &[0; 8], None)).unwrap_err().contains("complex"));
+    }
+}

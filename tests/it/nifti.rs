@@ -1,0 +1,113 @@
+//! NIfTI on files made by hand (`tests/fixtures/nifti/make_fixtures.py`): NIfTI-1 and -2, gzip,
+//! big endian, sform and qform, scaling; the same anatomy in radiological slices along every
+//! axis; broken files named; a manifest naming a volume imports its middle axial slice; the scan
+//! stacks the viewer scrolls.
+
+use medvlm::io::nifti::{Axis, read};
+
+use super::common::{bin, fixture, tempdir};
+
+fn nii(name: &str) -> std::path::PathBuf {
+    fixture(&format!("nifti/{name}"))
+}
+
+#[test]
+fn every_storage_gives_the_same_radiological_slices() {
+    let reference = read(&nii("ras_int16.nii")).unwrap();
+    assert_eq!(reference.dims, [4, 3, 2]);
+    assert_eq!(reference.spacing, [1.0, 2.0, 3.0]);
+    // Axial slice z = 1: the top row is anterior (y = 2), the left column the patient's right (x = 3).
+    let axial = reference.slice(Axis::Axial, 1);
+    assert_eq!((axial.width, axial.height, axial.spacing), (4, 3, (2.0, 1.0)));
+    assert_eq!(axial.values[0], 123.0);
+    assert_eq!(axial.values[11], 100.0);
+    // Coronal: superior at the top (z = 1), right on the left.
+    let coronal = reference.slice(Axis::Coronal, 0);
+    assert_eq!((coronal.width, coronal.height, coronal.values[0]), (4, 2, 103.0));
+    // Sagittal: superior at the top, anterior on the left.
+    let sagittal = reference.slice(Axis::Sagittal, 0);
+    assert_eq!((sagittal.width, sagittal.height, sagittal.values[0]), (3, 2, 120.0));
+    for (f, orientation, version) in [
+        ("lps_float32.nii.gz", "LPS", 1),
+        ("qform_uint8.nii", "LPS", 1),
+        ("nifti2_float64.nii", "RAS", 2),
+        ("big_endian_int16.nii", "RAS", 1),
+    ] {
+        let v = read(&nii(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert_eq!((v.orientation().as_str(), v.version), (orientation, version), "{f}");
+        for axis in Axis::ALL {
+            assert_eq!(v.slices(axis), reference.slices(axis), "{f} {axis:?}");
+            for i in 0..v.slices(axis) {
+                assert_eq!(v.slice(axis, i), reference.slice(axis, i), "{f}: {axis:?} slice {i}");
+            }
+        }
+    }
+}
+
+#[test]
+fn broken_volumes_are_named_with_the_reason() {
+    for (f, why) in [("truncated.nii.gz", "truncated"), ("complex64.nii", "unsupported data type 32")] {
+        let e = read(&nii(f)).unwrap_err().to_string();
+        assert!(e.contains(f) && e.contains(why), "{e}");
+    }
+    let o = bin().args(["nifti", "info"]).arg(nii("ras_int16.nii")).arg(nii("complex64.nii")).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("NIfTI-1 4x3x2 int16") && out.contains("RAS (sform)"), "{out}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("complex64.nii"));
+}
+
+/// A manifest naming a volume imports its middle axial slice as the item's image, with the
+/// window, slice, orientation and spacing kept; the viewer's stack has the three axes.
+#[test]
+fn a_manifest_of_volumes_imports_and_the_viewer_gets_every_axis() {
+    let d = tempdir();
+    let data = d.path().join("vols");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in ["lps_float32.nii.gz", "truncated.nii.gz"] {
+        std::fs::copy(nii(f), data.join(f)).unwrap();
+    }
+    std::fs::write(
+        data.join("manifest.csv"),
+        "image,question,answer,modality\nlps_float32.nii.gz,Which lobe?,left,MRI\ntruncated.nii.gz,Broken?,yes,MRI\n",
+    )
+    .unwrap();
+    let project = d.path().join("p.medvlm");
+    let o = bin().args(["import", "--project"]).arg(&project).arg(&data).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("truncated.nii.gz") && err.contains("truncated"), "{err}");
+    let p = medvlm::store::Project::open(&project).unwrap();
+    let items = p.items().unwrap();
+    assert_eq!(items.len(), 1);
+    let it = &items[0].1;
+    assert_eq!(it.meta["nifti"]["orientation"], "LPS");
+    assert_eq!((it.meta["nifti"]["slice"].as_u64(), it.meta["nifti"]["slices"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(it.meta["pixel_spacing"], serde_json::json!([2.0, 1.0]));
+    let png = p.resolve_image(&it.images[0].path);
+    let (_, h, w) = medvlm::io::images::read_rgb(&png).unwrap();
+    assert_eq!((w, h), (4, 3));
+    let src = it.meta[medvlm::io::import::SCAN_SOURCE].as_str().unwrap();
+    let scan = medvlm::imaging::scan::load(std::path::Path::new(src)).unwrap();
+    let names: Vec<&str> = scan.stacks.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["axial", "coronal", "sagittal"]);
+    assert_eq!(scan.stacks[0].slices[1].values[0], 123.0, "the viewer windows the volume's values");
+    assert_eq!(scan.start, 1);
+}
+
+#[test]
+fn a_dicom_file_opens_as_its_series_in_position_order() {
+    let d = tempdir();
+    for f in ["series_a.dcm", "series_b.dcm", "series_c.dcm"] {
+        std::fs::copy(fixture(&format!("dicom/series/{f}")), d.path().join(f)).unwrap();
+    }
+    std::fs::write(d.path().join("notes.txt"), "not dicom").unwrap();
+    let scan = medvlm::imaging::scan::load(&d.path().join("series_a.dcm")).unwrap();
+    let s = &scan.stacks[0];
+    assert_eq!((s.name.as_str(), s.slices.len()), ("series", 3));
+    assert!(s.labels[0].contains("z = 0.0") && s.labels[2].contains("z = 20.0"), "{:?}", s.labels);
+    assert!(scan.tags.iter().any(|t| t.keyword == "PatientName" && t.value.contains("hidden")));
+    let multi = medvlm::imaging::scan::load(&fixture("dicom/ct_multiframe.dcm")).unwrap();
+    assert_eq!((multi.stacks[0].name.as_str(), multi.stacks[0].slices.len(), multi.start), ("frames", 3, 1));
+    assert_eq!(multi.stacks[0].slices[2].values[0], 200.0 - 1024.0, "HU, not 8-bit");
+}
