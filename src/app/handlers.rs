@@ -401,8 +401,15 @@ impl WorkbenchApp {
         all.sort_by_key(|(s, _)| {
             std::cmp::Reverse(u8::from(s.modifiers.command) + u8::from(s.modifiers.shift) + u8::from(s.modifiers.alt))
         });
+        // Over a scan's image the arrow keys (and Page Up/Down, Home/End) move through its slices.
+        let over_scan = self.state.viewer.hovered
+            && self.state.inspected.as_ref().and_then(|i| i.image.as_ref().ok()).is_some_and(|i| i.scan.is_some());
+        let slice_keys = [egui::Key::ArrowUp, egui::Key::ArrowDown, egui::Key::PageUp, egui::Key::PageDown];
         for (s, c) in all {
             if typing && Command::is_plain_key(&s) {
+                continue;
+            }
+            if over_scan && s.modifiers.is_none() && slice_keys.contains(&s.logical_key) {
                 continue;
             }
             if ctx.input_mut(|i| i.consume_shortcut(&s)) {

@@ -71,7 +71,8 @@ pub fn navigate(ui: &egui::Ui, s: &ScanStack, view: &mut ViewState) -> f32 {
             (egui::Key::Home, -n),
             (egui::Key::End, n),
         ] {
-            if i.consume_key(egui::Modifiers::NONE, key) {
+            // Every press of the frame counts (a key held down repeats).
+            while i.consume_key(egui::Modifiers::NONE, key) {
                 step += d;
             }
         }

@@ -107,7 +107,7 @@ fn caption([w, h]: [usize; 2], grey: Option<&GreyImage>, scan: bool, scale: f32,
         Some(_) => "8-bit grey",
         None => "colour",
     };
-    let wheel = if scan { "wheel or ↑/↓ slices, ctrl + wheel zoom" } else { "wheel zoom" };
+    let wheel = if scan { "wheel or arrow keys: slices, ctrl + wheel zoom" } else { "wheel zoom" };
     format!(
         "{w} × {h} px {depth}, shown at {:.0}% · window/level on the {} · {wheel}, drag pan, right-drag \
          window/level, 1–5 presets, shift-drag a region",
@@ -115,6 +115,9 @@ fn caption([w, h]: [usize; 2], grey: Option<&GreyImage>, scan: bool, scale: f32,
         if gpu { "GPU (shader)" } else { "CPU" }
     )
 }
+
+/// The window label while a scan shows the window its file gives.
+const FILE_WINDOW: &str = "file's";
 
 /// A new item: zoom and pan reset; window, preset, inversion and renderer stay, as in a PACS.
 fn reset(view: &mut ViewState, id: i64, scan: Option<&Result<std::sync::Arc<ScanStack>, String>>) {
@@ -128,8 +131,15 @@ fn reset(view: &mut ViewState, id: i64, scan: Option<&Result<std::sync::Arc<Scan
         ..ViewState::default()
     };
     // A scan opens in its own window unless a preset was chosen (presets are in HU).
-    if let (Some(Ok(s)), None) = (scan, &view.preset) {
+    if let Some(Ok(s)) = scan
+        && view.preset.as_deref().is_none_or(|p| p == FILE_WINDOW)
+    {
         view.window = Some(s.window);
+        view.preset = Some(FILE_WINDOW.into());
+    } else if view.preset.as_deref() == Some(FILE_WINDOW) {
+        // The last scan's window means nothing for a plain image.
+        view.window = None;
+        view.preset = None;
     }
 }
 
@@ -190,13 +200,23 @@ pub fn show(
         }
         None => (&img.image, img.grey.as_ref(), img.size),
     };
-    let (iw, ih) = (color.size[0] as f32, color.size[1] as f32);
+    // Rows as tall as their spacing says (a coronal slice of 5 mm slices is not squashed).
+    let aspect = match &slice {
+        Some((_, Some((row, col)))) if *row > 0.0 && *col > 0.0 => (row / col) as f32,
+        _ => 1.0,
+    };
+    let (iw, ih) = (color.size[0] as f32, color.size[1] as f32 * aspect);
     let fit = (rect.width() / iw).min(rect.height() / ih);
     let mut scale = view.zoom.unwrap_or(fit);
     let mut pan = egui::vec2(view.pan[0], view.pan[1]);
     view.hovered = resp.hovered();
     if resp.hovered() {
-        let (mut scroll, pointer) = ui.input(|i| (i.smooth_scroll_delta.y, i.pointer.hover_pos()));
+        // The wheel over the image is the viewer's (zoom or slices), not the panel's scroll.
+        let (mut scroll, pointer) = ui.input_mut(|i| {
+            let y = i.smooth_scroll_delta.y;
+            i.smooth_scroll_delta = egui::Vec2::ZERO;
+            (y, i.pointer.hover_pos())
+        });
         if let Some(s) = scan.and_then(|s| s.as_ref().ok()) {
             // Scans: the wheel and the arrow keys move through the slices, ctrl + wheel zooms.
             scroll = scan::navigate(ui, s, view);

@@ -8,7 +8,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use medvlm::app::{Dialog, StartupOptions, WorkbenchApp};
 
-use super::common::{sample_copy, tempdir};
+use super::common::{bin, fixture, sample_copy, tempdir};
 
 fn open_sample(dir: &std::path::Path) -> Harness<'static, WorkbenchApp> {
     let project = sample_copy(dir);
@@ -477,4 +477,59 @@ fn the_reward_preview_scores_a_typed_completion() {
     h.state_mut().state.reward_preview.text = "<answer>Z</answer>".into();
     h.run_steps(2);
     assert!(has(&h, "0.00") && has_part(&h, "not correct"));
+}
+
+/// A DICOM series named by a manifest: the viewer opens the item's slice in the file's window
+/// (HU), the wheel and the arrow keys over the image move through the series in position order
+/// (not the panel), key 2 sets the lung window, and the attribute browser hides patient values.
+#[test]
+fn a_dicom_series_scrolls_by_wheel_and_arrows_in_the_viewer() {
+    let d = tempdir();
+    let data = d.path().join("series");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in ["series_a.dcm", "series_b.dcm", "series_c.dcm"] {
+        std::fs::copy(fixture(&format!("dicom/series/{f}")), data.join(f)).unwrap();
+    }
+    std::fs::write(data.join("manifest.csv"), "image,question,options,answer\nseries_b.dcm,Is it normal?,Yes|No,A\n")
+        .unwrap();
+    let project = d.path().join("s.medvlm");
+    assert!(bin().args(["import", "--project"]).arg(&project).arg(&data).status().unwrap().success());
+    let mut h = open_project(project, 900.0);
+    wait_for(&mut h, |h| {
+        h.state().state.inspected.as_ref().and_then(|i| i.image.as_ref().ok()).is_some_and(|i| i.scan.is_some())
+    });
+    h.run_steps(3);
+    let scan = h.state().state.inspected.as_ref().unwrap().image.as_ref().unwrap().scan.clone().unwrap().unwrap();
+    let start = scan.start;
+    assert_eq!(scan.stacks[0].slices.len(), 3);
+    assert_eq!(h.state().state.viewer.window, Some(scan.window), "the file's window, in HU");
+    let label = |h: &Harness<'static, WorkbenchApp>| has_part(h, &format!("slice {}/3", h.state().state.viewer.slice.unwrap_or(start) + 1));
+    assert!(label(&h));
+    // The image is the largest picture on the right: hover its middle.
+    let at = egui::pos2(1360.0 * 0.86, 300.0);
+    h.event(egui::Event::PointerMoved(at));
+    h.run_steps(2);
+    assert!(h.state().state.viewer.hovered, "the pointer is over the image");
+    h.event(egui::Event::MouseWheel {
+        unit: egui::MouseWheelUnit::Line,
+        delta: egui::vec2(0.0, -1.0),
+        modifiers: egui::Modifiers::NONE,
+        phase: egui::TouchPhase::Move,
+        source: egui::MouseWheelSource::Unknown,
+    });
+    h.run_steps(2);
+    assert_eq!(h.state().state.viewer.slice, Some((start + 1).min(2)), "wheel down: the next slice");
+    h.key_press(egui::Key::ArrowUp);
+    h.key_press(egui::Key::ArrowUp);
+    h.run_steps(2);
+    assert_eq!(h.state().state.viewer.slice, Some(start.saturating_sub(1)));
+    assert!(label(&h));
+    h.key_press(egui::Key::Num2);
+    h.run_steps(2);
+    assert_eq!(h.state().state.viewer.preset.as_deref(), Some("Lung"));
+    let tags = h.query_by_label_contains("DICOM attributes").unwrap();
+    tags.click_accesskit();
+    h.run_steps(2);
+    assert!(has(&h, "PatientName") && has_part(&h, "hidden"), "the browser lists the attribute, value hidden");
+    assert!(!has_part(&h, "DOE") && !has_part(&h, "MRN-0042"));
 }
