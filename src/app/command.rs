@@ -95,6 +95,10 @@ pub enum Command {
     ResumeTrainingRun(i64),
     /// Write the curves shown as CSV (raw and smoothed).
     ExportCurves,
+    /// Open the export dialog (format, split, file, the patient-data confirmation).
+    ExportData,
+    /// Export with the dialog's settings.
+    ConfirmExport(Box<super::export::ExportDraft>),
     /// Estimate pass counts of the filtered items with the Curation panel's settings (a background job).
     EstimatePassCounts,
     /// Show only items whose pass count is this (a click on a histogram bar); `None` clears it.
@@ -181,6 +185,7 @@ impl Command {
             Self::ContinueTraining,
             Self::StopTraining,
             Self::ExportCurves,
+            Self::ExportData,
             Self::EstimatePassCounts,
             Self::ToggleBandFilter,
             Self::EditSelected,
@@ -244,6 +249,8 @@ impl Command {
             Self::StopTraining => "Stop training".into(),
             Self::ResumeTrainingRun(id) => format!("Resume run {id}"),
             Self::ExportCurves => "Export curves as CSV".into(),
+            Self::ExportData => "Export data…".into(),
+            Self::ConfirmExport(d) => format!("Export to {}", d.out),
             Self::EstimatePassCounts => "Estimate pass counts…".into(),
             Self::FilterPassCount(Some(n)) => format!("Show items solved {n} times"),
             Self::FilterPassCount(None) => "Show every pass count".into(),
@@ -319,6 +326,8 @@ impl Command {
             Self::StopTraining => "Stop after the current step and write a checkpoint",
             Self::ResumeTrainingRun(_) => "Continue a stopped or interrupted run from its last checkpoint",
             Self::ExportCurves => "Write every curve shown (raw and smoothed) to a CSV file next to the project",
+            Self::ExportData => "Export the items as unified JSONL, verl Parquet or TRL JSONL with a dataset card",
+            Self::ConfirmExport(_) => "Export with the dialog's settings",
             Self::EstimatePassCounts => "Sample each filtered item k times from the model and count correct answers",
             Self::FilterPassCount(_) => "Filter the table by pass count (click a histogram bar)",
             Self::ToggleBandFilter => "Keep only items inside the medium band (MedVLThinker: 1–7 of 16)",

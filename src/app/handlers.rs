@@ -31,6 +31,15 @@ impl WorkbenchApp {
             Command::ImportFolder => self.file_dialog(DialogKind::ImportFolder),
             Command::ImportByPath => self.dialog = Dialog::import(vec![]),
             Command::ImportPaths(paths) => self.dialog = Dialog::import(paths),
+            Command::ExportData => {
+                if let Some(p) = &self.state.project {
+                    let burned = p.stats.by_tag.get(crate::io::export::BURNED_IN_TAG).copied().unwrap_or(0);
+                    self.dialog = Dialog::Export(Box::new(super::export::ExportDraft::new(&p.path, burned)));
+                } else {
+                    self.toasts.error("Open a project before exporting");
+                }
+            }
+            Command::ConfirmExport(d) => self.start_export(*d),
             Command::ReloadProject
             | Command::CancelJobs
             | Command::CancelJob(_)
@@ -247,6 +256,14 @@ impl WorkbenchApp {
                 self.apply(Command::ReloadProject, &ctx);
             }
             JobOutput::Imported(Err(e)) => self.toasts.error(format!("Import failed: {e}")),
+            JobOutput::Exported(Ok(s)) => {
+                let mut line = format!("Exported {} rows to {} (card: {})", s.rows, s.path.display(), s.card.display());
+                if let Some(w) = s.warnings.first() {
+                    line.push_str(&format!(". {w}"));
+                }
+                self.toasts.info(line);
+            }
+            JobOutput::Exported(Err(e)) => self.toasts.error(format!("Export refused or failed: {e}")),
             JobOutput::PassCounts(Ok(r)) => {
                 let how = if r.cancelled { "stopped after" } else { "estimated" };
                 self.toasts.info(format!(

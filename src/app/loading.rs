@@ -65,6 +65,8 @@ pub enum JobOutput {
     Judged(Result<i64, String>),
     /// A new version of the review guidelines was stored (its version) or not.
     GuidelinesSaved(Result<i64, String>),
+    /// An export finished.
+    Exported(Result<crate::io::export::ExportSummary, String>),
 }
 
 /// Changes of a version diff loaded with both sides for the side-by-side view.

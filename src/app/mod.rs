@@ -5,6 +5,7 @@
 pub mod command;
 pub mod draft;
 pub mod editing;
+pub mod export;
 mod handlers;
 mod loading;
 pub mod pairwise;
@@ -86,6 +87,8 @@ pub enum Dialog {
     },
     /// About box.
     About,
+    /// The export dialog.
+    Export(Box<export::ExportDraft>),
 }
 
 impl Dialog {

@@ -10,7 +10,8 @@ use egui_extras::{Column, TableBuilder};
 use super::theme;
 use crate::app::Command;
 use crate::app::state::AppState;
-use crate::domain::{Modality, Split};
+use crate::domain::{DatasetStats, Modality, Split};
+use crate::io::export::BURNED_IN_TAG;
 
 /// Id of the search box (focused by `/` and Ctrl+F).
 pub const SEARCH_ID: &str = "item_search";
@@ -125,10 +126,11 @@ fn facets(ui: &mut egui::Ui, state: &mut AppState) -> bool {
                 );
             }
         }
-        if !stats.by_tag.is_empty() {
+        changed |= phi_facet(ui, &mut state.filter.tags, stats, here);
+        if stats.by_tag.keys().any(|t| !PHI_TAGS.iter().any(|(p, _)| p == t)) {
             ui.separator();
             ui.label("Tag:");
-            for (t, n) in stats.by_tag.iter().take(16) {
+            for (t, n) in stats.by_tag.iter().filter(|(t, _)| !PHI_TAGS.iter().any(|(p, _)| p == *t)).take(16) {
                 changed |= chip(
                     ui,
                     &mut state.filter.tags,
@@ -157,6 +159,31 @@ fn facets(ui: &mut egui::Ui, state: &mut AppState) -> bool {
             changed |= ui.checkbox(&mut state.filter.missing_images_only, label).changed();
         }
     });
+    changed
+}
+
+/// The tags the importer sets for patient data, with their facet names.
+const PHI_TAGS: [(&str, &str); 2] = [("phi:detected", "attributes in the header"), (BURNED_IN_TAG, "burned-in text")];
+
+/// The patient-data facet (best effort): items whose DICOM header carried patient attributes,
+/// and those whose pixels may show patient text (exports refuse them until confirmed).
+fn phi_facet(ui: &mut egui::Ui, tags: &mut BTreeSet<String>, stats: &DatasetStats, here: &DatasetStats) -> bool {
+    let mut changed = false;
+    if !PHI_TAGS.iter().any(|(t, _)| stats.by_tag.contains_key(*t)) {
+        return false;
+    }
+    ui.separator();
+    ui.label("Patient data:").on_hover_text(
+        "Best effort: DICOM attributes of the PS3.15 Basic Profile found in the header (their values are never \
+         kept), and modalities that often burn patient text into the pixels (ultrasound, secondary capture, \
+         Burned In Annotation = YES). Exports refuse burned-in items until confirmed.",
+    );
+    for (tag, name) in PHI_TAGS {
+        if let Some(&n) = stats.by_tag.get(tag) {
+            let label = facet(ui, name, here.by_tag.get(tag).copied().unwrap_or(0), n);
+            changed |= chip(ui, tags, tag.to_string(), label);
+        }
+    }
     changed
 }
 

@@ -55,6 +55,7 @@ pub fn show(open: &mut Dialog, state: &AppState, queue: &mut Vec<Command>, ctx: 
         Dialog::EditItem(draft) => super::editor::show(ctx, draft, queue),
         Dialog::TextPrompt { purpose, text } => text_prompt(ctx, *purpose, text, state.visible.len(), queue),
         Dialog::About => about(ctx),
+        Dialog::Export(d) => super::export::show(ctx, d, queue) && !escape(ctx),
     };
     if keep && *open == Dialog::None {
         *open = dialog;

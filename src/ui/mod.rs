@@ -7,6 +7,7 @@ pub mod curves;
 pub mod dialogs;
 pub mod difficulty;
 pub mod editor;
+pub mod export;
 pub mod gpu_view;
 pub mod inspector;
 pub mod pairwise;

@@ -83,6 +83,7 @@ fn menu_bar(app: &mut Shell<'_>, ui: &mut egui::Ui) {
             command_button(ui, q, Command::ImportFiles);
             command_button(ui, q, Command::ImportFolder);
             command_button(ui, q, Command::ImportByPath);
+            command_button(ui, q, Command::ExportData);
             command_button(ui, q, Command::ReloadProject);
             ui.separator();
             command_button(ui, q, Command::Quit);

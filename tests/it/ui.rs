@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable as _;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
 use medvlm::app::{Dialog, StartupOptions, WorkbenchApp};
 
 use super::common::{bin, fixture, sample_copy, tempdir};
@@ -503,7 +503,9 @@ fn a_dicom_series_scrolls_by_wheel_and_arrows_in_the_viewer() {
     let start = scan.start;
     assert_eq!(scan.stacks[0].slices.len(), 3);
     assert_eq!(h.state().state.viewer.window, Some(scan.window), "the file's window, in HU");
-    let label = |h: &Harness<'static, WorkbenchApp>| has_part(h, &format!("slice {}/3", h.state().state.viewer.slice.unwrap_or(start) + 1));
+    let label = |h: &Harness<'static, WorkbenchApp>| {
+        has_part(h, &format!("slice {}/3", h.state().state.viewer.slice.unwrap_or(start) + 1))
+    };
     assert!(label(&h));
     // The image is the largest picture on the right: hover its middle.
     let at = egui::pos2(1360.0 * 0.86, 300.0);
@@ -532,4 +534,44 @@ fn a_dicom_series_scrolls_by_wheel_and_arrows_in_the_viewer() {
     h.run_steps(2);
     assert!(has(&h, "PatientName") && has_part(&h, "hidden"), "the browser lists the attribute, value hidden");
     assert!(!has_part(&h, "DOE") && !has_part(&h, "MRN-0042"));
+}
+
+/// The Patient data facet counts the DICOM items with header attributes and the one that may show
+/// burned-in text; the export dialog names the refusal, keeps Export disabled until the user
+/// confirms for this export, then writes the file without any patient value.
+#[test]
+fn the_phi_facet_and_the_export_confirmation() {
+    use medvlm::app::Command;
+    let d = tempdir();
+    let data = d.path().join("scans");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in ["ct_explicit_le.dcm", "ot_rgb.dcm"] {
+        std::fs::copy(fixture(&format!("dicom/{f}")), data.join(f)).unwrap();
+    }
+    std::fs::write(
+        data.join("manifest.csv"),
+        "image,question,options,answer\nct_explicit_le.dcm,Is there a fracture?,Yes|No,B\not_rgb.dcm,Is this a screenshot?,Yes|No,A\n",
+    )
+    .unwrap();
+    let project = d.path().join("p.medvlm");
+    assert!(bin().args(["import", "--project"]).arg(&project).arg(&data).status().unwrap().success());
+    let mut h = open_project(project, 900.0);
+    h.run_steps(2);
+    assert!(has(&h, "Patient data:"));
+    assert!(has_part(&h, "attributes in the header") && has(&h, "burned-in text 1"));
+    h.state_mut().queue.push(Command::ExportData);
+    h.run_steps(3);
+    assert!(has_part(&h, "1 items may show patient text burned into their pixels"));
+    let export = h.get_by_label("Export");
+    assert!(export.accesskit_node().is_disabled(), "refused until confirmed");
+    h.get_by_label("I have reviewed them: export them anyway (this export only)").click();
+    h.run_steps(2);
+    h.get_by_label("Export").click();
+    let out = d.path().join("p-export.jsonl");
+    wait_for(&mut h, |_| out.exists());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    for phi in ["DOE", "MRN-0042", "19700101", "ACC-123", "Synthetic General"] {
+        assert!(!text.contains(phi), "{phi} exported");
+    }
 }

@@ -1,0 +1,92 @@
+//! The export dialog: format, split, excluded items, output path, and, when the project holds
+//! items whose pixels may show patient text, the named refusal with a per-export confirmation.
+
+use eframe::egui;
+
+use super::theme;
+use crate::app::Command;
+use crate::app::export::ExportDraft;
+use crate::domain::Split;
+use crate::io::export::ExportFormat;
+
+/// Shows the dialog; returns whether it stays open.
+pub fn show(ctx: &egui::Context, d: &mut ExportDraft, queue: &mut Vec<Command>) -> bool {
+    let mut keep = true;
+    let r = egui::Modal::new(egui::Id::unique("export_dialog")).show(ctx, |ui| {
+        ui.set_width(560.0);
+        ui.heading("Export data");
+        ui.horizontal(|ui| {
+            let label = ui.label("Format:");
+            let before = d.format;
+            egui::ComboBox::from_id_salt("export_format")
+                .selected_text(name(d.format))
+                .show_ui(ui, |ui| {
+                    for f in [ExportFormat::Jsonl, ExportFormat::VerlParquet, ExportFormat::TrlJsonl] {
+                        ui.selectable_value(&mut d.format, f, name(f));
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            if d.format != before {
+                let ext = ExportDraft::extension(d.format);
+                let p = std::path::Path::new(d.out.trim()).with_extension(ext);
+                d.out = p.to_string_lossy().into_owned();
+            }
+        });
+        ui.horizontal(|ui| {
+            let label = ui.label("Split:");
+            egui::ComboBox::from_id_salt("export_split")
+                .selected_text(d.split.map_or("all", Split::as_str))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut d.split, None, "all");
+                    for s in [Split::Train, Split::Val, Split::Test] {
+                        ui.selectable_value(&mut d.split, Some(s), s.as_str());
+                    }
+                })
+                .response
+                .labelled_by(label.id);
+            ui.checkbox(&mut d.include_excluded, "Include excluded items");
+        });
+        ui.horizontal(|ui| {
+            let label = ui.label("File:");
+            ui.add(egui::TextEdit::singleline(&mut d.out).desired_width(440.0)).labelled_by(label.id);
+        });
+        ui.weak(
+            "Images go out under their content hash and metadata by an allow-list; a dataset card is written beside \
+             the file. Patient-data checks are best effort.",
+        );
+        if d.burned_in > 0 {
+            let tokens = theme::of(ui);
+            egui::Frame::group(ui.style()).stroke(egui::Stroke::new(1.0, tokens.warn)).show(ui, |ui| {
+                ui.colored_label(
+                    tokens.warn,
+                    format!(
+                        "⚠ {} items may show patient text burned into their pixels (ultrasound, secondary capture, \
+                         Burned In Annotation = YES): the export is refused until you confirm it. Review them with \
+                         the Patient data facet, exclude them, or confirm.",
+                        d.burned_in
+                    ),
+                );
+                ui.checkbox(&mut d.allow_burned_in_text, "I have reviewed them: export them anyway (this export only)");
+            });
+        }
+        ui.horizontal(|ui| {
+            if ui.add_enabled(d.ready(), egui::Button::new("Export")).clicked() {
+                queue.push(Command::ConfirmExport(Box::new(d.clone())));
+                keep = false;
+            }
+            if ui.button("Cancel").clicked() {
+                keep = false;
+            }
+        });
+    });
+    keep && !r.should_close()
+}
+
+fn name(f: ExportFormat) -> &'static str {
+    match f {
+        ExportFormat::Jsonl => "unified JSONL (MedVLThinker schema)",
+        ExportFormat::VerlParquet => "verl Parquet (embedded images)",
+        ExportFormat::TrlJsonl => "TRL JSONL",
+    }
+}
