@@ -5,6 +5,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// The tag of items imported without a question (see [`VqaItem::is_draft`]).
+pub const NEEDS_QUESTION_TAG: &str = "needs-question";
+
 /// Most options a multiple-choice item may have (letters `A`..=`J`, as in MedVLM-R1's `create_problem_solution`).
 pub const MAX_OPTIONS: usize = 10;
 
@@ -301,8 +304,18 @@ impl VqaItem {
         (bad.len(), bad.first().copied())
     }
 
-    /// Normalises tags (trimmed, sorted, unique, non-empty).
+    /// An item imported without a question (a scan for later authoring): stored, shown and
+    /// edited, but skipped by training, evaluation and exports until its question is written.
+    pub fn is_draft(&self) -> bool {
+        self.question.trim().is_empty() && self.tags.iter().any(|t| t == NEEDS_QUESTION_TAG)
+    }
+
+    /// Normalises tags (trimmed, sorted, unique, non-empty); a written question clears
+    /// `needs-question`.
     pub fn normalize_tags(&mut self) {
+        if !self.question.trim().is_empty() {
+            self.tags.retain(|t| t != NEEDS_QUESTION_TAG);
+        }
         for t in &mut self.tags {
             *t = t.trim().to_string();
         }
@@ -318,6 +331,9 @@ impl VqaItem {
     pub fn validate(&self) -> Result<(), ItemError> {
         if self.uid.trim().is_empty() {
             return Err(ItemError::EmptyUid);
+        }
+        if self.is_draft() {
+            return Ok(());
         }
         if self.question.trim().is_empty() {
             return Err(ItemError::EmptyQuestion);

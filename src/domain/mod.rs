@@ -11,4 +11,4 @@ pub mod trace;
 
 pub use dataset::{Dataset, DatasetStats, ItemFilter, ItemRow, Provenance, ReviewStatus};
 pub use edit::{FieldEdit, ItemField};
-pub use item::{Answer, ImageRef, ItemError, Modality, Split, VqaItem, letter, letter_index};
+pub use item::{Answer, ImageRef, ItemError, Modality, NEEDS_QUESTION_TAG, Split, VqaItem, letter, letter_index};

@@ -187,6 +187,39 @@ fn read_inner(path: &Path) -> Result<DicomImage, Problem> {
     })
 }
 
+/// What grouping a folder into series needs, read without decoding the pixels. The
+/// series UID is kept in memory to group files and never stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// Series Instance UID (empty when absent).
+    pub series: String,
+    /// Image Position Patient z.
+    pub z: Option<f64>,
+    /// Instance Number.
+    pub instance: Option<i64>,
+    /// Number of Frames (1 when absent).
+    pub frames: usize,
+    /// The file has pixel data.
+    pub has_pixels: bool,
+}
+
+/// Reads `path`'s header (the pixels are not decoded).
+///
+/// # Errors
+/// [`DicomError`] naming the file.
+pub fn header(path: &Path) -> Result<Header, DicomError> {
+    use dicom_dictionary_std::tags;
+    let err = |problem| DicomError { path: path.to_path_buf(), problem };
+    let obj = open(path).map_err(err)?;
+    Ok(Header {
+        series: text(&obj, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
+        z: floats(&obj, tags::IMAGE_POSITION_PATIENT).filter(|v| v.len() == 3).map(|v| v[2]),
+        instance: text(&obj, tags::INSTANCE_NUMBER).and_then(|s| s.trim().parse().ok()),
+        frames: text(&obj, tags::NUMBER_OF_FRAMES).and_then(|s| s.trim().parse().ok()).unwrap_or(1),
+        has_pixels: obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some(),
+    })
+}
+
 /// Full-range YCbCr (YBR_FULL, as decoded) to RGB, ITU-R BT.601.
 fn ybr_to_rgb(ybr: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(ybr.len());

@@ -145,8 +145,11 @@ pub enum ExportError {
         source: std::io::Error,
     },
     /// Nothing passed the filters.
-    #[error("no items pass the export filters")]
-    Empty,
+    #[error("no items pass the export filters ({drafts} items have no question yet: tag needs-question)")]
+    Empty {
+        /// Items left out because they have no question.
+        drafts: usize,
+    },
     /// Items whose pixels may carry patient text, not confirmed.
     #[error(
         "{count} items may carry patient text burned into their pixels (tag `{BURNED_IN_TAG}`: ultrasound, secondary capture, or Burned In Annotation = YES), e.g. {first}; review and exclude them, or confirm this export (--allow-burned-in-text)"
@@ -180,6 +183,7 @@ pub fn export(
         None => project.items()?,
     };
     let before = items.len();
+    let drafts = items.iter().filter(|(_, it)| it.is_draft()).count();
     let est: HashMap<i64, PassCount> = match &opts.difficulty {
         Some((key, _)) => project.estimates(key)?,
         None => HashMap::new(),
@@ -187,6 +191,8 @@ pub fn export(
     items.retain(|(id, it)| {
         opts.split.is_none_or(|s| s == it.split)
             && (opts.include_excluded || !it.tags.iter().any(|t| t == EXCLUDED_TAG))
+            // Scans imported without a question have nothing to train on yet.
+            && !it.is_draft()
             && match &opts.difficulty {
                 // A band the curator set by hand wins over the pass count.
                 Some((key, Some(band))) => match Difficulty::set_by_hand(&it.tags) {
@@ -204,6 +210,9 @@ pub fn export(
     }
     // Items whose images cannot go out (missing or unreadable) are left out and named.
     let mut warnings = Vec::new();
+    if drafts > 0 {
+        warnings.push(format!("{drafts} items without a question yet (tag needs-question) were left out"));
+    }
     let damaged = project.damaged_items()?;
     if !damaged.is_empty() {
         let ids: Vec<String> = damaged.iter().take(10).map(|(id, uid, _)| format!("{uid} (row {id})")).collect();
@@ -231,7 +240,7 @@ pub fn export(
         warnings.push(format!("{} items left out, no usable image: {}{more}", unusable.len(), shown.join(", ")));
     }
     if items.is_empty() {
-        return Err(ExportError::Empty);
+        return Err(ExportError::Empty { drafts });
     }
     if opts.order != Order::AsIs {
         crate::rng::Rng::new(opts.seed).shuffle(&mut items);

@@ -296,6 +296,10 @@ pub fn load_usable_items(
 ) -> Result<(Vec<Evaluable>, crate::train::Skipped), InputError> {
     let (mut out, mut skipped) = (Vec::new(), Vec::new());
     for (_, item) in project.items()?.into_iter().filter(|(_, i)| keep(i)) {
+        if item.is_draft() {
+            skipped.push((item.uid.clone(), "no question yet (tagged needs-question)".to_string()));
+            continue;
+        }
         let path = match item.images.first() {
             Some(r) if r.is_missing() => {
                 skipped.push((item.uid.clone(), "image file missing".to_string()));

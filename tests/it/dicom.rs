@@ -4,7 +4,7 @@
 
 use medvlm::io::dicom::{Problem, Window, order_series, read, tag_rows};
 
-use super::common::{bin, fixture};
+use super::common::{bin, fixture, tempdir};
 
 fn dcm(name: &str) -> std::path::PathBuf {
     fixture(&format!("dicom/{name}"))
@@ -190,4 +190,57 @@ fn a_manifest_of_dicom_files_imports_renderings_without_patient_values() {
             assert!(!bytes.windows(phi.len()).any(|w| w == phi.as_bytes()), "{phi} in the {what}");
         }
     }
+}
+
+/// A folder of scans without a manifest (or its DICOMDIR): one item per series (its middle slice
+/// in position order), per multi-frame file and per NIfTI volume, each without a question and
+/// tagged `needs-question`, which exports and training skip until a question is written; a file
+/// without pixels is named.
+#[test]
+fn a_folder_of_scans_without_a_manifest_imports_items_to_author() {
+    let d = tempdir();
+    let data = d.path().join("pacs");
+    std::fs::create_dir_all(data.join("SERIES1")).unwrap();
+    for f in ["series_a.dcm", "series_b.dcm", "series_c.dcm"] {
+        std::fs::copy(dcm(&format!("series/{f}")), data.join("SERIES1").join(f.replace(".dcm", ""))).unwrap();
+    }
+    std::fs::copy(dcm("ct_multiframe.dcm"), data.join("multi.dcm")).unwrap();
+    std::fs::copy(dcm("sr_no_pixels.dcm"), data.join("report.dcm")).unwrap();
+    std::fs::copy(fixture("nifti/ras_int16.nii"), data.join("brain.nii")).unwrap();
+    std::fs::write(data.join("DICOMDIR"), b"index").unwrap();
+    for input in [data.clone(), data.join("DICOMDIR")] {
+        let project = d.path().join(format!("{}.medvlm", input.file_name().unwrap().to_string_lossy()));
+        let o = bin().args(["import", "--project"]).arg(&project).arg(&input).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains("report.dcm") && err.contains("no pixel data"), "{err}");
+        let p = medvlm::store::Project::open(&project).unwrap();
+        let items: Vec<_> = p.items().unwrap().into_iter().map(|(_, i)| i).collect();
+        assert_eq!(items.len(), 3, "{:?}", items.iter().map(|i| &i.uid).collect::<Vec<_>>());
+        assert!(items.iter().all(|i| i.is_draft() && i.tags.contains(&"needs-question".to_string())));
+        let series = items.iter().find(|i| i.meta.contains_key("series_files")).unwrap();
+        assert_eq!(series.meta["series_files"], 3);
+        let src = series.meta[medvlm::io::import::SCAN_SOURCE].as_str().unwrap();
+        assert!(src.ends_with("series_c"), "the middle slice by position (z = 10), not by name: {src}");
+        assert!(items.iter().any(|i| i.meta.contains_key("nifti")));
+        drop(p);
+        let e = bin()
+            .args(["curate", "export", "--format", "jsonl", "--project"])
+            .arg(&project)
+            .arg("--out")
+            .arg(d.path().join("x.jsonl"))
+            .output()
+            .unwrap();
+        let why = String::from_utf8_lossy(&e.stderr);
+        assert!(!e.status.success() && why.contains("3 items have no question yet"), "{why}");
+    }
+    // Writing the question (and an answer) makes it an ordinary item.
+    let mut it = medvlm::domain::VqaItem {
+        question: "Is there a fracture?".into(),
+        answer: medvlm::domain::Answer::Open("no".into()),
+        tags: vec!["needs-question".into()],
+        ..medvlm::store::Project::open(&d.path().join("pacs.medvlm")).unwrap().items().unwrap()[0].1.clone()
+    };
+    it.normalize_tags();
+    assert!(!it.is_draft() && it.tags.is_empty() && it.validate().is_ok());
 }

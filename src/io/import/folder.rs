@@ -3,6 +3,7 @@
 //! `image` (or `file_name`), `question`, `options` (JSON list or dict, or `|`-separated), `answer`
 //! (a letter or the option text; no options = open-ended), and optional `id`, `modality`,
 //! `body_part`, `split`, `source`, `tags` (`;`-separated). Other columns are kept as metadata.
+//! A folder of DICOM/NIfTI scans without a manifest (or a DICOMDIR) goes to [`super::scans`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -119,7 +120,20 @@ fn read_rows(manifest: &Path, out: &mut Parsed) -> Result<Vec<(usize, Row)>, Imp
 }
 
 pub(super) fn parse(path: &Path, opts: &ImportOptions, images: &mut ImageResolver) -> Result<Parsed, ImportError> {
-    let manifest = if path.is_dir() { find_manifest(path)? } else { path.to_path_buf() };
+    // A DICOMDIR indexes the tree beside it: the tree is imported.
+    if path.file_name().is_some_and(|n| n == "DICOMDIR") {
+        return super::scans::parse(path.parent().unwrap_or(Path::new(".")), opts, images);
+    }
+    let manifest = if path.is_dir() {
+        match find_manifest(path) {
+            Ok(m) => m,
+            // No manifest: a folder of scans imports as items without a question.
+            Err(e) if super::scans::find(path).is_empty() => return Err(e),
+            Err(_) => return super::scans::parse(path, opts, images),
+        }
+    } else {
+        path.to_path_buf()
+    };
     let base = manifest.parent().unwrap_or(Path::new(".")).to_path_buf();
     // Not the folder's name: folder names often hold a patient's name, and the source goes out in exports.
     let default_source = "folder".to_string();

@@ -1,0 +1,135 @@
+//! A folder of scans without a manifest (a PACS export, a DICOMDIR's tree, NIfTI volumes): one
+//! item per DICOM series (grouped by series, ordered by position; the middle slice rendered) or
+//! multi-frame file, and one per NIfTI volume, each left without a question for later authoring
+//! (tag `needs-question`: training, evaluation and exports skip it until a question is written).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::folder::scan_meta;
+use super::{ImportError, ImportOptions, Location, Parsed, short_hash};
+use crate::domain::{Answer, Modality, NEEDS_QUESTION_TAG, Split, VqaItem};
+use crate::io::dicom;
+use crate::io::images::{FileKind, ImageResolver, Rendering, sniff};
+
+/// Files looked at, at most, and folder depth.
+const MAX_FILES: usize = 50_000;
+const MAX_DEPTH: usize = 8;
+
+/// The DICOM and NIfTI files under `dir` (the DICOMDIR index itself left out), sorted.
+pub(super) fn find(dir: &Path) -> Vec<(PathBuf, FileKind)> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), 0)];
+    let mut seen = 0;
+    while let Some((d, depth)) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let mut entries: Vec<PathBuf> = rd.filter_map(Result::ok).map(|e| e.path()).collect();
+        entries.sort();
+        for p in entries {
+            seen += 1;
+            if seen > MAX_FILES {
+                return out;
+            }
+            if p.is_dir() {
+                if depth < MAX_DEPTH {
+                    stack.push((p, depth + 1));
+                }
+            } else if p.file_name().is_some_and(|n| n != "DICOMDIR")
+                && let Ok(kind @ (FileKind::Dicom | FileKind::Nifti)) = sniff(&p)
+            {
+                out.push((p, kind));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+pub(super) fn parse(dir: &Path, opts: &ImportOptions, images: &mut ImageResolver) -> Result<Parsed, ImportError> {
+    let files = find(dir);
+    if files.is_empty() {
+        return Err(ImportError::Unusable {
+            reason: "no manifest and no DICOM or NIfTI files in the folder".into(),
+            path: dir.to_path_buf(),
+        });
+    }
+    let mut out = Parsed::default();
+    // Single-frame DICOM files grouped by series (the UID only groups; it is not stored).
+    let mut series: BTreeMap<String, Vec<(PathBuf, dicom::Header)>> = BTreeMap::new();
+    let mut singles: Vec<PathBuf> = Vec::new();
+    for (path, kind) in files {
+        if kind == FileKind::Nifti {
+            singles.push(path);
+            continue;
+        }
+        match dicom::header(&path) {
+            Ok(h) if !h.has_pixels => {
+                out.error(&path, Location::File, "no pixel data (a report or waveform): not an image")
+            }
+            Ok(h) if h.frames > 1 || h.series.is_empty() => singles.push(path),
+            Ok(h) => series.entry(h.series.clone()).or_default().push((path, h)),
+            Err(e) => out.error(&path, Location::File, e.problem.to_string()),
+        }
+    }
+    for (_, mut files) in series {
+        files.sort_by(|a, b| {
+            let key = |h: &dicom::Header| (h.z.unwrap_or(f64::NAN), h.instance.unwrap_or(0));
+            key(&a.1).0.total_cmp(&key(&b.1).0).then(key(&a.1).1.cmp(&key(&b.1).1)).then(a.0.cmp(&b.0))
+        });
+        // The middle slice stands for the series (the viewer scrolls the rest).
+        let n = files.len();
+        let (middle, _) = &files[n / 2];
+        add(&mut out, dir, middle, n, opts, images);
+    }
+    for path in singles {
+        add(&mut out, dir, &path, 1, opts, images);
+    }
+    Ok(out)
+}
+
+fn add(out: &mut Parsed, dir: &Path, path: &Path, files: usize, opts: &ImportOptions, images: &mut ImageResolver) {
+    match item(dir, path, files, opts, images) {
+        Ok(item) => out.push(path, Location::File, item),
+        Err(reason) => out.error(path, Location::File, reason),
+    }
+}
+
+fn item(
+    dir: &Path,
+    path: &Path,
+    files: usize,
+    opts: &ImportOptions,
+    images: &mut ImageResolver,
+) -> Result<VqaItem, String> {
+    let r = images.resolve(path).map_err(|e| e.reason)?;
+    let scan = images.scan_source(&r.path).cloned().ok_or("not rendered as a scan")?;
+    let rel = path.strip_prefix(dir).unwrap_or(path).to_string_lossy().into_owned();
+    let source = opts.source.clone().unwrap_or_else(|| "scans".into());
+    let modality = match &scan.rendered {
+        Rendering::Dicom(d) => dicom::modality_of(&d.modality).unwrap_or(Modality::Other),
+        Rendering::Nifti(_) => Modality::Other,
+    };
+    let mut meta = BTreeMap::new();
+    let mut tags: Vec<String> = opts.tags.clone();
+    tags.push(NEEDS_QUESTION_TAG.into());
+    scan_meta(&scan, &mut meta, &mut tags);
+    if files > 1 {
+        meta.insert("series_files".into(), serde_json::Value::from(files));
+    }
+    let mut item = VqaItem {
+        // Named by the file's place in the folder, hashed: paths can hold a patient's name.
+        uid: format!("{source}/{}", short_hash(&[&rel])),
+        images: vec![r],
+        question: String::new(),
+        options: vec![],
+        answer: Answer::Open(String::new()),
+        modality,
+        body_part: None,
+        source,
+        split: opts.split.unwrap_or(Split::Train),
+        tags,
+        meta,
+    };
+    item.normalize_tags();
+    Ok(item)
+}
