@@ -104,7 +104,10 @@ fn manifest_paths_outside_the_data_folder_are_refused_before_reading() {
     let s = import_paths(&mut p, std::slice::from_ref(&data), &opts, &NoProgress).unwrap();
     assert_eq!(s.imported(), 1, "{:?}", s.files[0].errors);
     assert!(
-        s.files[0].errors.iter().any(|e| e.reason.contains("not a PNG, JPEG or DICOM") && e.reason.contains("passwd"))
+        s.files[0]
+            .errors
+            .iter()
+            .any(|e| e.reason.contains("not a PNG, JPEG, DICOM or NIfTI") && e.reason.contains("passwd"))
     );
 }
 
