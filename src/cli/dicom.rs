@@ -109,12 +109,18 @@ pub(super) fn run(a: &DicomArgs) -> anyhow::Result<i32> {
             let Some(rgb) = img.render(*frame, w) else {
                 bail!("{}: no frame {frame} (the file has {})", file.display(), img.frames());
             };
-            image::RgbImage::from_raw(img.cols as u32, img.rows as u32, rgb)
-                .context("frame size")?
-                .save(out)
-                .with_context(|| format!("writing {}", out.display()))?;
-            eprintln!("wrote {}", out.display());
+            write_png(rgb, img.cols, img.rows, out)?;
             Ok(0)
         }
     }
+}
+
+/// Saves 8-bit RGB pixels as a PNG and says so.
+pub(super) fn write_png(rgb: Vec<u8>, width: usize, height: usize, out: &std::path::Path) -> anyhow::Result<()> {
+    image::RgbImage::from_raw(width as u32, height as u32, rgb)
+        .context("pixel buffer size")?
+        .save(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
 }

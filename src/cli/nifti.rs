@@ -92,11 +92,7 @@ pub(super) fn run(a: &NiftiArgs) -> anyhow::Result<i32> {
             };
             let s = v.slice(axis, i);
             let rgb = crate::io::dicom::windowed(&s.values, w, false);
-            image::RgbImage::from_raw(s.width as u32, s.height as u32, rgb)
-                .context("slice size")?
-                .save(out)
-                .with_context(|| format!("writing {}", out.display()))?;
-            eprintln!("wrote {}", out.display());
+            super::dicom::write_png(rgb, s.width, s.height, out)?;
             Ok(0)
         }
     }
