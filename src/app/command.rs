@@ -97,6 +97,8 @@ pub enum Command {
     ExportCurves,
     /// Open the export dialog (format, split, file, the patient-data confirmation).
     ExportData,
+    /// Black out the region drawn on the inspected image (burned-in text), as an undoable edit.
+    BlackOutRegion,
     /// Export with the dialog's settings.
     ConfirmExport(Box<super::export::ExportDraft>),
     /// Estimate pass counts of the filtered items with the Curation panel's settings (a background job).
@@ -186,6 +188,7 @@ impl Command {
             Self::StopTraining,
             Self::ExportCurves,
             Self::ExportData,
+            Self::BlackOutRegion,
             Self::EstimatePassCounts,
             Self::ToggleBandFilter,
             Self::EditSelected,
@@ -250,6 +253,7 @@ impl Command {
             Self::ResumeTrainingRun(id) => format!("Resume run {id}"),
             Self::ExportCurves => "Export curves as CSV".into(),
             Self::ExportData => "Export data…".into(),
+            Self::BlackOutRegion => "Black out the drawn region".into(),
             Self::ConfirmExport(d) => format!("Export to {}", d.out),
             Self::EstimatePassCounts => "Estimate pass counts…".into(),
             Self::FilterPassCount(Some(n)) => format!("Show items solved {n} times"),
@@ -327,6 +331,9 @@ impl Command {
             Self::ResumeTrainingRun(_) => "Continue a stopped or interrupted run from its last checkpoint",
             Self::ExportCurves => "Write every curve shown (raw and smoothed) to a CSV file next to the project",
             Self::ExportData => "Export the items as unified JSONL, verl Parquet or TRL JSONL with a dataset card",
+            Self::BlackOutRegion => {
+                "Fill the region drawn with shift + drag on the image with black (burned-in patient text), in a copy, undoably"
+            }
             Self::ConfirmExport(_) => "Export with the dialog's settings",
             Self::EstimatePassCounts => "Sample each filtered item k times from the model and count correct answers",
             Self::FilterPassCount(_) => "Filter the table by pass count (click a histogram bar)",

@@ -75,6 +75,20 @@ impl WorkbenchApp {
         });
     }
 
+    /// Blacks out the region drawn on the inspected item's image (shift + drag), as one undoable edit.
+    pub(super) fn black_out_region(&mut self) {
+        let (Some(ins), Some(rect)) = (&self.state.inspected, self.state.viewer.region) else {
+            self.toasts.warning("Draw a region on the image first (shift + drag)");
+            return;
+        };
+        let id = ins.id;
+        self.state.viewer.region = None;
+        self.spawn_edit("black out", move |p| {
+            crate::curation::redact::black_out_item(p, id, rect)?;
+            Ok("Region blacked out in a copy of the image (Ctrl+Z undoes it)".into())
+        });
+    }
+
     /// Snapshots the items as a named version.
     pub(super) fn create_version(&mut self, name: String) {
         self.spawn_edit("version", move |p| {

@@ -40,6 +40,7 @@ impl WorkbenchApp {
                 }
             }
             Command::ConfirmExport(d) => self.start_export(*d),
+            Command::BlackOutRegion => self.black_out_region(),
             Command::ReloadProject
             | Command::CancelJobs
             | Command::CancelJob(_)

@@ -159,10 +159,13 @@ fn read_item(path: &Path, id: i64) -> Result<Inspected, String> {
         (Some(p), Some(r)) if r.is_missing() => Err(format!("image file missing: {}", p.display())),
         (Some(p), _) => decode(p).map(|mut img| {
             // The scan behind a DICOM/NIfTI rendering, for slice scrolling and windowing in HU.
+            // A redacted item shows its redacted rendering, not the scan (which still has the text).
+            let redacted = item.tags.iter().any(|t| t == crate::curation::redact::REDACTED_TAG);
             img.scan = item
                 .meta
                 .get(crate::io::import::SCAN_SOURCE)
                 .and_then(|v| v.as_str())
+                .filter(|_| !redacted)
                 .map(|src| crate::imaging::scan::load(Path::new(src)).map(Arc::new));
             img
         }),

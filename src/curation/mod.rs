@@ -5,6 +5,7 @@ pub mod bulk;
 pub mod leakage;
 pub mod passrate;
 pub mod query;
+pub mod redact;
 
 use std::collections::{BTreeMap, HashMap};
 

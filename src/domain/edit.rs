@@ -23,6 +23,8 @@ pub enum ItemField {
     Split,
     /// Tags (array of strings).
     Tags,
+    /// Images (array of image references; a redaction replaces a rendering by its blacked-out copy).
+    Images,
 }
 
 impl ItemField {
@@ -36,14 +38,24 @@ impl ItemField {
             Self::BodyPart => "body_part",
             Self::Split => "split",
             Self::Tags => "tags",
+            Self::Images => "images",
         }
     }
 
     /// Parses a storage name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Question, Self::Options, Self::Answer, Self::Modality, Self::BodyPart, Self::Split, Self::Tags]
-            .into_iter()
-            .find(|f| f.as_str() == s)
+        [
+            Self::Question,
+            Self::Options,
+            Self::Answer,
+            Self::Modality,
+            Self::BodyPart,
+            Self::Split,
+            Self::Tags,
+            Self::Images,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
     }
 
     /// The field's current value in `item`, as JSON.
@@ -56,6 +68,7 @@ impl ItemField {
             Self::BodyPart => item.body_part.clone().map_or(Value::Null, Value::from),
             Self::Split => Value::from(item.split.as_str()),
             Self::Tags => Value::from(item.tags.clone()),
+            Self::Images => serde_json::to_value(&item.images).unwrap_or(Value::Null),
         }
     }
 }
@@ -141,6 +154,10 @@ impl FieldEdit {
             ItemField::Tags => {
                 out.tags = string_list(&self.new).ok_or_else(|| bad("expected a list of strings"))?;
                 out.normalize_tags();
+            }
+            ItemField::Images => {
+                out.images = serde_json::from_value(self.new.clone())
+                    .map_err(|e| bad(&format!("expected a list of image references: {e}")))?;
             }
         }
         out.validate().map_err(|source| EditError::Invalid { field: name, source })?;

@@ -29,7 +29,7 @@ pub struct Stack {
 /// The scan of an item: its stacks, the one and the slice the item's image shows, its window.
 #[derive(Debug, Clone)]
 pub struct ScanStack {
-    /// Stacks (one for DICOM; axial, coronal and sagittal for NIfTI).
+    /// Stacks (one for grey DICOM, none for colour; axial, coronal and sagittal for NIfTI).
     pub stacks: Vec<Stack>,
     /// The slice of the first stack the item's image is.
     pub start: usize,
@@ -97,13 +97,23 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
     let tags = dicom::tag_rows(source).unwrap_or_default();
     let window = wl(img.default_window(img.frames() / 2));
     let syntax = img.transfer_syntax.1.clone();
-    if img.frames() > 1 || img.grey.is_empty() {
+    if img.grey.is_empty() {
+        // Colour (screenshots, ultrasound): the stored rendering is the image; the attributes still show.
+        let summary = format!("{} {}×{} colour, {} frames, {syntax}", img.modality, img.cols, img.rows, img.frames());
+        return Ok(ScanStack {
+            stacks: vec![],
+            start: 0,
+            window: WindowLevel::default(),
+            summary,
+            skipped: vec![],
+            tags,
+        });
+    }
+    if img.frames() > 1 {
         let n = img.frames();
         let slices = (0..n)
-            .map(|f| match (img.grey.get(f), img.rgb.get(f)) {
-                (Some(g), _) => grey(img.cols, img.rows, g.clone()),
-                (None, Some(rgb)) => grey(img.cols, img.rows, rgb.chunks(3).map(|p| f32::from(p[0])).collect()),
-                (None, None) => grey(img.cols, img.rows, vec![0.0; img.cols * img.rows]),
+            .map(|f| {
+                grey(img.cols, img.rows, img.grey.get(f).cloned().unwrap_or_else(|| vec![0.0; img.cols * img.rows]))
             })
             .collect();
         let labels = (0..n).map(|f| format!("frame {}/{n}", f + 1)).collect();

@@ -276,6 +276,20 @@ pub(super) fn write_item(conn: &rusqlite::Connection, id: i64, item: &VqaItem) -
             crate::util::now_rfc3339()
         ],
     )?;
+    // The image list (an edit can replace a rendering by its redacted copy); paths as stored.
+    conn.execute("DELETE FROM item_images WHERE item_id = ?1", params![id])?;
+    let mut ins_image = conn.prepare_cached(
+        "INSERT INTO images(path, sha256, bytes, width, height, unreadable) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256 RETURNING id",
+    )?;
+    let mut link = conn.prepare_cached("INSERT INTO item_images(item_id, ord, image_id) VALUES (?1, ?2, ?3)")?;
+    for (ord, img) in item.images.iter().enumerate() {
+        let image_id: i64 = ins_image.query_row(
+            params![img.path, img.sha256, img.bytes.map(|b| b as i64), img.width, img.height, img.unreadable],
+            |r| r.get(0),
+        )?;
+        link.execute(params![id, ord as i64, image_id])?;
+    }
     Ok(())
 }
 

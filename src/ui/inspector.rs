@@ -66,15 +66,31 @@ pub fn show(
         ui.columns(2, |cols| {
             let height = (cols[0].available_height() - 60.0).max(200.0);
             super::viewer::show(&mut cols[0], ins, view, texture, height, &[]);
+            redact_bar(&mut cols[0], view, queue);
             egui::ScrollArea::vertical().id_salt("inspector_text").show(&mut cols[1], |ui| details(ui, ins, preview));
         });
     } else {
         egui::ScrollArea::vertical().id_salt("inspector_all").show(ui, |ui| {
             let height = (ui.available_width()).min(ui.available_height() * 0.6).max(200.0);
             super::viewer::show(ui, ins, view, texture, height, &[]);
+            redact_bar(ui, view, queue);
             details(ui, ins, preview);
         });
     }
+}
+
+/// With a region drawn (shift + drag): black it out (burned-in text) in a copy of the image, undoably.
+fn redact_bar(ui: &mut egui::Ui, view: &mut crate::app::state::ViewState, queue: &mut Vec<Command>) {
+    let Some([x0, y0, x1, y1]) = view.region else { return };
+    ui.horizontal(|ui| {
+        ui.weak(format!("Region {x0:.0},{y0:.0} – {x1:.0},{y1:.0} px"));
+        if ui.button("Black out region").on_hover_text(Command::BlackOutRegion.description()).clicked() {
+            queue.push(Command::BlackOutRegion);
+        }
+        if ui.small_button("Clear").clicked() {
+            view.region = None;
+        }
+    });
 }
 
 /// A completion typed or pasted for the item, scored live by the Training form's rewards (custom

@@ -132,6 +132,7 @@ fn reset(view: &mut ViewState, id: i64, scan: Option<&Result<std::sync::Arc<Scan
     };
     // A scan opens in its own window unless a preset was chosen (presets are in HU).
     if let Some(Ok(s)) = scan
+        && !s.stacks.is_empty()
         && view.preset.as_deref().is_none_or(|p| p == FILE_WINDOW)
     {
         view.window = Some(s.window);
@@ -217,7 +218,7 @@ pub fn show(
             i.smooth_scroll_delta = egui::Vec2::ZERO;
             (y, i.pointer.hover_pos())
         });
-        if let Some(s) = scan.and_then(|s| s.as_ref().ok()) {
+        if let Some(s) = scan.and_then(|s| s.as_ref().ok()).filter(|s| !s.stacks.is_empty()) {
             // Scans: the wheel and the arrow keys move through the slices, ctrl + wheel zooms.
             scroll = scan::navigate(ui, s, view);
         }

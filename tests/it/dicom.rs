@@ -244,3 +244,38 @@ fn a_folder_of_scans_without_a_manifest_imports_items_to_author() {
     it.normalize_tags();
     assert!(!it.is_draft() && it.tags.is_empty() && it.validate().is_ok());
 }
+
+/// Blacking out burned-in text: the item's image becomes a redacted copy (the original file is
+/// untouched), tagged `redacted`, in one action that undo and redo move between.
+#[test]
+fn a_black_out_is_an_undoable_edit_of_the_image() {
+    let d = tempdir();
+    let data = d.path().join("sc");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(dcm("ot_rgb.dcm"), data.join("shot.dcm")).unwrap();
+    std::fs::write(data.join("manifest.csv"), "image,question,options,answer\nshot.dcm,Is this a report?,Yes|No,A\n")
+        .unwrap();
+    let project = d.path().join("p.medvlm");
+    assert!(bin().args(["import", "--project"]).arg(&project).arg(&data).status().unwrap().success());
+    let mut p = medvlm::store::Project::open(&project).unwrap();
+    let (id, before) = p.items().unwrap().remove(0);
+    let original = p.resolve_image(&before.images[0].path);
+    let original_bytes = std::fs::read(&original).unwrap();
+    medvlm::curation::redact::black_out_item(&mut p, id, [0.0, 0.0, 2.0, 1.0]).unwrap();
+    let after = p.item(id).unwrap();
+    assert_ne!(after.images[0].sha256, before.images[0].sha256);
+    assert!(after.tags.contains(&"redacted".to_string()) && after.tags.contains(&"burned-in-text".to_string()));
+    let copy = p.resolve_image(&after.images[0].path);
+    assert!(copy.starts_with(d.path().join("redacted")), "{}", copy.display());
+    let (rgb, _, _) = medvlm::io::images::read_rgb(&copy).unwrap();
+    let (orig, _, _) = medvlm::io::images::read_rgb(&original).unwrap();
+    assert_eq!(&orig[..6], &[200, 0, 0, 200, 0, 30]);
+    assert_eq!(&rgb[..6], &[0; 6], "the two pixels of the region are black");
+    assert_eq!(&rgb[6..], &orig[6..], "outside the region unchanged");
+    assert_eq!(std::fs::read(&original).unwrap(), original_bytes, "the original rendering is untouched");
+    p.undo().unwrap().unwrap();
+    assert_eq!(p.item(id).unwrap().images, before.images);
+    assert!(!p.item(id).unwrap().tags.contains(&"redacted".to_string()));
+    p.redo().unwrap().unwrap();
+    assert_eq!(p.item(id).unwrap().images[0].sha256, after.images[0].sha256);
+}

@@ -574,4 +574,19 @@ fn the_phi_facet_and_the_export_confirmation() {
     for phi in ["DOE", "MRN-0042", "19700101", "ACC-123", "Synthetic General"] {
         assert!(!text.contains(phi), "{phi} exported");
     }
+    // A region drawn on the screenshot's image offers the black-out, an undoable edit.
+    let shot =
+        h.state().state.project.as_ref().unwrap().rows.iter().find(|r| r.question.contains("screenshot")).unwrap().id;
+    h.state_mut().queue.push(Command::SelectItem(shot));
+    wait_for(&mut h, |h| h.state().state.inspected.as_ref().is_some_and(|i| i.id == shot));
+    h.state_mut().state.viewer.region = Some([0.0, 0.0, 2.0, 1.0]);
+    h.run_steps(2);
+    h.get_by_label("Black out region").click();
+    wait_for(&mut h, |h| {
+        h.state()
+            .state
+            .project
+            .as_ref()
+            .is_some_and(|p| p.rows.iter().any(|r| r.id == shot && r.tags.contains(&"redacted".to_string())))
+    });
 }
