@@ -85,6 +85,10 @@ pub struct ExportArgs {
     /// it such an export is refused (best effort: only what import could flag is flagged).
     #[arg(long)]
     pub allow_burned_in_text: bool,
+    /// JSONL: also write de-identified copies of the items' source DICOM files in `dicom/`
+    /// (PS3.15 Basic Profile, best effort; UIDs remapped within this export).
+    #[arg(long)]
+    pub with_dicom: bool,
 }
 
 /// `medvlm curate version`.
@@ -312,6 +316,7 @@ pub(super) fn export(cli: &Cli, a: &ExportArgs) -> anyhow::Result<i32> {
         version: a.version.clone(),
         keep_meta: a.keep_meta.clone(),
         allow_burned_in_text: a.allow_burned_in_text,
+        dicom_copies: a.with_dicom,
     };
     // `--out DIR` (an existing folder, or a path without extension): a file named after the version.
     let out = if a.out.is_dir() || a.out.extension().is_none() {

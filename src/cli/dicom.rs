@@ -1,4 +1,4 @@
-//! `medvlm dicom info|tags|render`: what a DICOM file holds (transfer syntax, geometry, window,
+//! `medvlm dicom info|tags|render|deid`: what a DICOM file holds (transfer syntax, geometry, window,
 //! the patient attributes it carries, by name), its header as a searchable tag list with patient
 //! data hidden, and a frame rendered through a window to PNG, as the model would see it.
 
@@ -33,6 +33,16 @@ pub enum DicomCommand {
         /// Only rows whose tag, keyword or value contains this (case-insensitive).
         #[arg(long)]
         search: Option<String>,
+    },
+    /// De-identified copies (PS3.15 Basic Profile, best effort) in `--out`, named by their new
+    /// SOP Instance UID; UIDs are remapped consistently across the files of one call.
+    Deid {
+        /// Files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output folder (created).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// A frame through a window (default: the file's) to an 8-bit PNG.
     Render {
@@ -102,6 +112,27 @@ pub(super) fn run(a: &DicomArgs) -> anyhow::Result<i32> {
                 }
             }
             Ok(0)
+        }
+        DicomCommand::Deid { files, out } => {
+            std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+            let mut uids = crate::io::dicom_deid::UidMap::new();
+            let mut failed = 0;
+            for f in files {
+                // Written under a temporary name, then named by the new UID.
+                let tmp = out.join(".deid.partial");
+                match crate::io::dicom_deid::deidentify(f, &tmp, &mut uids) {
+                    Ok(uid) => {
+                        let dest = out.join(format!("{uid}.dcm"));
+                        std::fs::rename(&tmp, &dest).with_context(|| format!("writing {}", dest.display()))?;
+                        outln!("{} -> {}", f.display(), dest.display());
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("error: {e}");
+                    }
+                }
+            }
+            Ok(i32::from(failed > 0))
         }
         DicomCommand::Render { file, out, frame, window } => {
             let img = read(file)?;

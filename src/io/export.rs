@@ -83,6 +83,9 @@ pub struct ExportOptions {
     /// Export items tagged `burned-in-text` (patient text may be in their pixels) anyway: the
     /// user's confirmation for this export.
     pub allow_burned_in_text: bool,
+    /// JSONL: also write a de-identified copy of each item's source DICOM file in `dicom/` beside
+    /// the file (UIDs remapped consistently within this export), named in the row's `dicom`.
+    pub dicom_copies: bool,
 }
 
 impl Default for ExportOptions {
@@ -99,6 +102,7 @@ impl Default for ExportOptions {
             version: None,
             keep_meta: Vec::new(),
             allow_burned_in_text: false,
+            dicom_copies: false,
         }
     }
 }
@@ -306,6 +310,8 @@ fn write_all(
     match opts.format {
         ExportFormat::Jsonl | ExportFormat::TrlJsonl => {
             let dir = out.parent().map_or_else(|| PathBuf::from("images"), |p| p.join("images"));
+            let dicom_dir = dir.with_file_name("dicom");
+            let mut uids = super::dicom_deid::UidMap::new();
             let mut w = BufWriter::new(file);
             for (n, (id, it)) in items.iter().enumerate() {
                 let imgs = images.get(id).map(Vec::as_slice).unwrap_or_default();
@@ -324,7 +330,13 @@ fn write_all(
                 }
                 let names: Vec<String> = imgs.iter().map(|i| format!("images/{}", i.name)).collect();
                 let v = if opts.format == ExportFormat::Jsonl {
-                    unified(it, *id, est.get(id), &names, &opts.keep_meta, &mut dropped)
+                    let mut v = unified(it, *id, est.get(id), &names, &opts.keep_meta, &mut dropped);
+                    if opts.dicom_copies
+                        && let Some(name) = dicom_copy(it, &dicom_dir, &mut uids, written)?
+                    {
+                        v["dicom"] = Value::from(format!("dicom/{name}"));
+                    }
+                    v
                 } else {
                     trl(it, &opts.template, &names)
                 };
@@ -344,6 +356,33 @@ fn write_all(
     std::fs::write(&card, dataset_card(project, items, est, opts, out))
         .map_err(|e| ExportError::Io { path: card.clone(), source: e })?;
     Ok((copied, dropped))
+}
+
+/// A de-identified copy of the item's source DICOM file (if it has one) in `dir`, named by its new
+/// SOP Instance UID.
+fn dicom_copy(
+    it: &VqaItem,
+    dir: &Path,
+    uids: &mut super::dicom_deid::UidMap,
+    written: &mut Written,
+) -> Result<Option<String>, ExportError> {
+    let Some(src) = it.meta.get(super::import::SCAN_SOURCE).and_then(Value::as_str).map(PathBuf::from) else {
+        return Ok(None);
+    };
+    if !matches!(super::images::sniff(&src), Ok(super::images::FileKind::Dicom)) {
+        return Ok(None);
+    }
+    let io = |e| ExportError::Io { path: dir.to_path_buf(), source: e };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(".deid.partial");
+    written.0.push(tmp.clone());
+    let uid = super::dicom_deid::deidentify(&src, &tmp, uids)
+        .map_err(|e| ExportError::Io { path: PathBuf::from(&it.uid), source: std::io::Error::other(e.to_string()) })?;
+    let name = format!("{uid}.dcm");
+    let dest = dir.join(&name);
+    std::fs::rename(&tmp, &dest).map_err(io)?;
+    written.0.push(dest);
+    Ok(Some(name))
 }
 
 /// `<out>.card.md`.

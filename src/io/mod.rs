@@ -4,6 +4,7 @@
 
 pub mod deid;
 pub mod dicom;
+pub mod dicom_deid;
 pub mod export;
 pub mod images;
 pub mod import;

@@ -180,13 +180,20 @@ fn a_manifest_of_dicom_files_imports_renderings_without_patient_values() {
     let why = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && why.contains("1 items may carry patient text"), "{why}");
     assert!(why.contains("--allow-burned-in-text") && !out.exists(), "{why}");
-    let e = export(&["--allow-burned-in-text"]);
+    let e = export(&["--allow-burned-in-text", "--with-dicom"]);
     assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    // De-identified copies of the source files beside the export, named in the rows.
+    let rows = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(rows.matches("\"dicom\":\"dicom/2.25.").count(), 3, "{rows}");
+    let mut copies: Vec<u8> = Vec::new();
+    for f in std::fs::read_dir(d.path().join("dicom")).unwrap() {
+        copies.extend(std::fs::read(f.unwrap().path()).unwrap());
+    }
     let mut stored = std::fs::read(&project).unwrap();
     stored.extend(std::fs::read(d.path().join("p.medvlm-wal")).unwrap_or_default());
     let exported = std::fs::read(&out).unwrap();
     for phi in ["DOE^JANE", "MRN-0042", "19700101", "ACC-123", "Synthetic General", "private note"] {
-        for (what, bytes) in [("project", &stored), ("export", &exported)] {
+        for (what, bytes) in [("project", &stored), ("export", &exported), ("DICOM copies", &copies)] {
             assert!(!bytes.windows(phi.len()).any(|w| w == phi.as_bytes()), "{phi} in the {what}");
         }
     }
@@ -278,4 +285,37 @@ fn a_black_out_is_an_undoable_edit_of_the_image() {
     assert!(!p.item(id).unwrap().tags.contains(&"redacted".to_string()));
     p.redo().unwrap().unwrap();
     assert_eq!(p.item(id).unwrap().images[0].sha256, after.images[0].sha256);
+}
+
+/// De-identified copies: no patient value left in the bytes, the same pixels, Patient Identity
+/// Removed stamped, UIDs mapped the same way within one export and differently in another.
+#[test]
+fn deidentified_copies_keep_the_pixels_and_drop_the_patient() {
+    use medvlm::io::dicom_deid::{UidMap, deidentify};
+    let d = tempdir();
+    let mut one = UidMap::with_secret([1; 32]);
+    let a = deidentify(&dcm("series/series_a.dcm"), &d.path().join("a.dcm"), &mut one).unwrap();
+    let b = deidentify(&dcm("series/series_b.dcm"), &d.path().join("b.dcm"), &mut one).unwrap();
+    assert!(a.starts_with("2.25.") && a != b);
+    let mut other = UidMap::with_secret([2; 32]);
+    let a2 = deidentify(&dcm("series/series_a.dcm"), &d.path().join("a2.dcm"), &mut other).unwrap();
+    assert_ne!(a, a2, "another export, other UIDs");
+    for f in ["a.dcm", "b.dcm"] {
+        let bytes = std::fs::read(d.path().join(f)).unwrap();
+        for phi in ["DOE", "MRN-0042", "19700101", "ACC-123", "Synthetic General", "private note"] {
+            assert!(!bytes.windows(phi.len()).any(|w| w == phi.as_bytes()), "{phi} left in {f}");
+        }
+        assert!(bytes.windows(3).any(|w| w == b"YES"), "Patient Identity Removed");
+    }
+    // The copies still read as the same series, with the same Hounsfield units.
+    let (orig, copy) = (read(&dcm("series/series_a.dcm")).unwrap(), read(&d.path().join("a.dcm")).unwrap());
+    assert_eq!(orig.grey, copy.grey);
+    assert_eq!(copy.position, orig.position);
+    let names: Vec<&str> = copy.phi.clone();
+    assert!(!names.contains(&"PatientBirthDate") && !names.contains(&"PrivateTags"), "{names:?}");
+    let (ha, hb) = (
+        medvlm::io::dicom::header(&d.path().join("a.dcm")).unwrap(),
+        medvlm::io::dicom::header(&d.path().join("b.dcm")).unwrap(),
+    );
+    assert_eq!(ha.series, hb.series, "one series stays one series");
 }

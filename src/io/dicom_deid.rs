@@ -1,0 +1,130 @@
+//! De-identified copies of DICOM files (PS3.15 Annex E Basic Profile, best effort): identifying
+//! attributes emptied or removed, instance UIDs replaced by `2.25.` UIDs derived from a secret
+//! drawn per export (so one export's files still refer to each other, and nothing links them back),
+//! private tags and the sequences known to carry identity removed, and Patient Identity Removed
+//! (0012,0062) = YES with De-identification Method (0012,0063) stamped. Values are never printed.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use dicom_core::{Tag, VR};
+use sha2::{Digest as _, Sha256};
+
+use super::dicom::{DicomError, Problem};
+use super::phi::{BASIC_PROFILE, is_private};
+
+/// Emptied (type 2: must be present) rather than removed.
+const EMPTIED: &[&str] = &[
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "StudyID",
+    "ReferringPhysicianName",
+];
+
+/// Replaced by a mapped UID.
+const UIDS: &[&str] = &["SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"];
+
+/// Sequences removed whole: they hold patient, study or request identity.
+const SEQUENCES: &[(u16, u16)] = &[
+    (0x0008, 0x1110), // ReferencedStudySequence
+    (0x0008, 0x1111), // ReferencedPerformedProcedureStepSequence
+    (0x0008, 0x1120), // ReferencedPatientSequence
+    (0x0008, 0x1140), // ReferencedImageSequence (instance UIDs)
+    (0x0010, 0x1002), // OtherPatientIDsSequence
+    (0x0040, 0x0275), // RequestAttributesSequence
+    (0x0040, 0xA730), // ContentSequence
+];
+
+/// What is stamped in De-identification Method (0012,0063).
+pub const METHOD: &str = "PS3.15 E.1.1 Basic Profile, best effort (MedVLM Workbench)";
+
+/// The UID mapping of one export: the same original UID gets the same new one within it.
+#[derive(Debug)]
+pub struct UidMap {
+    secret: [u8; 32],
+    seen: HashMap<String, String>,
+}
+
+impl UidMap {
+    /// A mapping with a fresh secret (time, process and address entropy through SHA-256).
+    pub fn new() -> Self {
+        let mut h = Sha256::new();
+        h.update(format!("{:?}{}", std::time::SystemTime::now(), std::process::id()).as_bytes());
+        let probe = Box::new(0u8);
+        h.update((std::ptr::from_ref(&*probe) as usize).to_le_bytes());
+        Self { secret: h.finalize().into(), seen: HashMap::new() }
+    }
+
+    /// A mapping from a given secret (tests).
+    pub fn with_secret(secret: [u8; 32]) -> Self {
+        Self { secret, seen: HashMap::new() }
+    }
+
+    /// The new UID for `uid`: `2.25.` and a 128-bit number (PS3.5 B.2).
+    pub fn map(&mut self, uid: &str) -> String {
+        let uid = uid.trim_end_matches('\0').trim();
+        if let Some(u) = self.seen.get(uid) {
+            return u.clone();
+        }
+        let mut h = Sha256::new();
+        h.update(self.secret);
+        h.update(uid.as_bytes());
+        let d = h.finalize();
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&d[..16]);
+        let new = format!("2.25.{}", u128::from_be_bytes(b));
+        self.seen.insert(uid.to_string(), new.clone());
+        new
+    }
+}
+
+impl Default for UidMap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Writes a de-identified copy of `src` to `out`; returns the new SOP Instance UID.
+///
+/// # Errors
+/// [`DicomError`] naming the source file (never a value).
+pub fn deidentify(src: &Path, out: &Path, uids: &mut UidMap) -> Result<String, DicomError> {
+    let err = |problem| DicomError { path: src.to_path_buf(), problem };
+    let mut obj = dicom_object::open_file(src).map_err(|_| err(Problem::Corrupt))?;
+    let text = |obj: &dicom_object::DefaultDicomObject, t: Tag| {
+        obj.element_opt(t).ok().flatten().and_then(|e| e.to_str().ok()).map(|s| s.to_string())
+    };
+    for &(g, e, keyword) in BASIC_PROFILE {
+        let tag = Tag(g, e);
+        if UIDS.contains(&keyword) {
+            if let Some(old) = text(&obj, tag) {
+                obj.put_str(tag, VR::UI, uids.map(&old));
+            }
+        } else if EMPTIED.contains(&keyword) {
+            if obj.element_opt(tag).ok().flatten().is_some() {
+                let vr = obj.element_opt(tag).ok().flatten().map_or(VR::LO, |el| el.vr());
+                obj.put_str(tag, vr, "");
+            }
+        } else {
+            obj.remove_element(tag);
+        }
+    }
+    let private: Vec<Tag> = obj.tags().filter(|t| is_private(*t)).collect();
+    for t in private {
+        obj.remove_element(t);
+    }
+    for &(g, e) in SEQUENCES {
+        obj.remove_element(Tag(g, e));
+    }
+    obj.put_str(Tag(0x0012, 0x0062), VR::CS, "YES");
+    obj.put_str(Tag(0x0012, 0x0063), VR::LO, METHOD);
+    let sop = text(&obj, Tag(0x0008, 0x0018)).unwrap_or_else(|| uids.map(&src.to_string_lossy()));
+    let sop = sop.trim_end_matches('\0').to_string();
+    obj.update_meta(|m| m.media_storage_sop_instance_uid = sop.clone());
+    obj.write_to_file(out).map_err(|e| err(Problem::Io(format!("cannot write the copy ({e})"))))?;
+    Ok(sop)
+}
