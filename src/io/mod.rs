@@ -2,6 +2,7 @@
 //! paths or identifying columns, image file inspection, and DICOM with its patient attributes. No
 //! UI imports.
 
+pub mod card;
 pub mod deid;
 pub mod dicom;
 pub mod dicom_deid;
