@@ -20,15 +20,15 @@ pub struct ExportDraft {
     pub include_excluded: bool,
     /// Output file, as typed.
     pub out: String,
-    /// Items tagged `burned-in-text` in the project (shown before exporting).
-    pub burned_in: usize,
+    /// Items tagged `burned-in-text` in the project: (not excluded, all), shown before exporting.
+    pub burned_in: (usize, usize),
     /// The user's confirmation, for this export, that burned-in items may go out.
     pub allow_burned_in_text: bool,
 }
 
 impl ExportDraft {
     /// A draft writing next to the project file.
-    pub fn new(project: &std::path::Path, burned_in: usize) -> Self {
+    pub fn new(project: &std::path::Path, burned_in: (usize, usize)) -> Self {
         let stem = project.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "export".into());
         let out = project.with_file_name(format!("{stem}-export.jsonl"));
         Self {
@@ -46,9 +46,14 @@ impl ExportDraft {
         if format == ExportFormat::VerlParquet { "parquet" } else { "jsonl" }
     }
 
-    /// The export can start: a path, and the confirmation when burned-in items are in the project.
+    /// Burned-in items this export would hold (excluded ones only when they are included).
+    pub fn burned(&self) -> usize {
+        if self.include_excluded { self.burned_in.1 } else { self.burned_in.0 }
+    }
+
+    /// The export can start: a path, and the confirmation when burned-in items would go out.
     pub fn ready(&self) -> bool {
-        !self.out.trim().is_empty() && (self.burned_in == 0 || self.allow_burned_in_text)
+        !self.out.trim().is_empty() && (self.burned() == 0 || self.allow_burned_in_text)
     }
 }
 

@@ -33,7 +33,10 @@ impl WorkbenchApp {
             Command::ImportPaths(paths) => self.dialog = Dialog::import(paths),
             Command::ExportData => {
                 if let Some(p) = &self.state.project {
-                    let burned = p.stats.by_tag.get(crate::io::export::BURNED_IN_TAG).copied().unwrap_or(0);
+                    use crate::io::export::{BURNED_IN_TAG, EXCLUDED_TAG};
+                    let has = |r: &crate::domain::ItemRow, t: &str| r.tags.iter().any(|x| x == t);
+                    let burned_rows = p.rows.iter().filter(|r| has(r, BURNED_IN_TAG));
+                    let burned = (burned_rows.clone().filter(|r| !has(r, EXCLUDED_TAG)).count(), burned_rows.count());
                     self.dialog = Dialog::Export(Box::new(super::export::ExportDraft::new(&p.path, burned)));
                 } else {
                     self.toasts.error("Open a project before exporting");

@@ -55,7 +55,7 @@ pub fn show(ctx: &egui::Context, d: &mut ExportDraft, queue: &mut Vec<Command>) 
             "Images go out under their content hash and metadata by an allow-list; a dataset card is written beside \
              the file. Patient-data checks are best effort.",
         );
-        if d.burned_in > 0 {
+        if d.burned() > 0 {
             let tokens = theme::of(ui);
             egui::Frame::group(ui.style()).stroke(egui::Stroke::new(1.0, tokens.warn)).show(ui, |ui| {
                 ui.colored_label(
@@ -64,7 +64,7 @@ pub fn show(ctx: &egui::Context, d: &mut ExportDraft, queue: &mut Vec<Command>) 
                         "⚠ {} items may show patient text burned into their pixels (ultrasound, secondary capture, \
                          Burned In Annotation = YES): the export is refused until you confirm it. Review them with \
                          the Patient data facet, exclude them, or confirm.",
-                        d.burned_in
+                        d.burned()
                     ),
                 );
                 ui.checkbox(&mut d.allow_burned_in_text, "I have reviewed them: export them anyway (this export only)");
