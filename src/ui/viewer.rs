@@ -47,6 +47,20 @@ pub fn render(
     egui::ColorImage { size: img.size, pixels, source_size: img.source_size }
 }
 
+/// [`render`] of the stored rendering, or of a scan slice (all its values are in `grey`; a blank
+/// image of its size stands in for the colours, made only when the texture is redrawn).
+fn render_shown(
+    color: Option<&egui::ColorImage>,
+    size: [usize; 2],
+    grey: Option<&GreyImage>,
+    view: &ViewState,
+) -> egui::ColorImage {
+    match color {
+        Some(c) => render(c, grey, view.window, view.invert),
+        None => render(&egui::ColorImage::filled(size, egui::Color32::BLACK), grey, view.window, view.invert),
+    }
+}
+
 /// A texture key for an item (and slice) under a window and inversion.
 fn key(id: i64, view: &ViewState) -> i64 {
     use std::hash::{Hash as _, Hasher as _};
@@ -193,20 +207,17 @@ pub fn show(
         }
     };
     // A scan's slice replaces the stored rendering (same pixels at its own slice, HU values).
-    let placeholder;
-    let (color, grey_img, [w, h]) = match &slice {
-        Some((g, _)) => {
-            placeholder = egui::ColorImage::filled(g.size, egui::Color32::BLACK);
-            (&placeholder, Some(g), g.size)
-        }
-        None => (&img.image, img.grey.as_ref(), img.size),
+    // `color` is the stored rendering (none for a slice); `shown` the size of what is drawn.
+    let (color, grey_img, [w, h], shown) = match &slice {
+        Some((g, _)) => (None, Some(g), g.size, g.size),
+        None => (Some(&img.image), img.grey.as_ref(), img.size, img.image.size),
     };
     // Rows as tall as their spacing says (a coronal slice of 5 mm slices is not squashed).
     let aspect = match &slice {
         Some((_, Some((row, col)))) if *row > 0.0 && *col > 0.0 => (row / col) as f32,
         _ => 1.0,
     };
-    let (iw, ih) = (color.size[0] as f32, color.size[1] as f32 * aspect);
+    let (iw, ih) = (shown[0] as f32, shown[1] as f32 * aspect);
     let fit = (rect.width() / iw).min(rect.height() / ih);
     let mut scale = view.zoom.unwrap_or(fit);
     let mut pan = egui::vec2(view.pan[0], view.pan[1]);
@@ -277,7 +288,7 @@ pub fn show(
     } else {
         let k = key(ins.id, view);
         if texture.as_ref().is_none_or(|(id, _)| *id != k) {
-            let shown = render(color, grey_img.map(|g| &**g), view.window, view.invert);
+            let shown = render_shown(color, shown, grey_img.map(|g| &**g), view);
             *texture = Some((k, ui.ctx().load_texture(format!("view-{k}"), shown, egui::TextureOptions::LINEAR)));
         }
         if let Some((_, tex)) = texture.as_ref() {
