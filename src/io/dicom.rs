@@ -1,17 +1,18 @@
-//! DICOM files through dicom-rs: pixel data of every transfer syntax the crates decode (explicit
-//! and implicit VR little endian, big endian, deflate, RLE, JPEG baseline / extended / lossless,
-//! JPEG 2000), the Modality LUT (rescale slope and intercept: Hounsfield units for CT) before any
-//! window, the file's window as the default, MONOCHROME1 inverted, RGB and YBR, every frame; the
-//! geometry a viewer and a series need (pixel spacing, position, instance number); and which
-//! patient attributes the header carries ([`super::phi`], names only). Errors name the file and
-//! the reason, never a tag's value.
+//! DICOM files through dicom-rs: every transfer syntax the crates or we decode (explicit and
+//! implicit VR little endian, big endian, deflate, RLE, JPEG baseline / extended (8-bit) /
+//! lossless, JPEG 2000, and JPEG-LS lossless and near-lossless by our own decoder), files that
+//! are not quite Part 10 ([`super::dicom_open`]), the pixel layouts of [`super::dicom_pixels`]
+//! (1–32 bits, planar, RGB, YBR, palette colour), the Modality LUT (rescale slope and intercept:
+//! Hounsfield units for CT) before any window, the file's window as the default, MONOCHROME1
+//! inverted, every frame; the geometry a viewer and a series need (pixel spacing, position,
+//! instance number); and which patient attributes the header carries ([`super::phi`], names
+//! only). Errors name the file and the reason, never a tag's value.
 
 use std::path::{Path, PathBuf};
 
 use dicom_core::Tag;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex as _;
-use dicom_object::{DefaultDicomObject, open_file};
-use dicom_pixeldata::PixelDecoder as _;
+use dicom_object::DefaultDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 /// Why a DICOM file cannot be used, with the file.
@@ -31,8 +32,8 @@ pub enum Problem {
     #[error("not a DICOM file (no DICM marker at byte 128)")]
     NotDicom,
     /// The header or data set does not parse.
-    #[error("the DICOM data set cannot be read (truncated or corrupt)")]
-    Corrupt,
+    #[error("the DICOM data set cannot be read ({0})")]
+    Corrupt(String),
     /// A transfer syntax the crates cannot decode.
     #[error("unsupported transfer syntax {uid} ({name})")]
     UnsupportedSyntax {
@@ -44,9 +45,12 @@ pub enum Problem {
     /// No pixel data: a structured report, a waveform, a presentation state.
     #[error("no pixel data (SOP class {0}): not an image")]
     NoPixelData(String),
-    /// Pixel data present but not decodable.
-    #[error("the pixel data cannot be decoded (truncated, or attributes that disagree with it)")]
-    BadPixels,
+    /// Pixel data present but not decodable: the decoder's reason.
+    #[error("the pixel data cannot be decoded: {0}")]
+    BadPixels(String),
+    /// An image attribute the pixels need is missing or not a number.
+    #[error("the image attribute {0} is missing or unreadable")]
+    MissingAttribute(&'static str),
     /// A photometric interpretation not handled.
     #[error("unsupported photometric interpretation {0}")]
     Photometric(String),
@@ -112,12 +116,9 @@ fn has_value(obj: &DefaultDicomObject, tag: Tag) -> bool {
     }
 }
 
-fn open(path: &Path) -> Result<DefaultDicomObject, Problem> {
-    let head = std::fs::read(path).map_err(|e| Problem::Io(e.to_string()))?;
-    if head.len() < 132 || &head[128..132] != b"DICM" {
-        return Err(Problem::NotDicom);
-    }
-    open_file(path).map_err(|_| Problem::Corrupt)
+/// Opens `path` (Part 10, or a bare data set: [`super::dicom_open`]).
+pub(crate) fn open(path: &Path) -> Result<DefaultDicomObject, Problem> {
+    super::dicom_open::open(path)
 }
 
 /// Reads and decodes `path`.
@@ -138,34 +139,17 @@ fn read_inner(path: &Path) -> Result<DicomImage, Problem> {
         let sop = text(&obj, tags::SOP_CLASS_UID).unwrap_or_else(|| "unknown".into());
         return Err(Problem::NoPixelData(sop));
     }
-    if !syntax.is_some_and(|s| s.can_decode_all()) {
+    let jpegls = uid == "1.2.840.10008.1.2.4.80" || uid == "1.2.840.10008.1.2.4.81";
+    if !jpegls && !syntax.is_some_and(|s| s.can_decode_all()) {
         return Err(Problem::UnsupportedSyntax { uid, name });
     }
-    let decoded = obj.decode_pixel_data().map_err(|_| Problem::BadPixels)?;
-    let (rows, cols) = (decoded.rows() as usize, decoded.columns() as usize);
-    let photometric = decoded.photometric_interpretation().to_string();
-    let frames = decoded.number_of_frames();
-    let (mut grey, mut rgb) = (Vec::new(), Vec::new());
-    for f in 0..frames {
-        match (decoded.samples_per_pixel(), photometric.as_str()) {
-            (1, "MONOCHROME1" | "MONOCHROME2") => {
-                grey.push(decoded.to_vec_frame::<f32>(f).map_err(|_| Problem::BadPixels)?);
-            }
-            (3, "RGB") => rgb.push(decoded.to_vec_frame::<u8>(f).map_err(|_| Problem::BadPixels)?),
-            (3, p) if p.starts_with("YBR") => {
-                let ybr = decoded.to_vec_frame::<u8>(f).map_err(|_| Problem::BadPixels)?;
-                rgb.push(ybr_to_rgb(&ybr));
-            }
-            (_, p) => return Err(Problem::Photometric(p.to_string())),
-        }
-    }
-    let window = decoded
-        .window()
-        .ok()
-        .flatten()
-        .and_then(|w| w.first())
-        .filter(|w| w.width > 0.0)
-        .map(|w| Window { center: w.center, width: w.width });
+    let layout = super::dicom_pixels::Layout::of(&obj)?;
+    let (grey, rgb) = match super::dicom_pixels::decode(&obj, &uid)? {
+        super::dicom_pixels::Frames::Grey(g) => (g, Vec::new()),
+        super::dicom_pixels::Frames::Rgb(c) => (Vec::new(), c),
+    };
+    let (rows, cols, photometric) = (layout.rows, layout.cols, layout.photometric);
+    let window = window(&obj);
     let modality = text(&obj, tags::MODALITY).unwrap_or_default();
     let burned_in = text(&obj, tags::BURNED_IN_ANNOTATION).is_some_and(|v| v.eq_ignore_ascii_case("YES"))
         || super::phi::BURNED_IN_MODALITIES.contains(&modality.as_str());
@@ -220,16 +204,21 @@ pub fn header(path: &Path) -> Result<Header, DicomError> {
     })
 }
 
-/// Full-range YCbCr (YBR_FULL, as decoded) to RGB, ITU-R BT.601.
-fn ybr_to_rgb(ybr: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(ybr.len());
-    for p in ybr.chunks_exact(3) {
-        let (y, cb, cr) = (f32::from(p[0]), f32::from(p[1]) - 128.0, f32::from(p[2]) - 128.0);
-        for v in [y + 1.402 * cr, y - 0.344_136 * cb - 0.714_136 * cr, y + 1.772 * cb] {
-            out.push(v.round().clamp(0.0, 255.0) as u8);
-        }
-    }
-    out
+/// The file's first window (Window Center / Width), else the enhanced multi-frame shared
+/// functional groups' Frame VOI LUT.
+fn window(obj: &DefaultDicomObject) -> Option<Window> {
+    use dicom_dictionary_std::tags;
+    let first = |o: &dicom_object::InMemDicomObject, t| {
+        o.element_opt(t).ok().flatten()?.to_multi_float64().ok()?.first().copied().filter(|v| v.is_finite())
+    };
+    let pair = |o: &dicom_object::InMemDicomObject| {
+        Some(Window { center: first(o, tags::WINDOW_CENTER)?, width: first(o, tags::WINDOW_WIDTH)? })
+    };
+    let shared = || {
+        let item = obj.element_opt(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE).ok().flatten()?.items()?.first()?;
+        item.element_opt(tags::FRAME_VOILUT_SEQUENCE).ok().flatten()?.items()?.first().and_then(pair)
+    };
+    pair(obj).or_else(shared).filter(|w| w.width > 0.0)
 }
 
 impl DicomImage {
@@ -310,7 +299,7 @@ pub fn render_to(path: &Path, dir: &Path) -> Result<(crate::domain::ImageRef, Re
     let img = read(path)?;
     let frame = img.frames() / 2;
     let window = img.default_window(frame);
-    let rgb = img.render(frame, Some(window)).ok_or_else(|| err(Problem::BadPixels))?;
+    let rgb = img.render(frame, Some(window)).ok_or_else(|| err(Problem::BadPixels("no frame to render".into())))?;
     let r = super::images::store_png(rgb, img.cols, img.rows, dir).map_err(|e| err(Problem::Io(e)))?;
     let rendered = Rendered {
         frame,

@@ -94,7 +94,7 @@ impl Default for UidMap {
 /// [`DicomError`] naming the source file (never a value).
 pub fn deidentify(src: &Path, out: &Path, uids: &mut UidMap) -> Result<String, DicomError> {
     let err = |problem| DicomError { path: src.to_path_buf(), problem };
-    let mut obj = dicom_object::open_file(src).map_err(|_| err(Problem::Corrupt))?;
+    let mut obj = super::dicom::open(src).map_err(err)?;
     let text = |obj: &dicom_object::DefaultDicomObject, t: Tag| {
         obj.element_opt(t).ok().flatten().and_then(|e| e.to_str().ok()).map(|s| s.to_string())
     };

@@ -17,7 +17,19 @@ fn hu(x: usize, y: usize) -> f32 {
 
 #[test]
 fn every_supported_syntax_decodes_to_the_same_hounsfield_units() {
-    for f in ["ct_explicit_le", "ct_implicit_le", "ct_big_endian", "ct_deflate", "ct_rle", "ct_j2k"] {
+    let files = [
+        "ct_explicit_le",
+        "ct_implicit_le",
+        "ct_big_endian",
+        "ct_deflate",
+        "ct_rle",
+        "ct_j2k",
+        "ct_jpegls",
+        // Not proper Part 10: no preamble or meta group; implicit VR under an explicit VR label.
+        "ct_bare_dataset",
+        "ct_mislabelled_implicit",
+    ];
+    for f in files {
         let img = read(&dcm(&format!("{f}.dcm"))).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert_eq!((img.rows, img.cols, img.frames()), (32, 32, 1), "{f}");
         let v = &img.grey[0];
@@ -63,6 +75,40 @@ fn lossy_jpeg_monochrome1_rgb_and_frames() {
 }
 
 #[test]
+fn jpeg_ls_near_lossless_and_colour_in_every_interleave_mode() {
+    let near = read(&dcm("ct_jpegls_near2.dcm")).unwrap();
+    let worst = (0..32 * 32).map(|i| (near.grey[0][i] - hu(i % 32, i / 32)).abs()).fold(0.0, f32::max);
+    assert!(worst <= 2.0, "NEAR = 2 bounds the error: {worst}");
+    assert!(worst > 0.0, "near-lossless is lossy on this slice");
+    for mode in 0..3 {
+        let img = read(&dcm(&format!("ot_rgb_jpegls_ilv{mode}.dcm"))).unwrap_or_else(|e| panic!("mode {mode}: {e}"));
+        let rgb = img.render(0, None).unwrap();
+        for (x, y) in [(0, 0), (2, 1), (7, 7)] {
+            let i = (y * 8 + x) * 3;
+            assert_eq!(&rgb[i..i + 3], &[200, (y * 20) as u8, (x * 30) as u8], "interleave mode {mode} at ({x},{y})");
+        }
+    }
+}
+
+#[test]
+fn odd_sample_layouts_decode() {
+    let dose = read(&dcm("rtdose_32bit.dcm")).unwrap();
+    assert_eq!((dose.frames(), dose.grey[1][15]), (2, 100_015.0), "32-bit samples, frame 2");
+    let planar = read(&dcm("ot_rgb_planar.dcm")).unwrap().render(0, None).unwrap();
+    assert_eq!(&planar[(8 + 2) * 3..(8 + 2) * 3 + 3], &[200, 20, 60], "planar configuration 1");
+    let ybr = read(&dcm("us_ybr_full_422.dcm")).unwrap().render(0, None).unwrap();
+    let greys: Vec<u8> = ybr.chunks(3).take(4).map(|p| p[0]).collect();
+    assert_eq!(greys, [100, 110, 120, 130], "YBR_FULL_422: two lumas share a chroma pair");
+    let pal = read(&dcm("us_palette.dcm")).unwrap().render(0, None).unwrap();
+    assert_eq!(&pal[3 * 3..3 * 3 + 3], &[30, 225, 7], "palette colour: index 30 through the three tables");
+    let un = read(&dcm("ot_private_un_sequence.dcm")).unwrap();
+    assert_eq!(un.grey[0][5], 5.0, "a private UN sequence of undefined length is skipped, not misread");
+    assert!(un.phi.contains(&"PatientName") && un.phi.contains(&"PrivateTags"), "{:?}", un.phi);
+    let bits = read(&dcm("ot_1bit.dcm")).unwrap();
+    assert_eq!(&bits.grey[0][..3], &[0.0, 1.0, 0.0], "1 bit allocated");
+}
+
+#[test]
 fn a_series_is_ordered_by_position_not_file_name() {
     let mut s: Vec<_> = ["series_a.dcm", "series_b.dcm", "series_c.dcm"]
         .iter()
@@ -78,8 +124,8 @@ fn a_series_is_ordered_by_position_not_file_name() {
 fn broken_and_unsupported_files_are_named_with_the_reason_and_no_patient_value() {
     type Expect = fn(&Problem) -> bool;
     let cases: [(&str, Expect); 4] = [
-        ("ct_jpegls.dcm", |p| matches!(p, Problem::UnsupportedSyntax { uid, .. } if uid == "1.2.840.10008.1.2.4.80")),
-        ("ct_truncated.dcm", |p| matches!(p, Problem::BadPixels | Problem::Corrupt)),
+        ("ct_mpeg2.dcm", |p| matches!(p, Problem::UnsupportedSyntax { uid, .. } if uid == "1.2.840.10008.1.2.4.100")),
+        ("ct_truncated.dcm", |p| matches!(p, Problem::BadPixels(_) | Problem::Corrupt(_))),
         ("sr_no_pixels.dcm", |p| matches!(p, Problem::NoPixelData(_))),
         ("not_dicom.dcm", |p| matches!(p, Problem::NotDicom)),
     ];
@@ -92,7 +138,7 @@ fn broken_and_unsupported_files_are_named_with_the_reason_and_no_patient_value()
             assert!(!text.contains(phi), "{f}: a patient value in the error: {text}");
         }
     }
-    assert!(read(&dcm("ct_jpegls.dcm")).unwrap_err().to_string().contains("JPEG-LS"));
+    assert!(read(&dcm("ct_mpeg2.dcm")).unwrap_err().to_string().contains("MPEG2"));
 }
 
 #[test]
@@ -109,7 +155,7 @@ fn the_tag_browser_and_the_cli_hide_patient_values() {
     let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert_eq!(o.status.code(), Some(1), "some fixtures are broken on purpose");
     assert!(out.contains("ct_rle.dcm: RLE Lossless CT 32x32") && out.contains("patient data: "), "{out}");
-    assert!(err.contains("ct_jpegls.dcm") && err.contains("unsupported transfer syntax"), "{err}");
+    assert!(err.contains("ct_mpeg2.dcm") && err.contains("unsupported transfer syntax"), "{err}");
     let t = bin().args(["dicom", "tags", "--search", "patient"]).arg(dcm("ct_explicit_le.dcm")).output().unwrap();
     let tags = String::from_utf8_lossy(&t.stdout);
     assert!(tags.contains("PatientName") && tags.contains("hidden"), "{tags}");
@@ -129,13 +175,13 @@ fn a_manifest_of_dicom_files_imports_renderings_without_patient_values() {
     let d = super::common::tempdir();
     let data = d.path().join("scans");
     std::fs::create_dir_all(&data).unwrap();
-    for f in ["ct_explicit_le.dcm", "ct_multiframe.dcm", "ct_jpegls.dcm", "ot_rgb.dcm"] {
+    for f in ["ct_explicit_le.dcm", "ct_multiframe.dcm", "ct_mpeg2.dcm", "ot_rgb.dcm"] {
         std::fs::copy(dcm(f), data.join(f)).unwrap();
     }
     std::fs::write(
         data.join("manifest.csv"),
         "image,question,options,answer\nct_explicit_le.dcm,Is there a fracture?,Yes|No,B\n\
-         ct_multiframe.dcm,Is the liver enlarged?,Yes|No,A\nct_jpegls.dcm,Is this normal?,Yes|No,A\n\
+         ct_multiframe.dcm,Is the liver enlarged?,Yes|No,A\nct_mpeg2.dcm,Is this normal?,Yes|No,A\n\
          ot_rgb.dcm,Is this a screenshot?,Yes|No,A\n",
     )
     .unwrap();
@@ -143,7 +189,7 @@ fn a_manifest_of_dicom_files_imports_renderings_without_patient_values() {
     let o = bin().args(["import", "--project"]).arg(&project).arg(&data).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains("ct_jpegls.dcm") && err.contains("unsupported transfer syntax"), "{err}");
+    assert!(err.contains("ct_mpeg2.dcm") && err.contains("unsupported transfer syntax"), "{err}");
     let p = medvlm::store::Project::open(&project).unwrap();
     let items: Vec<_> = p.items().unwrap().into_iter().map(|(_, i)| i).collect();
     assert_eq!(items.len(), 3);

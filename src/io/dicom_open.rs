@@ -1,0 +1,278 @@
+//! Opening DICOM files that are not quite Part 10, as pydicom and dcmtk do: no preamble, no file
+//! meta group at all, a meta group without a transfer syntax, or a data set whose encoding
+//! disagrees with the syntax the meta group names (implicit VR data under an explicit syntax).
+//! The first element of the data set tells its encoding. Errors give the parser's reason (a
+//! position and a tag, never a value).
+
+use std::path::Path;
+
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex as _;
+use dicom_object::file::ReadPreamble;
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+use super::dicom::Problem;
+
+const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
+const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
+const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
+
+/// `body` without the byte ranges `drop`.
+fn strip(body: &[u8], drop: &[std::ops::Range<usize>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut at = 0;
+    for r in drop {
+        out.extend_from_slice(&body[at..r.start]);
+        at = r.end;
+    }
+    out.extend_from_slice(&body[at..]);
+    out
+}
+
+/// The error and its causes on one line (dicom-rs errors name positions and tags, not values).
+pub(super) fn reason(e: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// Opens `path`: as Part 10 first, then as a bare or mislabelled data set.
+pub(super) fn open(path: &Path) -> Result<DefaultDicomObject, Problem> {
+    let bytes = std::fs::read(path).map_err(|e| Problem::Io(e.to_string()))?;
+    let marker = |at: usize| bytes.get(at..at + 4) == Some(b"DICM");
+    let (start, part10) = if marker(128) {
+        (132, true)
+    } else if marker(0) {
+        (4, true)
+    } else {
+        (0, false)
+    };
+    let mut first_error = None;
+    let (declared, body_at) = meta_group(&bytes, start);
+    let body = bytes.get(body_at..).unwrap_or_default();
+    // The data set is walked in the declared syntax's VR encoding before dicom-rs reads it: one
+    // that does not fit would make dicom-rs allocate whatever length a misread header claims, and
+    // UN elements of undefined length (which dicom-rs 0.10 misreads) are left out.
+    let deflated = declared.as_deref() == Some(DEFLATED);
+    let declared_walk = match declared.as_deref() {
+        Some(DEFLATED) => Some(Vec::new()),
+        Some(uid) => walk(body, uid != IMPLICIT_LE, uid != EXPLICIT_BE),
+        None => walk(body, true, true),
+    };
+    if let (true, Some(unknown)) = (part10, &declared_walk) {
+        let head = &bytes[start - 4..body_at];
+        let data = [head, &strip(body, unknown)].concat();
+        match OpenFileOptions::new().read_preamble(ReadPreamble::Never).from_reader(&data[..]) {
+            Ok(obj) => return Ok(obj),
+            Err(e) => first_error = Some(reason(&e)),
+        }
+    }
+    let fail = |why: String| match &first_error {
+        Some(first) => Problem::Corrupt(first.clone()),
+        None if part10 => Problem::Corrupt(why),
+        None => Problem::NotDicom,
+    };
+    if deflated {
+        return Err(fail("the deflated data set".into()));
+    }
+    let Some(read_uid) = guess_encoding(body) else {
+        return Err(fail("the data set's first element is not readable".into()));
+    };
+    let Some(unknown) = walk(body, read_uid != IMPLICIT_LE, read_uid != EXPLICIT_BE) else {
+        return Err(fail("an element's length runs past the end of the file".into()));
+    };
+    let body = strip(body, &unknown);
+    let body = &body[..];
+    let ts = TransferSyntaxRegistry.get(read_uid).ok_or_else(|| fail(format!("no syntax {read_uid}")))?;
+    let obj = InMemDicomObject::read_dataset_with_ts(body, ts).map_err(|e| fail(reason(&e)))?;
+    // A compressed syntax the meta group names still says how the pixels are encoded.
+    let native = [IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE];
+    let syntax = declared
+        .filter(|d| TransferSyntaxRegistry.get(d).is_some() && (!native.contains(&d.as_str()) || d == read_uid))
+        .unwrap_or_else(|| read_uid.to_string());
+    let text = |tag| obj.element_opt(tag).ok().flatten().and_then(|e| e.to_str().ok()).map(|s| s.trim().to_string());
+    let meta = FileMetaTableBuilder::new()
+        .media_storage_sop_class_uid(text(dicom_dictionary_std::tags::SOP_CLASS_UID).unwrap_or_default())
+        .media_storage_sop_instance_uid(text(dicom_dictionary_std::tags::SOP_INSTANCE_UID).unwrap_or_default())
+        .transfer_syntax(syntax)
+        .build()
+        .map_err(|e| fail(reason(&e)))?;
+    Ok(obj.with_exact_meta(meta))
+}
+
+/// The transfer syntax a file meta group at `at` names (if any), and where the data set begins.
+/// Group 2 is explicit VR little endian; a few writers put it in implicit VR.
+fn meta_group(bytes: &[u8], mut at: usize) -> (Option<String>, usize) {
+    let u16_at = |i: usize| bytes.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |i: usize| bytes.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let mut syntax = None;
+    while u16_at(at) == Some(0x0002) {
+        let Some(element) = u16_at(at + 2) else { break };
+        let vr = bytes.get(at + 4..at + 6).unwrap_or_default();
+        let (header, len) = if vr.iter().all(u8::is_ascii_uppercase) {
+            if matches!(vr, b"OB" | b"OW" | b"OF" | b"SQ" | b"UT" | b"UN") {
+                (12, u32_at(at + 8))
+            } else {
+                (8, u16_at(at + 6).map(u32::from))
+            }
+        } else {
+            (8, u32_at(at + 4))
+        };
+        let Some(len) = len.filter(|&l| l != u32::MAX) else { break };
+        let end = at + header + len as usize;
+        if end > bytes.len() {
+            break;
+        }
+        if element == 0x0010 {
+            let uid = String::from_utf8_lossy(&bytes[at + header..end]);
+            syntax = Some(uid.trim_end_matches(['\0', ' ']).to_string());
+        }
+        at = end;
+    }
+    (syntax, at)
+}
+
+/// Walks the elements of `body` in the given encoding. `None` when one lacks a value
+/// representation (explicit VR) or has a value that runs past the end of the file; otherwise the
+/// byte ranges of the outermost UN elements of undefined length (which hold implicit VR data).
+/// Sequences and encapsulated pixels of undefined length are walked into.
+fn walk(body: &[u8], explicit: bool, little: bool) -> Option<Vec<std::ops::Range<usize>>> {
+    let u16_at = |i: usize| {
+        body.get(i..i + 2)
+            .map(|b| if little { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) })
+    };
+    let u32_at = |i: usize| {
+        body.get(i..i + 4).map(|b| {
+            if little {
+                u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+            } else {
+                u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+            }
+        })
+    };
+    // Open containers of undefined length: their VR encoding (true: explicit), and where an
+    // outermost UN one began.
+    let mut open: Vec<(bool, Option<usize>)> = Vec::new();
+    let mut unknown = Vec::new();
+    let mut at = 0;
+    while at + 8 <= body.len() {
+        let now_explicit = open.last().map_or(explicit, |o| o.0);
+        let (Some(group), Some(element)) = (u16_at(at), u16_at(at + 2)) else { break };
+        if group == 0xFFFE {
+            let len = u32_at(at + 4).unwrap_or(0);
+            match element {
+                0xE000 if len != u32::MAX => {
+                    if at + 8 + len as usize > body.len() {
+                        return None;
+                    }
+                    at += 8 + len as usize;
+                }
+                0xE0DD => {
+                    at += 8;
+                    if let Some((_, Some(begin))) = open.pop() {
+                        unknown.push(begin..at);
+                    }
+                }
+                _ => at += 8,
+            }
+            continue;
+        }
+        let (header, len, vr_un) = if now_explicit {
+            let vr = &body[at + 4..at + 6];
+            if !vr.iter().all(u8::is_ascii_uppercase) {
+                return None;
+            }
+            if matches!(
+                vr,
+                b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV"
+            ) {
+                (12, u32_at(at + 8), vr == b"UN")
+            } else {
+                (8, u16_at(at + 6).map(u32::from), false)
+            }
+        } else {
+            (8, u32_at(at + 4), false)
+        };
+        match len {
+            None => break,
+            Some(u32::MAX) => {
+                let outermost_un = vr_un && open.iter().all(|o| o.1.is_none());
+                open.push((now_explicit && !vr_un, outermost_un.then_some(at)));
+                at += header;
+            }
+            Some(len) if at + header + len as usize > body.len() => return None,
+            Some(len) => at += header + len as usize,
+        }
+    }
+    Some(unknown)
+}
+
+/// The uncompressed encoding of a data set, from its first element: explicit VR when bytes 4–5
+/// are a value representation, big endian when the group reads as 0x0008 only that way. Only a
+/// data set that begins in group 8 (where every image's does) is recognised.
+fn guess_encoding(body: &[u8]) -> Option<&'static str> {
+    let head = body.get(..8)?;
+    let explicit = head[4].is_ascii_uppercase() && head[5].is_ascii_uppercase();
+    let group_le = u16::from_le_bytes([head[0], head[1]]);
+    let group_be = u16::from_be_bytes([head[0], head[1]]);
+    match (group_le == 0x0008, group_be == 0x0008, explicit) {
+        (true, _, true) => Some(EXPLICIT_LE),
+        (true, _, false) => Some(IMPLICIT_LE),
+        (false, true, true) => Some(EXPLICIT_BE),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_element_tells_the_encoding() {
+        assert_eq!(guess_encoding(&[8, 0, 5, 0, b'C', b'S', 10, 0]), Some(EXPLICIT_LE));
+        assert_eq!(guess_encoding(&[8, 0, 5, 0, 10, 0, 0, 0]), Some(IMPLICIT_LE));
+        assert_eq!(guess_encoding(&[0, 8, 0, 5, b'C', b'S', 0, 10]), Some(EXPLICIT_BE));
+        assert_eq!(guess_encoding(b"hello, world"), None);
+    }
+
+    #[test]
+    fn implicit_data_read_as_explicit_does_not_fit() {
+        // (0008,0005) implicit, length 10: as explicit VR its "VR" is the length's bytes.
+        let implicit = [&[8u8, 0, 5, 0, 10, 0, 0, 0][..], b"ISO_IR 100"].concat();
+        assert_eq!(walk(&implicit, false, true), Some(vec![]));
+        assert_eq!(walk(&implicit, true, true), None);
+        // A length past the end of the file.
+        assert_eq!(walk(&[8, 0, 5, 0, 0xFF, 0xFF, 0xFF, 0x7F, 0], false, true), None);
+    }
+
+    #[test]
+    fn a_un_element_of_undefined_length_is_found_whole() {
+        let mut body = vec![9, 0, 0x10, 0x10, b'U', b'N', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF];
+        body.extend([0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]); // item, undefined length
+        body.extend([8, 0, 0x60, 0, 2, 0, 0, 0, b'O', b'T']); // implicit VR inside
+        body.extend([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        let end = body.len();
+        body.extend([8, 0, 0x60, 0, b'C', b'S', 2, 0, b'O', b'T']);
+        let un = std::iter::once(0..end).collect::<Vec<_>>();
+        assert_eq!(walk(&body, true, true).as_ref(), Some(&un));
+        assert_eq!(strip(&body, &un), body[end..].to_vec());
+    }
+
+    #[test]
+    fn a_meta_group_without_a_syntax_is_skipped() {
+        let mut bytes = vec![2, 0, 1, 0, b'O', b'B', 0, 0, 2, 0, 0, 0, 0, 1];
+        bytes.extend([2, 0, 0x10, 0, b'U', b'I', 4, 0, b'1', b'.', b'2', 0]);
+        bytes.extend([8, 0, 5, 0]);
+        assert_eq!(meta_group(&bytes, 0), (Some("1.2".to_string()), 26));
+        assert_eq!(meta_group(&bytes[..14], 0), (None, 14));
+    }
+}
