@@ -223,6 +223,19 @@ impl WorkbenchApp {
     }
 
     /// Applies a finished job's result.
+    /// Another volume of the inspected item's 4-D scan arrived (or failed to).
+    fn on_scan_volume(&mut self, id: i64, scan: Result<std::sync::Arc<crate::imaging::scan::ScanStack>, String>) {
+        let image = self.state.inspected.as_mut().filter(|i| i.id == id).and_then(|i| i.image.as_mut().ok());
+        match (scan, image) {
+            (Ok(scan), Some(image)) => image.scan = Some(Ok(scan)),
+            (Err(e), _) => {
+                self.state.viewer.volume = None;
+                self.toasts.error(e);
+            }
+            (Ok(_), None) => {}
+        }
+    }
+
     pub(super) fn on_job_finished(&mut self, f: Finished<JobOutput>) {
         let out = match f.result {
             Ok(out) => out,
@@ -246,6 +259,7 @@ impl WorkbenchApp {
                 }
             }
             JobOutput::Item(Err(e)) => self.toasts.error(e),
+            JobOutput::ScanVolume(id, scan) => self.on_scan_volume(id, scan),
             JobOutput::Imported(Ok(summary)) => {
                 let line = summary.one_line();
                 if summary.nothing_usable() {

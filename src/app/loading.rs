@@ -45,6 +45,8 @@ pub enum JobOutput {
     Project(Result<ProjectView, String>),
     /// An item and its image were read.
     Item(Result<Inspected, String>),
+    /// Another volume of an item's 4-D NIfTI scan was read (item id, scan).
+    ScanVolume(i64, Result<Arc<crate::imaging::scan::ScanStack>, String>),
     /// An import finished (the project is reloaded afterwards).
     Imported(Result<ImportSummary, String>),
     /// A pass-count job ended (the project is reloaded afterwards).
@@ -233,6 +235,25 @@ impl WorkbenchApp {
         }
         if let Err(e) = self.jobs.spawn("load item", move |_| JobOutput::Item(read_item(&path, id))) {
             self.toasts.error(e.to_string());
+        }
+    }
+
+    /// Starts loading the 4-D NIfTI volume the viewer asks for, when it differs from the one shown.
+    pub(super) fn load_scan_volume(&mut self) {
+        let Some(want) = self.state.viewer.volume else { return };
+        let Some(ins) = &self.state.inspected else { return };
+        let Some(Ok(scan)) = ins.image.as_ref().ok().and_then(|i| i.scan.as_ref()) else { return };
+        if scan.volume == want || self.state.viewer.item != ins.id || self.jobs.is_running("load volume") {
+            return;
+        }
+        let Some(source) = ins.item.meta.get(crate::io::import::SCAN_SOURCE).and_then(|v| v.as_str()) else { return };
+        let (id, source) = (ins.id, PathBuf::from(source));
+        let job = move |_: &crate::jobs::JobCtx| {
+            JobOutput::ScanVolume(id, crate::imaging::scan::load_volume(&source, want).map(Arc::new))
+        };
+        if let Err(e) = self.jobs.spawn("load volume", job) {
+            self.toasts.error(e.to_string());
+            self.state.viewer.volume = None;
         }
     }
 

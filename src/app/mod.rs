@@ -205,6 +205,7 @@ impl eframe::App for WorkbenchApp {
             t.plan.refresh(&p.path, &t.form, t.backend, &waker);
         }
         self.poll_external_changes();
+        self.load_scan_volume();
         if std::mem::take(&mut self.state.training.needs_reload) {
             self.queue.push(Command::ReloadProject);
         }

@@ -165,6 +165,8 @@ pub struct ViewState {
     pub stack: usize,
     /// The slice shown (`None`: the one the item's image is).
     pub slice: Option<usize>,
+    /// The 4-D NIfTI volume asked for (`None`: the one loaded); the app loads it off the UI thread.
+    pub volume: Option<usize>,
     /// The DICOM tag browser's search text.
     pub tag_search: String,
     /// A region drawn with shift + drag, `[x0, y0, x1, y1]` in image pixels (the next span

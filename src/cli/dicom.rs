@@ -122,8 +122,16 @@ pub(super) fn run(a: &DicomArgs) -> anyhow::Result<i32> {
                 let tmp = out.join(".deid.partial");
                 match crate::io::dicom_deid::deidentify(f, &tmp, &mut uids) {
                     Ok(uid) => {
-                        let dest = out.join(format!("{uid}.dcm"));
-                        std::fs::rename(&tmp, &dest).with_context(|| format!("writing {}", dest.display()))?;
+                        // Two files with one SOP Instance UID (copies of one instance) keep both.
+                        let dest = (1..)
+                            .map(|k| out.join(if k == 1 { format!("{uid}.dcm") } else { format!("{uid}-{k}.dcm") }))
+                            .find(|p| !p.exists())
+                            .unwrap_or_else(|| out.join(format!("{uid}.dcm")));
+                        if let Err(e) = std::fs::rename(&tmp, &dest) {
+                            failed += 1;
+                            eprintln!("error: writing {} ({e})", dest.display());
+                            continue;
+                        }
                         outln!("{} -> {}", f.display(), dest.display());
                     }
                     Err(e) => {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 
-use crate::io::nifti::{Axis, read};
+use crate::io::nifti::{Axis, read, read_volume};
 
 /// `medvlm nifti`.
 #[derive(Debug, clap::Args)]
@@ -41,6 +41,9 @@ pub enum NiftiCommand {
         /// Window as `CENTRE,WIDTH` in the volume's scaled values.
         #[arg(long, allow_hyphen_values = true)]
         window: Option<String>,
+        /// Volume of a 4-D file (0-based).
+        #[arg(long, default_value_t = 0)]
+        volume: usize,
     },
 }
 
@@ -78,9 +81,9 @@ pub(super) fn run(a: &NiftiArgs) -> anyhow::Result<i32> {
             }
             Ok(i32::from(failed > 0))
         }
-        NiftiCommand::Render { file, out, axis, slice, window } => {
+        NiftiCommand::Render { file, out, axis, slice, window, volume } => {
             let axis = Axis::parse(axis).context("--axis: axial, coronal or sagittal")?;
-            let v = read(file)?;
+            let v = read_volume(file, *volume)?;
             let n = v.slices(axis);
             let i = slice.unwrap_or(n / 2);
             if i >= n {

@@ -41,6 +41,10 @@ pub struct ScanStack {
     pub skipped: Vec<String>,
     /// DICOM: the attributes (by name, no patient values) of the item's file.
     pub tags: Vec<dicom::TagRow>,
+    /// The volume shown of a 4-D NIfTI (0-based) and how many the file has (1 otherwise).
+    pub volume: usize,
+    /// Volumes in the file.
+    pub volumes: usize,
 }
 
 fn grey(width: usize, height: usize, values: Vec<f32>) -> Arc<GreyImage> {
@@ -57,13 +61,17 @@ fn wl(w: dicom::Window) -> WindowLevel {
 /// Why the file cannot be read (naming it).
 pub fn load(source: &Path) -> Result<ScanStack, String> {
     match crate::io::images::sniff(source).map_err(|e| format!("cannot read ({e}): {}", source.display()))? {
-        crate::io::images::FileKind::Nifti => load_nifti(source),
+        crate::io::images::FileKind::Nifti => load_volume(source, 0),
         _ => load_dicom(source),
     }
 }
 
-fn load_nifti(source: &Path) -> Result<ScanStack, String> {
-    let v = nifti::read(source).map_err(|e| e.to_string())?;
+/// Loads volume `t` (0-based) of the NIfTI file `source`: its axial, coronal and sagittal stacks.
+///
+/// # Errors
+/// Why the file or the volume cannot be read (naming the file).
+pub fn load_volume(source: &Path, t: usize) -> Result<ScanStack, String> {
+    let v = nifti::read_volume(source, t).map_err(|e| e.to_string())?;
     let mut stacks = Vec::new();
     for axis in nifti::Axis::ALL {
         let n = v.slices(axis);
@@ -87,9 +95,19 @@ fn load_nifti(source: &Path) -> Result<ScanStack, String> {
         v.datatype,
         v.orientation(),
         v.affine_from,
-        if v.volumes > 1 { format!(", volume 1 of {}", v.volumes) } else { String::new() }
+        if v.volumes > 1 { format!(", volume {} of {}", v.volume + 1, v.volumes) } else { String::new() }
     );
-    Ok(ScanStack { stacks, start, window: wl(v.default_window()), summary, skipped: vec![], tags: vec![] })
+    let window = wl(v.default_window());
+    Ok(ScanStack {
+        stacks,
+        start,
+        window,
+        summary,
+        skipped: vec![],
+        tags: vec![],
+        volume: v.volume,
+        volumes: v.volumes,
+    })
 }
 
 fn load_dicom(source: &Path) -> Result<ScanStack, String> {
@@ -107,6 +125,8 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
             summary,
             skipped: vec![],
             tags,
+            volume: 0,
+            volumes: 1,
         });
     }
     if img.frames() > 1 {
@@ -119,7 +139,16 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
         let labels = (0..n).map(|f| format!("frame {}/{n}", f + 1)).collect();
         let stack = Stack { name: "frames".into(), slices, labels, spacing: img.pixel_spacing };
         let summary = format!("{} {}×{}, {n} frames, {syntax}", img.modality, img.cols, img.rows);
-        return Ok(ScanStack { stacks: vec![stack], start: n / 2, window, summary, skipped: vec![], tags });
+        return Ok(ScanStack {
+            stacks: vec![stack],
+            start: n / 2,
+            window,
+            summary,
+            skipped: vec![],
+            tags,
+            volume: 0,
+            volumes: 1,
+        });
     }
     // A single-frame file: its folder's files of the same size and modality form the series.
     let mut series = Vec::new();
@@ -159,5 +188,5 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
     let slices = series.iter().map(|(_, o)| grey(o.cols, o.rows, o.grey[0].clone())).collect();
     let summary = format!("{} series of {n} files, {}×{}, {syntax}", img.modality, img.cols, img.rows);
     let stack = Stack { name: "series".into(), slices, labels, spacing: img.pixel_spacing };
-    Ok(ScanStack { stacks: vec![stack], start, window, summary, skipped, tags })
+    Ok(ScanStack { stacks: vec![stack], start, window, summary, skipped, tags, volume: 0, volumes: 1 })
 }

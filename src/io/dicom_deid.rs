@@ -1,7 +1,8 @@
 //! De-identified copies of DICOM files (PS3.15 Annex E Basic Profile, best effort): identifying
 //! attributes emptied or removed, instance UIDs replaced by `2.25.` UIDs derived from a secret
 //! drawn per export (so one export's files still refer to each other, and nothing links them back),
-//! private tags and the sequences known to carry identity removed, and Patient Identity Removed
+//! private and UN elements and the sequences known to carry identity removed, every other
+//! sequence walked the same way, and Patient Identity Removed
 //! (0012,0062) = YES with De-identification Method (0012,0063) stamped. Values are never printed.
 
 use std::collections::HashMap;
@@ -23,10 +24,27 @@ const EMPTIED: &[&str] = &[
     "AccessionNumber",
     "StudyID",
     "ReferringPhysicianName",
+    "PatientSex",
 ];
 
-/// Replaced by a mapped UID.
-const UIDS: &[&str] = &["SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"];
+/// Replaced by a mapped UID (the same new UID wherever the old one appears in an export).
+const UIDS: &[&str] = &[
+    "SOPInstanceUID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "FrameOfReferenceUID",
+    "InstanceCreatorUID",
+    "ReferencedSOPInstanceUID",
+    "IrradiationEventUID",
+    "DeviceUID",
+    "SynchronizationFrameOfReferenceUID",
+    "ConcatenationUID",
+    "DimensionOrganizationUID",
+    "UID",
+    "StorageMediaFileSetUID",
+    "ReferencedFrameOfReferenceUID",
+    "RelatedFrameOfReferenceUID",
+];
 
 /// Sequences removed whole: they hold patient, study or request identity.
 const SEQUENCES: &[(u16, u16)] = &[
@@ -88,6 +106,53 @@ impl Default for UidMap {
     }
 }
 
+/// Applies the profile to a data set and, through every sequence left, to its items (a
+/// Referenced SOP Instance UID or a physician's name deep in a sequence is found as well).
+fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, depth: usize) {
+    let text = |obj: &dicom_object::InMemDicomObject, t: Tag| {
+        obj.element_opt(t).ok().flatten().and_then(|e| e.to_str().ok()).map(|s| s.to_string())
+    };
+    for &(g, e, keyword) in BASIC_PROFILE {
+        let tag = Tag(g, e);
+        if obj.element_opt(tag).ok().flatten().is_none() {
+            continue;
+        }
+        if UIDS.contains(&keyword) {
+            if let Some(old) = text(obj, tag) {
+                let new: Vec<String> = old.split('\\').map(|u| uids.map(u)).collect();
+                obj.put_str(tag, VR::UI, new.join("\\"));
+            }
+        } else if EMPTIED.contains(&keyword) && depth == 0 {
+            let vr = obj.element_opt(tag).ok().flatten().map_or(VR::LO, |el| el.vr());
+            obj.put_str(tag, vr, "");
+        } else {
+            obj.remove_element(tag);
+        }
+    }
+    // Private elements, and UN ones (a sequence whose VR was lost: its content cannot be checked).
+    let opaque: Vec<Tag> =
+        obj.iter().filter(|e| is_private(e.header().tag) || e.vr() == VR::UN).map(|e| e.header().tag).collect();
+    for t in opaque {
+        obj.remove_element(t);
+    }
+    for &(g, e) in SEQUENCES {
+        obj.remove_element(Tag(g, e));
+    }
+    if depth >= 16 {
+        return;
+    }
+    let sequences: Vec<Tag> = obj.iter().filter(|e| e.vr() == VR::SQ).map(|e| e.header().tag).collect();
+    for tag in sequences {
+        obj.update_value(tag, |v| {
+            if let Some(items) = v.items_mut() {
+                for item in items.iter_mut() {
+                    scrub(item, uids, depth + 1);
+                }
+            }
+        });
+    }
+}
+
 /// Writes a de-identified copy of `src` to `out`; returns the new SOP Instance UID.
 ///
 /// # Errors
@@ -95,35 +160,20 @@ impl Default for UidMap {
 pub fn deidentify(src: &Path, out: &Path, uids: &mut UidMap) -> Result<String, DicomError> {
     let err = |problem| DicomError { path: src.to_path_buf(), problem };
     let mut obj = super::dicom::open(src).map_err(err)?;
-    let text = |obj: &dicom_object::DefaultDicomObject, t: Tag| {
-        obj.element_opt(t).ok().flatten().and_then(|e| e.to_str().ok()).map(|s| s.to_string())
-    };
-    for &(g, e, keyword) in BASIC_PROFILE {
-        let tag = Tag(g, e);
-        if UIDS.contains(&keyword) {
-            if let Some(old) = text(&obj, tag) {
-                obj.put_str(tag, VR::UI, uids.map(&old));
-            }
-        } else if EMPTIED.contains(&keyword) {
-            if obj.element_opt(tag).ok().flatten().is_some() {
-                let vr = obj.element_opt(tag).ok().flatten().map_or(VR::LO, |el| el.vr());
-                obj.put_str(tag, vr, "");
-            }
-        } else {
-            obj.remove_element(tag);
-        }
-    }
-    let private: Vec<Tag> = obj.tags().filter(|t| is_private(*t)).collect();
-    for t in private {
-        obj.remove_element(t);
-    }
-    for &(g, e) in SEQUENCES {
-        obj.remove_element(Tag(g, e));
-    }
+    scrub(&mut obj, uids, 0);
     obj.put_str(Tag(0x0012, 0x0062), VR::CS, "YES");
     obj.put_str(Tag(0x0012, 0x0063), VR::LO, METHOD);
-    let sop = text(&obj, Tag(0x0008, 0x0018)).unwrap_or_else(|| uids.map(&src.to_string_lossy()));
-    let sop = sop.trim_end_matches('\0').to_string();
+    // One well-formed UID (a malformed file may carry several): it names the copy.
+    let sop = obj
+        .element_opt(Tag(0x0008, 0x0018))
+        .ok()
+        .flatten()
+        .and_then(|e| {
+            e.to_str().ok().map(|s| s.split('\\').next().unwrap_or_default().trim_end_matches('\0').trim().to_string())
+        })
+        .filter(|u| !u.is_empty() && u.len() <= 64 && u.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .unwrap_or_else(|| uids.map(&src.to_string_lossy()));
+    obj.put_str(Tag(0x0008, 0x0018), VR::UI, sop.clone());
     obj.update_meta(|m| m.media_storage_sop_instance_uid = sop.clone());
     obj.write_to_file(out).map_err(|e| err(Problem::Io(format!("cannot write the copy ({e})"))))?;
     Ok(sop)

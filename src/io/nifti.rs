@@ -66,8 +66,10 @@ pub struct Volume {
     pub version: u8,
     /// Voxels along i, j, k.
     pub dims: [usize; 3],
-    /// 3-D volumes in the file (the 4th dimension); the first is read.
+    /// 3-D volumes in the file (the 4th to 7th dimensions, flattened).
     pub volumes: usize,
+    /// The volume read (0-based).
+    pub volume: usize,
     /// Scaled voxel values, i fastest.
     pub data: Vec<f32>,
     /// Voxel size along i, j, k (mm, from the affine's columns).
@@ -100,18 +102,45 @@ pub struct Slice {
 /// # Errors
 /// [`NiftiError`] naming the file: not NIfTI, truncated, an unsupported data type, a bad header.
 pub fn read(path: &Path) -> Result<Volume, NiftiError> {
+    read_volume(path, 0)
+}
+
+/// Reads volume `t` (0-based) of `path`'s 4th dimension.
+///
+/// # Errors
+/// As [`read`]; a volume past the last is named.
+pub fn read_volume(path: &Path, t: usize) -> Result<Volume, NiftiError> {
     let err = |problem: String| NiftiError { path: path.to_path_buf(), problem };
-    let raw = std::fs::read(path).map_err(|e| err(format!("cannot read ({e})")))?;
-    let bytes = if raw.starts_with(&[0x1F, 0x8B]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| err(format!("broken gzip stream ({e})")))?;
-        out
-    } else {
-        raw
-    };
-    parse(&bytes).map_err(err)
+    let bytes = gunzipped(path).map_err(err)?;
+    // A two-file NIfTI (`.hdr` + `.img`, magic ni1/ni2): the voxels are in the image file, from
+    // vox_offset; they are read after the header as if it were one file.
+    let two_file = bytes.get(344..348) == Some(b"ni1\0") || bytes.get(4..8) == Some(b"ni2\0");
+    if two_file {
+        let header_len = if bytes.get(4..8) == Some(b"ni2\0") { 540 } else { 348 };
+        let img = ["img", "img.gz"]
+            .iter()
+            .map(|ext| path.with_extension(ext))
+            .find(|p| p.is_file())
+            .ok_or_else(|| err("a two-file NIfTI header without its .img file beside it".into()))?;
+        let voxels = gunzipped(&img).map_err(err)?;
+        let mut one = bytes.get(..header_len).unwrap_or_default().to_vec();
+        one.extend(voxels);
+        return parse(&one, t, header_len).map_err(err);
+    }
+    parse(&bytes, t, 0).map_err(err)
+}
+
+/// The bytes of `path`, gunzipped when they start with the gzip magic.
+fn gunzipped(path: &Path) -> Result<Vec<u8>, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("cannot read ({e})"))?;
+    if !raw.starts_with(&[0x1F, 0x8B]) {
+        return Ok(raw);
+    }
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(raw.as_slice())
+        .read_to_end(&mut out)
+        .map_err(|e| format!("broken gzip stream ({e})"))?;
+    Ok(out)
 }
 
 struct Header {
@@ -130,7 +159,8 @@ struct Header {
     srow: [[f64; 4]; 3],
 }
 
-fn parse(b: &[u8]) -> Result<Volume, String> {
+/// Parses a volume whose voxels start `base` + vox_offset bytes into `b`.
+fn parse(b: &[u8], t: usize, base: usize) -> Result<Volume, String> {
     let h = header(b)?;
     let (name, size) = datatype(h.datatype)?;
     let nd = h.dim[0];
@@ -144,7 +174,15 @@ fn parse(b: &[u8]) -> Result<Volume, String> {
     let dims = [d(1) as usize, d(2) as usize, d(3) as usize];
     let volumes = (4..=7).map(d).product::<i64>() as usize;
     let n = dims.iter().product::<usize>();
-    let start = usize::try_from(h.vox_offset).map_err(|_| "vox_offset out of range".to_string())?;
+    if t >= volumes {
+        return Err(format!("volume {} asked for, the file has {volumes}", t + 1));
+    }
+    let start = usize::try_from(h.vox_offset).map_err(|_| "vox_offset out of range".to_string())? + base;
+    let start = n
+        .checked_mul(size)
+        .and_then(|v| v.checked_mul(t))
+        .and_then(|v| v.checked_add(start))
+        .ok_or("dimensions overflow")?;
     let need = n.checked_mul(size).and_then(|x| x.checked_add(start)).ok_or("dimensions overflow")?;
     if b.len() < need {
         return Err(format!(
@@ -160,7 +198,7 @@ fn parse(b: &[u8]) -> Result<Volume, String> {
     let (affine, affine_from) = affine(&h);
     let spacing = std::array::from_fn(|j| (0..3).map(|r| affine[r][j] * affine[r][j]).sum::<f64>().sqrt());
     let cal = (h.cal.1 > h.cal.0).then_some(h.cal);
-    Ok(Volume { version: h.version, dims, volumes, data, spacing, affine, affine_from, datatype: name, cal })
+    Ok(Volume { version: h.version, dims, volumes, volume: t, data, spacing, affine, affine_from, datatype: name, cal })
 }
 
 fn header(b: &[u8]) -> Result<Header, String> {
@@ -480,14 +518,14 @@ mod tests {
     fn ras_and_lps_volumes_show_the_same_radiological_slice() {
         // 2x2x1 uint8: value = 10*i + j.
         let data: Vec<u8> = vec![0, 10, 1, 11];
-        let ras = parse(&nifti1([2, 2, 1], 2, &data, None)).unwrap();
+        let ras = parse(&nifti1([2, 2, 1], 2, &data, None), 0, 0).unwrap();
         assert_eq!(ras.orientation(), "RAS");
         // Axial: row 0 is anterior (j = 1), column 0 is patient right (i = 1).
         assert_eq!(ras.slice(Axis::Axial, 0).values, [11.0, 1.0, 10.0, 0.0]);
         // The same anatomy stored LPS (i and j reversed, with a negative sform).
         let lps_data: Vec<u8> = vec![11, 1, 10, 0];
         let s = [[-1.0, 0.0, 0.0, 1.0], [0.0, -1.0, 0.0, 1.0], [0.0, 0.0, 2.0, 0.0]];
-        let lps = parse(&nifti1([2, 2, 1], 2, &lps_data, Some(s))).unwrap();
+        let lps = parse(&nifti1([2, 2, 1], 2, &lps_data, Some(s)), 0, 0).unwrap();
         assert_eq!((lps.orientation().as_str(), lps.affine_from), ("LPS", "sform"));
         assert_eq!(lps.slice(Axis::Axial, 0).values, ras.slice(Axis::Axial, 0).values);
         assert_eq!(lps.slices(Axis::Axial), 1);
@@ -496,10 +534,10 @@ mod tests {
 
     #[test]
     fn bad_headers_are_named() {
-        assert!(parse(b"hello").unwrap_err().contains("not a NIfTI"));
+        assert!(parse(b"hello", 0, 0).unwrap_err().contains("not a NIfTI"));
         let mut t = nifti1([4, 4, 4], 4, &[0; 10], None);
         t.truncate(360);
-        assert!(parse(&t).unwrap_err().contains("truncated"));
-        assert!(parse(&nifti1([1, 1, 1], 32, &[0; 8], None)).unwrap_err().contains("complex"));
+        assert!(parse(&t, 0, 0).unwrap_err().contains("truncated"));
+        assert!(parse(&nifti1([1, 1, 1], 32, &[0; 8], None), 0, 0).unwrap_err().contains("complex"));
     }
 }

@@ -43,6 +43,64 @@ pub const BASIC_PROFILE: &[(u16, u16, &str)] = &[
     (0x0020, 0x0052, "FrameOfReferenceUID"),
     (0x0032, 0x1032, "RequestingPhysician"),
     (0x0040, 0x0244, "PerformedProcedureStepStartDate"),
+    // More of Table E.1-1: instance creation, the other dates and times, descriptions and
+    // comments (free text), the patient's demographics, device and request identifiers, and the
+    // UIDs that link instances (nested ones included: de-identification walks the sequences).
+    (0x0008, 0x0012, "InstanceCreationDate"),
+    (0x0008, 0x0013, "InstanceCreationTime"),
+    (0x0008, 0x0014, "InstanceCreatorUID"),
+    (0x0008, 0x0015, "InstanceCoercionDateTime"),
+    (0x0008, 0x0024, "OverlayDate"),
+    (0x0008, 0x0025, "CurveDate"),
+    (0x0008, 0x002A, "AcquisitionDateTime"),
+    (0x0008, 0x0031, "SeriesTime"),
+    (0x0008, 0x0032, "AcquisitionTime"),
+    (0x0008, 0x0033, "ContentTime"),
+    (0x0008, 0x0094, "ReferringPhysicianTelephoneNumbers"),
+    (0x0008, 0x0096, "ReferringPhysicianIdentificationSequence"),
+    (0x0008, 0x1030, "StudyDescription"),
+    (0x0008, 0x103E, "SeriesDescription"),
+    (0x0008, 0x1049, "PhysiciansOfRecordIdentificationSequence"),
+    (0x0008, 0x1052, "PerformingPhysicianIdentificationSequence"),
+    (0x0008, 0x1062, "PhysiciansReadingStudyIdentificationSequence"),
+    (0x0008, 0x1072, "OperatorIdentificationSequence"),
+    (0x0008, 0x1080, "AdmittingDiagnosesDescription"),
+    (0x0008, 0x1155, "ReferencedSOPInstanceUID"),
+    (0x0008, 0x2111, "DerivationDescription"),
+    (0x0008, 0x3010, "IrradiationEventUID"),
+    (0x0010, 0x0021, "IssuerOfPatientID"),
+    (0x0010, 0x0040, "PatientSex"),
+    (0x0010, 0x0050, "PatientInsurancePlanCodeSequence"),
+    (0x0010, 0x1005, "PatientBirthName"),
+    (0x0010, 0x1020, "PatientSize"),
+    (0x0010, 0x1030, "PatientWeight"),
+    (0x0010, 0x1060, "PatientMotherBirthName"),
+    (0x0010, 0x1090, "MedicalRecordLocator"),
+    (0x0010, 0x2160, "EthnicGroup"),
+    (0x0010, 0x2180, "Occupation"),
+    (0x0010, 0x21B0, "AdditionalPatientHistory"),
+    (0x0010, 0x21F0, "PatientReligiousPreference"),
+    (0x0018, 0x1002, "DeviceUID"),
+    (0x0018, 0x1030, "ProtocolName"),
+    (0x0018, 0x700A, "DetectorID"),
+    (0x0020, 0x0200, "SynchronizationFrameOfReferenceUID"),
+    (0x0020, 0x4000, "ImageComments"),
+    (0x0020, 0x9161, "ConcatenationUID"),
+    (0x0020, 0x9164, "DimensionOrganizationUID"),
+    (0x0032, 0x1060, "RequestedProcedureDescription"),
+    (0x0032, 0x4000, "StudyComments"),
+    (0x0038, 0x0010, "AdmissionID"),
+    (0x0040, 0x0241, "PerformedStationAETitle"),
+    (0x0040, 0x0245, "PerformedProcedureStepStartTime"),
+    (0x0040, 0x0253, "PerformedProcedureStepID"),
+    (0x0040, 0x0254, "PerformedProcedureStepDescription"),
+    (0x0040, 0x1001, "RequestedProcedureID"),
+    (0x0040, 0x2016, "PlacerOrderNumberImagingServiceRequest"),
+    (0x0040, 0x2017, "FillerOrderNumberImagingServiceRequest"),
+    (0x0040, 0xA124, "UID"),
+    (0x0088, 0x0140, "StorageMediaFileSetUID"),
+    (0x3006, 0x0024, "ReferencedFrameOfReferenceUID"),
+    (0x3006, 0x00C2, "RelatedFrameOfReferenceUID"),
 ];
 
 /// Modalities whose pixels often carry burned-in text (ultrasound, secondary capture and
@@ -60,9 +118,10 @@ pub fn detect(present: impl Fn(Tag) -> bool, has_private: bool) -> Vec<&'static 
     out
 }
 
-/// True for a private (odd) group other than the command and file-meta groups.
+/// True for a private (odd) group; 0001–0007 are not allowed for private data, but files carry
+/// them, and they are treated the same.
 pub fn is_private(tag: Tag) -> bool {
-    tag.group() % 2 == 1 && tag.group() > 0x0008
+    tag.group() % 2 == 1
 }
 
 /// Whether the keyword names a Basic Profile attribute.
@@ -80,7 +139,10 @@ mod tests {
         assert_eq!(detect(present, true), ["AccessionNumber", "PatientName", "PrivateTags"]);
         assert!(detect(|_| false, false).is_empty());
         assert!(
-            is_private(Tag(0x0009, 0x1010)) && !is_private(Tag(0x0010, 0x0010)) && !is_private(Tag(0x0001, 0x0000))
+            is_private(Tag(0x0009, 0x1010))
+                && !is_private(Tag(0x0010, 0x0010))
+                && is_private(Tag(0x0001, 0x0001))
+                && !is_private(Tag(0x0002, 0x0010))
         );
         assert!(is_basic_profile(Tag(0x0010, 0x0020)) && !is_basic_profile(Tag(0x0028, 0x0010)));
     }

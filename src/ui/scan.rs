@@ -52,6 +52,18 @@ pub fn toolbar(ui: &mut egui::Ui, s: &ScanStack, view: &mut ViewState) -> Option
         }
         ui.weak(s.stacks[view.stack].labels.get(i).cloned().unwrap_or_default());
     });
+    if s.volumes > 1 {
+        // A 4-D volume (fMRI, DWI): the volume slider loads the others off the UI thread.
+        ui.horizontal(|ui| {
+            let mut t = view.volume.unwrap_or(s.volume).min(s.volumes - 1);
+            let slider = ui.add(egui::Slider::new(&mut t, 0..=s.volumes - 1).show_value(false).text("volume"));
+            if slider.changed() {
+                view.volume = Some(t);
+            }
+            let loading = view.volume.is_some_and(|v| v != s.volume);
+            ui.weak(format!("volume {}/{}{}", t + 1, s.volumes, if loading { " · loading…" } else { "" }));
+        });
+    }
     let stack = &s.stacks[view.stack];
     stack.slices.get(current(s, view)).map(|g| (g.clone(), stack.spacing))
 }

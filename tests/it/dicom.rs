@@ -364,4 +364,17 @@ fn deidentified_copies_keep_the_pixels_and_drop_the_patient() {
         medvlm::io::dicom::header(&d.path().join("b.dcm")).unwrap(),
     );
     assert_eq!(ha.series, hb.series, "one series stays one series");
+    // Sequences are walked: a nested instance UID is remapped, a nested name and private
+    // element removed, and the structure kept.
+    let n = deidentify(&dcm("ct_nested_phi.dcm"), &d.path().join("n.dcm"), &mut one).unwrap();
+    let bytes = std::fs::read(d.path().join("n.dcm")).unwrap();
+    for phi in ["1.2.826.0.1.3680043.8.498.99", "NESTED^OPERATOR", "nested private note", "DOE"] {
+        assert!(!bytes.windows(phi.len()).any(|w| w == phi.as_bytes()), "{phi} left in the nested copy");
+    }
+    let mapped = one.map("1.2.826.0.1.3680043.8.498.99");
+    assert!(
+        bytes.windows(mapped.len()).any(|w| w == mapped.as_bytes()),
+        "the source image's UID is mapped, not dropped"
+    );
+    assert!(bytes.windows(8).any(|w| w == b"protocol") && n.starts_with("2.25."));
 }

@@ -23,3 +23,4 @@ mod shader;
 mod store;
 mod train;
 mod ui;
+mod ui_scans;

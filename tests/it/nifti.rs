@@ -111,3 +111,33 @@ fn a_dicom_file_opens_as_its_series_in_position_order() {
     assert_eq!((multi.stacks[0].name.as_str(), multi.stacks[0].slices.len(), multi.start), ("frames", 3, 1));
     assert_eq!(multi.stacks[0].slices[2].values[0], 200.0 - 1024.0, "HU, not 8-bit");
 }
+
+/// A 4-D file reads volume by volume (the viewer's volume slider, `nifti render --volume`); a
+/// two-file NIfTI (`.hdr` + `.img`) reads as the single file with the same voxels.
+#[test]
+fn a_4d_series_reads_each_volume_and_a_two_file_pair_reads_as_one() {
+    use medvlm::io::nifti::read_volume;
+    let v = read_volume(&nii("series_4d_int16.nii.gz"), 2).unwrap();
+    assert_eq!((v.volumes, v.volume, v.dims), (3, 2, [4, 3, 2]));
+    // Voxel (1, 2, 1): a = 1 + 20 + 100, plus 1000 per volume.
+    assert_eq!(v.data[1 + 2 * 4 + 4 * 3], 2121.0);
+    let past = read_volume(&nii("series_4d_int16.nii.gz"), 3).unwrap_err().to_string();
+    assert!(past.contains("volume 4 asked for, the file has 3") && past.contains("series_4d_int16"), "{past}");
+    let scan = medvlm::imaging::scan::load_volume(&nii("series_4d_int16.nii.gz"), 1).unwrap();
+    assert_eq!((scan.volume, scan.volumes), (1, 3));
+    assert!(scan.summary.contains("volume 2 of 3"), "{}", scan.summary);
+    let pair = read(&nii("pair_int16.hdr")).unwrap();
+    assert_eq!(pair.data, read(&nii("big_endian_int16.nii")).unwrap().data);
+    let d = tempdir();
+    std::fs::copy(nii("pair_int16.hdr"), d.path().join("alone.hdr")).unwrap();
+    let alone = read(&d.path().join("alone.hdr")).unwrap_err().to_string();
+    assert!(alone.contains("without its .img") && alone.contains("alone.hdr"), "{alone}");
+    let out = d.path().join("v2.png");
+    let o = bin()
+        .args(["nifti", "render", "--volume", "2", "--out"])
+        .arg(&out)
+        .arg(nii("series_4d_int16.nii.gz"))
+        .output()
+        .unwrap();
+    assert!(o.status.success() && out.is_file(), "{}", String::from_utf8_lossy(&o.stderr));
+}

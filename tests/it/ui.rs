@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use eframe::egui;
 use egui_kittest::Harness;
-use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use egui_kittest::kittest::Queryable as _;
 use medvlm::app::{Dialog, StartupOptions, WorkbenchApp};
 
-use super::common::{bin, fixture, sample_copy, tempdir};
+use super::common::{sample_copy, tempdir};
 
 fn open_sample(dir: &std::path::Path) -> Harness<'static, WorkbenchApp> {
     let project = sample_copy(dir);
@@ -20,17 +20,17 @@ fn open_sample(dir: &std::path::Path) -> Harness<'static, WorkbenchApp> {
 }
 
 /// True when at least one node has exactly this label.
-fn has(h: &Harness<'static, WorkbenchApp>, label: &str) -> bool {
+pub(super) fn has(h: &Harness<'static, WorkbenchApp>, label: &str) -> bool {
     h.query_all_by_label(label).next().is_some()
 }
 
 /// True when at least one node's label contains `part`.
-fn has_part(h: &Harness<'static, WorkbenchApp>, part: &str) -> bool {
+pub(super) fn has_part(h: &Harness<'static, WorkbenchApp>, part: &str) -> bool {
     h.query_all_by_label_contains(part).next().is_some()
 }
 
 /// Steps the app (background jobs run on real threads) until `cond` holds or 30 s pass.
-fn wait_for(h: &mut Harness<'static, WorkbenchApp>, cond: impl Fn(&Harness<'static, WorkbenchApp>) -> bool) {
+pub(super) fn wait_for(h: &mut Harness<'static, WorkbenchApp>, cond: impl Fn(&Harness<'static, WorkbenchApp>) -> bool) {
     let t0 = Instant::now();
     while !cond(h) {
         assert!(t0.elapsed() < Duration::from_secs(30), "timed out waiting for the UI");
@@ -344,7 +344,7 @@ fn a_change_made_by_another_process_appears_without_losing_the_selection() {
 }
 
 /// Opens `project` in the app (`height` points tall).
-fn open_project(project: std::path::PathBuf, height: f32) -> Harness<'static, WorkbenchApp> {
+pub(super) fn open_project(project: std::path::PathBuf, height: f32) -> Harness<'static, WorkbenchApp> {
     let mut h = Harness::builder()
         .with_size(egui::vec2(1360.0, height))
         .build_eframe(move |cc| WorkbenchApp::new(cc, StartupOptions { project: Some(project) }));
@@ -477,116 +477,4 @@ fn the_reward_preview_scores_a_typed_completion() {
     h.state_mut().state.reward_preview.text = "<answer>Z</answer>".into();
     h.run_steps(2);
     assert!(has(&h, "0.00") && has_part(&h, "not correct"));
-}
-
-/// A DICOM series named by a manifest: the viewer opens the item's slice in the file's window
-/// (HU), the wheel and the arrow keys over the image move through the series in position order
-/// (not the panel), key 2 sets the lung window, and the attribute browser hides patient values.
-#[test]
-fn a_dicom_series_scrolls_by_wheel_and_arrows_in_the_viewer() {
-    let d = tempdir();
-    let data = d.path().join("series");
-    std::fs::create_dir_all(&data).unwrap();
-    for f in ["series_a.dcm", "series_b.dcm", "series_c.dcm"] {
-        std::fs::copy(fixture(&format!("dicom/series/{f}")), data.join(f)).unwrap();
-    }
-    std::fs::write(data.join("manifest.csv"), "image,question,options,answer\nseries_b.dcm,Is it normal?,Yes|No,A\n")
-        .unwrap();
-    let project = d.path().join("s.medvlm");
-    assert!(bin().args(["import", "--project"]).arg(&project).arg(&data).status().unwrap().success());
-    let mut h = open_project(project, 900.0);
-    wait_for(&mut h, |h| {
-        h.state().state.inspected.as_ref().and_then(|i| i.image.as_ref().ok()).is_some_and(|i| i.scan.is_some())
-    });
-    h.run_steps(3);
-    let scan = h.state().state.inspected.as_ref().unwrap().image.as_ref().unwrap().scan.clone().unwrap().unwrap();
-    let start = scan.start;
-    assert_eq!(scan.stacks[0].slices.len(), 3);
-    assert_eq!(h.state().state.viewer.window, Some(scan.window), "the file's window, in HU");
-    let label = |h: &Harness<'static, WorkbenchApp>| {
-        has_part(h, &format!("slice {}/3", h.state().state.viewer.slice.unwrap_or(start) + 1))
-    };
-    assert!(label(&h));
-    // The image is the largest picture on the right: hover its middle.
-    let at = egui::pos2(1360.0 * 0.86, 300.0);
-    h.event(egui::Event::PointerMoved(at));
-    h.run_steps(2);
-    assert!(h.state().state.viewer.hovered, "the pointer is over the image");
-    h.event(egui::Event::MouseWheel {
-        unit: egui::MouseWheelUnit::Line,
-        delta: egui::vec2(0.0, -1.0),
-        modifiers: egui::Modifiers::NONE,
-        phase: egui::TouchPhase::Move,
-        source: egui::MouseWheelSource::Unknown,
-    });
-    h.run_steps(2);
-    assert_eq!(h.state().state.viewer.slice, Some((start + 1).min(2)), "wheel down: the next slice");
-    h.key_press(egui::Key::ArrowUp);
-    h.key_press(egui::Key::ArrowUp);
-    h.run_steps(2);
-    assert_eq!(h.state().state.viewer.slice, Some(start.saturating_sub(1)));
-    assert!(label(&h));
-    h.key_press(egui::Key::Num2);
-    h.run_steps(2);
-    assert_eq!(h.state().state.viewer.preset.as_deref(), Some("Lung"));
-    let tags = h.query_by_label_contains("DICOM attributes").unwrap();
-    tags.click_accesskit();
-    h.run_steps(2);
-    assert!(has(&h, "PatientName") && has_part(&h, "hidden"), "the browser lists the attribute, value hidden");
-    assert!(!has_part(&h, "DOE") && !has_part(&h, "MRN-0042"));
-}
-
-/// The Patient data facet counts the DICOM items with header attributes and the one that may show
-/// burned-in text; the export dialog names the refusal, keeps Export disabled until the user
-/// confirms for this export, then writes the file without any patient value.
-#[test]
-fn the_phi_facet_and_the_export_confirmation() {
-    use medvlm::app::Command;
-    let d = tempdir();
-    let data = d.path().join("scans");
-    std::fs::create_dir_all(&data).unwrap();
-    for f in ["ct_explicit_le.dcm", "ot_rgb.dcm"] {
-        std::fs::copy(fixture(&format!("dicom/{f}")), data.join(f)).unwrap();
-    }
-    std::fs::write(
-        data.join("manifest.csv"),
-        "image,question,options,answer\nct_explicit_le.dcm,Is there a fracture?,Yes|No,B\not_rgb.dcm,Is this a screenshot?,Yes|No,A\n",
-    )
-    .unwrap();
-    let project = d.path().join("p.medvlm");
-    assert!(bin().args(["import", "--project"]).arg(&project).arg(&data).status().unwrap().success());
-    let mut h = open_project(project, 900.0);
-    h.run_steps(2);
-    assert!(has(&h, "Patient data:"));
-    assert!(has_part(&h, "attributes in the header") && has(&h, "burned-in text 1"));
-    h.state_mut().queue.push(Command::ExportData);
-    h.run_steps(3);
-    assert!(has_part(&h, "1 items may show patient text burned into their pixels"));
-    let export = h.get_by_label("Export");
-    assert!(export.accesskit_node().is_disabled(), "refused until confirmed");
-    h.get_by_label("I have reviewed them: export them anyway (this export only)").click();
-    h.run_steps(2);
-    h.get_by_label("Export").click();
-    let out = d.path().join("p-export.jsonl");
-    wait_for(&mut h, |_| out.exists());
-    let text = std::fs::read_to_string(&out).unwrap();
-    assert_eq!(text.lines().count(), 2);
-    for phi in ["DOE", "MRN-0042", "19700101", "ACC-123", "Synthetic General"] {
-        assert!(!text.contains(phi), "{phi} exported");
-    }
-    // A region drawn on the screenshot's image offers the black-out, an undoable edit.
-    let shot =
-        h.state().state.project.as_ref().unwrap().rows.iter().find(|r| r.question.contains("screenshot")).unwrap().id;
-    h.state_mut().queue.push(Command::SelectItem(shot));
-    wait_for(&mut h, |h| h.state().state.inspected.as_ref().is_some_and(|i| i.id == shot));
-    h.state_mut().state.viewer.region = Some([0.0, 0.0, 2.0, 1.0]);
-    h.run_steps(2);
-    h.get_by_label("Black out region").click();
-    wait_for(&mut h, |h| {
-        h.state()
-            .state
-            .project
-            .as_ref()
-            .is_some_and(|p| p.rows.iter().any(|r| r.id == shot && r.tags.contains(&"redacted".to_string())))
-    });
 }
