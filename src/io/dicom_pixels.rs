@@ -220,7 +220,7 @@ fn packbits(src: &[u8], want: usize) -> Vec<u8> {
             i = end;
         } else if n != -128 {
             if let Some(&b) = src.get(i) {
-                out.extend(std::iter::repeat_n(b, 1 - n as isize as usize));
+                out.extend(std::iter::repeat_n(b, (1 - i32::from(n)) as usize));
             }
             i += 1;
         }

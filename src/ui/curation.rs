@@ -165,6 +165,26 @@ fn facets(ui: &mut egui::Ui, state: &mut AppState) -> bool {
 /// The tags the importer sets for patient data, with their facet names.
 const PHI_TAGS: [(&str, &str); 2] = [("phi:detected", "attributes in the header"), (BURNED_IN_TAG, "burned-in text")];
 
+/// A small `PHI` badge before the question of an item whose scan carried patient data: amber when
+/// its pixels may show burned-in text (exports refuse it until confirmed), muted when only the
+/// header had Basic Profile attributes (never stored).
+fn phi_badge(ui: &mut egui::Ui, r: &crate::domain::ItemRow, tokens: &theme::Tokens) {
+    let burned = r.tags.iter().any(|t| t == BURNED_IN_TAG);
+    let header = r.tags.iter().any(|t| t == "phi:detected");
+    let (colour, hint) = match (burned, header) {
+        (true, _) => {
+            (tokens.warn, "Patient data: the pixels may show burned-in text (exports ask first). Best effort.")
+        }
+        (false, true) => (
+            tokens.weak,
+            "Patient data: the DICOM header carried Basic Profile attributes (their values are never stored). Best effort.",
+        ),
+        _ => return,
+    };
+    let text = egui::RichText::new("PHI").small().strong().color(colour);
+    ui.add(egui::Label::new(text)).on_hover_text(hint);
+}
+
 /// The patient-data facet (best effort): items whose DICOM header carried patient attributes,
 /// and those whose pixels may show patient text (exports refuse them until confirmed).
 fn phi_facet(ui: &mut egui::Ui, tags: &mut BTreeSet<String>, stats: &DatasetStats, here: &DatasetStats) -> bool {
@@ -274,6 +294,7 @@ fn table(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
                     ui.add(egui::Label::new(egui::RichText::new(&r.uid).monospace().small()).truncate());
                 });
                 row.col(|ui| {
+                    phi_badge(ui, r, &tokens);
                     ui.add(egui::Label::new(&r.question).truncate());
                 });
                 row.col(|ui| {

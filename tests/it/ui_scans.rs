@@ -129,6 +129,8 @@ fn the_phi_facet_and_the_export_confirmation() {
     h.run_steps(2);
     assert!(has(&h, "Patient data:"));
     assert!(has_part(&h, "attributes in the header") && has(&h, "burned-in text 1"));
+    let badges = h.query_all_by_label("PHI").count();
+    assert!(badges >= 2, "each scan item's row carries a PHI badge: {badges}");
     h.state_mut().queue.push(Command::ExportData);
     h.run_steps(3);
     assert!(has_part(&h, "1 items may show patient text burned into their pixels"));
