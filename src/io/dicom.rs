@@ -1,5 +1,5 @@
 //! DICOM files through dicom-rs: every transfer syntax the crates or we decode (explicit and
-//! implicit VR little endian, big endian, deflate, RLE, JPEG baseline / extended (8-bit) /
+//! implicit VR little endian, big endian, deflate, RLE, JPEG baseline / extended (8 and 12-bit) /
 //! lossless, JPEG 2000, and JPEG-LS lossless and near-lossless by our own decoder), files that
 //! are not quite Part 10 ([`super::dicom_open`]), the pixel layouts of [`super::dicom_pixels`]
 //! (1–32 bits, planar, RGB, YBR, palette colour), the Modality LUT (rescale slope and intercept:

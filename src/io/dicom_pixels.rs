@@ -1,7 +1,8 @@
 //! DICOM pixel data to values: the stored samples of every frame (1, 8, 16 or 32 bits allocated,
 //! any bits stored, signed or not, either planar configuration), through the Modality LUT to grey
 //! values, or to 8-bit RGB from RGB, YBR (full, 4:2:2) and palette colour. Uncompressed and RLE
-//! data and JPEG-LS ([`super::jpegls`]) are decoded here; JPEG and JPEG 2000 by dicom-pixeldata.
+//! data, JPEG-LS ([`super::jpegls`]) and 12-bit JPEG ([`super::jpeg12`]) are decoded here; other
+//! JPEG and JPEG 2000 by dicom-pixeldata.
 //! Attributes that disagree with the data (a Number of Frames that is not a number, too few
 //! bytes) give a reason, never a panic.
 
@@ -107,6 +108,14 @@ pub(super) fn decode(obj: &DefaultDicomObject, syntax: &str) -> Result<Frames, P
             let frames = frame_fragments(seq.fragments(), layout.frames)?;
             layout.planar = false;
             frames.iter().map(|f| super::dicom_jpeg::decode_rgb(f)).collect::<Result<_, _>>()?
+        }
+        ("1.2.840.10008.1.2.4.51", DicomValue::PixelSequence(seq))
+            if layout.samples == 1 && seq.fragments().first().is_some_and(|f| super::jpeg12::is_12_bit(f)) =>
+        {
+            let frames = frame_fragments(seq.fragments(), layout.frames)?;
+            layout.bits_allocated = 16;
+            layout.bits_stored = layout.bits_stored.min(16);
+            frames.iter().map(|f| super::jpeg12::decode(f)).collect::<Result<_, _>>()?
         }
         (_, DicomValue::Primitive(p)) => {
             let bytes = p.to_bytes();

@@ -13,6 +13,7 @@ mod dicom_pixels;
 pub mod export;
 pub mod images;
 pub mod import;
+mod jpeg12;
 mod jpegls;
 pub mod nifti;
 pub mod parquet;

@@ -90,6 +90,22 @@ fn jpeg_ls_near_lossless_and_colour_in_every_interleave_mode() {
     }
 }
 
+/// 12-bit JPEG (extended, process 4), which the JPEG crates refuse: our decoder against the
+/// source image (quantised by 2, so lossy), with and without restart markers.
+#[test]
+fn twelve_bit_jpeg_decodes_with_and_without_restart_markers() {
+    let source = |x: usize, y: usize| {
+        let disc = (x as f32 - 20.0).powi(2) + (y as f32 - 12.0).powi(2) < 49.0;
+        (100 + x * 60 + y * 20) as f32 + if disc { 1500.0 } else { 0.0 } - 1024.0
+    };
+    let plain = read(&dcm("ct_jpeg12.dcm")).unwrap();
+    assert_eq!((plain.rows, plain.cols), (24, 40));
+    let worst = (0..24 * 40).map(|i| (plain.grey[0][i] - source(i % 40, i / 40)).abs()).fold(0.0, f32::max);
+    assert!(worst <= 2.0, "12-bit JPEG within 2 of its source: {worst}");
+    let restarted = read(&dcm("ct_jpeg12_restart.dcm")).unwrap();
+    assert_eq!(plain.grey, restarted.grey, "restart markers change nothing");
+}
+
 #[test]
 fn odd_sample_layouts_decode() {
     let dose = read(&dcm("rtdose_32bit.dcm")).unwrap();
