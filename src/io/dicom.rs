@@ -185,6 +185,8 @@ pub struct Header {
     pub frames: usize,
     /// The file has pixel data.
     pub has_pixels: bool,
+    /// The file is a DICOMDIR (Media Storage Directory): an index of the files beside it.
+    pub directory: bool,
 }
 
 /// Reads `path`'s header (the pixels are not decoded).
@@ -201,6 +203,7 @@ pub fn header(path: &Path) -> Result<Header, DicomError> {
         instance: text(&obj, tags::INSTANCE_NUMBER).and_then(|s| s.trim().parse().ok()),
         frames: text(&obj, tags::NUMBER_OF_FRAMES).and_then(|s| s.trim().parse().ok()).unwrap_or(1),
         has_pixels: obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some(),
+        directory: obj.meta().media_storage_sop_class_uid().trim_end_matches('\0') == "1.2.840.10008.1.3.10",
     })
 }
 

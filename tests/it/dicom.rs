@@ -276,13 +276,16 @@ fn a_folder_of_scans_without_a_manifest_imports_items_to_author() {
     std::fs::copy(dcm("ct_multiframe.dcm"), data.join("multi.dcm")).unwrap();
     std::fs::copy(dcm("sr_no_pixels.dcm"), data.join("report.dcm")).unwrap();
     std::fs::copy(fixture("nifti/ras_int16.nii"), data.join("brain.nii")).unwrap();
-    std::fs::write(data.join("DICOMDIR"), b"index").unwrap();
+    std::fs::copy(dcm("dicomdir/DICOMDIR"), data.join("DICOMDIR")).unwrap();
+    // A second index under another name is found by its SOP class, and said so.
+    std::fs::copy(dcm("dicomdir/DICOMDIR"), data.join("DICOMDIR.old")).unwrap();
     for input in [data.clone(), data.join("DICOMDIR")] {
         let project = d.path().join(format!("{}.medvlm", input.file_name().unwrap().to_string_lossy()));
         let o = bin().args(["import", "--project"]).arg(&project).arg(&input).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{err}");
         assert!(err.contains("report.dcm") && err.contains("no pixel data"), "{err}");
+        assert!(err.contains("DICOMDIR.old: a DICOMDIR: the files it indexes in this folder are imported"), "{err}");
         let p = medvlm::store::Project::open(&project).unwrap();
         let items: Vec<_> = p.items().unwrap().into_iter().map(|(_, i)| i).collect();
         assert_eq!(items.len(), 3, "{:?}", items.iter().map(|i| &i.uid).collect::<Vec<_>>());

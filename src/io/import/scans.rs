@@ -63,6 +63,11 @@ pub(super) fn parse(dir: &Path, opts: &ImportOptions, images: &mut ImageResolver
             continue;
         }
         match dicom::header(&path) {
+            Ok(h) if h.directory => out.error(
+                &path,
+                Location::File,
+                "a DICOMDIR: the files it indexes in this folder are imported, not the index",
+            ),
             Ok(h) if !h.has_pixels => {
                 out.error(&path, Location::File, "no pixel data (a report or waveform): not an image")
             }
