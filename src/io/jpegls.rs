@@ -288,29 +288,53 @@ struct Bits<'a> {
 }
 
 impl Bits<'_> {
-    fn bit(&mut self) -> Result<u32, Problem> {
-        let byte = self.data.get(self.pos / 8).ok_or_else(|| bad("the scan ends early"))?;
-        let b = (byte >> (7 - self.pos % 8)) & 1;
-        self.pos += 1;
-        Ok(u32::from(b))
+    /// The next 64 bits from `pos`, most significant first (zeros past the end).
+    fn window(&self) -> u64 {
+        let at = self.pos / 8;
+        let mut w = [0u8; 8];
+        let n = self.data.len().saturating_sub(at).min(8);
+        w[..n].copy_from_slice(&self.data[at..at + n]);
+        u64::from_be_bytes(w) << (self.pos % 8)
     }
 
-    fn bits(&mut self, n: u32) -> Result<i32, Problem> {
-        let mut v = 0i32;
-        for _ in 0..n {
-            v = (v << 1) | self.bit()? as i32;
+    fn advance(&mut self, n: usize) -> Result<(), Problem> {
+        self.pos += n;
+        if self.pos > self.data.len() * 8 {
+            return Err(bad("the scan ends early"));
         }
+        Ok(())
+    }
+
+    fn bit(&mut self) -> Result<u32, Problem> {
+        let b = (self.window() >> 63) as u32;
+        self.advance(1)?;
+        Ok(b)
+    }
+
+    /// `n` ≤ 32 bits as a number.
+    fn bits(&mut self, n: u32) -> Result<i32, Problem> {
+        if n == 0 {
+            return Ok(0);
+        }
+        let v = (self.window() >> (64 - n)) as i32;
+        self.advance(n as usize)?;
         Ok(v)
     }
 
-    /// A limited-length Golomb code (A.5.3).
+    /// A limited-length Golomb code (A.5.3): zeros, a one, then `k` bits (or `qbpp` after an
+    /// escape of `limit - qbpp - 1` zeros).
     fn golomb(&mut self, k: u32, limit: u32, qbpp: u32) -> Result<i32, Problem> {
-        let mut zeros = 0;
+        // At least 57 bits of the window are the stream's, so a count below that is exact.
+        let mut zeros = self.window().leading_zeros().min(56);
+        self.advance(zeros as usize)?;
         while self.bit()? == 0 {
             zeros += 1;
             if zeros > limit {
                 return Err(bad("a code longer than LIMIT"));
             }
+        }
+        if zeros > limit {
+            return Err(bad("a code longer than LIMIT"));
         }
         if zeros >= limit.saturating_sub(qbpp + 1) {
             return Ok(self.bits(qbpp)? + 1);
