@@ -35,6 +35,10 @@ pub(super) enum Frames {
     Rgb(Vec<Vec<u8>>),
 }
 
+/// Samples of one frame at most (a 16k × 16k grey image): a header claiming more is refused
+/// before anything that size is allocated.
+pub(super) const MAX_SAMPLES: usize = 1 << 28;
+
 fn int(obj: &DefaultDicomObject, tag: Tag) -> Option<i64> {
     obj.element_opt(tag).ok().flatten()?.to_int::<i64>().ok()
 }
@@ -55,6 +59,9 @@ impl Layout {
             return Err(bad(format!("{bits_allocated} bits allocated (1, 8, 16 or 32 are read)")));
         }
         let samples = int(obj, tags::SAMPLES_PER_PIXEL).filter(|&s| s == 1 || s == 3).unwrap_or(1) as usize;
+        if rows * cols * samples > MAX_SAMPLES {
+            return Err(bad(format!("{cols}×{rows}×{samples} samples a frame, more than the {MAX_SAMPLES} read")));
+        }
         let bits_stored =
             int(obj, tags::BITS_STORED).filter(|&b| b > 0).map_or(bits_allocated, |b| (b as usize).min(bits_allocated));
         let photometric = obj

@@ -206,8 +206,8 @@ pub(super) fn decode(data: &[u8]) -> Result<Vec<u8>, Problem> {
                     usize::from(u16::from_be_bytes([seg[1], seg[2]])),
                     usize::from(u16::from_be_bytes([seg[3], seg[4]])),
                 );
-                if w == 0 || h == 0 {
-                    return Err(bad("a frame without a size"));
+                if w == 0 || h == 0 || w * h > super::dicom_pixels::MAX_SAMPLES {
+                    return Err(bad(format!("a frame of {w}×{h}")));
                 }
                 frame = Some((w, h, seg[6], usize::from(seg[8] & 3)));
             }

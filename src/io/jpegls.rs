@@ -62,6 +62,12 @@ pub(super) fn decode(data: &[u8], layout: &Layout) -> Result<Vec<u8>, Problem> {
                 if !(2..=16).contains(&seg[0]) || w == 0 || h == 0 {
                     return Err(bad(format!("{} bits, {w}×{h}", seg[0])));
                 }
+                if (w, h, comps) != (layout.cols, layout.rows, layout.samples) {
+                    return Err(bad(format!(
+                        "the stream is {w}×{h}×{comps}, the header says {}×{}×{}",
+                        layout.cols, layout.rows, layout.samples
+                    )));
+                }
                 planes = vec![vec![0; w * h]; comps];
                 ids = (0..comps).map(|c| seg[6 + 3 * c]).collect();
                 frame = Some((u32::from(seg[0]), w, h, comps));
