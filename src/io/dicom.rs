@@ -144,11 +144,11 @@ fn read_inner(path: &Path) -> Result<DicomImage, Problem> {
         return Err(Problem::UnsupportedSyntax { uid, name });
     }
     let layout = super::dicom_pixels::Layout::of(&obj)?;
-    let (grey, rgb) = match super::dicom_pixels::decode(&obj, &uid)? {
+    let (rows, cols, monochrome1) = (layout.rows, layout.cols, layout.photometric == "MONOCHROME1");
+    let (grey, rgb) = match super::dicom_pixels::decode(&obj, &uid, layout)? {
         super::dicom_pixels::Frames::Grey(g) => (g, Vec::new()),
         super::dicom_pixels::Frames::Rgb(c) => (Vec::new(), c),
     };
-    let (rows, cols, photometric) = (layout.rows, layout.cols, layout.photometric);
     let window = window(&obj);
     let modality = text(&obj, tags::MODALITY).unwrap_or_default();
     let burned_in = text(&obj, tags::BURNED_IN_ANNOTATION).is_some_and(|v| v.eq_ignore_ascii_case("YES"))
@@ -159,7 +159,7 @@ fn read_inner(path: &Path) -> Result<DicomImage, Problem> {
         cols,
         grey,
         rgb,
-        monochrome1: photometric == "MONOCHROME1",
+        monochrome1,
         window,
         pixel_spacing: floats(&obj, tags::PIXEL_SPACING).filter(|v| v.len() == 2).map(|v| (v[0], v[1])),
         position: floats(&obj, tags::IMAGE_POSITION_PATIENT).filter(|v| v.len() == 3).map(|v| [v[0], v[1], v[2]]),

@@ -109,11 +109,23 @@ pub(super) fn open(path: &Path) -> Result<DefaultDicomObject, Problem> {
     Ok(obj.with_exact_meta(meta))
 }
 
+/// The 16-bit number at byte `i`, in either byte order.
+fn read_u16(bytes: &[u8], i: usize, little: bool) -> Option<u16> {
+    let b: [u8; 2] = bytes.get(i..i + 2)?.try_into().ok()?;
+    Some(if little { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+}
+
+/// The 32-bit number at byte `i`, in either byte order.
+fn read_u32(bytes: &[u8], i: usize, little: bool) -> Option<u32> {
+    let b: [u8; 4] = bytes.get(i..i + 4)?.try_into().ok()?;
+    Some(if little { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+}
+
 /// The transfer syntax a file meta group at `at` names (if any), and where the data set begins.
 /// Group 2 is explicit VR little endian; a few writers put it in implicit VR.
 fn meta_group(bytes: &[u8], mut at: usize) -> (Option<String>, usize) {
-    let u16_at = |i: usize| bytes.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |i: usize| bytes.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    let u16_at = |i: usize| read_u16(bytes, i, true);
+    let u32_at = |i: usize| read_u32(bytes, i, true);
     let mut syntax = None;
     while u16_at(at) == Some(0x0002) {
         let Some(element) = u16_at(at + 2) else { break };
@@ -146,19 +158,8 @@ fn meta_group(bytes: &[u8], mut at: usize) -> (Option<String>, usize) {
 /// byte ranges of the outermost UN elements of undefined length (which hold implicit VR data).
 /// Sequences and encapsulated pixels of undefined length are walked into.
 fn walk(body: &[u8], explicit: bool, little: bool) -> Option<Vec<std::ops::Range<usize>>> {
-    let u16_at = |i: usize| {
-        body.get(i..i + 2)
-            .map(|b| if little { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) })
-    };
-    let u32_at = |i: usize| {
-        body.get(i..i + 4).map(|b| {
-            if little {
-                u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-            } else {
-                u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-            }
-        })
-    };
+    let u16_at = |i: usize| read_u16(body, i, little);
+    let u32_at = |i: usize| read_u32(body, i, little);
     // Open containers of undefined length: their VR encoding (true: explicit), and where an
     // outermost UN one began.
     let mut open: Vec<(bool, Option<usize>)> = Vec::new();

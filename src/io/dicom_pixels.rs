@@ -91,9 +91,8 @@ impl Layout {
     }
 }
 
-/// Decodes every frame of `obj`'s pixel data.
-pub(super) fn decode(obj: &DefaultDicomObject, syntax: &str) -> Result<Frames, Problem> {
-    let mut layout = Layout::of(obj)?;
+/// Decodes every frame of `obj`'s pixel data, laid out as `layout` ([`Layout::of`]) says.
+pub(super) fn decode(obj: &DefaultDicomObject, syntax: &str, mut layout: Layout) -> Result<Frames, Problem> {
     let pixel = obj.element_opt(tags::PIXEL_DATA).ok().flatten().ok_or(Problem::MissingAttribute("PixelData"))?;
     let raw: Vec<Vec<u8>> = match (syntax, pixel.value()) {
         ("1.2.840.10008.1.2.5", DicomValue::PixelSequence(seq)) => frame_fragments(seq.fragments(), layout.frames)?

@@ -6,6 +6,7 @@
 //! arithmetic-coded, hierarchical and multi-component streams are refused by name.
 
 use super::dicom::Problem;
+use super::dicom_jpeg::{is_frame_header, segments};
 
 fn bad(why: impl Into<String>) -> Problem {
     Problem::BadPixels(format!("12-bit JPEG: {}", why.into()))
@@ -20,23 +21,7 @@ const ZIGZAG: [usize; 64] = [
 
 /// True when `frame` is a JPEG stream whose frame header says 12-bit samples.
 pub(super) fn is_12_bit(frame: &[u8]) -> bool {
-    segments(frame)
-        .any(|(m, seg)| matches!(m, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) && seg.first() == Some(&12))
-}
-
-/// The marker segments before the first scan: (marker, payload).
-fn segments(data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
-    let mut at = 2;
-    std::iter::from_fn(move || {
-        let (&0xFF, &m) = (data.get(at)?, data.get(at + 1)?) else { return None };
-        if m == 0xD9 || m == 0xDA {
-            return None;
-        }
-        let len = usize::from(u16::from_be_bytes([*data.get(at + 2)?, *data.get(at + 3)?]));
-        let seg = data.get(at + 4..at + 2 + len)?;
-        at += 2 + len;
-        Some((m, seg))
-    })
+    segments(frame).any(|(m, seg)| is_frame_header(m) && seg.first() == Some(&12))
 }
 
 #[derive(Clone, Default)]
