@@ -24,6 +24,9 @@ pub struct ExportDraft {
     pub burned_in: (usize, usize),
     /// The user's confirmation, for this export, that burned-in items may go out.
     pub allow_burned_in_text: bool,
+    /// Unified JSONL: also write de-identified copies of the source DICOM files (regions blacked
+    /// out of a rendering blacked out of its copy too).
+    pub dicom_copies: bool,
 }
 
 impl ExportDraft {
@@ -38,6 +41,7 @@ impl ExportDraft {
             out: out.to_string_lossy().into_owned(),
             burned_in,
             allow_burned_in_text: false,
+            dicom_copies: false,
         }
     }
 
@@ -66,6 +70,7 @@ impl WorkbenchApp {
             split: d.split,
             include_excluded: d.include_excluded,
             allow_burned_in_text: d.allow_burned_in_text,
+            dicom_copies: d.dicom_copies && d.format == ExportFormat::Jsonl,
             ..ExportOptions::default()
         };
         self.spawn_on_project("export", move |path, ctx| {

@@ -86,7 +86,8 @@ pub struct ExportArgs {
     #[arg(long)]
     pub allow_burned_in_text: bool,
     /// JSONL: also write de-identified copies of the items' source DICOM files in `dicom/`
-    /// (PS3.15 Basic Profile, best effort; UIDs remapped within this export).
+    /// (PS3.15 Basic Profile, best effort; UIDs remapped within this export; regions blacked out
+    /// of a rendering are blacked out of its copy's pixels too).
     #[arg(long)]
     pub with_dicom: bool,
 }

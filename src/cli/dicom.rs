@@ -43,6 +43,11 @@ pub enum DicomCommand {
         /// Output folder (created).
         #[arg(long)]
         out: PathBuf,
+        /// A region of burned-in text to black out in every frame of every copy, in pixels:
+        /// `X0,Y0,X1,Y1` (X1 and Y1 exclusive); repeatable. The copies are then written
+        /// uncompressed (Clean Pixel Data).
+        #[arg(long = "black-out", value_name = "X0,Y0,X1,Y1", value_parser = region)]
+        black_out: Vec<[u32; 4]>,
     },
     /// A frame through a window (default: the file's) to an 8-bit PNG.
     Render {
@@ -113,14 +118,14 @@ pub(super) fn run(a: &DicomArgs) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        DicomCommand::Deid { files, out } => {
+        DicomCommand::Deid { files, out, black_out } => {
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
             let mut uids = crate::io::dicom_deid::UidMap::new();
             let mut failed = 0;
             for f in files {
                 // Written under a temporary name, then named by the new UID.
                 let tmp = out.join(".deid.partial");
-                match crate::io::dicom_deid::deidentify(f, &tmp, &mut uids) {
+                match crate::io::dicom_deid::deidentify(f, &tmp, &mut uids, black_out) {
                     Ok(uid) => {
                         // Two files with one SOP Instance UID (copies of one instance) keep both.
                         let dest = (1..)
@@ -162,4 +167,15 @@ pub(super) fn write_png(rgb: Vec<u8>, width: usize, height: usize, out: &std::pa
         .with_context(|| format!("writing {}", out.display()))?;
     eprintln!("wrote {}", out.display());
     Ok(())
+}
+
+/// `X0,Y0,X1,Y1` in pixels.
+fn region(s: &str) -> Result<[u32; 4], String> {
+    let v: Vec<u32> =
+        s.split(',').map(|p| p.trim().parse::<u32>()).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    match v[..] {
+        [x0, y0, x1, y1] if x0 < x1 && y0 < y1 => Ok([x0, y0, x1, y1]),
+        [_, _, _, _] => Err("X0 < X1 and Y0 < Y1 are needed".into()),
+        _ => Err("four numbers are needed: X0,Y0,X1,Y1".into()),
+    }
 }

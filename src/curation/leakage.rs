@@ -86,6 +86,7 @@ mod tests {
                 width: None,
                 height: None,
                 unreadable: None,
+                redacted: Vec::new(),
             }],
             modality: Modality::Ct,
             source: "s".into(),

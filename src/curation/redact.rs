@@ -1,6 +1,8 @@
 //! Blacking out burned-in text: a rectangle of an item's image filled with black, written as a new
 //! hash-named PNG in the project's `redacted/` folder and put in place of the image by one undoable
-//! edit (the original file is untouched; undo brings it back). The item is tagged `redacted`; its
+//! edit (the original file is untouched; undo brings it back). The new image records every region
+//! blacked out so far, so a de-identified DICOM copy of the source blacks out the same
+//! ([`crate::io::dicom_deid::deidentify`]). The item is tagged `redacted`; its
 //! `burned-in-text` tag stays until the curator removes it, since one rectangle may not be all.
 
 use std::path::Path;
@@ -26,7 +28,10 @@ pub fn black_out(src: &Path, rect: [f32; 4], dir: &Path) -> Result<ImageRef, Str
     for y in y0..y1 {
         rgb[(y * w + x0) * 3..(y * w + x1) * 3].fill(0);
     }
-    crate::io::images::store_png(rgb, w, h, dir).map_err(|e| format!("cannot write the redacted copy ({e})"))
+    let mut r =
+        crate::io::images::store_png(rgb, w, h, dir).map_err(|e| format!("cannot write the redacted copy ({e})"))?;
+    r.redacted = vec![[x0, y0, x1, y1].map(|v| v as u32)];
+    Ok(r)
 }
 
 /// Blacks out `rect` of item `id`'s first image as one undoable action; returns the edit group.
@@ -39,6 +44,8 @@ pub fn black_out_item(project: &mut Project, id: i64, rect: [f32; 4]) -> Result<
     let src = project.resolve_image(&first.path);
     let mut new = black_out(&src, rect, &project.dir().join("redacted"))?;
     new.path = project.store_image_path(Path::new(&new.path));
+    // The regions so far, and this one: a DICOM copy of the source blacks out all of them.
+    new.redacted = first.redacted.iter().chain(&new.redacted).copied().collect();
     let mut images = item.images.clone();
     images[0] = new;
     let mut tags = item.tags.clone();
@@ -67,6 +74,7 @@ mod tests {
         assert_eq!(px(6, 4), [0, 0, 0], "partly covered pixels are covered");
         assert_eq!(px(1, 1), [200, 100, 50]);
         assert_eq!(px(7, 5), [200, 100, 50]);
+        assert_eq!(r.redacted, vec![[2, 1, 7, 5]], "the region is recorded, in pixels, end exclusive");
         assert!(black_out(&src, [3.0, 3.0, 3.0, 5.0], d.path()).is_err());
     }
 }

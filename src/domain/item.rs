@@ -181,6 +181,10 @@ pub struct ImageRef {
     /// every job skips such an item and names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreadable: Option<String>,
+    /// Regions blacked out of this image (burned-in text), `[x0, y0, x1, y1]` in its pixels with
+    /// x1 and y1 exclusive; a de-identified DICOM copy of its source blacks out the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted: Vec<[u32; 4]>,
 }
 
 impl ImageRef {

@@ -57,6 +57,14 @@ pub enum Problem {
     /// The file cannot be read.
     #[error("{0}")]
     Io(String),
+    /// Regions to black out that all lie outside the image.
+    #[error("no region to black out lies inside the {cols}×{rows} image")]
+    OutsideImage {
+        /// Columns.
+        cols: usize,
+        /// Rows.
+        rows: usize,
+    },
 }
 
 /// A window: centre and width, in the values after the Modality LUT.

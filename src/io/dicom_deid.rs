@@ -55,7 +55,14 @@ const SEQUENCES: &[(u16, u16)] = &[
     (0x0010, 0x1002), // OtherPatientIDsSequence
     (0x0040, 0x0275), // RequestAttributesSequence
     (0x0040, 0xA730), // ContentSequence
+    (0x0088, 0x0200), // IconImageSequence (a thumbnail: burned-in text would stay in it)
 ];
+
+/// Repeating groups removed whole: overlays (60xx, may draw text on the image) and the retired
+/// curves (50xx).
+fn repeating_group(tag: Tag) -> bool {
+    matches!(tag.group(), 0x5000..=0x501E | 0x6000..=0x601E) && tag.group().is_multiple_of(2)
+}
 
 /// What is stamped in De-identification Method (0012,0063).
 pub const METHOD: &str = "PS3.15 E.1.1 Basic Profile, best effort (MedVLM Workbench)";
@@ -130,8 +137,11 @@ fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, depth: usi
         }
     }
     // Private elements, and UN ones (a sequence whose VR was lost: its content cannot be checked).
-    let opaque: Vec<Tag> =
-        obj.iter().filter(|e| is_private(e.header().tag) || e.vr() == VR::UN).map(|e| e.header().tag).collect();
+    let opaque: Vec<Tag> = obj
+        .iter()
+        .filter(|e| is_private(e.header().tag) || e.vr() == VR::UN || repeating_group(e.header().tag))
+        .map(|e| e.header().tag)
+        .collect();
     for t in opaque {
         obj.remove_element(t);
     }
@@ -153,16 +163,25 @@ fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, depth: usi
     }
 }
 
-/// Writes a de-identified copy of `src` to `out`; returns the new SOP Instance UID.
+/// Writes a de-identified copy of `src` to `out`; returns the new SOP Instance UID. `clean`:
+/// regions (`[x0, y0, x1, y1]` in pixels, x1 and y1 exclusive) blacked out in every frame of the
+/// copy ([`super::dicom_clean`]); empty leaves the pixel data as it is.
 ///
 /// # Errors
 /// [`DicomError`] naming the source file (never a value).
-pub fn deidentify(src: &Path, out: &Path, uids: &mut UidMap) -> Result<String, DicomError> {
+pub fn deidentify(src: &Path, out: &Path, uids: &mut UidMap, clean: &[[u32; 4]]) -> Result<String, DicomError> {
     let err = |problem| DicomError { path: src.to_path_buf(), problem };
     let mut obj = super::dicom::open(src).map_err(err)?;
+    let cleaned = if clean.is_empty() { 0 } else { super::dicom_clean::clean(&mut obj, clean).map_err(err)? };
+    let method = if cleaned == 0 {
+        METHOD.to_string()
+    } else {
+        // A second value (LO holds 64 characters a value; the attribute is multi-valued).
+        format!("{METHOD}\\Clean Pixel Data: {cleaned} region(s) blacked out")
+    };
     scrub(&mut obj, uids, 0);
     obj.put_str(Tag(0x0012, 0x0062), VR::CS, "YES");
-    obj.put_str(Tag(0x0012, 0x0063), VR::LO, METHOD);
+    obj.put_str(Tag(0x0012, 0x0063), VR::LO, method);
     // One well-formed UID (a malformed file may carry several): it names the copy.
     let sop = obj
         .element_opt(Tag(0x0008, 0x0018))

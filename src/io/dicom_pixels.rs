@@ -43,7 +43,7 @@ fn int(obj: &DefaultDicomObject, tag: Tag) -> Option<i64> {
     obj.element_opt(tag).ok().flatten()?.to_int::<i64>().ok()
 }
 
-fn bad(why: impl Into<String>) -> Problem {
+pub(super) fn bad(why: impl Into<String>) -> Problem {
     Problem::BadPixels(why.into())
 }
 
@@ -92,7 +92,19 @@ impl Layout {
 }
 
 /// Decodes every frame of `obj`'s pixel data, laid out as `layout` ([`Layout::of`]) says.
-pub(super) fn decode(obj: &DefaultDicomObject, syntax: &str, mut layout: Layout) -> Result<Frames, Problem> {
+pub(super) fn decode(obj: &DefaultDicomObject, syntax: &str, layout: Layout) -> Result<Frames, Problem> {
+    let (layout, raw) = decode_raw(obj, syntax, layout)?;
+    convert(obj, &layout, raw)
+}
+
+/// Every frame's stored samples, uncompressed: little endian, `bits_allocated` wide (1-bit data
+/// one byte a pixel), colour interleaved by pixel unless `planar`; the layout returned says how
+/// the codecs left them.
+pub(super) fn decode_raw(
+    obj: &DefaultDicomObject,
+    syntax: &str,
+    mut layout: Layout,
+) -> Result<(Layout, Vec<Vec<u8>>), Problem> {
     let pixel = obj.element_opt(tags::PIXEL_DATA).ok().flatten().ok_or(Problem::MissingAttribute("PixelData"))?;
     let raw: Vec<Vec<u8>> = match (syntax, pixel.value()) {
         ("1.2.840.10008.1.2.5", DicomValue::PixelSequence(seq)) => frame_fragments(seq.fragments(), layout.frames)?
@@ -143,7 +155,7 @@ pub(super) fn decode(obj: &DefaultDicomObject, syntax: &str, mut layout: Layout)
         }
         (_, DicomValue::Sequence(_)) => return Err(bad("the pixel data element is a sequence")),
     };
-    convert(obj, &layout, raw)
+    Ok((layout, raw))
 }
 
 /// The fragments of each frame: one each, or all of them for a single frame.
@@ -244,7 +256,7 @@ fn packbits(src: &[u8], want: usize) -> Vec<u8> {
 }
 
 /// Stored samples (little endian) as integers, masked to the bits stored and sign-extended.
-fn samples(frame: &[u8], l: &Layout) -> Vec<i64> {
+pub(super) fn samples(frame: &[u8], l: &Layout) -> Vec<i64> {
     let raw: Vec<u64> = match l.bits_allocated {
         1 | 8 => frame.iter().map(|&b| u64::from(b)).collect(),
         16 => frame.chunks_exact(2).map(|b| u64::from(u16::from_le_bytes([b[0], b[1]]))).collect(),
@@ -278,7 +290,7 @@ fn rescale(obj: &DefaultDicomObject, f: usize) -> (f64, f64) {
         .unwrap_or((1.0, 0.0))
 }
 
-fn convert(obj: &DefaultDicomObject, l: &Layout, raw: Vec<Vec<u8>>) -> Result<Frames, Problem> {
+pub(super) fn convert(obj: &DefaultDicomObject, l: &Layout, raw: Vec<Vec<u8>>) -> Result<Frames, Problem> {
     let pixels = l.rows * l.cols;
     match (l.samples, l.photometric.as_str()) {
         (1, "MONOCHROME1" | "MONOCHROME2") => {

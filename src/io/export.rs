@@ -372,11 +372,13 @@ fn dicom_copy(
     if !matches!(super::images::sniff(&src), Ok(super::images::FileKind::Dicom)) {
         return Ok(None);
     }
+    // The regions blacked out of the rendering (which has the frame's size) go out of the copy.
+    let redacted = it.images.first().map(|i| i.redacted.clone()).unwrap_or_default();
     let io = |e| ExportError::Io { path: dir.to_path_buf(), source: e };
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = dir.join(".deid.partial");
     written.0.push(tmp.clone());
-    let uid = super::dicom_deid::deidentify(&src, &tmp, uids)
+    let uid = super::dicom_deid::deidentify(&src, &tmp, uids, &redacted)
         .map_err(|e| ExportError::Io { path: PathBuf::from(&it.uid), source: std::io::Error::other(e.to_string()) })?;
     let name = format!("{uid}.dcm");
     let dest = dir.join(&name);

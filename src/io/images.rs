@@ -314,6 +314,7 @@ pub fn store_png(rgb: Vec<u8>, width: usize, height: usize, dir: &Path) -> Resul
         width: Some(width as u32),
         height: Some(height as u32),
         unreadable: None,
+        redacted: Vec::new(),
     })
 }
 
@@ -330,6 +331,7 @@ fn inspect(path: &Path, kind: &FileKind, sha: String, bytes: u64) -> ImageRef {
         width: dims.map(|d| d.0),
         height: dims.map(|d| d.1),
         unreadable,
+        redacted: Vec::new(),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod card;
 pub mod deid;
 pub mod dicom;
+mod dicom_clean;
 pub mod dicom_deid;
 mod dicom_jpeg;
 mod dicom_open;

@@ -86,9 +86,11 @@ impl Project {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) ON CONFLICT(uid) DO NOTHING",
             )?;
             let mut ins_image = tx.prepare_cached(
-                "INSERT INTO images(path, sha256, bytes, width, height, unreadable) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO images(path, sha256, bytes, width, height, unreadable, redacted_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256, bytes = excluded.bytes,
-                   width = excluded.width, height = excluded.height, unreadable = excluded.unreadable RETURNING id",
+                   width = excluded.width, height = excluded.height, unreadable = excluded.unreadable,
+                   redacted_json = excluded.redacted_json RETURNING id",
             )?;
             let mut link = tx.prepare_cached("INSERT INTO item_images(item_id, ord, image_id) VALUES (?1, ?2, ?3)")?;
             for item in items {
@@ -114,7 +116,15 @@ impl Project {
                 for (ord, img) in item.images.iter().enumerate() {
                     let stored = crate::util::relative_to(std::path::Path::new(&img.path), &dir);
                     let image_id: i64 = ins_image.query_row(
-                        params![stored, img.sha256, img.bytes.map(|b| b as i64), img.width, img.height, img.unreadable],
+                        params![
+                            stored,
+                            img.sha256,
+                            img.bytes.map(|b| b as i64),
+                            img.width,
+                            img.height,
+                            img.unreadable,
+                            redacted_json(img)
+                        ],
                         |r| r.get(0),
                     )?;
                     link.execute(params![item_id, ord as i64, image_id])?;
@@ -234,7 +244,7 @@ impl Project {
 
     fn item_images(&self, id: i64) -> Result<Vec<ImageRef>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT im.path, im.sha256, im.bytes, im.width, im.height, im.unreadable FROM item_images ii
+            "SELECT im.path, im.sha256, im.bytes, im.width, im.height, im.unreadable, im.redacted_json FROM item_images ii
              JOIN images im ON im.id = ii.image_id WHERE ii.item_id = ?1 ORDER BY ii.ord",
         )?;
         let rows = stmt.query_map([id], |r| {
@@ -245,6 +255,10 @@ impl Project {
                 width: r.get(3)?,
                 height: r.get(4)?,
                 unreadable: r.get(5)?,
+                redacted: r
+                    .get::<_, Option<String>>(6)?
+                    .and_then(|j| serde_json::from_str(&j).ok())
+                    .unwrap_or_default(),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -279,13 +293,22 @@ pub(super) fn write_item(conn: &rusqlite::Connection, id: i64, item: &VqaItem) -
     // The image list (an edit can replace a rendering by its redacted copy); paths as stored.
     conn.execute("DELETE FROM item_images WHERE item_id = ?1", params![id])?;
     let mut ins_image = conn.prepare_cached(
-        "INSERT INTO images(path, sha256, bytes, width, height, unreadable) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256 RETURNING id",
+        "INSERT INTO images(path, sha256, bytes, width, height, unreadable, redacted_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(path) DO UPDATE SET sha256 = excluded.sha256, redacted_json = excluded.redacted_json RETURNING id",
     )?;
     let mut link = conn.prepare_cached("INSERT INTO item_images(item_id, ord, image_id) VALUES (?1, ?2, ?3)")?;
     for (ord, img) in item.images.iter().enumerate() {
         let image_id: i64 = ins_image.query_row(
-            params![img.path, img.sha256, img.bytes.map(|b| b as i64), img.width, img.height, img.unreadable],
+            params![
+                img.path,
+                img.sha256,
+                img.bytes.map(|b| b as i64),
+                img.width,
+                img.height,
+                img.unreadable,
+                redacted_json(img)
+            ],
             |r| r.get(0),
         )?;
         link.execute(params![id, ord as i64, image_id])?;
@@ -322,4 +345,9 @@ fn decode_item(r: &Row<'_>, images: Vec<ImageRef>) -> Result<VqaItem> {
         meta: json(r, 10, "meta_json", id)?,
         images,
     })
+}
+
+/// The regions blacked out of an image, as stored (NULL for none).
+fn redacted_json(img: &ImageRef) -> Option<String> {
+    (!img.redacted.is_empty()).then(|| json(&img.redacted))
 }

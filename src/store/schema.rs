@@ -10,10 +10,10 @@ use rusqlite::Connection;
 pub const APPLICATION_ID: i32 = 0x4D56_4C4D;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i32 = 5;
+pub const SCHEMA_VERSION: i32 = 6;
 
 /// Migration `i` brings a file from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -303,6 +303,12 @@ CREATE TABLE pairwise (
     created_at        TEXT NOT NULL
 );
 CREATE INDEX pairwise_run ON pairwise(run_id);
+"#;
+
+/// Version 6: the regions blacked out of an image (burned-in text), so that a de-identified DICOM
+/// copy of its source blacks out the same.
+const V6: &str = r#"
+ALTER TABLE images ADD COLUMN redacted_json TEXT;       -- [[x0, y0, x1, y1], ...]; NULL: none
 "#;
 
 /// Brings `conn` to [`SCHEMA_VERSION`], one transaction per migration.

@@ -51,6 +51,17 @@ pub fn show(ctx: &egui::Context, d: &mut ExportDraft, queue: &mut Vec<Command>) 
             let label = ui.label("File:");
             ui.add(egui::TextEdit::singleline(&mut d.out).desired_width(440.0)).labelled_by(label.id);
         });
+        if d.format == ExportFormat::Jsonl {
+            ui.checkbox(
+                &mut d.dicom_copies,
+                "De-identified DICOM copies of the source scans (in dicom/ beside the file)",
+            )
+            .on_hover_text(
+                "PS3.15 Basic Profile, best effort: identifying attributes emptied or removed, private tags \
+                     removed, UIDs remapped within this export; regions blacked out of an image are blacked out of \
+                     its copy's pixels too.",
+            );
+        }
         ui.weak(
             "Images go out under their content hash and metadata by an allow-list; a dataset card is written beside \
              the file. Patient-data checks are best effort.",

@@ -355,6 +355,34 @@ fn a_black_out_is_an_undoable_edit_of_the_image() {
     assert!(!p.item(id).unwrap().tags.contains(&"redacted".to_string()));
     p.redo().unwrap().unwrap();
     assert_eq!(p.item(id).unwrap().images[0].sha256, after.images[0].sha256);
+    // A second region: the image records both, and the de-identified DICOM copy blacks out both
+    // in its pixel data, not only in the rendering.
+    medvlm::curation::redact::black_out_item(&mut p, id, [3.0, 2.0, 5.0, 4.0]).unwrap();
+    assert_eq!(p.item(id).unwrap().images[0].redacted, vec![[0, 0, 2, 1], [3, 2, 5, 4]]);
+    drop(p);
+    let out = d.path().join("x.jsonl");
+    let e = bin()
+        .args(["curate", "export", "--format", "jsonl", "--allow-burned-in-text", "--with-dicom", "--project"])
+        .arg(&project)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
+    let copy = std::fs::read_dir(d.path().join("dicom")).unwrap().next().unwrap().unwrap().path();
+    let (src, clean) = (read(&dcm("ot_rgb.dcm")).unwrap(), read(&copy).unwrap());
+    assert_eq!(clean.transfer_syntax.0, "1.2.840.10008.1.2.1");
+    let w = src.cols;
+    for y in 0..src.rows {
+        for x in 0..w {
+            let at = (y * w + x) * 3;
+            let inside = (x < 2 && y < 1) || ((3..5).contains(&x) && (2..4).contains(&y));
+            let want = if inside { [0, 0, 0] } else { [src.rgb[0][at], src.rgb[0][at + 1], src.rgb[0][at + 2]] };
+            assert_eq!(clean.rgb[0][at..at + 3], want, "pixel {x},{y}");
+        }
+    }
+    let stamp = b"Clean Pixel Data: 2 region(s) blacked out";
+    assert!(std::fs::read(&copy).unwrap().windows(stamp.len()).any(|w| w == stamp), "De-identification Method");
 }
 
 /// De-identified copies: no patient value left in the bytes, the same pixels, Patient Identity
@@ -364,11 +392,11 @@ fn deidentified_copies_keep_the_pixels_and_drop_the_patient() {
     use medvlm::io::dicom_deid::{UidMap, deidentify};
     let d = tempdir();
     let mut one = UidMap::with_secret([1; 32]);
-    let a = deidentify(&dcm("series/series_a.dcm"), &d.path().join("a.dcm"), &mut one).unwrap();
-    let b = deidentify(&dcm("series/series_b.dcm"), &d.path().join("b.dcm"), &mut one).unwrap();
+    let a = deidentify(&dcm("series/series_a.dcm"), &d.path().join("a.dcm"), &mut one, &[]).unwrap();
+    let b = deidentify(&dcm("series/series_b.dcm"), &d.path().join("b.dcm"), &mut one, &[]).unwrap();
     assert!(a.starts_with("2.25.") && a != b);
     let mut other = UidMap::with_secret([2; 32]);
-    let a2 = deidentify(&dcm("series/series_a.dcm"), &d.path().join("a2.dcm"), &mut other).unwrap();
+    let a2 = deidentify(&dcm("series/series_a.dcm"), &d.path().join("a2.dcm"), &mut other, &[]).unwrap();
     assert_ne!(a, a2, "another export, other UIDs");
     for f in ["a.dcm", "b.dcm"] {
         let bytes = std::fs::read(d.path().join(f)).unwrap();
@@ -390,7 +418,7 @@ fn deidentified_copies_keep_the_pixels_and_drop_the_patient() {
     assert_eq!(ha.series, hb.series, "one series stays one series");
     // Sequences are walked: a nested instance UID is remapped, a nested name and private
     // element removed, and the structure kept.
-    let n = deidentify(&dcm("ct_nested_phi.dcm"), &d.path().join("n.dcm"), &mut one).unwrap();
+    let n = deidentify(&dcm("ct_nested_phi.dcm"), &d.path().join("n.dcm"), &mut one, &[]).unwrap();
     let bytes = std::fs::read(d.path().join("n.dcm")).unwrap();
     for phi in ["1.2.826.0.1.3680043.8.498.99", "NESTED^OPERATOR", "nested private note", "DOE"] {
         assert!(!bytes.windows(phi.len()).any(|w| w == phi.as_bytes()), "{phi} left in the nested copy");
@@ -401,4 +429,35 @@ fn deidentified_copies_keep_the_pixels_and_drop_the_patient() {
         "the source image's UID is mapped, not dropped"
     );
     assert!(bytes.windows(8).any(|w| w == b"protocol") && n.starts_with("2.25."));
+}
+
+/// Clean Pixel Data: the regions are filled with each frame's darkest stored value in every frame
+/// (so any window shows them black), the rest keeps its exact values, and the copy is written
+/// uncompressed, whatever the source's syntax; a region outside the image is refused by name.
+#[test]
+fn a_deidentified_copy_blacks_out_regions_in_every_frame() {
+    use medvlm::io::dicom_deid::{UidMap, deidentify};
+    let d = tempdir();
+    let mut uids = UidMap::with_secret([3; 32]);
+    for (name, mono1) in [("ct_jpegls.dcm", false), ("ct_multiframe.dcm", false), ("cr_monochrome1.dcm", true)] {
+        let out = d.path().join(name);
+        deidentify(&dcm(name), &out, &mut uids, &[[2, 3, 10, 8]]).unwrap();
+        let (src, clean) = (read(&dcm(name)).unwrap(), read(&out).unwrap());
+        assert_eq!(clean.transfer_syntax.0, "1.2.840.10008.1.2.1", "{name}");
+        assert_eq!(clean.grey.len(), src.grey.len(), "{name}: every frame");
+        for (f, (a, b)) in src.grey.iter().zip(&clean.grey).enumerate() {
+            let darkest = a
+                .iter()
+                .copied()
+                .fold(if mono1 { f32::MIN } else { f32::MAX }, |m, v| if mono1 { m.max(v) } else { m.min(v) });
+            for (i, (va, vb)) in a.iter().zip(b).enumerate() {
+                let (x, y) = (i % src.cols, i / src.cols);
+                let inside = (2..10).contains(&x) && (3..8).contains(&y);
+                assert_eq!(*vb, if inside { darkest } else { *va }, "{name} frame {f} pixel {x},{y}");
+            }
+        }
+    }
+    let e = deidentify(&dcm("us_ybr_full_422.dcm"), &d.path().join("y.dcm"), &mut uids, &[[50, 50, 60, 60]]);
+    let why = e.unwrap_err().to_string();
+    assert!(why.contains("us_ybr_full_422.dcm") && why.contains("no region to black out lies inside"), "{why}");
 }

@@ -372,6 +372,7 @@ fn the_preflight_check_blocks_a_long_prompt_and_names_the_fix() {
         width: Some(1024),
         height: Some(1024),
         unreadable: None,
+        redacted: Vec::new(),
     }];
     let mut p = medvlm::store::Project::open(&project).unwrap();
     p.insert_items(None, &[item]).unwrap();
