@@ -99,6 +99,8 @@ pub enum Command {
     ExportData,
     /// Black out the region drawn on the inspected image (burned-in text), as an undoable edit.
     BlackOutRegion,
+    /// Black out the text found in the inspected image at import (the boxes outlined on it).
+    BlackOutFoundText,
     /// Export with the dialog's settings.
     ConfirmExport(Box<super::export::ExportDraft>),
     /// Estimate pass counts of the filtered items with the Curation panel's settings (a background job).
@@ -189,6 +191,7 @@ impl Command {
             Self::ExportCurves,
             Self::ExportData,
             Self::BlackOutRegion,
+            Self::BlackOutFoundText,
             Self::EstimatePassCounts,
             Self::ToggleBandFilter,
             Self::EditSelected,
@@ -203,6 +206,7 @@ impl Command {
             Self::Bulk(crate::curation::bulk::BulkAction::SetBand(Some(crate::curation::Difficulty::Easy))),
             Self::Bulk(crate::curation::bulk::BulkAction::SetBand(Some(crate::curation::Difficulty::TooHard))),
             Self::Bulk(crate::curation::bulk::BulkAction::SetBand(None)),
+            Self::Bulk(crate::curation::bulk::BulkAction::BlackOutText),
             Self::ReviewSelected(crate::domain::ReviewStatus::Accepted),
             Self::ReviewSelected(crate::domain::ReviewStatus::NeedsChanges),
             Self::ReviewSelected(crate::domain::ReviewStatus::Rejected),
@@ -254,6 +258,10 @@ impl Command {
             Self::ExportCurves => "Export curves as CSV".into(),
             Self::ExportData => "Export data…".into(),
             Self::BlackOutRegion => "Black out the drawn region".into(),
+            Self::BlackOutFoundText => "Black out the text found".into(),
+            Self::Bulk(crate::curation::bulk::BulkAction::BlackOutText) => {
+                "Black out the text found in filtered items".into()
+            }
             Self::ConfirmExport(d) => format!("Export to {}", d.out),
             Self::EstimatePassCounts => "Estimate pass counts…".into(),
             Self::FilterPassCount(Some(n)) => format!("Show items solved {n} times"),
@@ -333,6 +341,9 @@ impl Command {
             Self::ExportData => "Export the items as unified JSONL, verl Parquet or TRL JSONL with a dataset card",
             Self::BlackOutRegion => {
                 "Fill the region drawn with shift + drag on the image with black (burned-in patient text), in a copy, undoably"
+            }
+            Self::BlackOutFoundText => {
+                "Fill the lines of text found in the image at import (outlined in amber) with black, in a copy, undoably"
             }
             Self::ConfirmExport(_) => "Export with the dialog's settings",
             Self::EstimatePassCounts => "Sample each filtered item k times from the model and count correct answers",

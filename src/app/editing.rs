@@ -89,6 +89,21 @@ impl WorkbenchApp {
         });
     }
 
+    /// Blacks out the text found in the inspected item's image, as one undoable edit.
+    pub(super) fn black_out_found_text(&mut self) {
+        let Some(ins) = &self.state.inspected else { return };
+        if crate::curation::redact::text_left(&ins.item).is_empty() {
+            self.toasts.warning("No text found in this image is left to black out");
+            return;
+        }
+        let id = ins.id;
+        self.spawn_edit("black out", move |p| {
+            let edits = crate::curation::redact::found_text_edits(p, &[id])?;
+            p.apply_edits("black out the text found", &edits).map_err(|e| e.to_string())?;
+            Ok("Text found blacked out in a copy of the image (Ctrl+Z undoes it)".into())
+        });
+    }
+
     /// Snapshots the items as a named version.
     pub(super) fn create_version(&mut self, name: String) {
         self.spawn_edit("version", move |p| {

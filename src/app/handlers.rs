@@ -44,6 +44,7 @@ impl WorkbenchApp {
             }
             Command::ConfirmExport(d) => self.start_export(*d),
             Command::BlackOutRegion => self.black_out_region(),
+            Command::BlackOutFoundText => self.black_out_found_text(),
             Command::ReloadProject
             | Command::CancelJobs
             | Command::CancelJob(_)

@@ -91,6 +91,12 @@ pub enum DevCommand {
         #[arg(long, default_value_t = 50)]
         chunk: usize,
     },
+    /// Lines of burned-in text found in images (PNG/JPEG), one JSON object per file.
+    FindText {
+        /// Images.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Applies `--rounds` bulk actions, each tagging every item `bulk-R` in one transaction.
     BulkStress {
         /// Project file.
@@ -104,6 +110,16 @@ pub enum DevCommand {
 
 pub(super) fn run(args: &DevArgs) -> anyhow::Result<i32> {
     match &args.command {
+        DevCommand::FindText { files } => {
+            for f in files {
+                let (rgb, h, w) = crate::io::images::read_rgb(f)?;
+                let t = std::time::Instant::now();
+                let lines = crate::imaging::text::find(&crate::imaging::text::luma(&rgb), w, h);
+                let ms = t.elapsed().as_secs_f64() * 1e3;
+                outln!("{}", serde_json::json!({"file": f, "w": w, "h": h, "ms": ms, "lines": lines}));
+            }
+            Ok(0)
+        }
         DevCommand::Tokenizer { out, vocab } => {
             crate::train::full_size::write_qwen_tokenizer(out, *vocab)?;
             outln!("wrote {} (special tokens at 151643-151656)", out.join("tokenizer.json").display());

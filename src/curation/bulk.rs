@@ -26,6 +26,8 @@ pub enum BulkAction {
     MoveSplit(Split),
     /// Set the difficulty band by hand (overrides the pass-count class); `None` clears it.
     SetBand(Option<Difficulty>),
+    /// Black out the burned-in text found in the first image ([`super::redact::found_text_edits`]).
+    BlackOutText,
 }
 
 /// Why a bulk action could not be applied.
@@ -49,11 +51,12 @@ impl BulkAction {
             Self::MoveSplit(s) => format!("move {n} items to {s}"),
             Self::SetBand(Some(d)) => format!("set band of {n} items to {}", d.slug()),
             Self::SetBand(None) => format!("clear the set band of {n} items"),
+            Self::BlackOutText => format!("black out the text found in {} items", n / 2),
         }
     }
 
     /// Parses the CLI form: `tag:NAME`, `untag:NAME`, `exclude`, `split:train|val|test`,
-    /// `band:too-hard|medium|easy|solved|clear`.
+    /// `band:too-hard|medium|easy|solved|clear`, `black-out-text`.
     ///
     /// # Errors
     /// [`BulkError::Invalid`] naming what is wrong.
@@ -65,6 +68,7 @@ impl BulkAction {
             "untag" if !arg.is_empty() => Ok(Self::Untag(arg.into())),
             "tag" | "untag" => Err(need("NAME")),
             "exclude" => Ok(Self::Exclude),
+            "black-out-text" => Ok(Self::BlackOutText),
             "split" => Split::parse(arg)
                 .map(Self::MoveSplit)
                 .ok_or_else(|| BulkError::Invalid(format!("split:{arg}: unknown split (train, val, test)"))),
@@ -73,7 +77,7 @@ impl BulkAction {
                 BulkError::Invalid(format!("band:{arg}: unknown band (too-hard, medium, easy, solved, clear)"))
             }),
             other => Err(BulkError::Invalid(format!(
-                "unknown action {other:?} (tag:NAME, untag:NAME, exclude, split:S, band:B)"
+                "unknown action {other:?} (tag:NAME, untag:NAME, exclude, split:S, band:B, black-out-text)"
             ))),
         }
     }
@@ -88,6 +92,9 @@ pub fn bulk_edits(project: &Project, ids: &[i64], action: &BulkAction) -> Result
         && t.trim().is_empty()
     {
         return Err(BulkError::Invalid("empty tag".into()));
+    }
+    if *action == BulkAction::BlackOutText {
+        return super::redact::found_text_edits(project, ids).map_err(BulkError::Invalid);
     }
     let mut edits = Vec::with_capacity(ids.len());
     for &id in ids {
@@ -114,6 +121,7 @@ pub fn bulk_edits(project: &Project, ids: &[i64], action: &BulkAction) -> Result
                 }
                 (ItemField::Tags, Value::from(tags))
             }
+            BulkAction::BlackOutText => continue,
         };
         if field.get(&item) != new {
             edits.push((id, FieldEdit::set(&item, field, new)));

@@ -4,6 +4,7 @@
 pub mod gpu;
 pub mod ruler;
 pub mod scan;
+pub mod text;
 pub mod window;
 
 pub use window::{PRESETS, WindowLevel};

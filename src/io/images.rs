@@ -94,6 +94,11 @@ pub const CLINICAL_FORMAT_NOT_YET: &str = "a DICOM/NIfTI file imports as the ima
 /// Why a PNG/JPEG file cannot be used, found by decoding all of it (and, for JPEG, by its
 /// end-of-image marker: a truncated JPEG still decodes, with the missing part grey).
 pub fn verify_decodes(path: &Path, kind: &FileKind) -> Result<(u32, u32), String> {
+    decode_checked(path, kind).map(|img| (img.width(), img.height()))
+}
+
+/// The decoded image, checked as [`verify_decodes`] says.
+fn decode_checked(path: &Path, kind: &FileKind) -> Result<image::DynamicImage, String> {
     let img = image::ImageReader::open(path)
         .and_then(|r| r.with_guessed_format())
         .map_err(|e| e.to_string())?
@@ -111,7 +116,7 @@ pub fn verify_decodes(path: &Path, kind: &FileKind) -> Result<(u32, u32), String
             return Err("truncated JPEG (no end-of-image marker)".into());
         }
     }
-    Ok((img.width(), img.height()))
+    Ok(img)
 }
 
 /// Inspects image files once each and remembers the result (datasets reuse images across questions).
@@ -126,6 +131,9 @@ pub struct ImageResolver {
     renders: Option<PathBuf>,
     /// What each rendering came from, by the rendering's path as stored in its [`ImageRef`].
     scans: HashMap<String, Scan>,
+    /// Lines of burned-in text found in a PNG/JPEG ([`crate::imaging::text`]), by its path as
+    /// stored in its [`ImageRef`].
+    text: HashMap<String, Vec<[u32; 4]>>,
     /// Where image bytes embedded in a Parquet file are written (the project's `embedded-images/`).
     embedded: Option<PathBuf>,
 }
@@ -210,9 +218,15 @@ impl ImageResolver {
             std::fs::write(&tmp, bytes).map_err(io)?;
             std::fs::rename(&tmp, &path).map_err(io)?;
         }
-        let r = inspect(&path, &kind, sha, bytes.len() as u64);
+        let (r, text) = inspect(&path, &kind, sha, bytes.len() as u64);
+        self.keep_text(&r, text);
         self.cache.insert(path, r.clone());
         Ok(r)
+    }
+
+    /// The boxes of burned-in text found in the PNG/JPEG at `stored` (an [`ImageRef::path`]).
+    pub fn text_found(&self, stored: &str) -> &[[u32; 4]] {
+        self.text.get(stored).map_or(&[], Vec::as_slice)
     }
 
     /// Where the image at `stored` (an [`ImageRef::path`]) was rendered from, if it is a DICOM or
@@ -271,12 +285,20 @@ impl ImageResolver {
                 (FileKind::Other, _) => return Err(bad("not a PNG, JPEG, DICOM or NIfTI file".into())),
             }
             let (sha, bytes) = hash_file(&path).map_err(|e| bad(e.to_string()))?;
-            inspect(&path, &kind, sha, bytes)
+            let (r, text) = inspect(&path, &kind, sha, bytes);
+            self.keep_text(&r, text);
+            r
         } else {
             ImageRef::missing(shown)
         };
         self.cache.insert(path, r.clone());
         Ok(r)
+    }
+
+    fn keep_text(&mut self, r: &ImageRef, text: Vec<[u32; 4]>) {
+        if !text.is_empty() {
+            self.text.insert(r.path.clone(), text);
+        }
     }
 
     /// Number of distinct files looked at.
@@ -318,13 +340,19 @@ pub fn store_png(rgb: Vec<u8>, width: usize, height: usize, dir: &Path) -> Resul
     })
 }
 
-/// The reference to a PNG/JPEG file of known hash and size: its dimensions, or flagged unreadable.
-fn inspect(path: &Path, kind: &FileKind, sha: String, bytes: u64) -> ImageRef {
-    let (dims, unreadable) = match verify_decodes(path, kind) {
-        Ok((w, h)) => (Some((w, h)), None),
-        Err(reason) => (None, Some(reason)),
+/// The reference to a PNG/JPEG file of known hash and size: its dimensions, or flagged unreadable;
+/// and the boxes of the burned-in text lines found in it.
+fn inspect(path: &Path, kind: &FileKind, sha: String, bytes: u64) -> (ImageRef, Vec<[u32; 4]>) {
+    let (dims, unreadable, text) = match decode_checked(path, kind) {
+        Ok(img) => {
+            let grey = img.to_luma8();
+            let (w, h) = (grey.width() as usize, grey.height() as usize);
+            let text = crate::imaging::text::find(grey.as_raw(), w, h).into_iter().map(|l| l.rect).collect();
+            (Some((img.width(), img.height())), None, text)
+        }
+        Err(reason) => (None, Some(reason), Vec::new()),
     };
-    ImageRef {
+    let r = ImageRef {
         path: path.to_string_lossy().into_owned(),
         sha256: Some(sha),
         bytes: Some(bytes),
@@ -332,7 +360,8 @@ fn inspect(path: &Path, kind: &FileKind, sha: String, bytes: u64) -> ImageRef {
         height: dims.map(|d| d.1),
         unreadable,
         redacted: Vec::new(),
-    }
+    };
+    (r, text)
 }
 
 /// Decodes an image file to interleaved 8-bit RGB (grayscale and alpha are converted, like

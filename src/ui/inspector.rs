@@ -62,25 +62,40 @@ pub fn show(
     let Some(ins) = &state.inspected else { return };
     let view = &mut state.viewer;
     let preview = (&mut state.reward_preview, &state.training.form);
+    // The lines of text found at import and not yet blacked out, outlined on the image.
+    let text: Vec<[f32; 4]> =
+        crate::curation::redact::text_left(&ins.item).iter().map(|r| r.map(|v| v as f32)).collect();
     if ui.available_width() > 640.0 {
         ui.columns(2, |cols| {
             let height = (cols[0].available_height() - 60.0).max(200.0);
-            super::viewer::show(&mut cols[0], ins, view, texture, height, &[]);
-            redact_bar(&mut cols[0], view, queue);
+            super::viewer::show(&mut cols[0], ins, view, texture, height, &text);
+            redact_bar(&mut cols[0], view, text.len(), queue);
             egui::ScrollArea::vertical().id_salt("inspector_text").show(&mut cols[1], |ui| details(ui, ins, preview));
         });
     } else {
         egui::ScrollArea::vertical().id_salt("inspector_all").show(ui, |ui| {
             let height = (ui.available_width()).min(ui.available_height() * 0.6).max(200.0);
-            super::viewer::show(ui, ins, view, texture, height, &[]);
-            redact_bar(ui, view, queue);
+            super::viewer::show(ui, ins, view, texture, height, &text);
+            redact_bar(ui, view, text.len(), queue);
             details(ui, ins, preview);
         });
     }
 }
 
-/// With a region drawn (shift + drag): black it out (burned-in text) in a copy of the image, undoably.
-fn redact_bar(ui: &mut egui::Ui, view: &mut crate::app::state::ViewState, queue: &mut Vec<Command>) {
+/// With lines of text found in the image: black them out; with a region drawn (shift + drag):
+/// black it out. Each in a copy of the image, undoably.
+fn redact_bar(ui: &mut egui::Ui, view: &mut crate::app::state::ViewState, found: usize, queue: &mut Vec<Command>) {
+    if found > 0 {
+        ui.horizontal_wrapped(|ui| {
+            let tokens = theme::of(ui);
+            let lines = if found == 1 { "1 line".to_string() } else { format!("{found} lines") };
+            ui.colored_label(tokens.warn, format!("⚠ {lines} of burned-in text found (outlined, best effort)"));
+            let b = ui.button("Black out text found").on_hover_text(Command::BlackOutFoundText.description());
+            if b.clicked() {
+                queue.push(Command::BlackOutFoundText);
+            }
+        });
+    }
     let Some([x0, y0, x1, y1]) = view.region else { return };
     ui.horizontal(|ui| {
         ui.weak(format!("Region {x0:.0},{y0:.0} – {x1:.0},{y1:.0} px"));

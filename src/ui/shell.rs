@@ -120,6 +120,7 @@ fn menu_bar(app: &mut Shell<'_>, ui: &mut egui::Ui) {
                 }
                 command_button(ui, q, Command::Bulk(crate::app::editing::BulkAction::SetBand(None)));
             });
+            command_button(ui, q, Command::Bulk(crate::app::editing::BulkAction::BlackOutText));
             ui.separator();
             for s in [
                 crate::domain::ReviewStatus::Accepted,

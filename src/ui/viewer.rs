@@ -62,10 +62,12 @@ fn render_shown(
 }
 
 /// A texture key for an item (and slice) under a window and inversion.
-fn key(id: i64, view: &ViewState) -> i64 {
+fn key(ins: &Inspected, view: &ViewState) -> i64 {
     use std::hash::{Hash as _, Hasher as _};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    id.hash(&mut h);
+    ins.id.hash(&mut h);
+    // The image itself: a black-out replaces it under the same item.
+    ins.item.images.first().map(|i| (&i.path, &i.sha256)).hash(&mut h);
     (view.stack, view.slice).hash(&mut h);
     view.window.map(|w| (w.center.to_bits(), w.width.to_bits())).hash(&mut h);
     view.invert.hash(&mut h);
@@ -279,14 +281,10 @@ pub fn show(
     let gpu = grey_img.filter(|_| view.gpu);
     if let Some(grey) = gpu {
         let wl = view.window.unwrap_or_else(|| super::gpu_view::as_stored(grey));
-        let upload = if slice.is_some() {
-            key(ins.id, &ViewState { window: None, invert: false, ..view.clone() })
-        } else {
-            ins.id
-        };
+        let upload = key(ins, &ViewState { window: None, invert: false, ..view.clone() });
         super::gpu_view::paint(ui, rect, r, upload as u64, grey, wl, view.invert, view.flip);
     } else {
-        let k = key(ins.id, view);
+        let k = key(ins, view);
         if texture.as_ref().is_none_or(|(id, _)| *id != k) {
             let shown = render_shown(color, shown, grey_img.map(|g| &**g), view);
             *texture = Some((k, ui.ctx().load_texture(format!("view-{k}"), shown, egui::TextureOptions::LINEAR)));

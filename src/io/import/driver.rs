@@ -174,6 +174,8 @@ pub fn import_paths(
                 continue;
             }
         };
+        let mut parsed = parsed;
+        mark_burned_in_text(&mut parsed.items, &images);
         report.errors = parsed.errors;
         report.warnings = parsed.warnings;
         let prov = Provenance {
@@ -209,3 +211,23 @@ pub fn import_paths(
     }
     Ok(summary)
 }
+
+/// Items whose first PNG/JPEG image shows lines of text (a caption strip, scanner annotations)
+/// are tagged `burned-in-text`, with the lines' boxes in `meta.text_found` for the Inspector's
+/// one-step black-out. Best effort ([`crate::imaging::text`]).
+fn mark_burned_in_text(items: &mut [crate::domain::VqaItem], images: &ImageResolver) {
+    for item in items {
+        let Some(first) = item.images.first() else { continue };
+        let found = images.text_found(&first.path);
+        if found.is_empty() {
+            continue;
+        }
+        item.meta.insert(TEXT_FOUND.into(), serde_json::json!(found));
+        if !item.tags.iter().any(|t| t == crate::io::export::BURNED_IN_TAG) {
+            item.tags.push(crate::io::export::BURNED_IN_TAG.into());
+        }
+    }
+}
+
+/// The item metadata key holding the boxes of burned-in text found in its first image.
+pub const TEXT_FOUND: &str = "text_found";

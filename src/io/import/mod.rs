@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::domain::VqaItem;
 use crate::io::images::ImageResolver;
 
-pub use driver::{CHUNK, FileReport, ImportOptions, ImportSummary, import_paths};
+pub use driver::{CHUNK, FileReport, ImportOptions, ImportSummary, TEXT_FOUND, import_paths};
 pub use folder::SCAN_SOURCE;
 
 /// A supported input format.
