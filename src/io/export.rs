@@ -156,7 +156,7 @@ pub enum ExportError {
     },
     /// Items whose pixels may carry patient text, not confirmed.
     #[error(
-        "{count} items may carry patient text burned into their pixels (tag `{BURNED_IN_TAG}`: ultrasound, secondary capture, or Burned In Annotation = YES), e.g. {first}; review and exclude them, or confirm this export (--allow-burned-in-text)"
+        "{count} items may carry patient text burned into their pixels (tag `{BURNED_IN_TAG}`: text found in the image, ultrasound, secondary capture, or Burned In Annotation = YES), e.g. {first}; review them (`curate filter --tag {BURNED_IN_TAG} --apply black-out-text` blacks out the text found), exclude them, or confirm this export (--allow-burned-in-text)"
     )]
     BurnedInText {
         /// How many.

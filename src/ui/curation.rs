@@ -195,8 +195,9 @@ fn phi_facet(ui: &mut egui::Ui, tags: &mut BTreeSet<String>, stats: &DatasetStat
     ui.separator();
     ui.label("Patient data:").on_hover_text(
         "Best effort: DICOM attributes of the PS3.15 Basic Profile found in the header (their values are never \
-         kept), and modalities that often burn patient text into the pixels (ultrasound, secondary capture, \
-         Burned In Annotation = YES). Exports refuse burned-in items until confirmed.",
+         kept), modalities that often burn patient text into the pixels (ultrasound, secondary capture, \
+         Burned In Annotation = YES), and lines of text found in an image's pixels (a caption strip, scanner \
+         annotations). Exports refuse burned-in items until confirmed.",
     );
     for (tag, name) in PHI_TAGS {
         if let Some(&n) = stats.by_tag.get(tag) {

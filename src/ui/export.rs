@@ -72,9 +72,10 @@ pub fn show(ctx: &egui::Context, d: &mut ExportDraft, queue: &mut Vec<Command>) 
                 ui.colored_label(
                     tokens.warn,
                     format!(
-                        "⚠ {} items may show patient text burned into their pixels (ultrasound, secondary capture, \
-                         Burned In Annotation = YES): the export is refused until you confirm it. Review them with \
-                         the Patient data facet, exclude them, or confirm.",
+                        "⚠ {} items may show patient text burned into their pixels (text found in the image, \
+                         ultrasound, secondary capture, Burned In Annotation = YES): the export is refused until you \
+                         confirm it. Review them with the Patient data facet (Items menu: Black out the text found), \
+                         exclude them, or confirm.",
                         d.burned()
                     ),
                 );

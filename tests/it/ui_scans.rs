@@ -162,3 +162,48 @@ fn the_phi_facet_and_the_export_confirmation() {
             .is_some_and(|p| p.rows.iter().any(|r| r.id == shot && r.tags.contains(&"redacted".to_string())))
     });
 }
+
+/// A PNG whose caption strip import found: the Inspector names the lines found and blacks them
+/// out with one button, an undoable edit.
+#[test]
+fn text_found_in_a_png_is_blacked_out_from_the_inspector() {
+    let d = tempdir();
+    let data = d.path().join("png");
+    std::fs::create_dir_all(&data).unwrap();
+    // A smooth square on black, and a caption of eight E-shaped glyphs below it.
+    let mut img = image::GrayImage::from_fn(240, 180, |x, y| {
+        image::Luma([if (40..200).contains(&x) && (20..140).contains(&y) { 90 + (x / 4) as u8 } else { 0 }])
+    });
+    for g in 0..8u32 {
+        let x0 = 30 + g * 14;
+        for y in 155..167 {
+            for x in x0..x0 + 9 {
+                let bar = x < x0 + 2 || (y < 157) || (160..162).contains(&y) || y >= 165;
+                if bar {
+                    img.put_pixel(x, y, image::Luma([200]));
+                }
+            }
+        }
+    }
+    img.save(data.join("shot.png")).unwrap();
+    std::fs::write(data.join("manifest.csv"), "image,question,answer\nshot.png,Is this a chest film?,no\n").unwrap();
+    let project = d.path().join("t.medvlm");
+    assert!(bin().args(["import", "--project"]).arg(&project).arg(&data).status().unwrap().success());
+    let mut h = open_project(project, 900.0);
+    wait_for(&mut h, |h| h.state().state.inspected.is_some());
+    h.run_steps(3);
+    assert!(has_part(&h, "1 line of burned-in text found"), "the Inspector names the line found");
+    h.get_by_label("Black out text found").click();
+    wait_for(&mut h, |h| {
+        h.state()
+            .state
+            .project
+            .as_ref()
+            .is_some_and(|p| p.rows.iter().any(|r| r.tags.contains(&"redacted".to_string())))
+    });
+    wait_for(&mut h, |h| {
+        h.state().state.inspected.as_ref().is_some_and(|i| i.item.tags.contains(&"redacted".to_string()))
+    });
+    h.run_steps(3);
+    assert!(!has_part(&h, "burned-in text found"), "nothing is left to black out");
+}
