@@ -51,7 +51,7 @@ impl BulkAction {
             Self::MoveSplit(s) => format!("move {n} items to {s}"),
             Self::SetBand(Some(d)) => format!("set band of {n} items to {}", d.slug()),
             Self::SetBand(None) => format!("clear the set band of {n} items"),
-            Self::BlackOutText => format!("black out the text found in {} items", n / 2),
+            Self::BlackOutText => format!("black out the text found in {n} items"),
         }
     }
 
@@ -140,7 +140,9 @@ pub fn apply(project: &mut Project, ids: &[i64], action: &BulkAction) -> Result<
     if edits.is_empty() {
         return Ok(None);
     }
-    let label = action.label(edits.len());
+    // Items changed (a black-out edits an item's images and tags).
+    let items = edits.iter().map(|(id, _)| *id).collect::<std::collections::BTreeSet<_>>().len();
+    let label = action.label(items);
     project.apply_edits(&label, &edits)?;
     Ok(Some(label))
 }

@@ -115,18 +115,7 @@ impl Project {
                 let item_id = tx.last_insert_rowid();
                 for (ord, img) in item.images.iter().enumerate() {
                     let stored = crate::util::relative_to(std::path::Path::new(&img.path), &dir);
-                    let image_id: i64 = ins_image.query_row(
-                        params![
-                            stored,
-                            img.sha256,
-                            img.bytes.map(|b| b as i64),
-                            img.width,
-                            img.height,
-                            img.unreadable,
-                            redacted_json(img)
-                        ],
-                        |r| r.get(0),
-                    )?;
+                    let image_id = insert_image(&mut ins_image, &stored, img)?;
                     link.execute(params![item_id, ord as i64, image_id])?;
                 }
                 out.inserted += 1;
@@ -299,18 +288,7 @@ pub(super) fn write_item(conn: &rusqlite::Connection, id: i64, item: &VqaItem) -
     )?;
     let mut link = conn.prepare_cached("INSERT INTO item_images(item_id, ord, image_id) VALUES (?1, ?2, ?3)")?;
     for (ord, img) in item.images.iter().enumerate() {
-        let image_id: i64 = ins_image.query_row(
-            params![
-                img.path,
-                img.sha256,
-                img.bytes.map(|b| b as i64),
-                img.width,
-                img.height,
-                img.unreadable,
-                redacted_json(img)
-            ],
-            |r| r.get(0),
-        )?;
+        let image_id = insert_image(&mut ins_image, &img.path, img)?;
         link.execute(params![id, ord as i64, image_id])?;
     }
     Ok(())
@@ -347,7 +325,12 @@ fn decode_item(r: &Row<'_>, images: Vec<ImageRef>) -> Result<VqaItem> {
     })
 }
 
-/// The regions blacked out of an image, as stored (NULL for none).
-fn redacted_json(img: &ImageRef) -> Option<String> {
-    (!img.redacted.is_empty()).then(|| json(&img.redacted))
+/// Runs an `INSERT INTO images(path, sha256, bytes, width, height, unreadable, redacted_json) …
+/// RETURNING id` statement for `img` stored at `path`; returns the image's id.
+fn insert_image(stmt: &mut rusqlite::CachedStatement<'_>, path: &str, img: &ImageRef) -> rusqlite::Result<i64> {
+    let redacted = (!img.redacted.is_empty()).then(|| json(&img.redacted));
+    stmt.query_row(
+        params![path, img.sha256, img.bytes.map(|b| b as i64), img.width, img.height, img.unreadable, redacted],
+        |r| r.get(0),
+    )
 }
