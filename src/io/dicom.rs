@@ -297,6 +297,8 @@ pub struct Rendered {
     pub phi: Vec<&'static str>,
     /// Burned-in text declared or likely.
     pub burned_in: bool,
+    /// Lines of text found in the rendering's pixels ([`crate::imaging::text`]).
+    pub text_found: Vec<[u32; 4]>,
 }
 
 /// Renders `path`'s middle frame through its default window to an 8-bit PNG in `dir`, named by
@@ -311,6 +313,11 @@ pub fn render_to(path: &Path, dir: &Path) -> Result<(crate::domain::ImageRef, Re
     let frame = img.frames() / 2;
     let window = img.default_window(frame);
     let rgb = img.render(frame, Some(window)).ok_or_else(|| err(Problem::BadPixels("no frame to render".into())))?;
+    // Text burned into the pixels of a modality not known for it (a CT secondary capture).
+    let text_found: Vec<[u32; 4]> = crate::imaging::text::find(&crate::imaging::text::luma(&rgb), img.cols, img.rows)
+        .iter()
+        .map(|l| l.rect)
+        .collect();
     let r = super::images::store_png(rgb, img.cols, img.rows, dir).map_err(|e| err(Problem::Io(e)))?;
     let rendered = Rendered {
         frame,
@@ -321,6 +328,7 @@ pub fn render_to(path: &Path, dir: &Path) -> Result<(crate::domain::ImageRef, Re
         pixel_spacing: img.pixel_spacing,
         phi: img.phi.clone(),
         burned_in: img.burned_in,
+        text_found,
     };
     Ok((r, rendered))
 }

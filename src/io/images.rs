@@ -131,8 +131,8 @@ pub struct ImageResolver {
     renders: Option<PathBuf>,
     /// What each rendering came from, by the rendering's path as stored in its [`ImageRef`].
     scans: HashMap<String, Scan>,
-    /// Lines of burned-in text found in a PNG/JPEG ([`crate::imaging::text`]), by its path as
-    /// stored in its [`ImageRef`].
+    /// Lines of burned-in text found in a PNG/JPEG or a DICOM rendering ([`crate::imaging::text`]),
+    /// by its path as stored in its [`ImageRef`].
     text: HashMap<String, Vec<[u32; 4]>>,
     /// Where image bytes embedded in a Parquet file are written (the project's `embedded-images/`).
     embedded: Option<PathBuf>,
@@ -224,7 +224,7 @@ impl ImageResolver {
         Ok(r)
     }
 
-    /// The boxes of burned-in text found in the PNG/JPEG at `stored` (an [`ImageRef::path`]).
+    /// The boxes of burned-in text found in the image at `stored` (an [`ImageRef::path`]).
     pub fn text_found(&self, stored: &str) -> &[[u32; 4]] {
         self.text.get(stored).map_or(&[], Vec::as_slice)
     }
@@ -272,6 +272,7 @@ impl ImageResolver {
                 (FileKind::Dicom | FileKind::Nifti, Some(dir)) => {
                     let (r, rendered) = if kind == FileKind::Dicom {
                         let (r, d) = super::dicom::render_to(&path, dir).map_err(|e| bad(e.problem.to_string()))?;
+                        self.keep_text(&r, d.text_found.clone());
                         (r, Rendering::Dicom(d))
                     } else {
                         let (r, n) = super::nifti::render_to(&path, dir).map_err(|e| bad(e.problem))?;

@@ -461,3 +461,94 @@ fn a_deidentified_copy_blacks_out_regions_in_every_frame() {
     let why = e.unwrap_err().to_string();
     assert!(why.contains("us_ybr_full_422.dcm") && why.contains("no region to black out lies inside"), "{why}");
 }
+
+/// A CT secondary capture with a caption burned into its pixels (and no Burned In Annotation):
+/// import finds the caption in the rendering and tags the item; the bulk black-out covers it,
+/// and the de-identified copy written by the export has the caption's pixels at the darkest value.
+#[test]
+fn text_found_in_a_dicom_rendering_is_blacked_out_of_the_copy() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let d = tempdir();
+    let data = d.path().join("sc");
+    std::fs::create_dir_all(&data).unwrap();
+    let (w, h) = (240usize, 180usize);
+    // Stored values: air (-1024 HU) around a soft-tissue square, and a caption of eight E-shaped
+    // glyphs at 1000 HU below it.
+    let mut px: Vec<u16> =
+        (0..w * h)
+            .map(|i| {
+                if (40..200).contains(&(i % w)) && (20..140).contains(&(i / w)) { 1064 + (i % w) as u16 / 4 } else { 0 }
+            })
+            .collect();
+    for g in 0..8 {
+        for y in 155..167 {
+            for x in 30 + g * 14..39 + g * 14 {
+                if x < 32 + g * 14 || y < 157 || (160..162).contains(&y) || y >= 165 {
+                    px[y * w + x] = 2024;
+                }
+            }
+        }
+    }
+    let mut obj = dicom_object::InMemDicomObject::new_empty();
+    let text = |t, vr, v: &str| DataElement::new(t, vr, PrimitiveValue::from(v));
+    let num = |t, v: u16| DataElement::new(t, VR::US, PrimitiveValue::from(v));
+    for e in [
+        text(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.7"),
+        text(tags::SOP_INSTANCE_UID, VR::UI, "1.2.826.0.1.3680043.8.498.4242"),
+        text(tags::MODALITY, VR::CS, "CT"),
+        text(tags::PATIENT_NAME, VR::PN, "DOE^CAPTION"),
+        text(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"),
+        text(tags::RESCALE_INTERCEPT, VR::DS, "-1024"),
+        text(tags::RESCALE_SLOPE, VR::DS, "1"),
+        text(tags::WINDOW_CENTER, VR::DS, "40"),
+        text(tags::WINDOW_WIDTH, VR::DS, "400"),
+        num(tags::ROWS, h as u16),
+        num(tags::COLUMNS, w as u16),
+        num(tags::SAMPLES_PER_PIXEL, 1),
+        num(tags::BITS_ALLOCATED, 16),
+        num(tags::BITS_STORED, 12),
+        num(tags::HIGH_BIT, 11),
+        num(tags::PIXEL_REPRESENTATION, 0),
+        DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(px.into())),
+    ] {
+        obj.put(e);
+    }
+    let meta = dicom_object::meta::FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.1")
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+        .media_storage_sop_instance_uid("1.2.826.0.1.3680043.8.498.4242");
+    obj.with_meta(meta).unwrap().write_to_file(data.join("sc.dcm")).unwrap();
+    std::fs::write(data.join("manifest.csv"), "image,question,answer\nsc.dcm,Is this a CT?,yes\n").unwrap();
+    let project = d.path().join("p.medvlm");
+    assert!(bin().args(["import", "--project"]).arg(&project).arg(&data).status().unwrap().success());
+    let it = medvlm::store::Project::open(&project).unwrap().items().unwrap().remove(0).1;
+    assert!(it.tags.contains(&"burned-in-text".to_string()), "{:?}", it.tags);
+    assert_eq!(it.meta["dicom"]["modality"], "CT", "flagged by its pixels, not its modality");
+    let run = |args: &[&str]| {
+        let o = bin().args(args).arg("--project").arg(&project).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&["curate", "filter", "--tag", "burned-in-text", "--apply", "black-out-text"]);
+    let out = d.path().join("x.jsonl");
+    run(&[
+        "curate",
+        "export",
+        "--format",
+        "jsonl",
+        "--with-dicom",
+        "--allow-burned-in-text",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let copy = std::fs::read_dir(d.path().join("dicom")).unwrap().next().unwrap().unwrap().path();
+    let bytes = std::fs::read(&copy).unwrap();
+    assert!(!bytes.windows(11).any(|b| b == b"DOE^CAPTION"), "the name is gone");
+    let img = read(&copy).unwrap();
+    for y in 155..167 {
+        for x in 30..141 {
+            assert_eq!(img.grey[0][y * w + x], -1024.0, "caption pixel {x},{y} is at the darkest value");
+        }
+    }
+    assert_eq!(img.grey[0][80 * w + 120], 70.0, "the square is unchanged: (1064 + 120 / 4) - 1024 HU");
+}

@@ -212,7 +212,8 @@ pub fn import_paths(
     Ok(summary)
 }
 
-/// Items whose first PNG/JPEG image shows lines of text (a caption strip, scanner annotations)
+/// Items whose first image (a PNG/JPEG, or a DICOM file's rendering) shows lines of text (a
+/// caption strip, scanner annotations)
 /// are tagged `burned-in-text`, with the lines' boxes in `meta.text_found` for the Inspector's
 /// one-step black-out. Best effort ([`crate::imaging::text`]).
 fn mark_burned_in_text(items: &mut [crate::domain::VqaItem], images: &ImageResolver) {
