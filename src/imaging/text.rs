@@ -1,13 +1,14 @@
-//! Burned-in text found in an image's pixels (best effort): glyph-sized blobs that stand out
-//! sharply from their surroundings, chained into lines of at least four glyphs of one height on
-//! one baseline. Scanner annotations, a teaching file's caption strip (VQA-RAD's MedPix uploader
-//! line) and screenshot labels are lines like that; anatomy seldom is. Returns the lines' boxes,
-//! which a curator can black out. No UI imports.
+//! Burned-in text found in an image's pixels (best effort): thin strokes that stand out sharply
+//! from their surroundings, grown into blobs, chained into lines of at least four glyphs of one
+//! height on one baseline over a flat background (or longer lines on any), then grown over the
+//! rest of the caption. Scanner annotations, a teaching file's caption strip (VQA-RAD's MedPix
+//! uploader line) and screenshot labels are lines like that; anatomy seldom is. Returns the lines'
+//! boxes, which a curator can black out. No UI imports.
 
 /// A line of text: its box in pixels (`[x0, y0, x1, y1]`, x1 and y1 exclusive) and glyph count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct TextLine {
-    /// The box, padded by two pixels.
+    /// The box, padded by one pixel.
     pub rect: [u32; 4],
     /// Glyph-like blobs chained in it.
     pub glyphs: usize,
@@ -16,13 +17,14 @@ pub struct TextLine {
 /// Line heights looked for, in pixels (after a one-pixel dilation).
 const MIN_H: usize = 7;
 const MAX_H: usize = 44;
-/// How far a glyph stands above (or below) the mean of its neighbourhood, in grey levels.
+/// How far a stroke pixel stands above (or below) both its neighbours, in grey levels.
 const CONTRAST: i32 = 40;
-/// Glyphs a line needs.
+/// Separate runs of inked columns (glyphs) a line needs.
 const MIN_GLYPHS: usize = 4;
 /// Glyphs of a line long enough to be text on any background.
 const LONG_LINE: usize = 12;
-/// How far a line's strokes stand out of its background, in grey levels (means).
+/// How far a line's strokes stand out of its background (their mean less its median), in grey
+/// levels.
 const INK_CONTRAST: f64 = 70.0;
 /// The same for a long line (its length is evidence enough).
 const INK_CONTRAST_LONG: f64 = 45.0;
