@@ -99,8 +99,9 @@ pub fn black_out_item(project: &mut Project, id: i64, rect: [f32; 4]) -> Result<
 /// The boxes of text found in the item's first image at import ([`TEXT_FOUND`]) that no region
 /// blacked out so far covers.
 pub fn text_left(item: &VqaItem) -> Vec<[u32; 4]> {
+    // Read in place: the Inspector asks every frame.
     let found: Vec<[u32; 4]> =
-        item.meta.get(TEXT_FOUND).and_then(|v| serde_json::from_value(v.clone()).ok()).unwrap_or_default();
+        item.meta.get(TEXT_FOUND).and_then(|v| serde::Deserialize::deserialize(v).ok()).unwrap_or_default();
     let done = item.images.first().map(|i| i.redacted.as_slice()).unwrap_or_default();
     let covers = |d: &[u32; 4], f: &[u32; 4]| d[0] <= f[0] && d[1] <= f[1] && d[2] >= f[2] && d[3] >= f[3];
     found.into_iter().filter(|f| !done.iter().any(|d| covers(d, f))).collect()

@@ -390,6 +390,12 @@ pub fn find(luma: &[u8], w: usize, h: usize) -> Vec<TextLine> {
     out
 }
 
+/// The boxes of the lines found in interleaved 8-bit RGB of `w × h` (through [`luma`]): what
+/// import keeps for PNG/JPEG images and DICOM renderings alike.
+pub fn boxes_in_rgb(rgb: &[u8], w: usize, h: usize) -> Vec<[u32; 4]> {
+    find(&luma(rgb), w, h).into_iter().map(|l| l.rect).collect()
+}
+
 /// Luma of interleaved 8-bit RGB (BT.601 weights, as PIL's `convert("L")`).
 pub fn luma(rgb: &[u8]) -> Vec<u8> {
     rgb.chunks_exact(3)

@@ -314,10 +314,7 @@ pub fn render_to(path: &Path, dir: &Path) -> Result<(crate::domain::ImageRef, Re
     let window = img.default_window(frame);
     let rgb = img.render(frame, Some(window)).ok_or_else(|| err(Problem::BadPixels("no frame to render".into())))?;
     // Text burned into the pixels of a modality not known for it (a CT secondary capture).
-    let text_found: Vec<[u32; 4]> = crate::imaging::text::find(&crate::imaging::text::luma(&rgb), img.cols, img.rows)
-        .iter()
-        .map(|l| l.rect)
-        .collect();
+    let text_found = crate::imaging::text::boxes_in_rgb(&rgb, img.cols, img.rows);
     let r = super::images::store_png(rgb, img.cols, img.rows, dir).map_err(|e| err(Problem::Io(e)))?;
     let rendered = Rendered {
         frame,

@@ -346,10 +346,10 @@ pub fn store_png(rgb: Vec<u8>, width: usize, height: usize, dir: &Path) -> Resul
 fn inspect(path: &Path, kind: &FileKind, sha: String, bytes: u64) -> (ImageRef, Vec<[u32; 4]>) {
     let (dims, unreadable, text) = match decode_checked(path, kind) {
         Ok(img) => {
-            let grey = img.to_luma8();
-            let (w, h) = (grey.width() as usize, grey.height() as usize);
-            let text = crate::imaging::text::find(grey.as_raw(), w, h).into_iter().map(|l| l.rect).collect();
-            (Some((img.width(), img.height())), None, text)
+            // Through the same grey conversion as a DICOM rendering (and `dev find-text`).
+            let (w, h) = (img.width(), img.height());
+            let text = crate::imaging::text::boxes_in_rgb(img.to_rgb8().as_raw(), w as usize, h as usize);
+            (Some((w, h)), None, text)
         }
         Err(reason) => (None, Some(reason), Vec::new()),
     };
