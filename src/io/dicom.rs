@@ -383,7 +383,7 @@ pub fn tag_rows(path: &Path) -> Result<Vec<TagRow>, DicomError> {
         } else {
             dict.by_tag(tag).map_or("Unknown".to_string(), |d| d.alias().to_string())
         };
-        let value = if super::phi::is_basic_profile(tag) || super::phi::is_private(tag) {
+        let value = if super::phi::is_basic_profile(tag) || super::phi::is_private(tag) || vr == "PN" {
             "(hidden: patient data)".to_string()
         } else if matches!(vr.as_str(), "OB" | "OW" | "OF" | "OD" | "UN" | "SQ") {
             match e.header().length().get() {

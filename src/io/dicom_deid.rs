@@ -1,8 +1,8 @@
-//! De-identified copies of DICOM files (PS3.15 Annex E Basic Profile, best effort): identifying
-//! attributes emptied or removed, instance UIDs replaced by `2.25.` UIDs derived from a secret
+//! De-identified copies of DICOM files (PS3.15 Annex E Basic Profile, best effort): the 604
+//! attributes of Table E.1-1 emptied, given dummy values or removed, instance UIDs replaced by `2.25.` UIDs derived from a secret
 //! drawn per export (so one export's files still refer to each other, and nothing links them back),
-//! private and UN elements and the sequences known to carry identity removed, every other
-//! sequence walked the same way, and Patient Identity Removed
+//! private and UN elements, overlays, curves and any other person name removed, every sequence
+//! left walked the same way, and Patient Identity Removed
 //! (0012,0062) = YES with De-identification Method (0012,0063) stamped. Values are never printed.
 
 use std::collections::HashMap;
@@ -12,51 +12,7 @@ use dicom_core::{Tag, VR};
 use sha2::{Digest as _, Sha256};
 
 use super::dicom::{DicomError, Problem};
-use super::phi::{BASIC_PROFILE, is_private};
-
-/// Emptied (type 2: must be present) rather than removed.
-const EMPTIED: &[&str] = &[
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "StudyDate",
-    "StudyTime",
-    "AccessionNumber",
-    "StudyID",
-    "ReferringPhysicianName",
-    "PatientSex",
-];
-
-/// Replaced by a mapped UID (the same new UID wherever the old one appears in an export).
-const UIDS: &[&str] = &[
-    "SOPInstanceUID",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "FrameOfReferenceUID",
-    "InstanceCreatorUID",
-    "ReferencedSOPInstanceUID",
-    "IrradiationEventUID",
-    "DeviceUID",
-    "SynchronizationFrameOfReferenceUID",
-    "ConcatenationUID",
-    "DimensionOrganizationUID",
-    "UID",
-    "StorageMediaFileSetUID",
-    "ReferencedFrameOfReferenceUID",
-    "RelatedFrameOfReferenceUID",
-];
-
-/// Sequences removed whole: they hold patient, study or request identity.
-const SEQUENCES: &[(u16, u16)] = &[
-    (0x0008, 0x1110), // ReferencedStudySequence
-    (0x0008, 0x1111), // ReferencedPerformedProcedureStepSequence
-    (0x0008, 0x1120), // ReferencedPatientSequence
-    (0x0008, 0x1140), // ReferencedImageSequence (instance UIDs)
-    (0x0010, 0x1002), // OtherPatientIDsSequence
-    (0x0040, 0x0275), // RequestAttributesSequence
-    (0x0040, 0xA730), // ContentSequence
-    (0x0088, 0x0200), // IconImageSequence (a thumbnail: burned-in text would stay in it)
-];
+use super::phi::{Action, action, is_private};
 
 /// Repeating groups removed whole: overlays (60xx, may draw text on the image) and the retired
 /// curves (50xx).
@@ -66,6 +22,10 @@ fn repeating_group(tag: Tag) -> bool {
 
 /// What is stamped in De-identification Method (0012,0063).
 pub const METHOD: &str = "PS3.15 E.1.1 Basic Profile, best effort (MedVLM Workbench)";
+
+/// Implementation Class UID (0002,0012) of the copies: `2.25.` and the first 128 bits of
+/// SHA-256("MedVLM Workbench implementation class").
+const IMPLEMENTATION_CLASS_UID: &str = "2.25.86291194678134722160941002354366292104";
 
 /// The UID mapping of one export: the same original UID gets the same new one within it.
 #[derive(Debug)]
@@ -113,29 +73,25 @@ impl Default for UidMap {
     }
 }
 
-/// Applies the profile to a data set and, through every sequence left, to its items (a
-/// Referenced SOP Instance UID or a physician's name deep in a sequence is found as well).
-fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, depth: usize) {
-    let text = |obj: &dicom_object::InMemDicomObject, t: Tag| {
-        obj.element_opt(t).ok().flatten().and_then(|e| e.to_str().ok()).map(|s| s.to_string())
-    };
-    for &(g, e, keyword) in BASIC_PROFILE {
-        let tag = Tag(g, e);
-        if obj.element_opt(tag).ok().flatten().is_none() {
-            continue;
-        }
-        if UIDS.contains(&keyword) {
-            if let Some(old) = text(obj, tag) {
-                let new: Vec<String> = old.split('\\').map(|u| uids.map(u)).collect();
-                obj.put_str(tag, VR::UI, new.join("\\"));
-            }
-        } else if EMPTIED.contains(&keyword) && depth == 0 {
-            let vr = obj.element_opt(tag).ok().flatten().map_or(VR::LO, |el| el.vr());
-            obj.put_str(tag, vr, "");
-        } else {
-            obj.remove_element(tag);
-        }
+/// The dummy value (action D) for a VR, or `None` where the element is removed instead (binary
+/// values, sequences, URIs).
+fn dummy(vr: VR) -> Option<&'static str> {
+    match vr {
+        VR::DA => Some("19000101"),
+        VR::TM => Some("000000"),
+        VR::DT => Some("19000101000000"),
+        VR::PN => Some("ANONYMOUS"),
+        VR::AS => Some("000Y"),
+        VR::IS | VR::DS => Some("0"),
+        VR::LO | VR::SH | VR::LT | VR::ST | VR::UT | VR::UC | VR::CS | VR::AE => Some("ANONYMIZED"),
+        _ => None,
     }
+}
+
+/// Applies the profile (Table E.1-1, [`super::phi_table`]) to a data set and, through every
+/// sequence left, to its items (a Referenced SOP Instance UID or a physician's name deep in a
+/// sequence is found as well). A person name the table does not list is removed too.
+fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, depth: usize) {
     // Private elements, and UN ones (a sequence whose VR was lost: its content cannot be checked).
     let opaque: Vec<Tag> = obj
         .iter()
@@ -145,8 +101,39 @@ fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, depth: usi
     for t in opaque {
         obj.remove_element(t);
     }
-    for &(g, e) in SEQUENCES {
-        obj.remove_element(Tag(g, e));
+    let listed: Vec<(Tag, VR, Option<Action>)> =
+        obj.iter().map(|e| (e.header().tag, e.vr(), action(e.header().tag))).collect();
+    for (tag, vr, act) in listed {
+        match act {
+            Some(Action::Uid) => {
+                let old = obj.element_opt(tag).ok().flatten().and_then(|e| e.to_str().ok().map(|s| s.to_string()));
+                match old {
+                    Some(old) => {
+                        let new: Vec<String> = old.split('\\').map(|u| uids.map(u)).collect();
+                        obj.put_str(tag, VR::UI, new.join("\\"));
+                    }
+                    None => {
+                        obj.remove_element(tag);
+                    }
+                }
+            }
+            // Type 2 attributes keep their place, empty; deeper down they go.
+            Some(Action::Empty) if depth == 0 && vr != VR::SQ => {
+                obj.put_str(tag, vr, "");
+            }
+            Some(Action::Dummy) if dummy(vr).is_some() => {
+                obj.put_str(tag, vr, dummy(vr).unwrap_or_default());
+            }
+            // Kept; the walk below maps the UIDs inside.
+            Some(Action::UidsInside) if vr == VR::SQ => {}
+            Some(_) => {
+                obj.remove_element(tag);
+            }
+            None if vr == VR::PN => {
+                obj.remove_element(tag);
+            }
+            None => {}
+        }
     }
     if depth >= 16 {
         return;
@@ -193,7 +180,18 @@ pub fn deidentify(src: &Path, out: &Path, uids: &mut UidMap, clean: &[[u32; 4]])
         .filter(|u| !u.is_empty() && u.len() <= 64 && u.chars().all(|c| c.is_ascii_digit() || c == '.'))
         .unwrap_or_else(|| uids.map(&src.to_string_lossy()));
     obj.put_str(Tag(0x0008, 0x0018), VR::UI, sop.clone());
-    obj.update_meta(|m| m.media_storage_sop_instance_uid = sop.clone());
+    // The file meta group: the AE titles can name a site's station, and the private
+    // information is opaque; the copy names this program as the one that wrote it.
+    obj.update_meta(|m| {
+        m.media_storage_sop_instance_uid = sop.clone();
+        m.implementation_class_uid = IMPLEMENTATION_CLASS_UID.to_string();
+        m.implementation_version_name = Some("MEDVLM".to_string());
+        m.source_application_entity_title = None;
+        m.sending_application_entity_title = None;
+        m.receiving_application_entity_title = None;
+        m.private_information_creator_uid = None;
+        m.private_information = None;
+    });
     obj.write_to_file(out).map_err(|e| err(Problem::Io(format!("cannot write the copy ({e})"))))?;
     Ok(sop)
 }

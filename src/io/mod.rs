@@ -19,3 +19,4 @@ mod jpegls;
 pub mod nifti;
 pub mod parquet;
 pub mod phi;
+mod phi_table;

@@ -6,6 +6,7 @@ mod checkpointing;
 mod cli;
 mod common;
 mod curation;
+mod deid_profile;
 mod dicom;
 mod faults_data;
 mod faults_runs;

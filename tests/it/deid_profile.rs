@@ -1,0 +1,110 @@
+//! The de-identified copy against PS3.15 Table E.1-1: each action (Z empty, D dummy, X remove,
+//! U map, X/Z/U* keep and map inside) on a data set written by the test, at the top level and in
+//! sequences, with the person names the table does not list removed as well, and the file meta
+//! group's AE titles.
+
+use dicom_core::value::DataSetSequence;
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_object::InMemDicomObject;
+use medvlm::io::dicom::read;
+use medvlm::io::dicom_deid::{UidMap, deidentify};
+
+use super::common::tempdir;
+
+fn text(tag: Tag, vr: VR, v: &str) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, vr, PrimitiveValue::from(v))
+}
+
+fn seq(tag: Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::SQ, DataSetSequence::from(items))
+}
+
+/// The values the source carries that must not be in the copy, with their tags.
+const PHI: &[((u16, u16), VR, &str)] = &[
+    ((0x0010, 0x0010), VR::PN, "ROE^RICHARD"),                    // Z
+    ((0x0008, 0x0050), VR::SH, "ACC-77123"),                      // Z
+    ((0x0008, 0x0080), VR::LO, "St Elsewhere Hospital"),          // X/Z/D
+    ((0x0008, 0x0081), VR::ST, "12 Harbour Road"),                // X
+    ((0x0008, 0x103E), VR::LO, "chest for Mr Roe"),               // X
+    ((0x0018, 0x1030), VR::LO, "Roe follow-up"),                  // X/D
+    ((0x0010, 0x2110), VR::LO, "penicillin allergy"),             // X
+    ((0x0016, 0x0072), VR::DS, "51.5072"),                        // X (GPS latitude)
+    ((0x0008, 0x0201), VR::SH, "+0100"),                          // X
+    ((0x0012, 0x0040), VR::LO, "SUBJ-0099"),                      // D
+    ((0x0014, 0x2006), VR::PN, "EVALUATOR^EVE"),                  // a person name the table does not list
+    ((0x0008, 0x0017), VR::UI, "1.2.826.0.1.3680043.8.498.7001"), // U
+];
+
+#[test]
+fn every_table_action_is_applied_at_every_depth() {
+    let d = tempdir();
+    let mut obj = InMemDicomObject::new_empty();
+    for &((g, e), vr, v) in PHI {
+        obj.put(text(Tag(g, e), vr, v));
+    }
+    for e in [
+        text(Tag(0x0008, 0x0016), VR::UI, "1.2.840.10008.5.1.4.1.1.7"),
+        text(Tag(0x0008, 0x0018), VR::UI, "1.2.826.0.1.3680043.8.498.7000"),
+        text(Tag(0x0008, 0x0060), VR::CS, "OT"),
+        text(Tag(0x0008, 0x0070), VR::LO, "KeptVendor"),
+        text(Tag(0x0040, 0xA030), VR::DT, "20240317101500"), // D, a date-time
+    ] {
+        obj.put(e);
+    }
+    // Nested: a verifying observer (D: dummy name), an operator (X/Z/D), a referenced image
+    // (X/Z/U*: kept, its instance UID mapped).
+    let mut observer = InMemDicomObject::new_empty();
+    observer.put(text(Tag(0x0040, 0xA075), VR::PN, "VERIFY^VICTOR"));
+    observer.put(text(Tag(0x0008, 0x1070), VR::PN, "OPERATOR^OLGA"));
+    obj.put(seq(Tag(0x0040, 0xA073), vec![observer.clone()])); // D on a sequence: removed
+    obj.put(seq(Tag(0x0040, 0x0260), vec![observer])); // not listed: walked
+    let mut image = InMemDicomObject::new_empty();
+    image.put(text(Tag(0x0008, 0x1150), VR::UI, "1.2.840.10008.5.1.4.1.1.2"));
+    image.put(text(Tag(0x0008, 0x1155), VR::UI, "1.2.826.0.1.3680043.8.498.7002"));
+    obj.put(seq(Tag(0x0008, 0x1140), vec![image]));
+    for (t, v) in [(0x0010, 1u16), (0x0011, 1), (0x0002, 1), (0x0100, 8), (0x0101, 8), (0x0102, 7), (0x0103, 0)] {
+        obj.put(DataElement::new(Tag(0x0028, t), VR::US, PrimitiveValue::from(v)));
+    }
+    obj.put(text(Tag(0x0028, 0x0004), VR::CS, "MONOCHROME2"));
+    obj.put(DataElement::new(Tag(0x7FE0, 0x0010), VR::OB, PrimitiveValue::U8(vec![7, 0].into())));
+    let meta = dicom_object::meta::FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.1")
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+        .media_storage_sop_instance_uid("1.2.826.0.1.3680043.8.498.7000")
+        .source_application_entity_title("ROE_WARD_CT");
+    let src = d.path().join("src.dcm");
+    obj.with_meta(meta).unwrap().write_to_file(&src).unwrap();
+    let before = read(&src).unwrap().phi;
+    for name in ["PatientName", "InstitutionName", "Allergies", "GPSLatitude", "AcquisitionUID"] {
+        assert!(before.contains(&name), "{name} detected: {before:?}");
+    }
+
+    let mut uids = UidMap::with_secret([3; 32]);
+    deidentify(&src, &d.path().join("copy.dcm"), &mut uids, &[]).unwrap();
+    let bytes = std::fs::read(d.path().join("copy.dcm")).unwrap();
+    let found = |s: &str| bytes.windows(s.len()).any(|w| w == s.as_bytes());
+    for &(_, _, v) in PHI {
+        assert!(!found(v), "{v} left in the copy");
+    }
+    for v in ["ROE_WARD_CT", "VERIFY^VICTOR", "OPERATOR^OLGA", "20240317101500", "1.2.826.0.1.3680043.8.498.7002"] {
+        assert!(!found(v), "{v} left in the copy");
+    }
+    let copy = dicom_object::open_file(d.path().join("copy.dcm")).unwrap();
+    let value = |o: &InMemDicomObject, g, e| o.element_opt(Tag(g, e)).unwrap().map(|e| e.to_str().unwrap().to_string());
+    let top: &InMemDicomObject = &copy;
+    assert_eq!(value(top, 0x0010, 0x0010).as_deref(), Some(""), "Z: kept, empty");
+    assert_eq!(value(top, 0x0008, 0x0050).as_deref(), Some(""), "Z: kept, empty");
+    assert_eq!(value(top, 0x0008, 0x0080), None, "X: removed");
+    assert_eq!(value(top, 0x0014, 0x2006), None, "an unlisted person name: removed");
+    assert_eq!(value(top, 0x0012, 0x0040).as_deref(), Some("ANONYMIZED"), "D: a dummy");
+    assert_eq!(value(top, 0x0040, 0xA030).as_deref(), Some("19000101000000"), "D: a dummy date-time");
+    assert_eq!(value(top, 0x0008, 0x0017), Some(uids.map("1.2.826.0.1.3680043.8.498.7001")), "U: mapped");
+    assert_eq!(value(top, 0x0008, 0x0070).as_deref(), Some("KeptVendor"), "not listed: kept");
+    assert!(copy.element_opt(Tag(0x0040, 0xA073)).unwrap().is_none(), "D on a sequence: removed");
+    let walked = copy.element(Tag(0x0040, 0x0260)).unwrap().items().unwrap()[0].clone();
+    assert_eq!(value(&walked, 0x0040, 0xA075).as_deref(), Some("ANONYMOUS"), "D, nested: a dummy name");
+    assert_eq!(value(&walked, 0x0008, 0x1070), None, "X/Z/D, nested: removed");
+    let image = copy.element(Tag(0x0008, 0x1140)).unwrap().items().unwrap()[0].clone();
+    assert_eq!(value(&image, 0x0008, 0x1155), Some(uids.map("1.2.826.0.1.3680043.8.498.7002")), "U*: mapped inside");
+    assert_eq!(value(&image, 0x0008, 0x1150).as_deref(), Some("1.2.840.10008.5.1.4.1.1.2"), "a class UID is kept");
+}
