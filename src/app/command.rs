@@ -316,7 +316,9 @@ impl Command {
             Self::NewProject => "Create a new, empty project file",
             Self::ImportFiles => "Import VQA-RAD, SLAKE, MedVLM-R1, MedVLThinker or a folder of images",
             Self::ImportByPath => "Type the paths of files or folders to import",
-            Self::ImportFolder => "Import a folder of PNG/JPEG images with manifest.jsonl or manifest.csv",
+            Self::ImportFolder => {
+                "Import a folder: PNG/JPEG images with manifest.jsonl or manifest.csv, or DICOM/NIfTI scans (a DICOMDIR is followed)"
+            }
             Self::ImportPaths(_) => "Import these files into the open project",
             Self::ReloadProject => "Re-read the project from disk",
             Self::CancelJobs => "Stop imports and other background work at the next safe point",

@@ -11,6 +11,7 @@ mod dicom_jpeg;
 mod dicom_open;
 mod dicom_palette;
 mod dicom_pixels;
+pub mod dicomdir;
 pub mod export;
 pub mod images;
 pub mod import;

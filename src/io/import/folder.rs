@@ -120,16 +120,24 @@ fn read_rows(manifest: &Path, out: &mut Parsed) -> Result<Vec<(usize, Row)>, Imp
 }
 
 pub(super) fn parse(path: &Path, opts: &ImportOptions, images: &mut ImageResolver) -> Result<Parsed, ImportError> {
-    // A DICOMDIR indexes the tree beside it: the tree is imported.
-    if path.file_name().is_some_and(|n| n == "DICOMDIR") {
-        return super::scans::parse(path.parent().unwrap_or(Path::new(".")), opts, images);
+    // A DICOMDIR indexes the tree beside it: the files it names are imported.
+    if path.file_name().is_some_and(|n| n.eq_ignore_ascii_case("DICOMDIR")) {
+        return super::scans::parse_dicomdir(path, opts, images);
     }
     let manifest = if path.is_dir() {
         match find_manifest(path) {
             Ok(m) => m,
-            // No manifest: a folder of scans imports as items without a question.
-            Err(e) if super::scans::find(path).is_empty() => return Err(e),
-            Err(_) => return super::scans::parse(path, opts, images),
+            // No manifest: a folder of scans imports as items without a question, the files its
+            // DICOMDIR names when it has one (media from a CD or a PACS export).
+            Err(e) => {
+                if let Some(index) = dicomdir_in(path) {
+                    return super::scans::parse_dicomdir(&index, opts, images);
+                }
+                if super::scans::find(path).is_empty() {
+                    return Err(e);
+                }
+                return super::scans::parse(path, opts, images);
+            }
         }
     } else {
         path.to_path_buf()
@@ -145,6 +153,15 @@ pub(super) fn parse(path: &Path, opts: &ImportOptions, images: &mut ImageResolve
         }
     }
     Ok(out)
+}
+
+/// The DICOMDIR at the top of `dir` (its name in any case), if there is one.
+fn dicomdir_in(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().eq_ignore_ascii_case("DICOMDIR") && e.path().is_file())
+        .map(|e| e.path())
 }
 
 fn text(row: &Row, key: &str) -> Option<String> {

@@ -243,7 +243,7 @@ pub(crate) fn read_csv_bytes(path: &Path) -> Result<Vec<u8>, ImportError> {
 /// [`ImportError::UnknownFormat`] or I/O errors.
 pub fn detect(path: &Path) -> Result<ImportFormat, ImportError> {
     let unknown = |reason: &str| ImportError::UnknownFormat { reason: reason.to_string(), path: path.to_path_buf() };
-    if path.is_dir() || path.file_name().is_some_and(|n| n == "DICOMDIR") {
+    if path.is_dir() || path.file_name().is_some_and(|n| n.eq_ignore_ascii_case("DICOMDIR")) {
         return Ok(ImportFormat::Folder);
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use super::folder::scan_meta;
 use super::{ImportError, ImportOptions, Location, Parsed, short_hash};
 use crate::domain::{Answer, Modality, NEEDS_QUESTION_TAG, Split, VqaItem};
-use crate::io::dicom;
 use crate::io::images::{FileKind, ImageResolver, Rendering, sniff};
+use crate::io::{dicom, dicomdir};
 
 /// Files looked at, at most, and folder depth.
 const MAX_FILES: usize = 50_000;
@@ -34,7 +34,7 @@ pub(super) fn find(dir: &Path) -> Vec<(PathBuf, FileKind)> {
                 if depth < MAX_DEPTH {
                     stack.push((p, depth + 1));
                 }
-            } else if p.file_name().is_some_and(|n| n != "DICOMDIR")
+            } else if p.file_name().is_some_and(|n| !n.eq_ignore_ascii_case("DICOMDIR"))
                 && let Ok(kind @ (FileKind::Dicom | FileKind::Nifti)) = sniff(&p)
             {
                 out.push((p, kind));
@@ -53,7 +53,49 @@ pub(super) fn parse(dir: &Path, opts: &ImportOptions, images: &mut ImageResolver
             path: dir.to_path_buf(),
         });
     }
+    Ok(items_of(dir, files, Parsed::default(), opts, images))
+}
+
+/// The files a DICOMDIR indexes ([`dicomdir::references`]), as [`parse`] makes items of a folder's;
+/// each file it names that is not there is named. When none is there (an index copied without
+/// its tree, or a tree renamed), the folder is walked instead, and that is said.
+pub(super) fn parse_dicomdir(
+    path: &Path,
+    opts: &ImportOptions,
+    images: &mut ImageResolver,
+) -> Result<Parsed, ImportError> {
+    let refs = dicomdir::references(path)
+        .map_err(|e| ImportError::Unusable { reason: e.problem.to_string(), path: path.to_path_buf() })?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let found: Vec<(PathBuf, FileKind)> =
+        refs.iter().filter_map(|r| r.path.as_ref().ok()).map(|p| (p.clone(), FileKind::Dicom)).collect();
+    if found.is_empty() {
+        let mut out = parse(dir, opts, images)?;
+        let why = if refs.is_empty() {
+            "it names no file: the folder was walked instead".to_string()
+        } else {
+            format!("none of the {} files it names is there: the folder was walked instead", refs.len())
+        };
+        out.error(path, Location::File, why);
+        return Ok(out);
+    }
     let mut out = Parsed::default();
+    for r in &refs {
+        if let Err(why) = &r.path {
+            out.error(path, Location::File, format!("names {}: {why}", r.id));
+        }
+    }
+    Ok(items_of(dir, found, out, opts, images))
+}
+
+/// Items of `files` (under `dir`): one per single-frame series, per multi-frame file, per volume.
+fn items_of(
+    dir: &Path,
+    files: Vec<(PathBuf, FileKind)>,
+    mut out: Parsed,
+    opts: &ImportOptions,
+    images: &mut ImageResolver,
+) -> Parsed {
     // Single-frame DICOM files grouped by series (the UID only groups; it is not stored).
     let mut series: BTreeMap<String, Vec<(PathBuf, dicom::Header)>> = BTreeMap::new();
     let mut singles: Vec<PathBuf> = Vec::new();
@@ -89,7 +131,7 @@ pub(super) fn parse(dir: &Path, opts: &ImportOptions, images: &mut ImageResolver
     for path in singles {
         add(&mut out, dir, &path, 1, opts, images);
     }
-    Ok(out)
+    out
 }
 
 fn add(out: &mut Parsed, dir: &Path, path: &Path, files: usize, opts: &ImportOptions, images: &mut ImageResolver) {

@@ -1,0 +1,70 @@
+//! Importing a DICOMDIR (written by pydicom's FileSet, `tests/fixtures/dicom/make_fixtures.py`):
+//! the files its records name are imported, found whatever the case of their names; a file it
+//! names that is missing is named, a stray file beside it is not imported, and an index whose
+//! files are all elsewhere falls back to the folder, saying so.
+
+use super::common::{bin, fixture, tempdir};
+
+/// Copies the fixture's tree under `to`, names in lower case (as a CD copied on Linux often is).
+fn copy_lowercase(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().to_string();
+        let name = if name == "DICOMDIR" { name } else { name.to_lowercase() };
+        if e.path().is_dir() {
+            copy_lowercase(&e.path(), &to.join(name));
+        } else {
+            std::fs::copy(e.path(), to.join(name)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_dicomdir_imports_the_files_its_records_name() {
+    let d = tempdir();
+    let media = d.path().join("media");
+    copy_lowercase(&fixture("dicom/dicomdir"), &media);
+    let series = media.join("pt000000/st000000/se000000");
+    std::fs::remove_file(series.join("im000002")).unwrap();
+    // Not in the index: left alone.
+    std::fs::copy(fixture("dicom/ct_multiframe.dcm"), media.join("stray.dcm")).unwrap();
+    // The index itself, or the folder holding it (the GUI picks folders).
+    for (name, input) in [("p", media.join("DICOMDIR")), ("f", media.clone())] {
+        let project = d.path().join(format!("{name}.medvlm"));
+        let o = bin().args(["import", "--project"]).arg(&project).arg(&input).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains("names PT000000/ST000000/SE000000/IM000002: not there"), "{err}");
+        let p = medvlm::store::Project::open(&project).unwrap();
+        let items: Vec<_> = p.items().unwrap().into_iter().map(|(_, i)| i).collect();
+        assert_eq!(items.len(), 1, "one series, the stray file left out");
+        assert_eq!(items[0].meta["series_files"], 2, "the two files there");
+    }
+
+    // The index alone, its tree renamed: the folder is walked, and that is said.
+    std::fs::rename(media.join("pt000000"), media.join("renamed")).unwrap();
+    let project = d.path().join("q.medvlm");
+    let o = bin().args(["import", "--project"]).arg(&project).arg(media.join("DICOMDIR")).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("none of the 3 files it names is there: the folder was walked instead"), "{err}");
+    let n = medvlm::store::Project::open(&project).unwrap().items().unwrap().len();
+    assert_eq!(n, 2, "the series (two files) and the stray multi-frame file");
+}
+
+/// A file that is not a DICOMDIR, under that name, is named with its reason.
+#[test]
+fn a_dicomdir_without_records_is_named() {
+    let d = tempdir();
+    std::fs::copy(fixture("dicom/ct_explicit_le.dcm"), d.path().join("DICOMDIR")).unwrap();
+    let o = bin()
+        .args(["import", "--project"])
+        .arg(d.path().join("p.medvlm"))
+        .arg(d.path().join("DICOMDIR"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("no Directory Record Sequence: not a DICOMDIR") && err.contains("DICOMDIR"), "{err}");
+}
