@@ -116,6 +116,20 @@ fn floats(obj: &DefaultDicomObject, tag: Tag) -> Option<Vec<f64>> {
     obj.element_opt(tag).ok().flatten()?.to_multi_float64().ok().filter(|v| !v.is_empty())
 }
 
+/// `tag` at the top level, else (an enhanced multi-frame file) in the functional group macro
+/// `group` (Pixel Measures, Plane Position): shared, else the first frame's.
+fn floats_grouped(obj: &DefaultDicomObject, group: Tag, tag: Tag) -> Option<Vec<f64>> {
+    use dicom_dictionary_std::tags;
+    let within = |seq| {
+        let item = obj.element_opt(seq).ok().flatten()?.items()?.first()?;
+        let inner = item.element_opt(group).ok().flatten()?.items()?.first()?;
+        inner.element_opt(tag).ok().flatten()?.to_multi_float64().ok().filter(|v| !v.is_empty())
+    };
+    floats(obj, tag)
+        .or_else(|| within(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE))
+        .or_else(|| within(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE))
+}
+
 /// True when the element exists with a value (a sequence counts when it has items).
 fn has_value(obj: &DefaultDicomObject, tag: Tag) -> bool {
     match obj.element_opt(tag) {
@@ -169,8 +183,12 @@ fn read_inner(path: &Path) -> Result<DicomImage, Problem> {
         rgb,
         monochrome1,
         window,
-        pixel_spacing: floats(&obj, tags::PIXEL_SPACING).filter(|v| v.len() == 2).map(|v| (v[0], v[1])),
-        position: floats(&obj, tags::IMAGE_POSITION_PATIENT).filter(|v| v.len() == 3).map(|v| [v[0], v[1], v[2]]),
+        pixel_spacing: floats_grouped(&obj, tags::PIXEL_MEASURES_SEQUENCE, tags::PIXEL_SPACING)
+            .filter(|v| v.len() == 2)
+            .map(|v| (v[0], v[1])),
+        position: floats_grouped(&obj, tags::PLANE_POSITION_SEQUENCE, tags::IMAGE_POSITION_PATIENT)
+            .filter(|v| v.len() == 3)
+            .map(|v| [v[0], v[1], v[2]]),
         instance: text(&obj, tags::INSTANCE_NUMBER).and_then(|s| s.parse().ok()),
         modality,
         transfer_syntax: (uid, name),
@@ -215,8 +233,8 @@ pub fn header(path: &Path) -> Result<Header, DicomError> {
     })
 }
 
-/// The file's first window (Window Center / Width), else the enhanced multi-frame shared
-/// functional groups' Frame VOI LUT.
+/// The file's first window (Window Center / Width), else the enhanced multi-frame functional
+/// groups' Frame VOI LUT (shared, else the first frame's).
 fn window(obj: &DefaultDicomObject) -> Option<Window> {
     use dicom_dictionary_std::tags;
     let first = |o: &dicom_object::InMemDicomObject, t| {
@@ -225,11 +243,14 @@ fn window(obj: &DefaultDicomObject) -> Option<Window> {
     let pair = |o: &dicom_object::InMemDicomObject| {
         Some(Window { center: first(o, tags::WINDOW_CENTER)?, width: first(o, tags::WINDOW_WIDTH)? })
     };
-    let shared = || {
-        let item = obj.element_opt(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE).ok().flatten()?.items()?.first()?;
+    let group = |seq| {
+        let item = obj.element_opt(seq).ok().flatten()?.items()?.first()?;
         item.element_opt(tags::FRAME_VOILUT_SEQUENCE).ok().flatten()?.items()?.first().and_then(pair)
     };
-    pair(obj).or_else(shared).filter(|w| w.width > 0.0)
+    pair(obj)
+        .or_else(|| group(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE))
+        .or_else(|| group(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE))
+        .filter(|w| w.width > 0.0)
 }
 
 impl DicomImage {
@@ -246,6 +267,9 @@ impl DicomImage {
             if lo.is_finite() && hi > lo {
                 // The linear VOI function maps `lo` to 0 and `hi` to 255 with this centre and width.
                 Window { center: (f64::from(lo) + f64::from(hi) + 1.0) / 2.0, width: f64::from(hi - lo) + 1.0 }
+            } else if lo.is_finite() {
+                // A flat frame: its one value maps to black.
+                Window { center: f64::from(lo) + 1.0, width: 2.0 }
             } else {
                 Window { center: 0.0, width: 2.0 }
             }

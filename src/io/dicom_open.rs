@@ -47,7 +47,8 @@ pub(super) fn reason(e: &dyn std::error::Error) -> String {
 
 /// Opens `path`: as Part 10 first, then as a bare or mislabelled data set.
 pub(super) fn open(path: &Path) -> Result<DefaultDicomObject, Problem> {
-    let bytes = std::fs::read(path).map_err(|e| Problem::Io(e.to_string()))?;
+    // A `.dcm.gz` (as research pipelines and test suites keep DICOM) is read unpacked.
+    let bytes = super::gz::read(path).map_err(Problem::Io)?;
     let marker = |at: usize| bytes.get(at..at + 4) == Some(b"DICM");
     let (start, part10) = if marker(128) {
         (132, true)

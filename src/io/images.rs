@@ -76,11 +76,11 @@ pub fn sniff(path: &Path) -> std::io::Result<FileKind> {
         FileKind::Png
     } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
         FileKind::Jpeg
-    } else if head.get(128..132) == Some(b"DICM") {
+    } else if head.get(128..132) == Some(b"DICM") || (super::gz::is_gzip(&head) && name.ends_with(".dcm.gz")) {
         FileKind::Dicom
     } else if matches!(head.get(344..348), Some(b"n+1\0" | b"ni1\0"))
         || matches!(head.get(4..8), Some(b"n+2\0" | b"ni2\0"))
-        || (head.starts_with(&[0x1F, 0x8B]) && name.ends_with(".nii.gz"))
+        || (super::gz::is_gzip(&head) && name.ends_with(".nii.gz"))
     {
         FileKind::Nifti
     } else {

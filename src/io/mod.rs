@@ -13,6 +13,7 @@ mod dicom_palette;
 mod dicom_pixels;
 pub mod dicomdir;
 pub mod export;
+pub mod gz;
 pub mod images;
 pub mod import;
 mod jpeg12;

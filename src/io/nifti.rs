@@ -5,7 +5,6 @@
 //! file and the reason; NIfTI carries no patient attributes but `descrip`/`aux_file`, which are
 //! never kept.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use super::dicom::Window;
@@ -111,7 +110,7 @@ pub fn read(path: &Path) -> Result<Volume, NiftiError> {
 /// As [`read`]; a volume past the last is named.
 pub fn read_volume(path: &Path, t: usize) -> Result<Volume, NiftiError> {
     let err = |problem: String| NiftiError { path: path.to_path_buf(), problem };
-    let bytes = gunzipped(path).map_err(err)?;
+    let bytes = super::gz::read(path).map_err(err)?;
     // A two-file NIfTI (`.hdr` + `.img`, magic ni1/ni2): the voxels are in the image file, from
     // vox_offset; they are read after the header as if it were one file.
     let two_file = bytes.get(344..348) == Some(b"ni1\0") || bytes.get(4..8) == Some(b"ni2\0");
@@ -122,25 +121,12 @@ pub fn read_volume(path: &Path, t: usize) -> Result<Volume, NiftiError> {
             .map(|ext| path.with_extension(ext))
             .find(|p| p.is_file())
             .ok_or_else(|| err("a two-file NIfTI header without its .img file beside it".into()))?;
-        let voxels = gunzipped(&img).map_err(err)?;
+        let voxels = super::gz::read(&img).map_err(err)?;
         let mut one = bytes.get(..header_len).unwrap_or_default().to_vec();
         one.extend(voxels);
         return parse(&one, t, header_len).map_err(err);
     }
     parse(&bytes, t, 0).map_err(err)
-}
-
-/// The bytes of `path`, gunzipped when they start with the gzip magic.
-fn gunzipped(path: &Path) -> Result<Vec<u8>, String> {
-    let raw = std::fs::read(path).map_err(|e| format!("cannot read ({e})"))?;
-    if !raw.starts_with(&[0x1F, 0x8B]) {
-        return Ok(raw);
-    }
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(raw.as_slice())
-        .read_to_end(&mut out)
-        .map_err(|e| format!("broken gzip stream ({e})"))?;
-    Ok(out)
 }
 
 struct Header {

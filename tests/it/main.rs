@@ -8,6 +8,7 @@ mod common;
 mod curation;
 mod deid_profile;
 mod dicom;
+mod dicom_odd;
 mod dicomdir;
 mod faults_data;
 mod faults_runs;

@@ -110,9 +110,11 @@ fn items_of(
                 Location::File,
                 "a DICOMDIR: the files it indexes in this folder are imported, not the index",
             ),
-            Ok(h) if !h.has_pixels => {
-                out.error(&path, Location::File, "no pixel data (a report or waveform): not an image")
-            }
+            Ok(h) if !h.has_pixels => out.error(
+                &path,
+                Location::File,
+                "no pixel data (a report, a waveform, a colour palette…): not an image",
+            ),
             Ok(h) if h.frames > 1 || h.series.is_empty() => singles.push(path),
             Ok(h) => series.entry(h.series.clone()).or_default().push((path, h)),
             Err(e) => out.error(&path, Location::File, e.problem.to_string()),

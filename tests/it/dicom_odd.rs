@@ -1,0 +1,110 @@
+//! Odd DICOM seen in public test suites (nibabel's, pynetdicom's): a gzip-compressed `.dcm.gz`,
+//! an enhanced multi-frame file whose window, spacing and position live only in the per-frame
+//! functional groups, and a flat frame, which renders black.
+
+use dicom_core::value::DataSetSequence;
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_object::InMemDicomObject;
+use medvlm::io::dicom::{Window, read};
+use std::io::Write as _;
+
+use super::common::{bin, fixture, tempdir};
+
+#[test]
+fn a_gzipped_dicom_reads_as_the_file_it_packs_and_imports_from_a_folder() {
+    let d = tempdir();
+    let src = fixture("dicom/ct_explicit_le.dcm");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&std::fs::read(&src).unwrap()).unwrap();
+    let scans = d.path().join("scans");
+    std::fs::create_dir_all(&scans).unwrap();
+    std::fs::write(scans.join("ct.dcm.gz"), gz.finish().unwrap()).unwrap();
+    let (plain, packed) = (read(&src).unwrap(), read(&scans.join("ct.dcm.gz")).unwrap());
+    assert_eq!(plain.grey, packed.grey);
+    assert_eq!(plain.window, packed.window);
+    let project = d.path().join("p.medvlm");
+    let o = bin().args(["import", "--project"]).arg(&project).arg(&scans).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(medvlm::store::Project::open(&project).unwrap().items().unwrap().len(), 1);
+    // Half a stream is named for what it is.
+    let bytes = std::fs::read(scans.join("ct.dcm.gz")).unwrap();
+    std::fs::write(d.path().join("cut.dcm.gz"), &bytes[..bytes.len() / 2]).unwrap();
+    let e = read(&d.path().join("cut.dcm.gz")).unwrap_err().to_string();
+    assert!(e.contains("cut.dcm.gz") && e.contains("broken gzip stream"), "{e}");
+}
+
+fn item(elements: Vec<DataElement<InMemDicomObject>>) -> InMemDicomObject {
+    let mut o = InMemDicomObject::new_empty();
+    for e in elements {
+        o.put(e);
+    }
+    o
+}
+
+fn ds(tag: Tag, v: &str) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::DS, PrimitiveValue::from(v))
+}
+
+fn sq(tag: Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
+    DataElement::new(tag, VR::SQ, DataSetSequence::from(items))
+}
+
+#[test]
+fn enhanced_multiframe_reads_its_per_frame_groups_and_a_flat_frame_renders_black() {
+    use dicom_dictionary_std::tags;
+    let d = tempdir();
+    let (w, h, frames) = (8usize, 6usize, 2usize);
+    // Frame 0 flat (all 0), frame 1 a ramp; rescale slope 2 per frame.
+    let px: Vec<u16> = (0..w * h * frames).map(|i| if i < w * h { 0 } else { (i - w * h) as u16 }).collect();
+    let per_frame = |z: f64| {
+        item(vec![
+            sq(
+                tags::FRAME_VOILUT_SEQUENCE,
+                vec![item(vec![ds(tags::WINDOW_CENTER, "40"), ds(tags::WINDOW_WIDTH, "80")])],
+            ),
+            sq(tags::PIXEL_MEASURES_SEQUENCE, vec![item(vec![ds(tags::PIXEL_SPACING, "0.5\\0.75")])]),
+            sq(
+                tags::PLANE_POSITION_SEQUENCE,
+                vec![item(vec![ds(tags::IMAGE_POSITION_PATIENT, &format!("0\\0\\{z}"))])],
+            ),
+            sq(
+                tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+                vec![item(vec![ds(tags::RESCALE_SLOPE, "2"), ds(tags::RESCALE_INTERCEPT, "0")])],
+            ),
+        ])
+    };
+    let text = |t, vr, v: &str| DataElement::new(t, vr, PrimitiveValue::from(v));
+    let us = |t, v: u16| DataElement::new(t, VR::US, PrimitiveValue::from(v));
+    let obj = item(vec![
+        text(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.4.1"),
+        text(tags::SOP_INSTANCE_UID, VR::UI, "1.2.826.0.1.3680043.8.498.8100"),
+        text(tags::MODALITY, VR::CS, "MR"),
+        text(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"),
+        text(tags::NUMBER_OF_FRAMES, VR::IS, "2"),
+        us(tags::ROWS, h as u16),
+        us(tags::COLUMNS, w as u16),
+        us(tags::SAMPLES_PER_PIXEL, 1),
+        us(tags::BITS_ALLOCATED, 16),
+        us(tags::BITS_STORED, 16),
+        us(tags::HIGH_BIT, 15),
+        us(tags::PIXEL_REPRESENTATION, 0),
+        sq(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, vec![per_frame(12.5), per_frame(13.5)]),
+        DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(px.into())),
+    ]);
+    let meta = dicom_object::meta::FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.1")
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.4.1")
+        .media_storage_sop_instance_uid("1.2.826.0.1.3680043.8.498.8100");
+    let path = d.path().join("enhanced.dcm");
+    obj.with_meta(meta).unwrap().write_to_file(&path).unwrap();
+    let img = read(&path).unwrap();
+    assert_eq!(img.window, Some(Window { center: 40.0, width: 80.0 }), "the first frame's VOI LUT");
+    assert_eq!(img.pixel_spacing, Some((0.5, 0.75)));
+    assert_eq!(img.position, Some([0.0, 0.0, 12.5]));
+    assert_eq!(img.grey[1][3], 6.0, "per-frame rescale");
+    // Through no window, a flat frame is black (not white).
+    let flat = img.render(0, Some(img.default_window(0))).unwrap();
+    let no_window = medvlm::io::dicom::DicomImage { window: None, ..img };
+    assert!(no_window.render(0, None).unwrap().iter().all(|&g| g == 0));
+    assert!(flat.iter().all(|&g| g == 0));
+}
