@@ -273,8 +273,8 @@ pub(super) fn samples(frame: &[u8], l: &Layout) -> Vec<i64> {
 }
 
 /// Rescale slope and intercept of frame `f`: the data set's, else the enhanced multi-frame
-/// functional groups' (shared, then per frame).
-fn rescale(obj: &DefaultDicomObject, f: usize) -> (f64, f64) {
+/// functional groups' (shared, then per frame); `None` when the file gives none.
+fn rescale(obj: &DefaultDicomObject, f: usize) -> Option<(f64, f64)> {
     let pair = |o: &dicom_object::InMemDicomObject| {
         let get = |t| o.element_opt(t).ok().flatten().and_then(|e| e.to_float64().ok()).filter(|v| v.is_finite());
         get(tags::RESCALE_SLOPE).map(|s| (s, get(tags::RESCALE_INTERCEPT).unwrap_or(0.0)))
@@ -287,7 +287,6 @@ fn rescale(obj: &DefaultDicomObject, f: usize) -> (f64, f64) {
         .or_else(|| group(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, 0))
         .or_else(|| group(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, f))
         .filter(|(s, _)| *s != 0.0)
-        .unwrap_or((1.0, 0.0))
 }
 
 pub(super) fn convert(obj: &DefaultDicomObject, l: &Layout, raw: Vec<Vec<u8>>) -> Result<Frames, Problem> {
@@ -295,12 +294,18 @@ pub(super) fn convert(obj: &DefaultDicomObject, l: &Layout, raw: Vec<Vec<u8>>) -
     match (l.samples, l.photometric.as_str()) {
         (1, "MONOCHROME1" | "MONOCHROME2") => {
             let mut grey = Vec::with_capacity(raw.len());
+            // A Modality LUT Sequence where no frame rescales linearly.
+            let lut = if rescale(obj, 0).is_none() { super::dicom_lut::ModalityLut::of(obj, l.signed) } else { None };
             for (f, frame) in raw.iter().enumerate() {
                 let v = samples(frame, l);
                 if v.len() < pixels {
                     return Err(bad(format!("frame {} holds {} of {pixels} pixels", f + 1, v.len())));
                 }
-                let (slope, intercept) = rescale(obj, f);
+                if let Some(lut) = &lut {
+                    grey.push(v[..pixels].iter().map(|&x| lut.apply(x)).collect());
+                    continue;
+                }
+                let (slope, intercept) = rescale(obj, f).unwrap_or((1.0, 0.0));
                 grey.push(v[..pixels].iter().map(|&x| (x as f64 * slope + intercept) as f32).collect());
             }
             Ok(Frames::Grey(grey))

@@ -8,6 +8,7 @@ pub mod dicom;
 mod dicom_clean;
 pub mod dicom_deid;
 mod dicom_jpeg;
+mod dicom_lut;
 mod dicom_open;
 mod dicom_palette;
 mod dicom_pixels;

@@ -1,6 +1,6 @@
 //! Odd DICOM seen in public test suites (nibabel's, pynetdicom's): a gzip-compressed `.dcm.gz`,
 //! an enhanced multi-frame file whose window, spacing and position live only in the per-frame
-//! functional groups, and a flat frame, which renders black.
+//! functional groups, a flat frame, which renders black, and a Modality LUT Sequence.
 
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
@@ -107,4 +107,47 @@ fn enhanced_multiframe_reads_its_per_frame_groups_and_a_flat_frame_renders_black
     let no_window = medvlm::io::dicom::DicomImage { window: None, ..img };
     assert!(no_window.render(0, None).unwrap().iter().all(|&g| g == 0));
     assert!(flat.iter().all(|&g| g == 0));
+}
+
+/// A Modality LUT Sequence (instead of Rescale Slope / Intercept) maps stored values to the
+/// modality's: through the table, ends held outside it, signed first-mapped values read right.
+#[test]
+fn a_modality_lut_sequence_maps_the_stored_values() {
+    use dicom_dictionary_std::tags;
+    let d = tempdir();
+    let (w, h) = (4usize, 2usize);
+    let px: Vec<i16> = vec![-3, -2, -1, 0, 1, 2, 3, 9];
+    for (name, data) in [
+        ("us", DataElement::new(tags::LUT_DATA, VR::US, PrimitiveValue::U16(vec![100u16, 200, 300, 400].into()))),
+        ("ow", DataElement::new(tags::LUT_DATA, VR::OW, PrimitiveValue::U16(vec![100u16, 200, 300, 400].into()))),
+    ] {
+        let lut = item(vec![
+            // 4 entries, first mapped -2 (written as US: 65534), 16 bits.
+            DataElement::new(tags::LUT_DESCRIPTOR, VR::US, PrimitiveValue::U16(vec![4u16, 65534, 16].into())),
+            DataElement::new(tags::MODALITY_LUT_TYPE, VR::LO, PrimitiveValue::from("HU")),
+            data,
+        ]);
+        let us = |t, v: u16| DataElement::new(t, VR::US, PrimitiveValue::from(v));
+        let obj = item(vec![
+            DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.2")),
+            DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")),
+            us(tags::ROWS, h as u16),
+            us(tags::COLUMNS, w as u16),
+            us(tags::SAMPLES_PER_PIXEL, 1),
+            us(tags::BITS_ALLOCATED, 16),
+            us(tags::BITS_STORED, 16),
+            us(tags::HIGH_BIT, 15),
+            us(tags::PIXEL_REPRESENTATION, 1),
+            sq(tags::MODALITY_LUT_SEQUENCE, vec![lut]),
+            DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::I16(px.clone().into())),
+        ]);
+        let meta = dicom_object::meta::FileMetaTableBuilder::new()
+            .transfer_syntax("1.2.840.10008.1.2.1")
+            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
+            .media_storage_sop_instance_uid("1.2.826.0.1.3680043.8.498.8200");
+        let path = d.path().join(format!("{name}.dcm"));
+        obj.with_meta(meta).unwrap().write_to_file(&path).unwrap();
+        let img = read(&path).unwrap();
+        assert_eq!(img.grey[0], [100.0, 100.0, 200.0, 300.0, 400.0, 400.0, 400.0, 400.0], "{name}");
+    }
 }
