@@ -37,7 +37,7 @@ pub enum DicomCommand {
     /// De-identified copies (PS3.15 Basic Profile, best effort) in `--out`, named by their new
     /// SOP Instance UID; UIDs are remapped consistently across the files of one call.
     Deid {
-        /// Files.
+        /// Files; a DICOMDIR stands for the files it names.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Output folder (created).
@@ -122,7 +122,37 @@ pub(super) fn run(a: &DicomArgs) -> anyhow::Result<i32> {
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
             let mut uids = crate::io::dicom_deid::UidMap::new();
             let mut failed = 0;
+            // A DICOMDIR stands for the files it names: its records hold the patients' names and
+            // byte offsets that a de-identified copy would break, so it is not copied itself.
+            let mut inputs = Vec::new();
             for f in files {
+                if !f.file_name().is_some_and(|n| n.eq_ignore_ascii_case("DICOMDIR")) {
+                    inputs.push(f.clone());
+                    continue;
+                }
+                match crate::io::dicomdir::references(f) {
+                    Ok(refs) => {
+                        if refs.is_empty() {
+                            failed += 1;
+                            eprintln!("error: {}: a DICOMDIR that names no file", f.display());
+                        }
+                        for r in refs {
+                            match r.path {
+                                Ok(p) => inputs.push(p),
+                                Err(why) => {
+                                    failed += 1;
+                                    eprintln!("error: {}: names {}: {why}", f.display(), r.id);
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("error: {e}");
+                    }
+                }
+            }
+            for f in &inputs {
                 // Written under a temporary name, then named by the new UID.
                 let tmp = out.join(".deid.partial");
                 match crate::io::dicom_deid::deidentify(f, &tmp, &mut uids, black_out) {

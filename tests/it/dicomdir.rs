@@ -68,3 +68,22 @@ fn a_dicomdir_without_records_is_named() {
     assert!(!o.status.success());
     assert!(err.contains("no Directory Record Sequence: not a DICOMDIR") && err.contains("DICOMDIR"), "{err}");
 }
+
+/// `dicom deid DICOMDIR` de-identifies the files the index names, not the index (its records
+/// hold the patients' names, and byte offsets a copy would break).
+#[test]
+fn deid_of_a_dicomdir_copies_the_files_it_names() {
+    let d = tempdir();
+    let media = d.path().join("media");
+    copy_lowercase(&fixture("dicom/dicomdir"), &media);
+    let out = d.path().join("out");
+    let o = bin().args(["dicom", "deid"]).arg(media.join("DICOMDIR")).arg("--out").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let copies: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(copies.len(), 3);
+    for c in copies {
+        let bytes = std::fs::read(&c).unwrap();
+        assert!(!bytes.windows(20).any(|w| w == b"1.2.840.10008.1.3.10"), "the index itself is not copied");
+        assert!(medvlm::io::dicom::read(&c).is_ok());
+    }
+}
