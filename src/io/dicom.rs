@@ -234,7 +234,7 @@ pub fn header(path: &Path) -> Result<Header, DicomError> {
 }
 
 /// The file's first window (Window Center / Width), else the enhanced multi-frame functional
-/// groups' Frame VOI LUT (shared, else the first frame's).
+/// groups' Frame VOI LUT (shared, else the first frame's), else the ramp of its VOI LUT Sequence.
 fn window(obj: &DefaultDicomObject) -> Option<Window> {
     use dicom_dictionary_std::tags;
     let first = |o: &dicom_object::InMemDicomObject, t| {
@@ -250,6 +250,7 @@ fn window(obj: &DefaultDicomObject) -> Option<Window> {
     pair(obj)
         .or_else(|| group(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE))
         .or_else(|| group(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE))
+        .or_else(|| super::dicom_lut::voi_lut_window(obj))
         .filter(|w| w.width > 0.0)
 }
 

@@ -1,7 +1,7 @@
 //! The Modality LUT Sequence (0028,3000, PS3.3 C.11.1): a table from stored values to the
 //! modality's values, used by files that do not rescale linearly (some X-ray, nuclear and older CT
-//! files). Applied instead of Rescale Slope / Intercept, which the standard says a file holds one
-//! or the other of.
+//! files), applied instead of Rescale Slope / Intercept, which the standard says a file holds one
+//! or the other of; and the VOI LUT Sequence (0028,3010), read as the linear window of its ramp.
 
 use dicom_dictionary_std::tags;
 use dicom_object::DefaultDicomObject;
@@ -42,6 +42,35 @@ impl ModalityLut {
     }
 }
 
+/// The linear window that spans the ramp of the file's first VOI LUT (0028,3010): from the last
+/// input still at the table's lowest output to the first at its highest. A viewer windows
+/// linearly (on the GPU), so a non-linear table is approximated by its ramp; used only where the
+/// file gives no Window Center / Width.
+pub(super) fn voi_lut_window(obj: &DefaultDicomObject) -> Option<super::dicom::Window> {
+    let item = obj.element_opt(tags::VOILUT_SEQUENCE).ok().flatten()?.items()?.first()?;
+    let desc: Vec<i64> = item.element_opt(tags::LUT_DESCRIPTOR).ok().flatten()?.to_multi_int().ok()?;
+    let &[n, first, ..] = desc.as_slice() else { return None };
+    let n = if n == 0 { 65_536 } else { usize::try_from(n).ok()? };
+    // The first value is the Modality LUT's output, which may be negative even when written as US.
+    let first = if first > 32_767 && desc.get(2).is_some_and(|&b| b <= 16) { first - 65_536 } else { first };
+    let values: Vec<i64> = item.element_opt(tags::LUT_DATA).ok().flatten()?.to_multi_int().ok()?;
+    ramp_window(first, values.get(..n)?)
+}
+
+/// The window mapping the last input at `table`'s lowest output (before its first highest) to
+/// black and its first highest to white; `first` is the input of entry 0.
+fn ramp_window(first: i64, table: &[i64]) -> Option<super::dicom::Window> {
+    let (lo, hi) = (*table.iter().min()?, *table.iter().max()?);
+    if lo == hi {
+        return None;
+    }
+    let top = table.iter().position(|&v| v == hi)?;
+    let bottom = table[..=top].iter().rposition(|&v| v == lo).unwrap_or(0);
+    let (a, b) = (first + bottom as i64, first + top.max(bottom + 1) as i64);
+    // The linear VOI function maps c - 0.5 ± (w - 1) / 2 to black and white.
+    Some(super::dicom::Window { center: (a + b) as f64 / 2.0 + 0.5, width: (b - a) as f64 + 1.0 })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +79,17 @@ mod tests {
     fn values_outside_the_table_take_its_ends() {
         let lut = ModalityLut { first: -2, table: vec![10.0, 20.0, 30.0] };
         assert_eq!([-5, -2, -1, 0, 7].map(|x| lut.apply(x)), [10.0, 10.0, 20.0, 30.0, 30.0]);
+    }
+
+    #[test]
+    fn a_voi_lut_reads_as_the_window_of_its_ramp() {
+        use super::super::dicom::{Window, windowed};
+        // Flat at 0 up to input 102, a ramp to 4095 at input 110, flat after.
+        let table: Vec<i64> = (0..20).map(|i| ((i - 2).clamp(0, 8) * 4095 / 8) as i64).collect();
+        let w = ramp_window(100, &table).unwrap();
+        assert_eq!(w, Window { center: 106.5, width: 9.0 });
+        let grey: Vec<u8> = windowed(&[102.0, 106.0, 110.0], w, false).iter().step_by(3).copied().collect();
+        assert_eq!(grey, [0, 128, 255]);
+        assert_eq!(ramp_window(0, &[7, 7, 7]), None, "a flat table");
     }
 }
