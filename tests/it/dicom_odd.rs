@@ -41,6 +41,38 @@ fn item(elements: Vec<DataElement<InMemDicomObject>>) -> InMemDicomObject {
     o
 }
 
+/// Writes a 16-bit MONOCHROME2 image of `w`×`h` with `extra` attributes to `path`.
+fn write_grey16(
+    path: &std::path::Path,
+    (class, w, h, signed): (&str, usize, usize, bool),
+    extra: Vec<DataElement<InMemDicomObject>>,
+    pixels: PrimitiveValue,
+) {
+    use dicom_dictionary_std::tags;
+    let us = |t, v: u16| DataElement::new(t, VR::US, PrimitiveValue::from(v));
+    let mut obj = item(vec![
+        DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from(class)),
+        DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.826.0.1.3680043.8.498.8100")),
+        DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")),
+        us(tags::ROWS, h as u16),
+        us(tags::COLUMNS, w as u16),
+        us(tags::SAMPLES_PER_PIXEL, 1),
+        us(tags::BITS_ALLOCATED, 16),
+        us(tags::BITS_STORED, 16),
+        us(tags::HIGH_BIT, 15),
+        us(tags::PIXEL_REPRESENTATION, u16::from(signed)),
+        DataElement::new(tags::PIXEL_DATA, VR::OW, pixels),
+    ]);
+    for e in extra {
+        obj.put(e);
+    }
+    let meta = dicom_object::meta::FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.1")
+        .media_storage_sop_class_uid(class)
+        .media_storage_sop_instance_uid("1.2.826.0.1.3680043.8.498.8100");
+    obj.with_meta(meta).unwrap().write_to_file(path).unwrap();
+}
+
 fn ds(tag: Tag, v: &str) -> DataElement<InMemDicomObject> {
     DataElement::new(tag, VR::DS, PrimitiveValue::from(v))
 }
@@ -73,30 +105,13 @@ fn enhanced_multiframe_reads_its_per_frame_groups_and_a_flat_frame_renders_black
             ),
         ])
     };
-    let text = |t, vr, v: &str| DataElement::new(t, vr, PrimitiveValue::from(v));
-    let us = |t, v: u16| DataElement::new(t, VR::US, PrimitiveValue::from(v));
-    let obj = item(vec![
-        text(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.4.1"),
-        text(tags::SOP_INSTANCE_UID, VR::UI, "1.2.826.0.1.3680043.8.498.8100"),
-        text(tags::MODALITY, VR::CS, "MR"),
-        text(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"),
-        text(tags::NUMBER_OF_FRAMES, VR::IS, "2"),
-        us(tags::ROWS, h as u16),
-        us(tags::COLUMNS, w as u16),
-        us(tags::SAMPLES_PER_PIXEL, 1),
-        us(tags::BITS_ALLOCATED, 16),
-        us(tags::BITS_STORED, 16),
-        us(tags::HIGH_BIT, 15),
-        us(tags::PIXEL_REPRESENTATION, 0),
-        sq(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, vec![per_frame(12.5), per_frame(13.5)]),
-        DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(px.into())),
-    ]);
-    let meta = dicom_object::meta::FileMetaTableBuilder::new()
-        .transfer_syntax("1.2.840.10008.1.2.1")
-        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.4.1")
-        .media_storage_sop_instance_uid("1.2.826.0.1.3680043.8.498.8100");
     let path = d.path().join("enhanced.dcm");
-    obj.with_meta(meta).unwrap().write_to_file(&path).unwrap();
+    let extra = vec![
+        DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("MR")),
+        DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from("2")),
+        sq(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, vec![per_frame(12.5), per_frame(13.5)]),
+    ];
+    write_grey16(&path, ("1.2.840.10008.5.1.4.1.1.4.1", w, h, false), extra, PrimitiveValue::U16(px.into()));
     let img = read(&path).unwrap();
     assert_eq!(img.window, Some(Window { center: 40.0, width: 80.0 }), "the first frame's VOI LUT");
     assert_eq!(img.pixel_spacing, Some((0.5, 0.75)));
@@ -127,26 +142,9 @@ fn a_modality_lut_sequence_maps_the_stored_values() {
             DataElement::new(tags::MODALITY_LUT_TYPE, VR::LO, PrimitiveValue::from("HU")),
             data,
         ]);
-        let us = |t, v: u16| DataElement::new(t, VR::US, PrimitiveValue::from(v));
-        let obj = item(vec![
-            DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.2")),
-            DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")),
-            us(tags::ROWS, h as u16),
-            us(tags::COLUMNS, w as u16),
-            us(tags::SAMPLES_PER_PIXEL, 1),
-            us(tags::BITS_ALLOCATED, 16),
-            us(tags::BITS_STORED, 16),
-            us(tags::HIGH_BIT, 15),
-            us(tags::PIXEL_REPRESENTATION, 1),
-            sq(tags::MODALITY_LUT_SEQUENCE, vec![lut]),
-            DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::I16(px.clone().into())),
-        ]);
-        let meta = dicom_object::meta::FileMetaTableBuilder::new()
-            .transfer_syntax("1.2.840.10008.1.2.1")
-            .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
-            .media_storage_sop_instance_uid("1.2.826.0.1.3680043.8.498.8200");
         let path = d.path().join(format!("{name}.dcm"));
-        obj.with_meta(meta).unwrap().write_to_file(&path).unwrap();
+        let extra = vec![sq(tags::MODALITY_LUT_SEQUENCE, vec![lut])];
+        write_grey16(&path, ("1.2.840.10008.5.1.4.1.1.2", w, h, true), extra, PrimitiveValue::I16(px.clone().into()));
         let img = read(&path).unwrap();
         assert_eq!(img.grey[0], [100.0, 100.0, 200.0, 300.0, 400.0, 400.0, 400.0, 400.0], "{name}");
     }
