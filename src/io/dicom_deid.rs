@@ -1,8 +1,8 @@
 //! De-identified copies of DICOM files (PS3.15 Annex E Basic Profile, best effort): the 604
-//! attributes of Table E.1-1 emptied, given dummy values or removed, instance UIDs replaced by `2.25.` UIDs derived from a secret
-//! drawn per export (so one export's files still refer to each other, and nothing links them back),
-//! private and UN elements, overlays, curves and any other person name removed, every sequence
-//! left walked the same way, and Patient Identity Removed
+//! attributes of Table E.1-1 emptied, given dummy values or removed, instance UIDs replaced by
+//! `2.25.` UIDs derived from a secret drawn per export (so one export's files still refer to each
+//! other, and nothing links them back), private and UN elements, overlays, curves and any other
+//! person name removed, every sequence left walked the same way, and Patient Identity Removed
 //! (0012,0062) = YES with De-identification Method (0012,0063) stamped. Values are never printed.
 
 use std::collections::HashMap;
@@ -121,9 +121,14 @@ fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, depth: usi
             Some(Action::Empty) if depth == 0 && vr != VR::SQ => {
                 obj.put_str(tag, vr, "");
             }
-            Some(Action::Dummy) if dummy(vr).is_some() => {
-                obj.put_str(tag, vr, dummy(vr).unwrap_or_default());
-            }
+            Some(Action::Dummy) => match dummy(vr) {
+                Some(value) => {
+                    obj.put_str(tag, vr, value);
+                }
+                None => {
+                    obj.remove_element(tag);
+                }
+            },
             // Kept; the walk below maps the UIDs inside.
             Some(Action::UidsInside) if vr == VR::SQ => {}
             Some(_) => {

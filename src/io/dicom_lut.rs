@@ -51,8 +51,10 @@ pub(super) fn voi_lut_window(obj: &DefaultDicomObject) -> Option<super::dicom::W
     let desc: Vec<i64> = item.element_opt(tags::LUT_DESCRIPTOR).ok().flatten()?.to_multi_int().ok()?;
     let &[n, first, ..] = desc.as_slice() else { return None };
     let n = if n == 0 { 65_536 } else { usize::try_from(n).ok()? };
-    // The first value is the Modality LUT's output, which may be negative even when written as US.
-    let first = if first > 32_767 && desc.get(2).is_some_and(|&b| b <= 16) { first - 65_536 } else { first };
+    // Written as US, the first value is negative when the pixels are signed (as pydicom reads it).
+    let signed =
+        obj.element_opt(tags::PIXEL_REPRESENTATION).ok().flatten().and_then(|e| e.to_int::<u16>().ok()) == Some(1);
+    let first = if signed && first > 32_767 { first - 65_536 } else { first };
     let values: Vec<i64> = item.element_opt(tags::LUT_DATA).ok().flatten()?.to_multi_int().ok()?;
     ramp_window(first, values.get(..n)?)
 }

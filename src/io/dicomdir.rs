@@ -42,13 +42,14 @@ pub fn references(dicomdir: &Path) -> Result<Vec<Reference>, DicomError> {
     let base = dicomdir.parent().unwrap_or(Path::new("."));
     let mut dirs = Listing::default();
     let mut out: Vec<Reference> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for record in records {
         let Some(parts) = record.element_opt(FILE_ID).ok().flatten().and_then(|e| e.to_multi_str().ok()) else {
             continue;
         };
         let parts: Vec<String> = parts.iter().map(|p| p.trim_end_matches(['\0', ' ']).to_string()).collect();
         let id = parts.join("/");
-        if parts.is_empty() || out.iter().any(|r| r.id == id) {
+        if parts.is_empty() || !seen.insert(id.clone()) {
             continue;
         }
         let path = if parts.iter().any(|p| p.is_empty() || p == "." || p == ".." || p.contains(['/', '\\', ':'])) {
