@@ -1,6 +1,7 @@
 //! Odd DICOM seen in public test suites (nibabel's, pynetdicom's): a gzip-compressed `.dcm.gz`,
 //! an enhanced multi-frame file whose window, spacing and position live only in the per-frame
-//! functional groups, a flat frame, which renders black, and a Modality LUT Sequence.
+//! functional groups, a flat frame, which renders black, a Modality LUT Sequence, and
+//! encapsulated uncompressed pixels.
 
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
@@ -148,4 +149,25 @@ fn a_modality_lut_sequence_maps_the_stored_values() {
         let img = read(&path).unwrap();
         assert_eq!(img.grey[0], [100.0, 100.0, 200.0, 300.0, 400.0, 400.0, 400.0, 400.0], "{name}");
     }
+}
+
+/// Encapsulated Uncompressed Explicit VR Little Endian (1.2.840.10008.1.2.1.98): native pixels in
+/// fragments, one frame a fragment, decode to the same values as the file they were taken from.
+#[test]
+fn encapsulated_uncompressed_pixels_decode_as_native_ones() {
+    use dicom_core::value::{PixelFragmentSequence, Value};
+    use dicom_dictionary_std::tags;
+    let d = tempdir();
+    let src = fixture("dicom/ct_explicit_le.dcm");
+    let mut obj = dicom_object::open_file(&src).unwrap();
+    let bytes = obj.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap().to_vec();
+    let fragments: Value<InMemDicomObject, Vec<u8>> =
+        Value::PixelSequence(PixelFragmentSequence::new(Vec::<u32>::new(), vec![bytes]));
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OB, fragments));
+    obj.update_meta(|m| m.transfer_syntax = "1.2.840.10008.1.2.1.98".into());
+    let path = d.path().join("encapsulated.dcm");
+    obj.write_to_file(&path).unwrap();
+    let (plain, packed) = (read(&src).unwrap(), read(&path).unwrap());
+    assert_eq!(packed.transfer_syntax.0, "1.2.840.10008.1.2.1.98");
+    assert_eq!(plain.grey, packed.grey);
 }
