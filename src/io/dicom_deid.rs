@@ -2,7 +2,8 @@
 //! attributes of Table E.1-1 emptied, given dummy values or removed, instance UIDs replaced by
 //! `2.25.` UIDs derived from a secret drawn per export (so one export's files still refer to each
 //! other, and nothing links them back), private and UN elements, overlays, curves and any other
-//! person name removed, every sequence left walked the same way, and Patient Identity Removed
+//! person name removed, every sequence left walked the same way, any text the profile kept that
+//! quotes the patient's name or identifiers removed, and Patient Identity Removed
 //! (0012,0062) = YES with De-identification Method (0012,0063) stamped. Values are never printed.
 
 use std::collections::HashMap;
@@ -155,6 +156,73 @@ fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, depth: usi
     }
 }
 
+/// The patient's identifying words, upper-cased: the parts of the names (Patient's Name, Other
+/// Patient Names, Birth Name, Mother's Birth Name) of 3 letters or more (2 for other scripts),
+/// and the identifiers (Patient ID, Other Patient IDs, Accession Number, Medical Record Locator)
+/// of 4 characters or more.
+fn identifying_words(obj: &dicom_object::InMemDicomObject) -> Vec<String> {
+    let value = |g, e| obj.element_opt(Tag(g, e)).ok().flatten().and_then(|el| el.to_str().ok().map(|s| s.to_string()));
+    let mut words: Vec<String> = Vec::new();
+    for (g, e) in [(0x0010, 0x0010), (0x0010, 0x1001), (0x0010, 0x1005), (0x0010, 0x1060)] {
+        for part in value(g, e).unwrap_or_default().split(['^', '=', '\\', ' ', ',']) {
+            let part = part.trim().to_uppercase();
+            let long = if part.is_ascii() { 3 } else { 2 };
+            if part.chars().count() >= long {
+                words.push(part);
+            }
+        }
+    }
+    for (g, e) in [(0x0010, 0x0020), (0x0010, 0x1000), (0x0008, 0x0050), (0x0010, 0x1090)] {
+        for id in value(g, e).unwrap_or_default().split('\\') {
+            let id = id.trim().trim_end_matches('\0').to_uppercase();
+            if id.chars().count() >= 4 {
+                words.push(id);
+            }
+        }
+    }
+    words.sort();
+    words.dedup();
+    words
+}
+
+/// True when `word` stands in `text` as a word of its own (not inside a longer one).
+fn holds_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+        let after = text[at + word.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+        before && after
+    })
+}
+
+/// Removes, at any depth, every text element the profile kept that quotes one of the patient's
+/// identifying words (a name typed into a protocol or a comment the table does not list).
+fn sweep(obj: &mut dicom_object::InMemDicomObject, words: &[String], depth: usize) {
+    if words.is_empty() || depth > 16 {
+        return;
+    }
+    let quoting: Vec<Tag> = obj
+        .iter()
+        // Not the image pixel module (group 28) or the character set: the copy needs them.
+        .filter(|e| e.header().tag.group() != 0x0028 && e.header().tag != Tag(0x0008, 0x0005))
+        .filter(|e| matches!(e.vr(), VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC | VR::PN | VR::CS | VR::AE))
+        .filter(|e| e.to_str().is_ok_and(|t| words.iter().any(|w| holds_word(&t.to_uppercase(), w))))
+        .map(|e| e.header().tag)
+        .collect();
+    for t in quoting {
+        obj.remove_element(t);
+    }
+    let sequences: Vec<Tag> = obj.iter().filter(|e| e.vr() == VR::SQ).map(|e| e.header().tag).collect();
+    for tag in sequences {
+        obj.update_value(tag, |v| {
+            if let Some(items) = v.items_mut() {
+                for item in items.iter_mut() {
+                    sweep(item, words, depth + 1);
+                }
+            }
+        });
+    }
+}
+
 /// Writes a de-identified copy of `src` to `out`; returns the new SOP Instance UID. `clean`:
 /// regions (`[x0, y0, x1, y1]` in pixels, x1 and y1 exclusive) blacked out in every frame of the
 /// copy ([`super::dicom_clean`]); empty leaves the pixel data as it is.
@@ -171,7 +239,9 @@ pub fn deidentify(src: &Path, out: &Path, uids: &mut UidMap, clean: &[[u32; 4]])
         // A second value (LO holds 64 characters a value; the attribute is multi-valued).
         format!("{METHOD}\\Clean Pixel Data: {cleaned} region(s) blacked out")
     };
+    let words = identifying_words(&obj);
     scrub(&mut obj, uids, 0);
+    sweep(&mut obj, &words, 0);
     obj.put_str(Tag(0x0012, 0x0062), VR::CS, "YES");
     obj.put_str(Tag(0x0012, 0x0063), VR::LO, method);
     // One well-formed UID (a malformed file may carry several): it names the copy.
@@ -199,4 +269,20 @@ pub fn deidentify(src: &Path, out: &Path, uids: &mut UidMap, clean: &[[u32; 4]])
     });
     obj.write_to_file(out).map_err(|e| err(Problem::Io(format!("cannot write the copy ({e})"))))?;
     Ok(sop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifying_words_are_whole_words() {
+        assert!(holds_word("CT CHEST FOR ROE", "ROE"));
+        assert!(holds_word("ROE-FOLLOW UP", "ROE"));
+        assert!(!holds_word("MONROE VIEW", "ROE") && !holds_word("ROENTGEN", "ROE"));
+        let mut obj = dicom_object::InMemDicomObject::new_empty();
+        obj.put_str(Tag(0x0010, 0x0010), VR::PN, "Roe^Richard^J^Mr");
+        obj.put_str(Tag(0x0010, 0x0020), VR::LO, "MRN-0042\\ab");
+        assert_eq!(identifying_words(&obj), ["MRN-0042", "RICHARD", "ROE"]);
+    }
 }

@@ -1,7 +1,7 @@
 //! The de-identified copy against PS3.15 Table E.1-1: each action (Z empty, D dummy, X remove,
 //! U map, X/Z/U* keep and map inside) on a data set written by the test, at the top level and in
-//! sequences, with the person names the table does not list removed as well, and the file meta
-//! group's AE titles.
+//! sequences, with the person names the table does not list removed as well, the file meta
+//! group's AE titles, and kept text that quotes the patient's name.
 
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
@@ -57,7 +57,12 @@ fn every_table_action_is_applied_at_every_depth() {
     observer.put(text(Tag(0x0040, 0xA075), VR::PN, "VERIFY^VICTOR"));
     observer.put(text(Tag(0x0008, 0x1070), VR::PN, "OPERATOR^OLGA"));
     obj.put(seq(Tag(0x0040, 0xA073), vec![observer.clone()])); // D on a sequence: removed
-    obj.put(seq(Tag(0x0040, 0x0260), vec![observer])); // not listed: walked
+    // A kept code meaning that quotes the patient's name is removed; one that only holds a longer
+    // word beginning the same way is not.
+    observer.put(text(Tag(0x0008, 0x0104), VR::LO, "CT chest for Roe"));
+    let mut other = InMemDicomObject::new_empty();
+    other.put(text(Tag(0x0008, 0x0104), VR::LO, "Richardson view"));
+    obj.put(seq(Tag(0x0040, 0x0260), vec![observer, other])); // not listed: walked
     let mut image = InMemDicomObject::new_empty();
     image.put(text(Tag(0x0008, 0x1150), VR::UI, "1.2.840.10008.5.1.4.1.1.2"));
     image.put(text(Tag(0x0008, 0x1155), VR::UI, "1.2.826.0.1.3680043.8.498.7002"));
@@ -104,6 +109,9 @@ fn every_table_action_is_applied_at_every_depth() {
     let walked = copy.element(Tag(0x0040, 0x0260)).unwrap().items().unwrap()[0].clone();
     assert_eq!(value(&walked, 0x0040, 0xA075).as_deref(), Some("ANONYMOUS"), "D, nested: a dummy name");
     assert_eq!(value(&walked, 0x0008, 0x1070), None, "X/Z/D, nested: removed");
+    assert_eq!(value(&walked, 0x0008, 0x0104), None, "kept text quoting the patient's name: removed");
+    let other = copy.element(Tag(0x0040, 0x0260)).unwrap().items().unwrap()[1].clone();
+    assert_eq!(value(&other, 0x0008, 0x0104).as_deref(), Some("Richardson view"), "a longer word: kept");
     let image = copy.element(Tag(0x0008, 0x1140)).unwrap().items().unwrap()[0].clone();
     assert_eq!(value(&image, 0x0008, 0x1155), Some(uids.map("1.2.826.0.1.3680043.8.498.7002")), "U*: mapped inside");
     assert_eq!(value(&image, 0x0008, 0x1150).as_deref(), Some("1.2.840.10008.5.1.4.1.1.2"), "a class UID is kept");
