@@ -399,6 +399,7 @@ pub fn tag_rows(path: &Path) -> Result<Vec<TagRow>, DicomError> {
     use dicom_core::header::HasLength as _;
     let obj = open(path).map_err(|problem| DicomError { path: path.to_path_buf(), problem })?;
     let dict = dicom_dictionary_std::StandardDataDictionary;
+    let words = super::dicom_deid::identifying_words(&obj);
     let mut out = Vec::new();
     for e in obj.iter() {
         let tag = e.header().tag;
@@ -417,7 +418,13 @@ pub fn tag_rows(path: &Path) -> Result<Vec<TagRow>, DicomError> {
             }
         } else {
             let s = e.to_str().map(|s| s.trim().to_string()).unwrap_or_default();
-            if s.chars().count() > 80 { format!("{}…", s.chars().take(80).collect::<String>()) } else { s }
+            if super::dicom_deid::quotes(&s, &words) {
+                "(hidden: quotes patient data)".to_string()
+            } else if s.chars().count() > 80 {
+                format!("{}…", s.chars().take(80).collect::<String>())
+            } else {
+                s
+            }
         };
         out.push(TagRow { tag: format!("({:04X},{:04X})", tag.group(), tag.element()), vr, keyword, value });
     }

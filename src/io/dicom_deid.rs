@@ -160,7 +160,7 @@ fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, depth: usi
 /// Patient Names, Birth Name, Mother's Birth Name) of 3 letters or more (2 for other scripts),
 /// and the identifiers (Patient ID, Other Patient IDs, Accession Number, Medical Record Locator)
 /// of 4 characters or more.
-fn identifying_words(obj: &dicom_object::InMemDicomObject) -> Vec<String> {
+pub(crate) fn identifying_words(obj: &dicom_object::InMemDicomObject) -> Vec<String> {
     let value = |g, e| obj.element_opt(Tag(g, e)).ok().flatten().and_then(|el| el.to_str().ok().map(|s| s.to_string()));
     let mut words: Vec<String> = Vec::new();
     for (g, e) in [(0x0010, 0x0010), (0x0010, 0x1001), (0x0010, 0x1005), (0x0010, 0x1060)] {
@@ -185,6 +185,12 @@ fn identifying_words(obj: &dicom_object::InMemDicomObject) -> Vec<String> {
     words
 }
 
+/// True when `text` holds one of `words` ([`identifying_words`]) as a word of its own.
+pub(crate) fn quotes(text: &str, words: &[String]) -> bool {
+    let text = text.to_uppercase();
+    words.iter().any(|w| holds_word(&text, w))
+}
+
 /// True when `word` stands in `text` as a word of its own (not inside a longer one).
 fn holds_word(text: &str, word: &str) -> bool {
     text.match_indices(word).any(|(at, _)| {
@@ -205,7 +211,7 @@ fn sweep(obj: &mut dicom_object::InMemDicomObject, words: &[String], depth: usiz
         // Not the image pixel module (group 28) or the character set: the copy needs them.
         .filter(|e| e.header().tag.group() != 0x0028 && e.header().tag != Tag(0x0008, 0x0005))
         .filter(|e| matches!(e.vr(), VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC | VR::PN | VR::CS | VR::AE))
-        .filter(|e| e.to_str().is_ok_and(|t| words.iter().any(|w| holds_word(&t.to_uppercase(), w))))
+        .filter(|e| e.to_str().is_ok_and(|t| quotes(&t, words)))
         .map(|e| e.header().tag)
         .collect();
     for t in quoting {

@@ -47,7 +47,8 @@ fn every_table_action_is_applied_at_every_depth() {
         text(Tag(0x0008, 0x0018), VR::UI, "1.2.826.0.1.3680043.8.498.7000"),
         text(Tag(0x0008, 0x0060), VR::CS, "OT"),
         text(Tag(0x0008, 0x0070), VR::LO, "KeptVendor"),
-        text(Tag(0x0040, 0xA030), VR::DT, "20240317101500"), // D, a date-time
+        text(Tag(0x0008, 0x1090), VR::LO, "Model of Richard Roe"), // kept, but quotes the name
+        text(Tag(0x0040, 0xA030), VR::DT, "20240317101500"),       // D, a date-time
     ] {
         obj.put(e);
     }
@@ -84,6 +85,13 @@ fn every_table_action_is_applied_at_every_depth() {
         assert!(before.contains(&name), "{name} detected: {before:?}");
     }
 
+    // The attribute browser hides listed values, person names, and kept text that quotes the name.
+    let rows = medvlm::io::dicom::tag_rows(&src).unwrap();
+    let shown = |t: &str| rows.iter().find(|r| r.tag == t).map(|r| r.value.clone()).unwrap();
+    assert_eq!(shown("(0008,1090)"), "(hidden: quotes patient data)");
+    assert_eq!(shown("(0008,0070)"), "KeptVendor");
+    assert!(shown("(0010,0010)").starts_with("(hidden") && shown("(0014,2006)").starts_with("(hidden"));
+
     let mut uids = UidMap::with_secret([3; 32]);
     deidentify(&src, &d.path().join("copy.dcm"), &mut uids, &[]).unwrap();
     let bytes = std::fs::read(d.path().join("copy.dcm")).unwrap();
@@ -105,6 +113,7 @@ fn every_table_action_is_applied_at_every_depth() {
     assert_eq!(value(top, 0x0040, 0xA030).as_deref(), Some("19000101000000"), "D: a dummy date-time");
     assert_eq!(value(top, 0x0008, 0x0017), Some(uids.map("1.2.826.0.1.3680043.8.498.7001")), "U: mapped");
     assert_eq!(value(top, 0x0008, 0x0070).as_deref(), Some("KeptVendor"), "not listed: kept");
+    assert_eq!(value(top, 0x0008, 0x1090), None, "kept text quoting the name: removed");
     assert!(copy.element_opt(Tag(0x0040, 0xA073)).unwrap().is_none(), "D on a sequence: removed");
     let walked = copy.element(Tag(0x0040, 0x0260)).unwrap().items().unwrap()[0].clone();
     assert_eq!(value(&walked, 0x0040, 0xA075).as_deref(), Some("ANONYMOUS"), "D, nested: a dummy name");
