@@ -10,6 +10,8 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,medvlm=info,wgpu_hal=off")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: a log file or a pipe gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .finish();
     let _ = tracing::subscriber::set_global_default(subscriber);
     // `log` records (wgpu, cubecl) reach tracing through the GPU telemetry bridge, which counts
