@@ -150,9 +150,11 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
             volumes: 1,
         });
     }
-    // A single-frame file: its folder's files of the same size and modality form the series.
+    // A single-frame file: its folder's files of its series (Series Instance UID; without one,
+    // of the same size and modality) form the series.
     let mut series = Vec::new();
     let mut skipped = Vec::new();
+    let own = dicom::header(source).ok().map(|h| h.series).filter(|s| !s.is_empty());
     let dir = source.parent().unwrap_or(Path::new("."));
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect())
@@ -164,6 +166,16 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
         }
         if !matches!(crate::io::images::sniff(&f), Ok(crate::io::images::FileKind::Dicom)) {
             continue;
+        }
+        if let Some(own) = &own {
+            match dicom::header(&f) {
+                Ok(h) if &h.series != own => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    skipped.push(e.to_string());
+                    continue;
+                }
+            }
         }
         match dicom::read(&f) {
             Ok(o) if o.rows == img.rows && o.cols == img.cols && o.modality == img.modality && o.frames() == 1 => {

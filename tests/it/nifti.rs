@@ -102,7 +102,12 @@ fn a_dicom_file_opens_as_its_series_in_position_order() {
         std::fs::copy(fixture(&format!("dicom/series/{f}")), d.path().join(f)).unwrap();
     }
     std::fs::write(d.path().join("notes.txt"), "not dicom").unwrap();
+    // Another series of the same size and modality in the folder is not scrolled into.
+    let mut other = dicom_object::open_file(fixture("dicom/series/series_b.dcm")).unwrap();
+    other.put_str(dicom_dictionary_std::tags::SERIES_INSTANCE_UID, dicom_core::VR::UI, "1.2.826.0.1.3680043.8.498.2");
+    other.write_to_file(d.path().join("other_series.dcm")).unwrap();
     let scan = medvlm::imaging::scan::load(&d.path().join("series_a.dcm")).unwrap();
+    assert!(scan.skipped.is_empty(), "{:?}", scan.skipped);
     let s = &scan.stacks[0];
     assert_eq!((s.name.as_str(), s.slices.len()), ("series", 3));
     assert!(s.labels[0].contains("z = 0.0") && s.labels[2].contains("z = 20.0"), "{:?}", s.labels);
