@@ -74,6 +74,18 @@ impl Default for UidMap {
     }
 }
 
+/// Calls `f` on every item of every sequence of `obj` (one level down).
+fn for_each_item(obj: &mut dicom_object::InMemDicomObject, mut f: impl FnMut(&mut dicom_object::InMemDicomObject)) {
+    let sequences: Vec<Tag> = obj.iter().filter(|e| e.vr() == VR::SQ).map(|e| e.header().tag).collect();
+    for tag in sequences {
+        obj.update_value(tag, |v| {
+            if let Some(items) = v.items_mut() {
+                items.iter_mut().for_each(&mut f);
+            }
+        });
+    }
+}
+
 /// The dummy value (action D) for a VR, or `None` where the element is removed instead (binary
 /// values, sequences, URIs).
 fn dummy(vr: VR) -> Option<&'static str> {
@@ -144,16 +156,7 @@ fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, depth: usi
     if depth >= 16 {
         return;
     }
-    let sequences: Vec<Tag> = obj.iter().filter(|e| e.vr() == VR::SQ).map(|e| e.header().tag).collect();
-    for tag in sequences {
-        obj.update_value(tag, |v| {
-            if let Some(items) = v.items_mut() {
-                for item in items.iter_mut() {
-                    scrub(item, uids, depth + 1);
-                }
-            }
-        });
-    }
+    for_each_item(obj, |item| scrub(item, uids, depth + 1));
 }
 
 /// The patient's identifying words, upper-cased: the parts of the names (Patient's Name, Other
@@ -217,16 +220,7 @@ fn sweep(obj: &mut dicom_object::InMemDicomObject, words: &[String], depth: usiz
     for t in quoting {
         obj.remove_element(t);
     }
-    let sequences: Vec<Tag> = obj.iter().filter(|e| e.vr() == VR::SQ).map(|e| e.header().tag).collect();
-    for tag in sequences {
-        obj.update_value(tag, |v| {
-            if let Some(items) = v.items_mut() {
-                for item in items.iter_mut() {
-                    sweep(item, words, depth + 1);
-                }
-            }
-        });
-    }
+    for_each_item(obj, |item| sweep(item, words, depth + 1));
 }
 
 /// Writes a de-identified copy of `src` to `out`; returns the new SOP Instance UID. `clean`:
