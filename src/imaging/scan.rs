@@ -154,12 +154,18 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
     // of the same size and modality) form the series.
     let mut series = Vec::new();
     let mut skipped = Vec::new();
-    let own = dicom::header(source).ok().map(|h| h.series).filter(|s| !s.is_empty());
     let dir = source.parent().unwrap_or(Path::new("."));
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect())
         .unwrap_or_default();
     files.sort();
+    let same_series = |o: &dicom::DicomImage| {
+        (img.series.is_empty() || o.series == img.series)
+            && o.rows == img.rows
+            && o.cols == img.cols
+            && o.modality == img.modality
+            && o.frames() == 1
+    };
     for f in files.into_iter().take(MAX_SERIES) {
         if f == source {
             continue;
@@ -167,22 +173,16 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
         if !matches!(crate::io::images::sniff(&f), Ok(crate::io::images::FileKind::Dicom)) {
             continue;
         }
-        if let Some(own) = &own {
-            match dicom::header(&f) {
-                Ok(h) if &h.series != own => continue,
-                Ok(_) => {}
-                Err(e) => {
+        match dicom::read(&f) {
+            Ok(o) if same_series(&o) => series.push((f, o)),
+            Ok(_) => {}
+            // A file that does not decode is named when it is of this series (or has no UID to tell).
+            Err(e) => {
+                let other = !img.series.is_empty() && dicom::header(&f).is_ok_and(|h| h.series != img.series);
+                if !other {
                     skipped.push(e.to_string());
-                    continue;
                 }
             }
-        }
-        match dicom::read(&f) {
-            Ok(o) if o.rows == img.rows && o.cols == img.cols && o.modality == img.modality && o.frames() == 1 => {
-                series.push((f, o));
-            }
-            Ok(_) => {}
-            Err(e) => skipped.push(e.to_string()),
         }
     }
     series.push((source.to_path_buf(), img.clone()));

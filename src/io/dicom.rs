@@ -99,6 +99,8 @@ pub struct DicomImage {
     pub instance: Option<i64>,
     /// Modality (`CT`, `MR`, `CR`, `US`, ...).
     pub modality: String,
+    /// Series Instance UID (empty when absent): groups files in memory, never stored.
+    pub series: String,
     /// Transfer syntax UID and name.
     pub transfer_syntax: (String, String),
     /// Patient attributes the header carries, by keyword ([`super::phi`]).
@@ -191,6 +193,7 @@ fn read_inner(path: &Path) -> Result<DicomImage, Problem> {
             .map(|v| [v[0], v[1], v[2]]),
         instance: text(&obj, tags::INSTANCE_NUMBER).and_then(|s| s.parse().ok()),
         modality,
+        series: text(&obj, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
         transfer_syntax: (uid, name),
         phi: super::phi::detect(|t| has_value(&obj, t), has_private),
         burned_in,
