@@ -151,16 +151,30 @@ pub fn details(ui: &mut egui::Ui, s: &ScanStack, view: &mut ViewState) {
                     || r.value.to_lowercase().contains(&q)
             })
             .collect();
-        egui::ScrollArea::vertical().max_height(220.0).id_salt("dicom-tags-scroll").show(ui, |ui| {
-            egui::Grid::new("dicom-tags-grid").striped(true).num_columns(4).show(ui, |ui| {
-                for r in rows {
-                    ui.monospace(&r.tag);
-                    ui.weak(&r.vr);
-                    ui.label(&r.keyword);
-                    ui.label(&r.value);
-                    ui.end_row();
-                }
+        // A table of clipped columns: a long keyword or value is cut at the panel's edge (hover shows
+        // it whole) rather than pushing the values out of sight.
+        let row_h = ui.text_style_height(&egui::TextStyle::Body) + 4.0;
+        let cell = |ui: &mut egui::Ui, text: egui::RichText| {
+            ui.add(egui::Label::new(text).truncate());
+        };
+        egui_extras::TableBuilder::new(ui)
+            .id_salt("dicom-tags-table")
+            .striped(true)
+            .resizable(true)
+            .max_scroll_height(220.0)
+            .cell_layout(egui::Layout::left_to_right(egui::Align::Center))
+            .column(egui_extras::Column::auto().at_least(90.0))
+            .column(egui_extras::Column::exact(26.0))
+            .column(egui_extras::Column::initial(170.0).at_least(60.0).clip(true))
+            .column(egui_extras::Column::remainder().at_least(80.0).clip(true))
+            .body(|body| {
+                body.rows(row_h, rows.len(), |mut row| {
+                    let r = rows[row.index()];
+                    row.col(|ui| cell(ui, egui::RichText::new(&r.tag).monospace()));
+                    row.col(|ui| cell(ui, egui::RichText::new(&r.vr).weak()));
+                    row.col(|ui| cell(ui, egui::RichText::new(&r.keyword)));
+                    row.col(|ui| cell(ui, egui::RichText::new(&r.value)));
+                });
             });
-        });
     });
 }

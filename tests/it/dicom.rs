@@ -122,6 +122,8 @@ fn odd_sample_layouts_decode() {
     assert_eq!(greys, [100, 110, 120, 130], "YBR_FULL_422: two lumas share a chroma pair");
     let pal = read(&dcm("us_palette.dcm")).unwrap().render(0, None).unwrap();
     assert_eq!(&pal[3 * 3..3 * 3 + 3], &[30, 225, 7], "palette colour: index 30 through the three tables");
+    let segmented = read(&dcm("us_palette_segmented.dcm")).unwrap().render(0, None).unwrap();
+    assert_eq!(segmented, pal, "segmented tables (discrete, linear, indirect) expand to the same colours");
     let un = read(&dcm("ot_private_un_sequence.dcm")).unwrap();
     assert_eq!(un.grey[0][5], 5.0, "a private UN sequence of undefined length is skipped, not misread");
     assert!(un.phi.contains(&"PatientName") && un.phi.contains(&"PrivateTags"), "{:?}", un.phi);
