@@ -42,6 +42,9 @@ pub enum Problem {
         /// Its name.
         name: String,
     },
+    /// A data set with no public attribute: a meta header alone, or private elements only.
+    #[error("the data set holds no public attribute (only its meta header or private elements): not an image")]
+    NoAttributes,
     /// No pixel data: a structured report, a waveform, a presentation state.
     #[error("no pixel data (SOP class {0}): not an image")]
     NoPixelData(String),
@@ -159,6 +162,9 @@ fn read_inner(path: &Path) -> Result<DicomImage, Problem> {
     let uid = obj.meta().transfer_syntax().trim_end_matches('\0').to_string();
     let syntax = TransferSyntaxRegistry.get(&uid);
     let name = syntax.map_or("unknown", |s| s.name()).to_string();
+    if obj.iter().all(|e| e.header().tag.group() % 2 == 1) {
+        return Err(Problem::NoAttributes);
+    }
     if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
         let sop = text(&obj, tags::SOP_CLASS_UID).unwrap_or_else(|| "unknown".into());
         return Err(Problem::NoPixelData(sop));

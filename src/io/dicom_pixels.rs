@@ -140,7 +140,10 @@ pub(super) fn decode_raw(
             let big_words = syntax == "1.2.840.10008.1.2.2" && layout.bits_allocated == 32;
             native_frames(&bytes, &layout, big_words)?
         }
-        (_, DicomValue::PixelSequence(_)) => {
+        (_, DicomValue::PixelSequence(seq)) => {
+            if let Some(first) = seq.fragments().iter().find(|f| !f.is_empty()) {
+                check_codestream(syntax, first, &layout)?;
+            }
             let decoded = obj.decode_pixel_data().map_err(|e| bad(super::dicom_open::reason(&e)))?;
             layout.bits_allocated = usize::from(decoded.bits_allocated());
             layout.bits_stored = usize::from(decoded.bits_stored()).min(layout.bits_allocated);
@@ -156,6 +159,41 @@ pub(super) fn decode_raw(
         (_, DicomValue::Sequence(_)) => return Err(bad("the pixel data element is a sequence")),
     };
     Ok((layout, raw))
+}
+
+/// A JPEG or JPEG 2000 frame that does not begin as one, or a JPEG 2000 frame of another size
+/// than the header's, is named here rather than by the codec (openjpeg's message is "Null pointer").
+fn check_codestream(syntax: &str, first: &[u8], l: &Layout) -> Result<(), Problem> {
+    let j2k = syntax.starts_with("1.2.840.10008.1.2.4.9");
+    let jpeg = ["50", "51", "57", "70"].iter().any(|s| syntax == format!("1.2.840.10008.1.2.4.{s}"));
+    let starts = |m: &[u8]| first.starts_with(m);
+    let ok = if j2k {
+        starts(&[0xFF, 0x4F, 0xFF, 0x51]) || starts(&[0, 0, 0, 0x0C, b'j', b'P', b' ', b' '])
+    } else if jpeg {
+        starts(&[0xFF, 0xD8])
+    } else {
+        true
+    };
+    if ok && j2k && starts(&[0xFF, 0x4F, 0xFF, 0x51]) {
+        // The SIZ segment follows SOC: the image's extent is Xsiz − XOsiz by Ysiz − YOsiz.
+        let word = |at: usize| first.get(at..at + 4).map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])));
+        let (Some(x), Some(y), Some(x0), Some(y0)) = (word(8), word(12), word(16), word(20)) else {
+            return Err(bad(String::from("the first frame ends inside its JPEG 2000 header")));
+        };
+        let (w, h) = (x.saturating_sub(x0), y.saturating_sub(y0));
+        if (w, h) != (l.cols as u64, l.rows as u64) {
+            return Err(bad(format!(
+                "the first frame's JPEG 2000 header says {w}×{h} pixels, the DICOM header {}×{}",
+                l.cols, l.rows
+            )));
+        }
+    }
+    if ok {
+        return Ok(());
+    }
+    let head: Vec<String> = first.iter().take(4).map(|b| format!("{b:02X}")).collect();
+    let kind = if j2k { "JPEG 2000 codestream" } else { "JPEG stream" };
+    Err(bad(format!("the first frame is not a {kind} (it begins {})", head.join(" "))))
 }
 
 /// The fragments of each frame: one each, or all of them for a single frame.

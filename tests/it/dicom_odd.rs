@@ -1,7 +1,7 @@
 //! Odd DICOM seen in public test suites (nibabel's, pynetdicom's): a gzip-compressed `.dcm.gz`,
 //! an enhanced multi-frame file whose window, spacing and position live only in the per-frame
 //! functional groups, a flat frame, which renders black, a Modality LUT Sequence, and
-//! encapsulated uncompressed pixels.
+//! encapsulated uncompressed pixels; a codestream that disagrees with its header, a meta header alone.
 
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
@@ -170,4 +170,29 @@ fn encapsulated_uncompressed_pixels_decode_as_native_ones() {
     let (plain, packed) = (read(&src).unwrap(), read(&path).unwrap());
     assert_eq!(packed.transfer_syntax.0, "1.2.840.10008.1.2.1.98");
     assert_eq!(plain.grey, packed.grey);
+}
+
+/// Files that are not images in ways the suites like: a JPEG 2000 frame of another size than the
+/// header says (dicognito's embedded-delimiter file), a frame that is not JPEG 2000 at all, and a
+/// file of a meta header alone, each named rather than passed to the codec.
+#[test]
+fn a_codestream_that_disagrees_with_its_header_and_an_empty_data_set_are_named() {
+    use dicom_core::value::{PixelFragmentSequence, Value};
+    use dicom_dictionary_std::tags;
+    let d = tempdir();
+    let mut obj = dicom_object::open_file(fixture("dicom/ct_j2k.dcm")).unwrap();
+    obj.put(DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(16_u16)));
+    obj.write_to_file(d.path().join("rows.dcm")).unwrap();
+    let e = read(&d.path().join("rows.dcm")).unwrap_err().to_string();
+    assert!(e.contains("rows.dcm") && e.contains("JPEG 2000 header says 32×32 pixels, the DICOM header 32×16"), "{e}");
+    let junk: Value<InMemDicomObject, Vec<u8>> =
+        Value::PixelSequence(PixelFragmentSequence::new(Vec::<u32>::new(), vec![vec![0xFE, 0xFF, 0xDD, 0xE0]]));
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OB, junk));
+    obj.write_to_file(d.path().join("junk.dcm")).unwrap();
+    let e = read(&d.path().join("junk.dcm")).unwrap_err().to_string();
+    assert!(e.contains("not a JPEG 2000 codestream (it begins FE FF DD E0)"), "{e}");
+    let meta_only = InMemDicomObject::new_empty().with_exact_meta(obj.meta().clone());
+    meta_only.write_to_file(d.path().join("meta.dcm")).unwrap();
+    let e = read(&d.path().join("meta.dcm")).unwrap_err().to_string();
+    assert!(e.contains("meta.dcm") && e.contains("no public attribute"), "{e}");
 }
