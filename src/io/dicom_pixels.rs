@@ -107,10 +107,14 @@ pub(super) fn decode_raw(
 ) -> Result<(Layout, Vec<Vec<u8>>), Problem> {
     let pixel = obj.element_opt(tags::PIXEL_DATA).ok().flatten().ok_or(Problem::MissingAttribute("PixelData"))?;
     let raw: Vec<Vec<u8>> = match (syntax, pixel.value()) {
-        ("1.2.840.10008.1.2.5", DicomValue::PixelSequence(seq)) => frame_fragments(seq.fragments(), layout.frames)?
-            .iter()
-            .map(|f| rle(f, &layout))
-            .collect::<Result<_, _>>()?,
+        ("1.2.840.10008.1.2.5", DicomValue::PixelSequence(seq)) => {
+            let frames = frame_fragments(seq.fragments(), layout.frames)?;
+            let out = frames.iter().map(|f| rle(f, &layout)).collect::<Result<Vec<_>, _>>()?;
+            // RLE keeps one segment a sample whatever Planar Configuration says (GDCM writes 1);
+            // the decoder interleaves them by pixel.
+            layout.planar = false;
+            out
+        }
         ("1.2.840.10008.1.2.4.80" | "1.2.840.10008.1.2.4.81", DicomValue::PixelSequence(seq)) => {
             let frames = frame_fragments(seq.fragments(), layout.frames)?;
             let out = frames.iter().map(|f| super::jpegls::decode(f, &layout)).collect::<Result<Vec<_>, _>>()?;

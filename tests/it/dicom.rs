@@ -117,6 +117,8 @@ fn odd_sample_layouts_decode() {
     assert_eq!((dose.frames(), dose.grey[1][15]), (2, 100_015.0), "32-bit samples, frame 2");
     let planar = read(&dcm("ot_rgb_planar.dcm")).unwrap().render(0, None).unwrap();
     assert_eq!(&planar[(8 + 2) * 3..(8 + 2) * 3 + 3], &[200, 20, 60], "planar configuration 1");
+    let rle = read(&dcm("ot_rgb_rle_planar1.dcm")).unwrap().render(0, None).unwrap();
+    assert_eq!(rle, planar, "RLE ignores planar configuration");
     let ybr = read(&dcm("us_ybr_full_422.dcm")).unwrap().render(0, None).unwrap();
     let greys: Vec<u8> = ybr.chunks(3).take(4).map(|p| p[0]).collect();
     assert_eq!(greys, [100, 110, 120, 130], "YBR_FULL_422: two lumas share a chroma pair");
