@@ -1,8 +1,8 @@
 //! Opening DICOM files that are not quite Part 10, as pydicom and dcmtk do: no preamble, no file
 //! meta group at all, a meta group without a transfer syntax, or a data set whose encoding
 //! disagrees with the syntax the meta group names (implicit VR data under an explicit syntax).
-//! The first element of the data set tells its encoding. Errors give the parser's reason (a
-//! position and a tag, never a value).
+//! The first element of the data set tells its encoding. A sequence item whose length runs past
+//! its sequence is clipped. Errors give the parser's reason (a position and a tag, never a value).
 
 use std::path::Path;
 
@@ -19,11 +19,28 @@ const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
 const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
 
-/// `body` without the byte ranges `drop`.
-fn strip(body: &[u8], drop: &[std::ops::Range<usize>]) -> Vec<u8> {
+/// What [`walk`] found to mend before dicom-rs reads a data set: the outermost UN elements of
+/// undefined length (they hold implicit VR data, which dicom-rs 0.10 misreads; left out), and
+/// sequence items whose length runs past the end of their sequence (a record edited without its
+/// item's length: clipped to the sequence's end, as pydicom reads it).
+#[derive(Debug, Default, PartialEq)]
+struct Walk {
+    unknown: Vec<std::ops::Range<usize>>,
+    /// The byte offset of an item's length and the length it is given.
+    clips: Vec<(usize, u32)>,
+    little: bool,
+}
+
+/// `body` mended as `walk` says: items clipped, UN ranges left out.
+fn mend(body: &[u8], walk: &Walk) -> Vec<u8> {
+    let mut body = body.to_vec();
+    for &(at, len) in &walk.clips {
+        let bytes = if walk.little { len.to_le_bytes() } else { len.to_be_bytes() };
+        body[at..at + 4].copy_from_slice(&bytes);
+    }
     let mut out = Vec::with_capacity(body.len());
     let mut at = 0;
-    for r in drop {
+    for r in &walk.unknown {
         out.extend_from_slice(&body[at..r.start]);
         at = r.end;
     }
@@ -61,17 +78,18 @@ pub(super) fn open(path: &Path) -> Result<DefaultDicomObject, Problem> {
     let (declared, body_at) = meta_group(&bytes, start);
     let body = bytes.get(body_at..).unwrap_or_default();
     // The data set is walked in the declared syntax's VR encoding before dicom-rs reads it: one
-    // that does not fit would make dicom-rs allocate whatever length a misread header claims, and
-    // UN elements of undefined length (which dicom-rs 0.10 misreads) are left out.
+    // that does not fit would make dicom-rs allocate whatever length a misread header claims; UN
+    // elements of undefined length (which dicom-rs 0.10 misreads) are left out, and an item longer
+    // than its sequence is clipped.
     let deflated = declared.as_deref() == Some(DEFLATED);
     let declared_walk = match declared.as_deref() {
-        Some(DEFLATED) => Some(Vec::new()),
+        Some(DEFLATED) => Some(Walk::default()),
         Some(uid) => walk(body, uid != IMPLICIT_LE, uid != EXPLICIT_BE),
         None => walk(body, true, true),
     };
-    if let (true, Some(unknown)) = (part10, &declared_walk) {
+    if let (true, Some(found)) = (part10, &declared_walk) {
         let head = &bytes[start - 4..body_at];
-        let data = [head, &strip(body, unknown)].concat();
+        let data = [head, &mend(body, found)].concat();
         match OpenFileOptions::new().read_preamble(ReadPreamble::Never).from_reader(&data[..]) {
             Ok(obj) => return Ok(obj),
             Err(e) => first_error = Some(reason(&e)),
@@ -88,10 +106,10 @@ pub(super) fn open(path: &Path) -> Result<DefaultDicomObject, Problem> {
     let Some(read_uid) = guess_encoding(body) else {
         return Err(fail("the data set's first element is not readable".into()));
     };
-    let Some(unknown) = walk(body, read_uid != IMPLICIT_LE, read_uid != EXPLICIT_BE) else {
+    let Some(found) = walk(body, read_uid != IMPLICIT_LE, read_uid != EXPLICIT_BE) else {
         return Err(fail("an element's length runs past the end of the file".into()));
     };
-    let body = strip(body, &unknown);
+    let body = mend(body, &found);
     let body = &body[..];
     let ts = TransferSyntaxRegistry.get(read_uid).ok_or_else(|| fail(format!("no syntax {read_uid}")))?;
     let obj = InMemDicomObject::read_dataset_with_ts(body, ts).map_err(|e| fail(reason(&e)))?;
@@ -155,16 +173,17 @@ fn meta_group(bytes: &[u8], mut at: usize) -> (Option<String>, usize) {
 }
 
 /// Walks the elements of `body` in the given encoding. `None` when one lacks a value
-/// representation (explicit VR) or has a value that runs past the end of the file; otherwise the
-/// byte ranges of the outermost UN elements of undefined length (which hold implicit VR data).
-/// Sequences and encapsulated pixels of undefined length are walked into.
-fn walk(body: &[u8], explicit: bool, little: bool) -> Option<Vec<std::ops::Range<usize>>> {
+/// representation (explicit VR) or has a value that runs past the end of the file; otherwise what
+/// to mend ([`Walk`]). Sequences and encapsulated pixels of undefined length are walked into; the
+/// items of a sequence of defined length (explicit VR) are checked against its end.
+fn walk(body: &[u8], explicit: bool, little: bool) -> Option<Walk> {
     let u16_at = |i: usize| read_u16(body, i, little);
     let u32_at = |i: usize| read_u32(body, i, little);
     // Open containers of undefined length: their VR encoding (true: explicit), and where an
     // outermost UN one began.
     let mut open: Vec<(bool, Option<usize>)> = Vec::new();
     let mut unknown = Vec::new();
+    let mut clips = Vec::new();
     let mut at = 0;
     while at + 8 <= body.len() {
         let now_explicit = open.last().map_or(explicit, |o| o.0);
@@ -188,8 +207,10 @@ fn walk(body: &[u8], explicit: bool, little: bool) -> Option<Vec<std::ops::Range
             }
             continue;
         }
+        let mut sq = false;
         let (header, len, vr_un) = if now_explicit {
             let vr = &body[at + 4..at + 6];
+            sq = vr == b"SQ";
             if !vr.iter().all(u8::is_ascii_uppercase) {
                 return None;
             }
@@ -212,10 +233,34 @@ fn walk(body: &[u8], explicit: bool, little: bool) -> Option<Vec<std::ops::Range
                 at += header;
             }
             Some(len) if at + header + len as usize > body.len() => return None,
-            Some(len) => at += header + len as usize,
+            Some(len) => {
+                let (start, end) = (at + header, at + header + len as usize);
+                if sq {
+                    clips.extend(overrunning_item(body, start, end, little));
+                }
+                at = end;
+            }
         }
     }
-    Some(unknown)
+    Some(Walk { unknown, clips, little })
+}
+
+/// The first item of the sequence value `start..end` whose defined length runs past `end`: the
+/// offset of its length and the length that ends it there.
+fn overrunning_item(body: &[u8], start: usize, end: usize, little: bool) -> Option<(usize, u32)> {
+    let mut at = start;
+    while at + 8 <= end {
+        let (group, element) = (read_u16(body, at, little)?, read_u16(body, at + 2, little)?);
+        let len = read_u32(body, at + 4, little)?;
+        if (group, element) != (0xFFFE, 0xE000) || len == u32::MAX {
+            return None;
+        }
+        if at + 8 + len as usize > end {
+            return Some((at + 4, (end - at - 8) as u32));
+        }
+        at += 8 + len as usize;
+    }
+    None
 }
 
 /// The uncompressed encoding of a data set, from its first element: explicit VR when bytes 4–5
@@ -250,7 +295,7 @@ mod tests {
     fn implicit_data_read_as_explicit_does_not_fit() {
         // (0008,0005) implicit, length 10: as explicit VR its "VR" is the length's bytes.
         let implicit = [&[8u8, 0, 5, 0, 10, 0, 0, 0][..], b"ISO_IR 100"].concat();
-        assert_eq!(walk(&implicit, false, true), Some(vec![]));
+        assert_eq!(walk(&implicit, false, true).map(|w| w.unknown), Some(vec![]));
         assert_eq!(walk(&implicit, true, true), None);
         // A length past the end of the file.
         assert_eq!(walk(&[8, 0, 5, 0, 0xFF, 0xFF, 0xFF, 0x7F, 0], false, true), None);
@@ -264,9 +309,31 @@ mod tests {
         body.extend([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
         let end = body.len();
         body.extend([8, 0, 0x60, 0, b'C', b'S', 2, 0, b'O', b'T']);
-        let un = std::iter::once(0..end).collect::<Vec<_>>();
-        assert_eq!(walk(&body, true, true).as_ref(), Some(&un));
-        assert_eq!(strip(&body, &un), body[end..].to_vec());
+        let w = walk(&body, true, true).unwrap();
+        assert_eq!(w.unknown, vec![0..end]);
+        assert_eq!(mend(&body, &w), body[end..].to_vec());
+    }
+
+    #[test]
+    fn an_item_longer_than_its_sequence_is_clipped_to_its_end() {
+        // (0004,1220) SQ of 20 bytes: one item claiming 24 bytes holding 12 (a record edited
+        // without its item's length), then (0008,0060).
+        let mut body = vec![4, 0, 0x20, 0x12, b'S', b'Q', 0, 0, 20, 0, 0, 0];
+        body.extend([0xFE, 0xFF, 0x00, 0xE0, 24, 0, 0, 0]);
+        body.extend([4, 0, 0x30, 0x14, b'C', b'S', 4, 0, b'I', b'M', b'A', b'G']);
+        body.extend([8, 0, 0x60, 0, b'C', b'S', 2, 0, b'O', b'T']);
+        let w = walk(&body, true, true).unwrap();
+        assert_eq!(w.clips, vec![(16, 12)]);
+        let mended = mend(&body, &w);
+        assert_eq!(&mended[16..20], &[12, 0, 0, 0]);
+        let obj = InMemDicomObject::read_dataset_with_ts(&mended[..], TransferSyntaxRegistry.get(EXPLICIT_LE).unwrap())
+            .unwrap();
+        assert_eq!(obj.element(dicom_dictionary_std::tags::MODALITY).unwrap().to_str().unwrap(), "OT");
+        // Big endian: the same length written the other way round.
+        let be = [0u8, 4, 0x12, 0x20, b'S', b'Q', 0, 0, 0, 0, 0, 8, 0xFF, 0xFE, 0xE0, 0x00, 0, 0, 0, 9];
+        let w = walk(&be, true, false).unwrap();
+        assert_eq!(w.clips, vec![(16, 0)]);
+        assert_eq!(&mend(&be, &w)[16..20], &[0, 0, 0, 0]);
     }
 
     #[test]
