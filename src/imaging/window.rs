@@ -48,25 +48,33 @@ impl WindowLevel {
         }
     }
 
-    /// A window spanning the `lo`..`hi` percentiles (e.g. 0.5 and 99.5) of `values`.
+    /// The window spanning the `lo`..`hi` percentiles (e.g. 0.5 and 99.5) of `values`: the first
+    /// maps to black, the second to white (the linear function's `c − 0.5`, `w − 1` convention).
     pub fn auto(values: &[f32], lo: f32, hi: f32) -> Self {
-        if values.is_empty() {
-            return Self::default();
+        match percentiles(values, lo, hi) {
+            Some((a, b)) if b > a => Self { center: (a + b + 1.0) / 2.0, width: b - a + 1.0 },
+            Some((a, _)) => Self { center: a + 1.0, width: 2.0 },
+            None => Self::default(),
         }
-        let mut v: Vec<f32> = values.iter().copied().filter(|x| x.is_finite()).collect();
-        if v.is_empty() {
-            return Self::default();
-        }
-        v.sort_by(f32::total_cmp);
-        let at = |p: f32| v[((p / 100.0) * (v.len() - 1) as f32).round() as usize];
-        let (a, b) = (at(lo.clamp(0.0, 100.0)), at(hi.clamp(0.0, 100.0)));
-        Self { center: (a + b) / 2.0, width: (b - a).max(1.0) }
     }
 
     /// The preset with this name.
     pub fn preset(name: &str) -> Option<Self> {
         PRESETS.iter().find(|p| p.0 == name).map(|p| Self { center: p.1, width: p.2 })
     }
+}
+
+/// The `lo` and `hi` percentiles of the finite `values`; `None` when there is none.
+pub fn percentiles(values: &[f32], lo: f32, hi: f32) -> Option<(f32, f32)> {
+    let mut v: Vec<f32> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    let mut at = |p: f32| {
+        let i = ((p.clamp(0.0, 100.0) / 100.0) * (v.len() - 1) as f32).round() as usize;
+        *v.select_nth_unstable_by(i, f32::total_cmp).1
+    };
+    Some((at(lo), at(hi)))
 }
 
 #[cfg(test)]
@@ -107,6 +115,12 @@ mod tests {
     fn auto_window_spans_percentiles() {
         let v: Vec<f32> = (0..=100).map(|x| x as f32).collect();
         let wl = WindowLevel::auto(&v, 10.0, 90.0);
-        assert_eq!(wl, WindowLevel { center: 50.0, width: 80.0 });
+        assert_eq!(wl, WindowLevel { center: 50.5, width: 81.0 });
+        assert_eq!((wl.apply(10.0), wl.apply(90.0)), (0.0, 1.0));
+        // A probability map's 0..1 spans grey levels rather than a step at one value.
+        let p: Vec<f32> = (0..=100).map(|x| x as f32 / 100.0).collect();
+        let wl = WindowLevel::auto(&p, 0.0, 100.0);
+        assert_eq!((wl.apply(0.0), wl.apply(1.0)), (0.0, 1.0));
+        assert!((wl.apply(0.5) - 0.5).abs() < 1e-6);
     }
 }

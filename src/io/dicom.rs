@@ -79,6 +79,18 @@ pub struct Window {
     pub width: f64,
 }
 
+impl Window {
+    /// The window whose linear VOI function maps `lo` to black and `hi` to white, whatever the
+    /// range (a probability map's 0..1 as well as CT's thousands); a flat range's one value is black.
+    pub fn spanning(lo: f64, hi: f64) -> Self {
+        if hi > lo {
+            Window { center: (lo + hi + 1.0) / 2.0, width: hi - lo + 1.0 }
+        } else {
+            Window { center: lo + 1.0, width: 2.0 }
+        }
+    }
+}
+
 /// A decoded DICOM image.
 #[derive(Debug, Clone)]
 pub struct DicomImage {
@@ -274,12 +286,8 @@ impl DicomImage {
         self.window.unwrap_or_else(|| {
             let v = self.grey.get(frame).map_or(&[][..], Vec::as_slice);
             let (lo, hi) = v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
-            if lo.is_finite() && hi > lo {
-                // The linear VOI function maps `lo` to 0 and `hi` to 255 with this centre and width.
-                Window { center: (f64::from(lo) + f64::from(hi) + 1.0) / 2.0, width: f64::from(hi - lo) + 1.0 }
-            } else if lo.is_finite() {
-                // A flat frame: its one value maps to black.
-                Window { center: f64::from(lo) + 1.0, width: 2.0 }
+            if lo.is_finite() {
+                Window::spanning(f64::from(lo), f64::from(hi))
             } else {
                 Window { center: 0.0, width: 2.0 }
             }

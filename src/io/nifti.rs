@@ -416,13 +416,14 @@ impl Volume {
         Slice { width, height, values, spacing: (self.spacing[vv], self.spacing[hv]) }
     }
 
-    /// The file's `cal_min`..`cal_max`, else the 1st to 99th percentile of the volume.
+    /// The window spanning the file's `cal_min`..`cal_max`, else the 1st to 99th percentile of the
+    /// volume (a float map of 0..1 spans its range, not a step at one value).
     pub fn default_window(&self) -> Window {
         let (lo, hi) = self.cal.unwrap_or_else(|| {
-            let wl = crate::imaging::WindowLevel::auto(&self.data, 1.0, 99.0);
-            (f64::from(wl.center - wl.width / 2.0), f64::from(wl.center + wl.width / 2.0))
+            let (lo, hi) = crate::imaging::window::percentiles(&self.data, 1.0, 99.0).unwrap_or((0.0, 255.0));
+            (f64::from(lo), f64::from(hi))
         });
-        Window { center: (lo + hi) / 2.0, width: (hi - lo).max(1.0) }
+        Window::spanning(lo, hi)
     }
 }
 
@@ -516,6 +517,16 @@ mod tests {
         assert_eq!(lps.slice(Axis::Axial, 0).values, ras.slice(Axis::Axial, 0).values);
         assert_eq!(lps.slices(Axis::Axial), 1);
         assert_eq!(lps.spacing, [1.0, 1.0, 2.0]);
+    }
+
+    #[test]
+    fn a_probability_map_renders_its_range_not_a_step() {
+        // float32 0, 0.25, 0.5, 1 (the tissue maps of SPM and nipype): black to white, not grey.
+        let data: Vec<u8> = [0.0f32, 0.25, 0.5, 1.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let v = parse(&nifti1([2, 2, 1], 16, &data, None), 0, 0).unwrap();
+        let rgb = crate::io::dicom::windowed(&v.data, v.default_window(), false);
+        let grey: Vec<u8> = rgb.iter().step_by(3).copied().collect();
+        assert_eq!(grey, [0, 64, 128, 255]);
     }
 
     #[test]
