@@ -6,11 +6,14 @@
 //! Attributes that disagree with the data (a Number of Frames that is not a number, too few
 //! bytes) give a reason, never a panic.
 
-use dicom_core::Tag;
+use dicom_core::value::PixelFragmentSequence;
 use dicom_core::value::Value as DicomValue;
+use dicom_core::{DataElement, Tag, VR};
 use dicom_dictionary_std::tags;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex as _;
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::PixelDecoder as _;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use super::dicom::Problem;
 
@@ -106,6 +109,17 @@ pub(super) fn decode_raw(
     mut layout: Layout,
 ) -> Result<(Layout, Vec<Vec<u8>>), Problem> {
     let pixel = obj.element_opt(tags::PIXEL_DATA).ok().flatten().ok_or(Problem::MissingAttribute("PixelData"))?;
+    let encapsulated = TransferSyntaxRegistry.get(syntax).is_some_and(|ts| ts.is_encapsulated_pixel_data());
+    if let (true, DicomValue::Primitive(p)) = (encapsulated, pixel.value()) {
+        // Fragments under a defined length (GDCM's JPEGDefinedLengthSequenceOfFragments): read
+        // as the sequence they are.
+        let fragments =
+            items(&p.to_bytes()).ok_or_else(|| bad("compressed pixel data that is not a sequence of fragments"))?;
+        let mut obj = obj.clone();
+        let seq = PixelFragmentSequence::new(Vec::<u32>::new(), fragments);
+        obj.put(DataElement::new(tags::PIXEL_DATA, VR::OB, DicomValue::PixelSequence(seq)));
+        return decode_raw(&obj, syntax, layout);
+    }
     let raw: Vec<Vec<u8>> = match (syntax, pixel.value()) {
         ("1.2.840.10008.1.2.5", DicomValue::PixelSequence(seq)) => {
             let frames = frame_fragments(seq.fragments(), layout.frames)?;
@@ -198,6 +212,28 @@ fn check_codestream(syntax: &str, first: &[u8], l: &Layout) -> Result<(), Proble
     let head: Vec<String> = first.iter().take(4).map(|b| format!("{b:02X}")).collect();
     let kind = if j2k { "JPEG 2000 codestream" } else { "JPEG stream" };
     Err(bad(format!("the first frame is not a {kind} (it begins {})", head.join(" "))))
+}
+
+/// The fragments in `bytes` (items, the first being the offset table), as an encapsulated Pixel
+/// Data element of undefined length holds them; `None` when the bytes are not items.
+fn items(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        let (tag, len) = (word(at), word(at + 4) as usize);
+        match tag {
+            0xE000_FFFE => {
+                let data = bytes.get(at + 8..at + 8 + len)?;
+                out.push(data.to_vec());
+                at += 8 + len;
+            }
+            0xE0DD_FFFE => break,
+            _ => return None,
+        }
+    }
+    // The first item is the Basic Offset Table.
+    (out.len() > 1).then(|| out.split_off(1))
 }
 
 /// The fragments of each frame: one each, or all of them for a single frame.

@@ -1,7 +1,8 @@
 //! Odd DICOM seen in public test suites (nibabel's, pynetdicom's): a gzip-compressed `.dcm.gz`,
 //! an enhanced multi-frame file whose window, spacing and position live only in the per-frame
 //! functional groups, a flat frame, which renders black, a Modality LUT Sequence, and
-//! encapsulated uncompressed pixels; a codestream that disagrees with its header, a meta header alone.
+//! encapsulated uncompressed pixels; fragments under a defined length; a codestream that disagrees
+//! with its header, a meta header alone.
 
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
@@ -195,4 +196,19 @@ fn a_codestream_that_disagrees_with_its_header_and_an_empty_data_set_are_named()
     meta_only.write_to_file(d.path().join("meta.dcm")).unwrap();
     let e = read(&d.path().join("meta.dcm")).unwrap_err().to_string();
     assert!(e.contains("meta.dcm") && e.contains("no public attribute"), "{e}");
+}
+
+/// Compressed fragments under a defined length (GDCM's `JPEGDefinedLengthSequenceOfFragments`):
+/// read as the sequence of fragments they are.
+#[test]
+fn fragments_under_a_defined_length_decode() {
+    let src = fixture("dicom/ct_jpeg_lossless_sv1.dcm");
+    let mut bytes = std::fs::read(&src).unwrap();
+    let header = [0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF];
+    let at = bytes.windows(12).rposition(|w| w == header).unwrap();
+    let rest = (bytes.len() - at - 12) as u32;
+    bytes[at + 8..at + 12].copy_from_slice(&rest.to_le_bytes());
+    let d = tempdir();
+    std::fs::write(d.path().join("defined.dcm"), &bytes).unwrap();
+    assert_eq!(read(&d.path().join("defined.dcm")).unwrap().grey, read(&src).unwrap().grey);
 }
