@@ -115,8 +115,10 @@ pub(super) fn open(path: &Path) -> Result<DefaultDicomObject, Problem> {
     let obj = InMemDicomObject::read_dataset_with_ts(body, ts).map_err(|e| fail(reason(&e)))?;
     // A compressed syntax the meta group names still says how the pixels are encoded.
     let native = [IMPLICIT_LE, EXPLICIT_LE, EXPLICIT_BE];
+    // A syntax the registry does not know (a vendor's private one) is kept, so that the pixels are
+    // named as undecodable rather than read as if they were native.
     let syntax = declared
-        .filter(|d| TransferSyntaxRegistry.get(d).is_some() && (!native.contains(&d.as_str()) || d == read_uid))
+        .filter(|d| TransferSyntaxRegistry.get(d).is_none_or(|_| !native.contains(&d.as_str()) || d == read_uid))
         .unwrap_or_else(|| read_uid.to_string());
     let text = |tag| obj.element_opt(tag).ok().flatten().and_then(|e| e.to_str().ok()).map(|s| s.trim().to_string());
     let meta = FileMetaTableBuilder::new()

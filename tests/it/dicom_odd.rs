@@ -212,3 +212,20 @@ fn fragments_under_a_defined_length_decode() {
     std::fs::write(d.path().join("defined.dcm"), &bytes).unwrap();
     assert_eq!(read(&d.path().join("defined.dcm")).unwrap().grey, read(&src).unwrap().grey);
 }
+
+/// A transfer syntax no registry knows (a vendor's private one) names the pixels as undecodable
+/// instead of reading them as native; the header still lists.
+#[test]
+fn an_unknown_transfer_syntax_is_named_not_read_as_native() {
+    let mut bytes = std::fs::read(fixture("dicom/ct_explicit_le.dcm")).unwrap();
+    let (known, private) = (b"1.2.840.10008.1.2.1\0", b"1.2.3.4.5.6.7.8.9.10");
+    let at = bytes.windows(20).position(|w| w == known).unwrap();
+    bytes[at..at + 20].copy_from_slice(private);
+    let d = tempdir();
+    let path = d.path().join("private.dcm");
+    std::fs::write(&path, &bytes).unwrap();
+    let e = read(&path).unwrap_err().to_string();
+    assert!(e.contains("unsupported transfer syntax 1.2.3.4.5.6.7.8.9.10 (unknown)"), "{e}");
+    let o = bin().args(["dicom", "tags"]).arg(&path).output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Modality"));
+}
