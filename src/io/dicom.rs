@@ -174,7 +174,7 @@ fn read_inner(path: &Path) -> Result<DicomImage, Problem> {
     let uid = obj.meta().transfer_syntax().trim_end_matches('\0').to_string();
     let syntax = TransferSyntaxRegistry.get(&uid);
     let name = syntax.map_or("unknown", |s| s.name()).to_string();
-    if obj.iter().all(|e| e.header().tag.group() % 2 == 1) {
+    if obj.iter().all(|e| super::phi::is_private(e.header().tag)) {
         return Err(Problem::NoAttributes);
     }
     if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {

@@ -196,6 +196,15 @@ fn a_codestream_that_disagrees_with_its_header_and_an_empty_data_set_are_named()
     meta_only.write_to_file(d.path().join("meta.dcm")).unwrap();
     let e = read(&d.path().join("meta.dcm")).unwrap_err().to_string();
     assert!(e.contains("meta.dcm") && e.contains("no public attribute"), "{e}");
+    let o = bin()
+        .args(["dicom", "deid"])
+        .arg(d.path().join("meta.dcm"))
+        .arg("--out")
+        .arg(d.path().join("copies"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("meta.dcm") && err.contains("no public attribute"), "{err}");
 }
 
 /// Compressed fragments under a defined length (GDCM's `JPEGDefinedLengthSequenceOfFragments`):
