@@ -48,16 +48,6 @@ impl WindowLevel {
         }
     }
 
-    /// The window spanning the `lo`..`hi` percentiles (e.g. 0.5 and 99.5) of `values`: the first
-    /// maps to black, the second to white (the linear function's `c − 0.5`, `w − 1` convention).
-    pub fn auto(values: &[f32], lo: f32, hi: f32) -> Self {
-        match percentiles(values, lo, hi) {
-            Some((a, b)) if b > a => Self { center: (a + b + 1.0) / 2.0, width: b - a + 1.0 },
-            Some((a, _)) => Self { center: a + 1.0, width: 2.0 },
-            None => Self::default(),
-        }
-    }
-
     /// The preset with this name.
     pub fn preset(name: &str) -> Option<Self> {
         PRESETS.iter().find(|p| p.0 == name).map(|p| Self { center: p.1, width: p.2 })
@@ -112,15 +102,9 @@ mod tests {
     }
 
     #[test]
-    fn auto_window_spans_percentiles() {
-        let v: Vec<f32> = (0..=100).map(|x| x as f32).collect();
-        let wl = WindowLevel::auto(&v, 10.0, 90.0);
-        assert_eq!(wl, WindowLevel { center: 50.5, width: 81.0 });
-        assert_eq!((wl.apply(10.0), wl.apply(90.0)), (0.0, 1.0));
-        // A probability map's 0..1 spans grey levels rather than a step at one value.
-        let p: Vec<f32> = (0..=100).map(|x| x as f32 / 100.0).collect();
-        let wl = WindowLevel::auto(&p, 0.0, 100.0);
-        assert_eq!((wl.apply(0.0), wl.apply(1.0)), (0.0, 1.0));
-        assert!((wl.apply(0.5) - 0.5).abs() < 1e-6);
+    fn percentiles_by_rank() {
+        let v: Vec<f32> = (0..=100).rev().map(|x| x as f32).chain([f32::NAN]).collect();
+        assert_eq!(percentiles(&v, 10.0, 90.0), Some((10.0, 90.0)));
+        assert_eq!(percentiles(&[f32::NAN], 1.0, 99.0), None);
     }
 }
