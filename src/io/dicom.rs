@@ -177,19 +177,23 @@ fn read_inner(path: &Path) -> Result<DicomImage, Problem> {
     if obj.iter().all(|e| super::phi::is_private(e.header().tag)) {
         return Err(Problem::NoAttributes);
     }
-    if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
+    let (rows, cols, monochrome1, grey, rgb) = if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some() {
+        let jpegls = uid == "1.2.840.10008.1.2.4.80" || uid == "1.2.840.10008.1.2.4.81";
+        if !jpegls && !syntax.is_some_and(|s| s.can_decode_all()) {
+            return Err(Problem::UnsupportedSyntax { uid, name });
+        }
+        let layout = super::dicom_pixels::Layout::of(&obj)?;
+        let (rows, cols, monochrome1) = (layout.rows, layout.cols, layout.photometric == "MONOCHROME1");
+        match super::dicom_pixels::decode(&obj, &uid, layout)? {
+            super::dicom_pixels::Frames::Grey(g) => (rows, cols, monochrome1, g, Vec::new()),
+            super::dicom_pixels::Frames::Rgb(c) => (rows, cols, monochrome1, Vec::new(), c),
+        }
+    } else if let Some((rows, cols, grey)) = super::dicom_pixels::float_frames(&obj)? {
+        // Float or Double Float Pixel Data (a parametric map): the values as they are.
+        (rows, cols, false, grey, Vec::new())
+    } else {
         let sop = text(&obj, tags::SOP_CLASS_UID).unwrap_or_else(|| "unknown".into());
         return Err(Problem::NoPixelData(sop));
-    }
-    let jpegls = uid == "1.2.840.10008.1.2.4.80" || uid == "1.2.840.10008.1.2.4.81";
-    if !jpegls && !syntax.is_some_and(|s| s.can_decode_all()) {
-        return Err(Problem::UnsupportedSyntax { uid, name });
-    }
-    let layout = super::dicom_pixels::Layout::of(&obj)?;
-    let (rows, cols, monochrome1) = (layout.rows, layout.cols, layout.photometric == "MONOCHROME1");
-    let (grey, rgb) = match super::dicom_pixels::decode(&obj, &uid, layout)? {
-        super::dicom_pixels::Frames::Grey(g) => (g, Vec::new()),
-        super::dicom_pixels::Frames::Rgb(c) => (Vec::new(), c),
     };
     let window = window(&obj);
     let modality = text(&obj, tags::MODALITY).unwrap_or_default();
@@ -249,7 +253,9 @@ pub fn header(path: &Path) -> Result<Header, DicomError> {
         z: floats(&obj, tags::IMAGE_POSITION_PATIENT).filter(|v| v.len() == 3).map(|v| v[2]),
         instance: text(&obj, tags::INSTANCE_NUMBER).and_then(|s| s.trim().parse().ok()),
         frames: text(&obj, tags::NUMBER_OF_FRAMES).and_then(|s| s.trim().parse().ok()).unwrap_or(1),
-        has_pixels: obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some(),
+        has_pixels: [tags::PIXEL_DATA, tags::FLOAT_PIXEL_DATA, tags::DOUBLE_FLOAT_PIXEL_DATA]
+            .into_iter()
+            .any(|t| obj.element_opt(t).ok().flatten().is_some()),
         directory: obj.meta().media_storage_sop_class_uid().trim_end_matches('\0') == "1.2.840.10008.1.3.10",
     })
 }

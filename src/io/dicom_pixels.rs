@@ -179,6 +179,43 @@ pub(super) fn decode_raw(
     Ok((layout, raw))
 }
 
+/// Rows, columns and the frames' values.
+pub(super) type FloatFrames = (usize, usize, Vec<Vec<f32>>);
+
+/// The frames of Float Pixel Data (32-bit) or Double Float Pixel Data (64-bit), as parametric maps
+/// store them: `None` when the data set has neither.
+pub(super) fn float_frames(obj: &DefaultDicomObject) -> Result<Option<FloatFrames>, Problem> {
+    let found = [(tags::FLOAT_PIXEL_DATA, 4), (tags::DOUBLE_FLOAT_PIXEL_DATA, 8)]
+        .into_iter()
+        .find_map(|(tag, width)| obj.element_opt(tag).ok().flatten().map(|e| (e, width)));
+    let Some((element, width)) = found else { return Ok(None) };
+    let need = |tag, name: &'static str| {
+        int(obj, tag).filter(|&v| v > 0).map(|v| v as usize).ok_or(Problem::MissingAttribute(name))
+    };
+    let (rows, cols) = (need(tags::ROWS, "Rows")?, need(tags::COLUMNS, "Columns")?);
+    if rows * cols > MAX_SAMPLES {
+        return Err(bad(format!("{cols}×{rows} samples a frame, more than the {MAX_SAMPLES} read")));
+    }
+    let bytes = element.to_bytes().map_err(|e| bad(super::dicom_open::reason(&e)))?;
+    let values: Vec<f32> = if width == 4 {
+        bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    } else {
+        bytes
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
+            .collect()
+    };
+    let frames = int(obj, tags::NUMBER_OF_FRAMES).filter(|&n| n > 0).map_or(1, |n| n as usize);
+    if values.len() < rows * cols * frames {
+        return Err(bad(format!(
+            "{} float values; {frames} frame(s) of {cols}×{rows} need {}",
+            values.len(),
+            rows * cols * frames
+        )));
+    }
+    Ok(Some((rows, cols, values.chunks_exact(rows * cols).take(frames).map(<[f32]>::to_vec).collect())))
+}
+
 /// A JPEG or JPEG 2000 frame that does not begin as one, or a JPEG 2000 frame of another size
 /// than the header's, is named here rather than by the codec (openjpeg's message is "Null pointer").
 fn check_codestream(syntax: &str, first: &[u8], l: &Layout) -> Result<(), Problem> {

@@ -2,7 +2,7 @@
 //! an enhanced multi-frame file whose window, spacing and position live only in the per-frame
 //! functional groups, a flat frame, which renders black, a Modality LUT Sequence, and
 //! encapsulated uncompressed pixels; fragments under a defined length; a codestream that disagrees
-//! with its header, a meta header alone.
+//! with its header, a meta header alone; Float and Double Float Pixel Data.
 
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
@@ -237,4 +237,25 @@ fn an_unknown_transfer_syntax_is_named_not_read_as_native() {
     assert!(e.contains("unsupported transfer syntax 1.2.3.4.5.6.7.8.9.10 (unknown)"), "{e}");
     let o = bin().args(["dicom", "tags"]).arg(&path).output().unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).contains("Modality"));
+}
+
+/// Float and Double Float Pixel Data (parametric maps): the values as stored, in either byte
+/// order, a NaN rendered black; a folder of them imports.
+#[test]
+fn float_pixel_data_reads_as_values() {
+    let (f, d) = (read(&fixture("dicom/pm_float.dcm")).unwrap(), read(&fixture("dicom/pm_double_be.dcm")).unwrap());
+    assert_eq!((f.rows, f.cols, f.frames()), (3, 4, 2));
+    assert!((f.grey[1][0] - 1.2).abs() < 1e-6 && f.grey[1][11].is_nan(), "{:?}", f.grey[1]);
+    assert_eq!(f.grey[0], d.grey[0]);
+    let rgb = f.render(1, None).unwrap();
+    let grey: Vec<u8> = rgb.iter().step_by(3).copied().collect();
+    assert_eq!((grey[0], grey[10], grey[11]), (0, 255, 0), "{grey:?}");
+    let dir = tempdir();
+    let scans = dir.path().join("maps");
+    std::fs::create_dir_all(&scans).unwrap();
+    std::fs::copy(fixture("dicom/pm_float.dcm"), scans.join("pm.dcm")).unwrap();
+    let project = dir.path().join("p.medvlm");
+    let o = bin().args(["import", "--project"]).arg(&project).arg(&scans).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(medvlm::store::Project::open(&project).unwrap().items().unwrap().len(), 1);
 }
