@@ -76,3 +76,42 @@ pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
+
+/// Writes a 16-bit MONOCHROME2 image of `w`×`h` (explicit VR little endian) to `path`; `extra`
+/// attributes are added last and replace the defaults (a Bits Stored of 12, another SOP Instance
+/// UID, which the meta group then names too).
+pub fn write_grey16(
+    path: &Path,
+    (class, w, h, signed): (&str, usize, usize, bool),
+    extra: Vec<dicom_core::DataElement<dicom_object::InMemDicomObject>>,
+    pixels: dicom_core::PrimitiveValue,
+) {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let us = |t, v: u16| DataElement::new(t, VR::US, PrimitiveValue::from(v));
+    let mut obj = dicom_object::InMemDicomObject::new_empty();
+    for e in [
+        DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from(class)),
+        DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.826.0.1.3680043.8.498.8100")),
+        DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")),
+        us(tags::ROWS, h as u16),
+        us(tags::COLUMNS, w as u16),
+        us(tags::SAMPLES_PER_PIXEL, 1),
+        us(tags::BITS_ALLOCATED, 16),
+        us(tags::BITS_STORED, 16),
+        us(tags::HIGH_BIT, 15),
+        us(tags::PIXEL_REPRESENTATION, u16::from(signed)),
+        DataElement::new(tags::PIXEL_DATA, VR::OW, pixels),
+    ]
+    .into_iter()
+    .chain(extra)
+    {
+        obj.put(e);
+    }
+    let instance = obj.element(tags::SOP_INSTANCE_UID).unwrap().to_str().unwrap().to_string();
+    let meta = dicom_object::meta::FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.1")
+        .media_storage_sop_class_uid(class)
+        .media_storage_sop_instance_uid(instance);
+    obj.with_meta(meta).unwrap().write_to_file(path).unwrap();
+}

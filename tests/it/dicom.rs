@@ -4,7 +4,7 @@
 
 use medvlm::io::dicom::{Problem, Window, order_series, read, tag_rows};
 
-use super::common::{bin, fixture, tempdir};
+use super::common::{bin, fixture, tempdir, write_grey16};
 
 fn dcm(name: &str) -> std::path::PathBuf {
     fixture(&format!("dicom/{name}"))
@@ -495,35 +495,21 @@ fn text_found_in_a_dicom_rendering_is_blacked_out_of_the_copy() {
             }
         }
     }
-    let mut obj = dicom_object::InMemDicomObject::new_empty();
     let text = |t, vr, v: &str| DataElement::new(t, vr, PrimitiveValue::from(v));
     let num = |t, v: u16| DataElement::new(t, VR::US, PrimitiveValue::from(v));
-    for e in [
-        text(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.7"),
+    let extra = vec![
         text(tags::SOP_INSTANCE_UID, VR::UI, "1.2.826.0.1.3680043.8.498.4242"),
         text(tags::MODALITY, VR::CS, "CT"),
         text(tags::PATIENT_NAME, VR::PN, "DOE^CAPTION"),
-        text(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"),
         text(tags::RESCALE_INTERCEPT, VR::DS, "-1024"),
         text(tags::RESCALE_SLOPE, VR::DS, "1"),
         text(tags::WINDOW_CENTER, VR::DS, "40"),
         text(tags::WINDOW_WIDTH, VR::DS, "400"),
-        num(tags::ROWS, h as u16),
-        num(tags::COLUMNS, w as u16),
-        num(tags::SAMPLES_PER_PIXEL, 1),
-        num(tags::BITS_ALLOCATED, 16),
         num(tags::BITS_STORED, 12),
         num(tags::HIGH_BIT, 11),
-        num(tags::PIXEL_REPRESENTATION, 0),
-        DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::U16(px.into())),
-    ] {
-        obj.put(e);
-    }
-    let meta = dicom_object::meta::FileMetaTableBuilder::new()
-        .transfer_syntax("1.2.840.10008.1.2.1")
-        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
-        .media_storage_sop_instance_uid("1.2.826.0.1.3680043.8.498.4242");
-    obj.with_meta(meta).unwrap().write_to_file(data.join("sc.dcm")).unwrap();
+    ];
+    let class = ("1.2.840.10008.5.1.4.1.1.7", w, h, false);
+    write_grey16(&data.join("sc.dcm"), class, extra, PrimitiveValue::U16(px.into()));
     std::fs::write(data.join("manifest.csv"), "image,question,answer\nsc.dcm,Is this a CT?,yes\n").unwrap();
     let project = d.path().join("p.medvlm");
     assert!(bin().args(["import", "--project"]).arg(&project).arg(&data).status().unwrap().success());

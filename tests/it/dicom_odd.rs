@@ -10,7 +10,7 @@ use dicom_object::InMemDicomObject;
 use medvlm::io::dicom::{Window, read};
 use std::io::Write as _;
 
-use super::common::{bin, fixture, tempdir};
+use super::common::{bin, fixture, tempdir, write_grey16};
 
 #[test]
 fn a_gzipped_dicom_reads_as_the_file_it_packs_and_imports_from_a_folder() {
@@ -41,38 +41,6 @@ fn item(elements: Vec<DataElement<InMemDicomObject>>) -> InMemDicomObject {
         o.put(e);
     }
     o
-}
-
-/// Writes a 16-bit MONOCHROME2 image of `w`×`h` with `extra` attributes to `path`.
-fn write_grey16(
-    path: &std::path::Path,
-    (class, w, h, signed): (&str, usize, usize, bool),
-    extra: Vec<DataElement<InMemDicomObject>>,
-    pixels: PrimitiveValue,
-) {
-    use dicom_dictionary_std::tags;
-    let us = |t, v: u16| DataElement::new(t, VR::US, PrimitiveValue::from(v));
-    let mut obj = item(vec![
-        DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from(class)),
-        DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.826.0.1.3680043.8.498.8100")),
-        DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")),
-        us(tags::ROWS, h as u16),
-        us(tags::COLUMNS, w as u16),
-        us(tags::SAMPLES_PER_PIXEL, 1),
-        us(tags::BITS_ALLOCATED, 16),
-        us(tags::BITS_STORED, 16),
-        us(tags::HIGH_BIT, 15),
-        us(tags::PIXEL_REPRESENTATION, u16::from(signed)),
-        DataElement::new(tags::PIXEL_DATA, VR::OW, pixels),
-    ]);
-    for e in extra {
-        obj.put(e);
-    }
-    let meta = dicom_object::meta::FileMetaTableBuilder::new()
-        .transfer_syntax("1.2.840.10008.1.2.1")
-        .media_storage_sop_class_uid(class)
-        .media_storage_sop_instance_uid("1.2.826.0.1.3680043.8.498.8100");
-    obj.with_meta(meta).unwrap().write_to_file(path).unwrap();
 }
 
 fn ds(tag: Tag, v: &str) -> DataElement<InMemDicomObject> {
