@@ -160,6 +160,11 @@ pub(crate) fn open(path: &Path) -> Result<DefaultDicomObject, Problem> {
     super::dicom_open::open(path)
 }
 
+/// A data set of private elements only, or none (a meta header alone): nothing to read or copy.
+pub(crate) fn no_public_attribute(obj: &dicom_object::InMemDicomObject) -> bool {
+    obj.iter().all(|e| super::phi::is_private(e.header().tag))
+}
+
 /// Reads and decodes `path`.
 ///
 /// # Errors
@@ -174,7 +179,7 @@ fn read_inner(path: &Path) -> Result<DicomImage, Problem> {
     let uid = obj.meta().transfer_syntax().trim_end_matches('\0').to_string();
     let syntax = TransferSyntaxRegistry.get(&uid);
     let name = syntax.map_or("unknown", |s| s.name()).to_string();
-    if obj.iter().all(|e| super::phi::is_private(e.header().tag)) {
+    if no_public_attribute(&obj) {
         return Err(Problem::NoAttributes);
     }
     let (rows, cols, monochrome1, grey, rgb) = if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some() {
@@ -253,9 +258,8 @@ pub fn header(path: &Path) -> Result<Header, DicomError> {
         z: floats(&obj, tags::IMAGE_POSITION_PATIENT).filter(|v| v.len() == 3).map(|v| v[2]),
         instance: text(&obj, tags::INSTANCE_NUMBER).and_then(|s| s.trim().parse().ok()),
         frames: text(&obj, tags::NUMBER_OF_FRAMES).and_then(|s| s.trim().parse().ok()).unwrap_or(1),
-        has_pixels: [tags::PIXEL_DATA, tags::FLOAT_PIXEL_DATA, tags::DOUBLE_FLOAT_PIXEL_DATA]
-            .into_iter()
-            .any(|t| obj.element_opt(t).ok().flatten().is_some()),
+        has_pixels: obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_some()
+            || super::dicom_pixels::has_float_pixels(&obj),
         directory: obj.meta().media_storage_sop_class_uid().trim_end_matches('\0') == "1.2.840.10008.1.3.10",
     })
 }

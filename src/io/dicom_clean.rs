@@ -64,11 +64,12 @@ fn fill(frame: &mut [u8], cols: usize, width: usize, rects: &[[usize; 4]], value
 /// The pixel data cannot be decoded (the reason; never a value), or no region lies in the image.
 pub(super) fn clean(obj: &mut DefaultDicomObject, rects: &[[u32; 4]]) -> Result<usize, Problem> {
     if obj.element_opt(tags::PIXEL_DATA).ok().flatten().is_none() {
-        let float = [tags::FLOAT_PIXEL_DATA, tags::DOUBLE_FLOAT_PIXEL_DATA]
-            .into_iter()
-            .any(|t| obj.element_opt(t).ok().flatten().is_some());
         // Refused rather than copied with the regions left in.
-        return if float { Err(bad("regions cannot be blacked out of Float Pixel Data")) } else { Ok(0) };
+        return if super::dicom_pixels::has_float_pixels(obj) {
+            Err(bad("regions cannot be blacked out of Float Pixel Data"))
+        } else {
+            Ok(0)
+        };
     }
     let syntax = obj.meta().transfer_syntax().trim_end_matches('\0').to_string();
     let (l, mut raw) = decode_raw(obj, &syntax, Layout::of(obj)?)?;

@@ -232,7 +232,7 @@ fn sweep(obj: &mut dicom_object::InMemDicomObject, words: &[String], depth: usiz
 pub fn deidentify(src: &Path, out: &Path, uids: &mut UidMap, clean: &[[u32; 4]]) -> Result<String, DicomError> {
     let err = |problem| DicomError { path: src.to_path_buf(), problem };
     let mut obj = super::dicom::open(src).map_err(err)?;
-    if obj.iter().all(|e| is_private(e.header().tag)) {
+    if super::dicom::no_public_attribute(&obj) {
         // Nothing would be left to copy but what this function adds.
         return Err(err(Problem::NoAttributes));
     }

@@ -179,6 +179,13 @@ pub(super) fn decode_raw(
     Ok((layout, raw))
 }
 
+/// Whether the data set holds Float or Double Float Pixel Data.
+pub(super) fn has_float_pixels(obj: &DefaultDicomObject) -> bool {
+    [tags::FLOAT_PIXEL_DATA, tags::DOUBLE_FLOAT_PIXEL_DATA]
+        .into_iter()
+        .any(|t| obj.element_opt(t).ok().flatten().is_some())
+}
+
 /// Rows, columns and the frames' values.
 pub(super) type FloatFrames = (usize, usize, Vec<Vec<f32>>);
 
