@@ -56,9 +56,9 @@ pub(super) fn run(a: &NiftiArgs) -> anyhow::Result<i32> {
                     Ok(v) => {
                         let w = v.default_window();
                         outln!(
-                            "{}: NIfTI-{} {}x{}x{} {} volumes {} orientation {} ({}) voxel {:.3}x{:.3}x{:.3} mm window {:.1}/{:.1}",
+                            "{}: {} {}x{}x{} {} volumes {} orientation {} ({}) voxel {:.3}x{:.3}x{:.3} mm window {:.1}/{:.1}",
                             f.display(),
-                            v.version,
+                            v.format_name(),
                             v.dims[0],
                             v.dims[1],
                             v.dims[2],

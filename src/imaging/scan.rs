@@ -87,8 +87,8 @@ pub fn load_volume(source: &Path, t: usize) -> Result<ScanStack, String> {
     }
     let start = v.slices(nifti::Axis::Axial) / 2;
     let summary = format!(
-        "NIfTI-{} {}×{}×{} {} ({} from the {}){}",
-        v.version,
+        "{} {}×{}×{} {} ({} from the {}){}",
+        v.format_name(),
         v.dims[0],
         v.dims[1],
         v.dims[2],

@@ -58,7 +58,7 @@ pub enum FileKind {
     Jpeg,
     /// `DICM` at byte 128.
     Dicom,
-    /// NIfTI-1 / NIfTI-2 magic, or a gzip file named `.nii.gz`.
+    /// NIfTI-1 / NIfTI-2 magic, a gzip file named `.nii.gz`, or an Analyze 7.5 `.hdr`.
     Nifti,
     /// Anything else.
     Other,
@@ -81,6 +81,7 @@ pub fn sniff(path: &Path) -> std::io::Result<FileKind> {
     } else if matches!(head.get(344..348), Some(b"n+1\0" | b"ni1\0"))
         || matches!(head.get(4..8), Some(b"n+2\0" | b"ni2\0"))
         || (super::gz::is_gzip(&head) && name.ends_with(".nii.gz"))
+        || (name.ends_with(".hdr") && super::nifti::is_analyze(&head))
     {
         FileKind::Nifti
     } else {

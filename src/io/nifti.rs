@@ -1,6 +1,7 @@
-//! NIfTI-1 and NIfTI-2 volumes (`.nii`, `.nii.gz`, either byte order): the header, the first 3-D
-//! volume scaled by `scl_slope`/`scl_inter`, the voxel-to-world affine from the sform, else the
-//! qform, else the voxel sizes, and slices along each anatomical axis shown in radiological
+//! NIfTI-1 and NIfTI-2 volumes (`.nii`, `.nii.gz`, either byte order), and their forerunner Analyze
+//! 7.5 (`.hdr` + `.img`, scaled as SPM2 writes it): the header, the first 3-D volume scaled by
+//! `scl_slope`/`scl_inter`, the voxel-to-world affine from the sform, else the qform, else the
+//! voxel sizes, and slices along each anatomical axis shown in radiological
 //! orientation (patient right on the left; anterior, or superior, at the top). Errors name the
 //! file and the reason; NIfTI carries no patient attributes but `descrip`/`aux_file`, which are
 //! never kept.
@@ -61,7 +62,7 @@ impl Axis {
 /// A decoded volume.
 #[derive(Debug, Clone)]
 pub struct Volume {
-    /// NIfTI-1 or NIfTI-2.
+    /// NIfTI-1 or NIfTI-2; 0 for Analyze 7.5.
     pub version: u8,
     /// Voxels along i, j, k.
     pub dims: [usize; 3],
@@ -111,16 +112,16 @@ pub fn read(path: &Path) -> Result<Volume, NiftiError> {
 pub fn read_volume(path: &Path, t: usize) -> Result<Volume, NiftiError> {
     let err = |problem: String| NiftiError { path: path.to_path_buf(), problem };
     let bytes = super::gz::read(path).map_err(err)?;
-    // A two-file NIfTI (`.hdr` + `.img`, magic ni1/ni2): the voxels are in the image file, from
-    // vox_offset; they are read after the header as if it were one file.
-    let two_file = bytes.get(344..348) == Some(b"ni1\0") || bytes.get(4..8) == Some(b"ni2\0");
+    // A two-file NIfTI (`.hdr` + `.img`, magic ni1/ni2) or an Analyze 7.5 header: the voxels are in
+    // the image file, from vox_offset; they are read after the header as if it were one file.
+    let two_file = bytes.get(344..348) == Some(b"ni1\0") || bytes.get(4..8) == Some(b"ni2\0") || is_analyze(&bytes);
     if two_file {
         let header_len = if bytes.get(4..8) == Some(b"ni2\0") { 540 } else { 348 };
         let img = ["img", "img.gz"]
             .iter()
             .map(|ext| path.with_extension(ext))
             .find(|p| p.is_file())
-            .ok_or_else(|| err("a two-file NIfTI header without its .img file beside it".into()))?;
+            .ok_or_else(|| err("a two-file NIfTI or Analyze header without its .img file beside it".into()))?;
         let voxels = super::gz::read(&img).map_err(err)?;
         let mut one = bytes.get(..header_len).unwrap_or_default().to_vec();
         one.extend(voxels);
@@ -187,6 +188,30 @@ fn parse(b: &[u8], t: usize, base: usize) -> Result<Volume, String> {
     Ok(Volume { version: h.version, dims, volumes, volume: t, data, spacing, affine, affine_from, datatype: name, cal })
 }
 
+/// Whether `b` begins with an Analyze 7.5 header: sizeof_hdr 348 in either byte order, no NIfTI magic.
+pub(crate) fn is_analyze(b: &[u8]) -> bool {
+    let Some(head) = b.get(..4).and_then(|h| <[u8; 4]>::try_from(h).ok()) else { return false };
+    (i32::from_le_bytes(head) == 348 || i32::from_be_bytes(head) == 348)
+        && !matches!(b.get(344..348), Some(b"n+1\0" | b"ni1\0"))
+}
+
+/// SPM2's scaling of an Analyze 7.5 header, as nibabel reads it: `funused1` (where NIfTI-1 has
+/// `scl_slope`) and `funused2` when the slope is usable, else the `glmin..glmax` to `cal_min..cal_max`
+/// map, else none.
+fn analyze_scaling(r: &Reader<'_>) -> (f64, f64) {
+    let (slope, inter) = (f64::from(r.f32(112)), f64::from(r.f32(116)));
+    if slope.is_finite() && slope != 0.0 {
+        return (slope, if inter.is_finite() { inter } else { 0.0 });
+    }
+    let (glmax, glmin) = (f64::from(r.i32(140)), f64::from(r.i32(144)));
+    let (cal_max, cal_min) = (f64::from(r.f32(124)), f64::from(r.f32(128)));
+    if glmax != glmin && cal_max != cal_min && (cal_max - cal_min).is_finite() {
+        let slope = (cal_max - cal_min) / (glmax - glmin);
+        return (slope, cal_min - slope * glmin);
+    }
+    (0.0, 0.0)
+}
+
 fn header(b: &[u8]) -> Result<Header, String> {
     if b.len() < 348 {
         return Err("not a NIfTI file (shorter than a header)".into());
@@ -202,21 +227,22 @@ fn header(b: &[u8]) -> Result<Header, String> {
     };
     let r = Reader { b, big };
     if version == 1 {
-        if !matches!(&b[344..348], b"n+1\0" | b"ni1\0") {
-            return Err("not a NIfTI-1 file (no n+1/ni1 magic; an Analyze 7.5 header?)".into());
-        }
+        // Analyze 7.5 has no qform or sform (SPM keeps its origin where NIfTI-1 put their codes).
+        let analyze = is_analyze(b);
+        let (slope, inter) = if analyze { analyze_scaling(&r) } else { (f64::from(r.f32(112)), f64::from(r.f32(116))) };
+        let code = |at| if analyze { 0 } else { i32::from(r.i16(at)) };
         Ok(Header {
-            version,
+            version: if analyze { 0 } else { version },
             big,
             dim: std::array::from_fn(|i| i64::from(r.i16(40 + 2 * i))),
             datatype: r.i16(70),
             pixdim: std::array::from_fn(|i| f64::from(r.f32(76 + 4 * i))),
             vox_offset: r.f32(108).max(0.0) as u64,
-            slope: f64::from(r.f32(112)),
-            inter: f64::from(r.f32(116)),
+            slope,
+            inter,
             cal: (f64::from(r.f32(128)), f64::from(r.f32(124))),
-            qform: i32::from(r.i16(252)),
-            sform: i32::from(r.i16(254)),
+            qform: code(252),
+            sform: code(254),
             quat: std::array::from_fn(|i| f64::from(r.f32(256 + 4 * i))),
             srow: std::array::from_fn(|row| std::array::from_fn(|c| f64::from(r.f32(280 + 16 * row + 4 * c)))),
         })
@@ -320,7 +346,9 @@ fn decode(b: &[u8], code: i16, big: bool, n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// The sform when its code is set, else the qform (quaternion), else the voxel sizes.
+/// The sform when its code is set, else the qform (quaternion), else the voxel sizes the "ANALYZE
+/// 7.5 way" (NIfTI-1's method 1): stored left to right as ANALYZE's radiological default, so x is
+/// flipped, as nibabel (`get_base_affine`) and FSL read such a file.
 fn affine(h: &Header) -> ([[f64; 4]; 3], &'static str) {
     if h.sform > 0 && h.srow.iter().flatten().all(|v| v.is_finite()) {
         return (h.srow, "sform");
@@ -339,10 +367,15 @@ fn affine(h: &Header) -> ([[f64; 4]; 3], &'static str) {
         let off = [x, y, z];
         return (std::array::from_fn(|row| [r[row][0] * s[0], r[row][1] * s[1], r[row][2] * s[2], off[row]]), "qform");
     }
-    ([[px(1), 0.0, 0.0, 0.0], [0.0, px(2), 0.0, 0.0], [0.0, 0.0, px(3), 0.0]], "pixdim")
+    ([[-px(1), 0.0, 0.0, 0.0], [0.0, px(2), 0.0, 0.0], [0.0, 0.0, px(3), 0.0]], "pixdim")
 }
 
 impl Volume {
+    /// `NIfTI-1`, `NIfTI-2` or `Analyze 7.5`.
+    pub fn format_name(&self) -> String {
+        if self.version == 0 { "Analyze 7.5".into() } else { format!("NIfTI-{}", self.version) }
+    }
+
     /// For each world axis (x, y, z), the voxel axis closest to it and whether the voxel axis
     /// runs along it (+) or against it (−).
     fn axes(&self) -> [(usize, bool); 3] {
@@ -505,8 +538,13 @@ mod tests {
     fn ras_and_lps_volumes_show_the_same_radiological_slice() {
         // 2x2x1 uint8: value = 10*i + j.
         let data: Vec<u8> = vec![0, 10, 1, 11];
-        let ras = parse(&nifti1([2, 2, 1], 2, &data, None), 0, 0).unwrap();
+        let diag = [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]];
+        let ras = parse(&nifti1([2, 2, 1], 2, &data, Some(diag)), 0, 0).unwrap();
         assert_eq!(ras.orientation(), "RAS");
+        // Without sform or qform, the ANALYZE way: i runs right to left, so the slice is mirrored.
+        let analyze = parse(&nifti1([2, 2, 1], 2, &data, None), 0, 0).unwrap();
+        assert_eq!((analyze.orientation().as_str(), analyze.affine_from), ("LAS", "pixdim"));
+        assert_eq!(analyze.slice(Axis::Axial, 0).values, [1.0, 11.0, 0.0, 10.0]);
         // Axial: row 0 is anterior (j = 1), column 0 is patient right (i = 1).
         assert_eq!(ras.slice(Axis::Axial, 0).values, [11.0, 1.0, 10.0, 0.0]);
         // The same anatomy stored LPS (i and j reversed, with a negative sform).

@@ -1,4 +1,4 @@
-//! NIfTI on files made by hand (`tests/fixtures/nifti/make_fixtures.py`): NIfTI-1 and -2, gzip,
+//! NIfTI on files made by hand (`tests/fixtures/nifti/make_fixtures.py`): NIfTI-1 and -2, Analyze 7.5, gzip,
 //! big endian, sform and qform, scaling; the same anatomy in radiological slices along every
 //! axis; broken files named; a manifest naming a volume imports its middle axial slice; the scan
 //! stacks the viewer scrolls.
@@ -32,6 +32,8 @@ fn every_storage_gives_the_same_radiological_slices() {
         ("qform_uint8.nii", "LPS", 1),
         ("nifti2_float64.nii", "RAS", 2),
         ("big_endian_int16.nii", "RAS", 1),
+        ("analyze_way_int16.nii", "LAS", 1),
+        ("analyze_int16.hdr", "LAS", 0),
     ] {
         let v = read(&nii(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert_eq!((v.orientation().as_str(), v.version), (orientation, version), "{f}");
