@@ -2,7 +2,8 @@
 //! meta group at all, a meta group without a transfer syntax, or a data set whose encoding
 //! disagrees with the syntax the meta group names (implicit VR data under an explicit syntax).
 //! The first element of the data set tells its encoding. A sequence item whose length runs past
-//! its sequence is clipped, and zero bytes padding the file after the data set are left out. Errors give the parser's reason (a position and a tag, never a value).
+//! its sequence is clipped, and zero bytes padding the file after the data set are left out.
+//! Errors give the parser's reason (a position and a tag, never a value).
 
 use std::path::Path;
 

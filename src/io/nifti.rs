@@ -346,9 +346,9 @@ fn decode(b: &[u8], code: i16, big: bool, n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// The sform when its code is set, else the qform (quaternion), else the voxel sizes the "ANALYZE
-/// 7.5 way" (NIfTI-1's method 1): stored left to right as ANALYZE's radiological default, so x is
-/// flipped, as nibabel (`get_base_affine`) and FSL read such a file.
+/// The sform when its code is set, else the qform (quaternion), else the voxel sizes read "the
+/// ANALYZE 7.5 way" (NIfTI-1's method 1): i runs from the patient's right to left, ANALYZE's
+/// radiological default, as nibabel (`get_base_affine`) and FSL read such a file.
 fn affine(h: &Header) -> ([[f64; 4]; 3], &'static str) {
     if h.sform > 0 && h.srow.iter().flatten().all(|v| v.is_finite()) {
         return (h.srow, "sform");
