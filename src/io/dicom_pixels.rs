@@ -179,11 +179,16 @@ pub(super) fn decode_raw(
     Ok((layout, raw))
 }
 
+/// The Float (32-bit) or Double Float (64-bit) Pixel Data element, with its sample width in bytes.
+fn float_element(obj: &DefaultDicomObject) -> Option<(&dicom_object::mem::InMemElement, usize)> {
+    [(tags::FLOAT_PIXEL_DATA, 4), (tags::DOUBLE_FLOAT_PIXEL_DATA, 8)]
+        .into_iter()
+        .find_map(|(tag, width)| obj.element_opt(tag).ok().flatten().map(|e| (e, width)))
+}
+
 /// Whether the data set holds Float or Double Float Pixel Data.
 pub(super) fn has_float_pixels(obj: &DefaultDicomObject) -> bool {
-    [tags::FLOAT_PIXEL_DATA, tags::DOUBLE_FLOAT_PIXEL_DATA]
-        .into_iter()
-        .any(|t| obj.element_opt(t).ok().flatten().is_some())
+    float_element(obj).is_some()
 }
 
 /// Rows, columns and the frames' values.
@@ -192,10 +197,7 @@ pub(super) type FloatFrames = (usize, usize, Vec<Vec<f32>>);
 /// The frames of Float Pixel Data (32-bit) or Double Float Pixel Data (64-bit), as parametric maps
 /// store them: `None` when the data set has neither.
 pub(super) fn float_frames(obj: &DefaultDicomObject) -> Result<Option<FloatFrames>, Problem> {
-    let found = [(tags::FLOAT_PIXEL_DATA, 4), (tags::DOUBLE_FLOAT_PIXEL_DATA, 8)]
-        .into_iter()
-        .find_map(|(tag, width)| obj.element_opt(tag).ok().flatten().map(|e| (e, width)));
-    let Some((element, width)) = found else { return Ok(None) };
+    let Some((element, width)) = float_element(obj) else { return Ok(None) };
     let need = |tag, name: &'static str| {
         int(obj, tag).filter(|&v| v > 0).map(|v| v as usize).ok_or(Problem::MissingAttribute(name))
     };

@@ -1,7 +1,7 @@
-//! NIfTI on files made by hand (`tests/fixtures/nifti/make_fixtures.py`): NIfTI-1 and -2, Analyze 7.5, gzip,
-//! big endian, sform and qform, scaling; the same anatomy in radiological slices along every
-//! axis; broken files named; a manifest naming a volume imports its middle axial slice; the scan
-//! stacks the viewer scrolls.
+//! NIfTI on files made by hand (`tests/fixtures/nifti/make_fixtures.py`): NIfTI-1 and -2,
+//! Analyze 7.5, gzip, big endian, sform and qform, scaling; the same anatomy in radiological
+//! slices along every axis; broken files named; a manifest naming a volume imports its middle
+//! axial slice; the scan stacks the viewer scrolls.
 
 use medvlm::io::nifti::{Axis, read};
 
