@@ -1,5 +1,6 @@
 // Window/level display of a single-channel image (8- or 16-bit values stored as f32 in an R32Float
-// texture, uploaded once). Same function as `src/imaging/window.rs` (DICOM linear VOI LUT). The
+// texture, uploaded once). Same functions as `src/imaging/window.rs` (the DICOM VOI functions
+// LINEAR, LINEAR_EXACT and SIGMOID, or the file's VOI LUT table, a second R32Float texture). The
 // image's placement (zoom, pan, flip) comes in as uniforms in framebuffer pixels: the pass draws
 // one triangle over the viewport and each fragment looks up the texel under it, so the window,
 // level and placement change with a uniform write and nothing is re-uploaded.
@@ -13,13 +14,17 @@ struct WindowUniforms {
     origin: vec2<f32>, // top-left of the image, framebuffer pixels
     size: vec2<f32>,   // image size on screen, framebuffer pixels
     srgb_target: f32,  // 1.0 when the framebuffer is sRGB (egui's gamma output is then linearised)
-    _pad0: f32,
-    _pad1: f32,
-    _pad2: f32,
+    function: f32,     // 0 linear, 1 linear exact, 2 sigmoid, 3 the VOI LUT table
+    lut_first: f32,    // the input of the table's entry 0
+    lut_len: f32,      // entries in the table
 };
+
+// Entries per row of the VOI LUT texture (`imaging::gpu::LUT_ROW`).
+const LUT_ROW: i32 = 2048;
 
 @group(0) @binding(0) var image: texture_2d<f32>;
 @group(0) @binding(1) var<uniform> wl: WindowUniforms;
+@group(0) @binding(2) var lut: texture_2d<f32>;
 
 struct VsOut {
     @builtin(position) pos: vec4<f32>,
@@ -45,6 +50,23 @@ fn window_level(v: f32, center: f32, width: f32) -> f32 {
     return clamp((v - (center - 0.5)) / (w - 1.0) + 0.5, 0.0, 1.0);
 }
 
+// The window's VOI function (PS3.3 C.11.2), in [0, 1].
+fn voi(v: f32) -> f32 {
+    if (wl.function > 2.5) {
+        // The table: inputs below and above it take its first and last entry.
+        let i = clamp(i32(floor(v - wl.lut_first)), 0, i32(wl.lut_len) - 1);
+        return textureLoad(lut, vec2<i32>(i % LUT_ROW, i / LUT_ROW), 0).r;
+    }
+    let w = max(wl.width, 1e-20);
+    if (wl.function > 1.5) {
+        return 1.0 / (1.0 + exp(clamp(-4.0 * (v - wl.center) / w, -80.0, 80.0)));
+    }
+    if (wl.function > 0.5) {
+        return clamp((v - wl.center) / w + 0.5, 0.0, 1.0);
+    }
+    return window_level(v, wl.center, wl.width);
+}
+
 @fragment
 fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     var uv = (in.pos.xy - wl.origin) / wl.size;
@@ -68,7 +90,7 @@ fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
     let top = mix(textureLoad(image, a, 0).r, textureLoad(image, b, 0).r, f.x);
     let bottom = mix(textureLoad(image, c, 0).r, textureLoad(image, d, 0).r, f.x);
     let v = mix(top, bottom, f.y);
-    var y = window_level(v, wl.center, wl.width);
+    var y = voi(v);
     if (wl.invert > 0.5) {
         y = 1.0 - y;
     }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 
+use crate::imaging::VoiFunction;
 use crate::io::dicom::{Window, order_series, read, tag_rows};
 
 /// `medvlm dicom`.
@@ -62,7 +63,20 @@ pub enum DicomCommand {
         /// Window as `CENTRE,WIDTH` in Modality-LUT units (HU for CT), e.g. `-600,1500` for lung.
         #[arg(long, allow_hyphen_values = true)]
         window: Option<String>,
+        /// The VOI function: `linear`, `linear_exact`, `sigmoid`, or `table` (the file's VOI LUT).
+        /// Default: the file's own with its window, linear with `--window`.
+        #[arg(long)]
+        function: Option<String>,
     },
+}
+
+/// The VOI function named on the command line.
+fn parse_function(s: &str) -> anyhow::Result<VoiFunction> {
+    match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+        "table" => Ok(VoiFunction::Table),
+        name => VoiFunction::from_dicom(name)
+            .with_context(|| format!("--function {s}: use linear, linear_exact, sigmoid or table")),
+    }
 }
 
 pub(super) fn parse_window(s: &str) -> anyhow::Result<Window> {
@@ -72,7 +86,7 @@ pub(super) fn parse_window(s: &str) -> anyhow::Result<Window> {
     if width.is_nan() || width <= 1.0 {
         bail!("--window width must be more than 1");
     }
-    Ok(Window { center, width })
+    Ok(Window::linear(center, width))
 }
 
 pub(super) fn run(a: &DicomArgs) -> anyhow::Result<i32> {
@@ -91,7 +105,10 @@ pub(super) fn run(a: &DicomArgs) -> anyhow::Result<i32> {
             }
             order_series(&mut ok);
             for (f, i) in &ok {
-                let w = i.window.map_or("-".into(), |w| format!("{}/{}", w.center, w.width));
+                let w = i.window.map_or("-".into(), |w| match w.function.label() {
+                    "" => format!("{}/{}", w.center, w.width),
+                    f => format!("{}/{} ({f})", w.center, w.width),
+                });
                 let sp = i.pixel_spacing.map_or("-".into(), |(r, c)| format!("{r}x{c} mm"));
                 let z = i.position.map_or("-".into(), |p| format!("z={}", p[2]));
                 let phi = if i.phi.is_empty() { "none".into() } else { i.phi.join(",") };
@@ -177,9 +194,16 @@ pub(super) fn run(a: &DicomArgs) -> anyhow::Result<i32> {
             }
             Ok(i32::from(failed > 0))
         }
-        DicomCommand::Render { file, out, frame, window } => {
+        DicomCommand::Render { file, out, frame, window, function } => {
             let img = read(file)?;
-            let w = window.as_deref().map(parse_window).transpose()?;
+            let mut w = window.as_deref().map(parse_window).transpose()?;
+            if let Some(f) = function.as_deref().map(parse_function).transpose()? {
+                if f == VoiFunction::Table && img.voi_lut.is_none() {
+                    bail!("{}: --function table: the file has no VOI LUT", file.display());
+                }
+                let base = w.unwrap_or_else(|| img.default_window(*frame));
+                w = Some(Window { function: f, ..base });
+            }
             let Some(rgb) = img.render(*frame, w) else {
                 bail!("{}: no frame {frame} (the file has {})", file.display(), img.frames());
             };

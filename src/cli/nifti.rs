@@ -94,7 +94,7 @@ pub(super) fn run(a: &NiftiArgs) -> anyhow::Result<i32> {
                 None => v.default_window(),
             };
             let s = v.slice(axis, i);
-            let rgb = crate::io::dicom::windowed(&s.values, w, false);
+            let rgb = crate::io::dicom::windowed(&s.values, w, None, false);
             super::dicom::write_png(rgb, s.width, s.height, out)?;
             Ok(0)
         }

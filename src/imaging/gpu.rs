@@ -1,11 +1,16 @@
 //! The window/level image view on the GPU (`shaders/window_level.wgsl`): the pipeline, a
-//! single-channel image uploaded once as an R32Float texture, and the uniforms (window, level,
-//! invert, flip, placement) rewritten per frame. Plain wgpu: the egui paint callback
-//! (`ui::gpu_view`) and the shader-vs-CPU test both draw with it.
+//! single-channel image uploaded once as an R32Float texture with its VOI LUT table (if any) as a
+//! second one, and the uniforms (window, level, VOI function, invert, flip, placement) rewritten
+//! per frame. Plain wgpu: the egui paint callback (`ui::gpu_view`) and the shader-vs-CPU test
+//! both draw with it.
 
 use std::sync::Arc;
 
-use super::window::WindowLevel;
+use super::window::{VoiFunction, VoiLut, WindowLevel};
+
+/// Entries per row of the VOI LUT texture (a 65536-entry table is 32 rows; within every
+/// adapter's 2-D texture limit).
+pub const LUT_ROW: usize = 2048;
 
 /// The WGSL source.
 pub const SHADER: &str = include_str!("../../shaders/window_level.wgsl");
@@ -19,13 +24,15 @@ pub struct GreyImage {
     pub values: Vec<f32>,
     /// The largest value (0 for an empty image), found once.
     pub max: f32,
+    /// The VOI LUT table of the file the image comes from, for a [`VoiFunction::Table`] window.
+    pub lut: Option<Arc<VoiLut>>,
 }
 
 impl GreyImage {
     /// An image of `size` from its row-major `values`.
     pub fn new(size: [usize; 2], values: Vec<f32>) -> Self {
         let max = values.iter().copied().fold(0.0f32, f32::max);
-        Self { size, values, max }
+        Self { size, values, max, lut: None }
     }
 
     /// True when the values go beyond 8 bits.
@@ -47,9 +54,15 @@ pub struct Placement {
     pub invert: bool,
 }
 
-/// The uniform block of the shader (48 bytes).
-pub fn uniforms(w: WindowLevel, p: Placement, srgb_target: bool) -> [f32; 12] {
+/// The uniform block of the shader (48 bytes). A table window without a table (`lut`) is
+/// applied linearly, as on the CPU.
+pub fn uniforms(w: WindowLevel, p: Placement, srgb_target: bool, lut: Option<&VoiLut>) -> [f32; 12] {
     let b = |x: bool| if x { 1.0 } else { 0.0 };
+    let (function, first, len) = match (w.function, lut) {
+        (VoiFunction::Table, Some(t)) => (VoiFunction::Table.code(), t.first as f32, t.table.len() as f32),
+        (VoiFunction::Table, None) => (VoiFunction::Linear.code(), 0.0, 0.0),
+        (f, _) => (f.code(), 0.0, 0.0),
+    };
     [
         w.center,
         w.width,
@@ -60,10 +73,62 @@ pub fn uniforms(w: WindowLevel, p: Placement, srgb_target: bool) -> [f32; 12] {
         p.size[0],
         p.size[1],
         b(srgb_target),
-        0.0,
-        0.0,
-        0.0,
+        function,
+        first,
+        len,
     ]
+}
+
+/// A 2-D R32Float texture of `width × height` texels holding `values` (row-major).
+fn float_texture(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    label: &str,
+    [width, height]: [usize; 2],
+    values: &[f32],
+) -> wgpu::TextureView {
+    let extent = wgpu::Extent3d { width: width as u32, height: height as u32, depth_or_array_layers: 1 };
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: extent,
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::R32Float,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    queue.write_texture(
+        wgpu::TexelCopyTextureInfo {
+            texture: &texture,
+            mip_level: 0,
+            origin: wgpu::Origin3d::ZERO,
+            aspect: wgpu::TextureAspect::All,
+        },
+        &bytes(values),
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(4 * width as u32),
+            rows_per_image: Some(height as u32),
+        },
+        extent,
+    );
+    texture.create_view(&wgpu::TextureViewDescriptor::default())
+}
+
+/// The VOI LUT as texels: rows of [`LUT_ROW`] entries, the last row padded with the last entry
+/// (a 1×1 zero texture when there is none).
+fn lut_texels(lut: Option<&VoiLut>) -> ([usize; 2], Vec<f32>) {
+    match lut.filter(|t| !t.table.is_empty()) {
+        Some(t) => {
+            let rows = t.table.len().div_ceil(LUT_ROW);
+            let last = t.table.last().copied().unwrap_or(0.0);
+            let mut texels = t.table.clone();
+            texels.resize(rows * LUT_ROW, last);
+            ([LUT_ROW, rows], texels)
+        }
+        None => ([1, 1], vec![0.0]),
+    }
 }
 
 fn bytes(v: &[f32]) -> Vec<u8> {
@@ -86,8 +151,10 @@ pub struct Uploaded {
     pub key: u64,
     /// The uniforms.
     pub uniforms: wgpu::Buffer,
-    /// Texture + uniforms.
+    /// Texture + uniforms + VOI LUT.
     pub bind_group: wgpu::BindGroup,
+    /// The VOI LUT uploaded with the image (its first input and length go in the uniforms).
+    lut: Option<Arc<VoiLut>>,
 }
 
 impl WindowPipeline {
@@ -117,6 +184,16 @@ impl WindowPipeline {
                         ty: wgpu::BufferBindingType::Uniform,
                         has_dynamic_offset: false,
                         min_binding_size: None,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
                     },
                     count: None,
                 },
@@ -151,36 +228,11 @@ impl WindowPipeline {
         Self { pipeline, layout, srgb_target: format.is_srgb() }
     }
 
-    /// Uploads `image` once as an R32Float texture.
+    /// Uploads `image` once as an R32Float texture, and its VOI LUT (if any) as another.
     pub fn upload(&self, device: &wgpu::Device, queue: &wgpu::Queue, key: u64, image: &Arc<GreyImage>) -> Uploaded {
-        let [w, h] = image.size;
-        let extent = wgpu::Extent3d { width: w as u32, height: h as u32, depth_or_array_layers: 1 };
-        let texture = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("window_level image"),
-            size: extent,
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::R32Float,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
-        queue.write_texture(
-            wgpu::TexelCopyTextureInfo {
-                texture: &texture,
-                mip_level: 0,
-                origin: wgpu::Origin3d::ZERO,
-                aspect: wgpu::TextureAspect::All,
-            },
-            &bytes(&image.values),
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(4 * w as u32),
-                rows_per_image: Some(h as u32),
-            },
-            extent,
-        );
-        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        let view = float_texture(device, queue, "window_level image", image.size, &image.values);
+        let (lut_size, lut_values) = lut_texels(image.lut.as_deref());
+        let lut_view = float_texture(device, queue, "window_level VOI LUT", lut_size, &lut_values);
         let uniforms = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("window_level uniforms"),
             size: 48,
@@ -193,14 +245,15 @@ impl WindowPipeline {
             entries: &[
                 wgpu::BindGroupEntry { binding: 0, resource: wgpu::BindingResource::TextureView(&view) },
                 wgpu::BindGroupEntry { binding: 1, resource: uniforms.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: wgpu::BindingResource::TextureView(&lut_view) },
             ],
         });
-        Uploaded { key, uniforms, bind_group }
+        Uploaded { key, uniforms, bind_group, lut: image.lut.clone() }
     }
 
     /// Writes the uniforms of `image` for its next draw.
     pub fn set(&self, queue: &wgpu::Queue, image: &Uploaded, w: WindowLevel, p: Placement) {
-        queue.write_buffer(&image.uniforms, 0, &bytes(&uniforms(w, p, self.srgb_target)));
+        queue.write_buffer(&image.uniforms, 0, &bytes(&uniforms(w, p, self.srgb_target, image.lut.as_deref())));
     }
 
     /// Draws into `pass` (its viewport covers at least the visible part of the image).

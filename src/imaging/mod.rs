@@ -7,4 +7,4 @@ pub mod scan;
 pub mod text;
 pub mod window;
 
-pub use window::{PRESETS, WindowLevel};
+pub use window::{PRESETS, VoiFunction, VoiLut, WindowLevel};

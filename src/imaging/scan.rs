@@ -52,7 +52,12 @@ fn grey(width: usize, height: usize, values: Vec<f32>) -> Arc<GreyImage> {
 }
 
 fn wl(w: dicom::Window) -> WindowLevel {
-    WindowLevel { center: w.center as f32, width: w.width as f32 }
+    WindowLevel { center: w.center as f32, width: w.width as f32, function: w.function }
+}
+
+/// A DICOM frame's slice, carrying its file's VOI LUT table.
+fn dicom_grey(img: &dicom::DicomImage, values: Vec<f32>) -> Arc<GreyImage> {
+    Arc::new(GreyImage { lut: img.voi_lut.clone(), ..GreyImage::new([img.cols, img.rows], values) })
 }
 
 /// Loads the scan at `source` (`.dcm` or NIfTI, by content).
@@ -132,9 +137,7 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
     if img.frames() > 1 {
         let n = img.frames();
         let slices = (0..n)
-            .map(|f| {
-                grey(img.cols, img.rows, img.grey.get(f).cloned().unwrap_or_else(|| vec![0.0; img.cols * img.rows]))
-            })
+            .map(|f| dicom_grey(&img, img.grey.get(f).cloned().unwrap_or_else(|| vec![0.0; img.cols * img.rows])))
             .collect();
         let labels = (0..n).map(|f| format!("frame {}/{n}", f + 1)).collect();
         let stack = Stack { name: "frames".into(), slices, labels, spacing: img.pixel_spacing };
@@ -197,7 +200,7 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
             None => format!("slice {}/{n}", i + 1),
         })
         .collect();
-    let slices = series.iter().map(|(_, o)| grey(o.cols, o.rows, o.grey[0].clone())).collect();
+    let slices = series.iter().map(|(_, o)| dicom_grey(o, o.grey[0].clone())).collect();
     let summary = format!("{} series of {n} files, {}×{}, {syntax}", img.modality, img.cols, img.rows);
     let stack = Stack { name: "series".into(), slices, labels, spacing: img.pixel_spacing };
     Ok(ScanStack { stacks: vec![stack], start, window, summary, skipped, tags, volume: 0, volumes: 1 })

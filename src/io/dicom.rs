@@ -3,12 +3,15 @@
 //! lossless, JPEG 2000, and JPEG-LS lossless and near-lossless by our own decoder), files that
 //! are not quite Part 10 ([`super::dicom_open`]), the pixel layouts of [`super::dicom_pixels`]
 //! (1–32 bits, planar, RGB, YBR, palette colour), the Modality LUT (rescale slope and intercept:
-//! Hounsfield units for CT) before any window, the file's window as the default, MONOCHROME1
-//! inverted, every frame; the geometry a viewer and a series need (pixel spacing, position,
+//! Hounsfield units for CT) before any window, the file's window as the default (with its VOI LUT
+//! Function, or its VOI LUT table when it has no window), MONOCHROME1 inverted, every frame; the geometry a viewer and a series need (pixel spacing, position,
 //! instance number); and which patient attributes the header carries ([`super::phi`], names
 //! only). Errors name the file and the reason, never a tag's value.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::imaging::{VoiFunction, VoiLut};
 
 use dicom_core::Tag;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex as _;
@@ -70,24 +73,29 @@ pub enum Problem {
     },
 }
 
-/// A window: centre and width, in the values after the Modality LUT.
+/// A window: centre and width, in the values after the Modality LUT, and the VOI function it is
+/// applied with.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Window {
     /// Centre.
     pub center: f64,
     /// Width (> 1).
     pub width: f64,
+    /// VOI LUT Function (0028,1056), or the file's VOI LUT table.
+    #[serde(default)]
+    pub function: VoiFunction,
 }
 
 impl Window {
+    /// A window applied with the linear function.
+    pub const fn linear(center: f64, width: f64) -> Self {
+        Self { center, width, function: VoiFunction::Linear }
+    }
+
     /// The window whose linear VOI function maps `lo` to black and `hi` to white, whatever the
     /// range (a probability map's 0..1 as well as CT's thousands); a flat range's one value is black.
     pub fn spanning(lo: f64, hi: f64) -> Self {
-        if hi > lo {
-            Window { center: (lo + hi + 1.0) / 2.0, width: hi - lo + 1.0 }
-        } else {
-            Window { center: lo + 1.0, width: 2.0 }
-        }
+        if hi > lo { Window::linear((lo + hi + 1.0) / 2.0, hi - lo + 1.0) } else { Window::linear(lo + 1.0, 2.0) }
     }
 }
 
@@ -104,8 +112,11 @@ pub struct DicomImage {
     pub rgb: Vec<Vec<u8>>,
     /// MONOCHROME1: low values are white.
     pub monochrome1: bool,
-    /// The file's first window, if it has one.
+    /// The file's first window, if it has one (a [`VoiFunction::Table`] window spans the ramp of
+    /// the VOI LUT it stands for).
     pub window: Option<Window>,
+    /// The file's first VOI LUT table, if it has one.
+    pub voi_lut: Option<Arc<VoiLut>>,
     /// Row and column spacing in mm.
     pub pixel_spacing: Option<(f64, f64)>,
     /// Image Position (Patient), mm.
@@ -200,7 +211,8 @@ fn read_inner(path: &Path) -> Result<DicomImage, Problem> {
         let sop = text(&obj, tags::SOP_CLASS_UID).unwrap_or_else(|| "unknown".into());
         return Err(Problem::NoPixelData(sop));
     };
-    let window = window(&obj);
+    let lut = super::dicom_lut::voi_lut(&obj);
+    let window = window(&obj).or_else(|| lut.as_ref().map(|l| l.1));
     let modality = text(&obj, tags::MODALITY).unwrap_or_default();
     let burned_in = text(&obj, tags::BURNED_IN_ANNOTATION).is_some_and(|v| v.eq_ignore_ascii_case("YES"))
         || super::phi::BURNED_IN_MODALITIES.contains(&modality.as_str());
@@ -212,6 +224,7 @@ fn read_inner(path: &Path) -> Result<DicomImage, Problem> {
         rgb,
         monochrome1,
         window,
+        voi_lut: lut.map(|l| Arc::new(l.0)),
         pixel_spacing: floats_grouped(&obj, tags::PIXEL_MEASURES_SEQUENCE, tags::PIXEL_SPACING)
             .filter(|v| v.len() == 2)
             .map(|v| (v[0], v[1])),
@@ -264,15 +277,22 @@ pub fn header(path: &Path) -> Result<Header, DicomError> {
     })
 }
 
-/// The file's first window (Window Center / Width), else the enhanced multi-frame functional
-/// groups' Frame VOI LUT (shared, else the first frame's), else the ramp of its VOI LUT Sequence.
+/// The file's first window (Window Center / Width, with its VOI LUT Function), else the enhanced
+/// multi-frame functional groups' Frame VOI LUT (shared, else the first frame's). A function this
+/// reader does not know is applied as LINEAR, the standard's default.
 fn window(obj: &DefaultDicomObject) -> Option<Window> {
     use dicom_dictionary_std::tags;
     let first = |o: &dicom_object::InMemDicomObject, t| {
         o.element_opt(t).ok().flatten()?.to_multi_float64().ok()?.first().copied().filter(|v| v.is_finite())
     };
     let pair = |o: &dicom_object::InMemDicomObject| {
-        Some(Window { center: first(o, tags::WINDOW_CENTER)?, width: first(o, tags::WINDOW_WIDTH)? })
+        let function = o
+            .element_opt(tags::VOILUT_FUNCTION)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_str().ok().and_then(|f| VoiFunction::from_dicom(&f)))
+            .unwrap_or_default();
+        Some(Window { center: first(o, tags::WINDOW_CENTER)?, width: first(o, tags::WINDOW_WIDTH)?, function })
     };
     let group = |seq| {
         let item = obj.element_opt(seq).ok().flatten()?.items()?.first()?;
@@ -281,7 +301,6 @@ fn window(obj: &DefaultDicomObject) -> Option<Window> {
     pair(obj)
         .or_else(|| group(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE))
         .or_else(|| group(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE))
-        .or_else(|| super::dicom_lut::voi_lut_window(obj))
         .filter(|w| w.width > 0.0)
 }
 
@@ -296,33 +315,33 @@ impl DicomImage {
         self.window.unwrap_or_else(|| {
             let v = self.grey.get(frame).map_or(&[][..], Vec::as_slice);
             let (lo, hi) = v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
-            if lo.is_finite() {
-                Window::spanning(f64::from(lo), f64::from(hi))
-            } else {
-                Window { center: 0.0, width: 2.0 }
-            }
+            if lo.is_finite() { Window::spanning(f64::from(lo), f64::from(hi)) } else { Window::linear(0.0, 2.0) }
         })
     }
 
     /// Frame `frame` as interleaved 8-bit RGB: grey values through `window` (the default window
-    /// when `None`; the linear VOI function of PS3.3 C.11.2.1.2), MONOCHROME1 inverted; colour
-    /// frames as stored.
+    /// when `None`) with its VOI function of PS3.3 C.11.2 (a table window through the file's VOI
+    /// LUT), MONOCHROME1 inverted; colour frames as stored.
     pub fn render(&self, frame: usize, window: Option<Window>) -> Option<Vec<u8>> {
         if let Some(rgb) = self.rgb.get(frame) {
             return Some(rgb.clone());
         }
         let values = self.grey.get(frame)?;
         let w = window.unwrap_or_else(|| self.default_window(frame));
-        Some(windowed(values, w, self.monochrome1))
+        Some(windowed(values, w, self.voi_lut.as_deref(), self.monochrome1))
     }
 }
 
-/// Grey values through the PS3.3 linear VOI window to 8-bit RGB (inverted for MONOCHROME1).
-pub fn windowed(values: &[f32], w: Window, invert: bool) -> Vec<u8> {
-    let (c, width) = (w.center, w.width.max(1.0 + f64::EPSILON));
+/// Grey values through the window's PS3.3 VOI function (`lut` for a table window) to 8-bit RGB
+/// (inverted for MONOCHROME1).
+pub fn windowed(values: &[f32], w: Window, lut: Option<&VoiLut>, invert: bool) -> Vec<u8> {
+    let width = match w.function {
+        VoiFunction::Linear | VoiFunction::Table => w.width.max(1.0 + f64::EPSILON),
+        _ => w.width,
+    };
     let mut out = Vec::with_capacity(values.len() * 3);
     for &x in values {
-        let y = ((f64::from(x) - (c - 0.5)) / (width - 1.0) + 0.5).clamp(0.0, 1.0) * 255.0;
+        let y = crate::imaging::window::voi(f64::from(x), w.center, width, w.function, lut) * 255.0;
         let g = y.round() as u8;
         let g = if invert { 255 - g } else { g };
         out.extend([g, g, g]);
@@ -371,7 +390,7 @@ pub fn render_to(path: &Path, dir: &Path) -> Result<(crate::domain::ImageRef, Re
     let rendered = Rendered {
         frame,
         frames: img.frames(),
-        window: if img.rgb.is_empty() { window } else { Window { center: 127.5, width: 256.0 } },
+        window: if img.rgb.is_empty() { window } else { Window::linear(127.5, 256.0) },
         modality: img.modality.clone(),
         transfer_syntax: img.transfer_syntax.1.clone(),
         pixel_spacing: img.pixel_spacing,

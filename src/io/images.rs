@@ -279,7 +279,10 @@ impl ImageResolver {
                         let (r, n) = super::nifti::render_to(&path, dir).map_err(|e| bad(e.problem))?;
                         (r, Rendering::Nifti(n))
                     };
-                    self.scans.insert(r.path.clone(), Scan { source: path.clone(), rendered });
+                    // Absolute, so the viewer finds the scan whatever the working directory later.
+                    let source =
+                        std::path::absolute(&path).map_or_else(|_| path.clone(), |p| crate::util::normalize(&p));
+                    self.scans.insert(r.path.clone(), Scan { source, rendered });
                     self.cache.insert(path, r.clone());
                     return Ok(r);
                 }

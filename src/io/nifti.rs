@@ -490,7 +490,7 @@ pub fn render_to(path: &Path, dir: &Path) -> Result<(crate::domain::ImageRef, Re
     let slice = slices / 2;
     let s = v.slice(axis, slice);
     let window = v.default_window();
-    let rgb = super::dicom::windowed(&s.values, window, false);
+    let rgb = super::dicom::windowed(&s.values, window, None, false);
     let r = super::images::store_png(rgb, s.width, s.height, dir)
         .map_err(|e| NiftiError { path: path.to_path_buf(), problem: format!("cannot write the rendering ({e})") })?;
     let rendered = Rendered {
@@ -562,7 +562,7 @@ mod tests {
         // float32 0, 0.25, 0.5, 1 (the tissue maps of SPM and nipype): black to white, not grey.
         let data: Vec<u8> = [0.0f32, 0.25, 0.5, 1.0].iter().flat_map(|v| v.to_le_bytes()).collect();
         let v = parse(&nifti1([2, 2, 1], 16, &data, None), 0, 0).unwrap();
-        let rgb = crate::io::dicom::windowed(&v.data, v.default_window(), false);
+        let rgb = crate::io::dicom::windowed(&v.data, v.default_window(), None, false);
         let grey: Vec<u8> = rgb.iter().step_by(3).copied().collect();
         assert_eq!(grey, [0, 64, 128, 255]);
     }

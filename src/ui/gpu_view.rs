@@ -79,7 +79,7 @@ impl CallbackTrait for Draw {
 /// The window a grey image is shown with when none is chosen: its full stored range.
 pub fn as_stored(image: &GreyImage) -> WindowLevel {
     let top = if image.is_16_bit() { 65535.0 } else { 255.0 };
-    WindowLevel { center: top / 2.0, width: top + 1.0 }
+    WindowLevel::linear(top / 2.0, top + 1.0)
 }
 
 /// Paints `image` inside `clip` at `image_rect` (points) through the shader.

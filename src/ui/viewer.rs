@@ -11,7 +11,7 @@ use super::{scan, theme};
 use crate::app::state::{Inspected, ViewState};
 use crate::imaging::gpu::GreyImage;
 use crate::imaging::scan::ScanStack;
-use crate::imaging::window::{PRESETS, WindowLevel, preset_for_key};
+use crate::imaging::window::{PRESETS, VoiFunction, WindowLevel, preset_for_key};
 
 /// The grey image as shown: window/level applied to the stored values of a single-channel image
 /// (`grey`, 8- or 16-bit) or to the luminance of a colour one, inverted when asked. Colour images
@@ -36,7 +36,7 @@ pub fn render(
         .enumerate()
         .map(|(i, p)| {
             let l = value(i, p);
-            let mut v = window.map_or(l / 255.0, |w| w.apply(l));
+            let mut v = window.map_or(l / 255.0, |w| w.apply_lut(l, grey.and_then(|g| g.lut.as_deref())));
             if invert {
                 v = 1.0 - v;
             }
@@ -69,13 +69,14 @@ fn key(ins: &Inspected, view: &ViewState) -> i64 {
     // The image itself: a black-out replaces it under the same item.
     ins.item.images.first().map(|i| (&i.path, &i.sha256)).hash(&mut h);
     (view.stack, view.slice).hash(&mut h);
-    view.window.map(|w| (w.center.to_bits(), w.width.to_bits())).hash(&mut h);
+    view.window.map(|w| (w.center.to_bits(), w.width.to_bits(), w.function)).hash(&mut h);
     view.invert.hash(&mut h);
     h.finish() as i64
 }
 
-/// The toolbar: fit, 1:1, invert, flip, presets, the window in force.
-fn toolbar(ui: &mut egui::Ui, view: &mut ViewState) {
+/// The toolbar: fit, 1:1, invert, flip, presets, the scan's own windows (`file`: its window and
+/// its VOI LUT table, by label), the window in force.
+fn toolbar(ui: &mut egui::Ui, view: &mut ViewState, file: &[(&'static str, WindowLevel)]) {
     ui.horizontal_wrapped(|ui| {
         if ui.small_button("Fit").on_hover_text("Fit the view (double-click)").clicked() {
             view.zoom = None;
@@ -102,15 +103,34 @@ fn toolbar(ui: &mut egui::Ui, view: &mut ViewState) {
                 for (i, (name, c, w)) in PRESETS.iter().enumerate() {
                     let text = if i < 5 { format!("{} {name} ({w}/{c})", i + 1) } else { (*name).to_string() };
                     if ui.selectable_label(view.preset.as_deref() == Some(*name), text).clicked() {
-                        view.window = Some(WindowLevel { center: *c, width: *w });
+                        view.window = Some(WindowLevel::linear(*c, *w));
                         view.preset = Some((*name).to_string());
+                    }
+                }
+                for &(label, w) in file {
+                    let hover = if label == FILE_LUT {
+                        "The VOI LUT table the file gives (PS3.3 C.11.2.1.1)"
+                    } else {
+                        "The window the file gives"
+                    };
+                    if ui.selectable_label(view.preset.as_deref() == Some(label), label).on_hover_text(hover).clicked()
+                    {
+                        view.window = Some(w);
+                        view.preset = Some(label.into());
                     }
                 }
             })
             .response
             .labelled_by(name.id);
-        if let Some(w) = view.window {
-            ui.weak(format!("W {:.0} L {:.0}", w.width, w.center));
+        match view.window {
+            Some(w) if w.function == VoiFunction::Table => {
+                ui.weak("VOI LUT table");
+            }
+            Some(w) => {
+                let f = w.function.label();
+                ui.weak(format!("W {:.0} L {:.0}{}{f}", w.width, w.center, if f.is_empty() { "" } else { " · " }));
+            }
+            None => {}
         }
     });
 }
@@ -133,7 +153,10 @@ fn caption([w, h]: [usize; 2], grey: Option<&GreyImage>, scan: bool, scale: f32,
 }
 
 /// The window label while a scan shows the window its file gives.
-const FILE_WINDOW: &str = "file's";
+const FILE_WINDOW: &str = "file's window";
+
+/// The window label while a scan shows the VOI LUT table its file gives.
+const FILE_LUT: &str = "file's VOI LUT";
 
 /// A new item: zoom and pan reset; window, preset, inversion and renderer stay, as in a PACS.
 fn reset(view: &mut ViewState, id: i64, scan: Option<&Result<std::sync::Arc<ScanStack>, String>>) {
@@ -149,15 +172,29 @@ fn reset(view: &mut ViewState, id: i64, scan: Option<&Result<std::sync::Arc<Scan
     // A scan opens in its own window unless a preset was chosen (presets are in HU).
     if let Some(Ok(s)) = scan
         && !s.stacks.is_empty()
-        && view.preset.as_deref().is_none_or(|p| p == FILE_WINDOW)
+        && view.preset.as_deref().is_none_or(|p| p == FILE_WINDOW || p == FILE_LUT)
     {
         view.window = Some(s.window);
-        view.preset = Some(FILE_WINDOW.into());
-    } else if view.preset.as_deref() == Some(FILE_WINDOW) {
+        let table = s.window.function == VoiFunction::Table;
+        view.preset = Some(if table { FILE_LUT } else { FILE_WINDOW }.into());
+    } else if view.preset.as_deref().is_some_and(|p| p == FILE_WINDOW || p == FILE_LUT) {
         // The last scan's window means nothing for a plain image.
         view.window = None;
         view.preset = None;
     }
+}
+
+/// A scan's own windows for the menu: its window (unless that is its table) and its VOI LUT table.
+fn file_windows(scan: Option<&Result<std::sync::Arc<ScanStack>, String>>) -> Vec<(&'static str, WindowLevel)> {
+    let Some(Ok(s)) = scan.filter(|s| s.as_ref().is_ok_and(|s| !s.stacks.is_empty())) else { return vec![] };
+    let mut out = Vec::new();
+    if s.window.function != VoiFunction::Table {
+        out.push((FILE_WINDOW, s.window));
+    }
+    if s.stacks.iter().flat_map(|k| &k.slices).any(|g| g.lut.is_some()) {
+        out.push((FILE_LUT, WindowLevel { function: VoiFunction::Table, ..s.window }));
+    }
+    out
 }
 
 /// The item's metadata, with the pixel spacing of the scan slice shown (NIfTI's axes differ).
@@ -189,7 +226,7 @@ pub fn show(
     if view.item != ins.id {
         reset(view, ins.id, scan);
     }
-    toolbar(ui, view);
+    toolbar(ui, view, &file_windows(scan));
     let slice = scan.and_then(|s| s.as_ref().ok()).and_then(|s| scan::toolbar(ui, s, view));
     let (rect, resp) = ui.allocate_exact_size(egui::vec2(ui.available_width(), height), egui::Sense::click_and_drag());
     ui.painter().rect_filled(rect, 4.0, theme::IMAGE_BACKGROUND);
@@ -261,8 +298,10 @@ pub fn show(
     }
     if resp.dragged_by(egui::PointerButton::Secondary) {
         let d = resp.drag_delta();
+        // Dragging a table window leaves the table for the linear window of its ramp.
         let wl = view.window.unwrap_or_default();
-        view.window = Some(WindowLevel { center: wl.center - d.y, width: (wl.width + 2.0 * d.x).max(1.0) });
+        let function = if wl.function == VoiFunction::Table { VoiFunction::Linear } else { wl.function };
+        view.window = Some(WindowLevel { center: wl.center - d.y, width: (wl.width + 2.0 * d.x).max(1.0), function });
         view.preset = None;
     }
     if resp.double_clicked() {
@@ -385,7 +424,7 @@ mod tests {
         );
         assert_eq!(render(&img, None, None, false).pixels, img.pixels);
         // Brain window 80/40 on 8-bit values: 0 -> black, 40 -> mid grey, 255 -> white.
-        let brain = render(&img, None, Some(WindowLevel { center: 40.0, width: 80.0 }), false);
+        let brain = render(&img, None, Some(WindowLevel::linear(40.0, 80.0)), false);
         let g: Vec<u8> = brain.pixels.iter().map(|p| p.r()).collect();
         assert_eq!((g[0], g[2]), (0, 255));
         assert!((i32::from(g[1]) - 128).abs() <= 3, "{g:?}");

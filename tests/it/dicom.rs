@@ -40,7 +40,7 @@ fn every_supported_syntax_decodes_to_the_same_hounsfield_units() {
         for (x, y) in [(0, 0), (2, 1), (31, 31)] {
             assert_eq!(v[y * 32 + x], hu(x, y), "{f} at ({x},{y})");
         }
-        assert_eq!(img.window, Some(Window { center: 40.0, width: 400.0 }), "{f}");
+        assert_eq!(img.window, Some(Window::linear(40.0, 400.0)), "{f}");
         assert_eq!(img.pixel_spacing, Some((0.5, 0.75)), "{f}");
         assert_eq!(img.modality, "CT");
         for k in ["PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "AccessionNumber", "PrivateTags"] {
@@ -54,7 +54,7 @@ fn every_supported_syntax_decodes_to_the_same_hounsfield_units() {
     let bright = (31 * 32 + 31) * 3;
     assert_eq!(rgb[bright], 255);
     // A lung window shows the air gradient the soft-tissue window clips.
-    let lung = img.render(0, Some(Window { center: -600.0, width: 1500.0 })).unwrap();
+    let lung = img.render(0, Some(Window::linear(-600.0, 1500.0))).unwrap();
     assert!(lung[0] > 0 && lung[3 * 2] > lung[0]);
 }
 

@@ -83,7 +83,7 @@ fn enhanced_multiframe_reads_its_per_frame_groups_and_a_flat_frame_renders_black
     ];
     write_grey16(&path, ("1.2.840.10008.5.1.4.1.1.4.1", w, h, false), extra, PrimitiveValue::U16(px.into()));
     let img = read(&path).unwrap();
-    assert_eq!(img.window, Some(Window { center: 40.0, width: 80.0 }), "the first frame's VOI LUT");
+    assert_eq!(img.window, Some(Window::linear(40.0, 80.0)), "the first frame's VOI LUT");
     assert_eq!(img.pixel_spacing, Some((0.5, 0.75)));
     assert_eq!(img.position, Some([0.0, 0.0, 12.5]));
     assert_eq!(img.grey[1][3], 6.0, "per-frame rescale");

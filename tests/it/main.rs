@@ -9,6 +9,7 @@ mod curation;
 mod deid_profile;
 mod dicom;
 mod dicom_odd;
+mod dicom_voi;
 mod dicomdir;
 mod faults_data;
 mod faults_runs;

@@ -106,7 +106,7 @@ fn window_level_shader_matches_the_cpu_on_a_16_bit_gradient() {
     let (w, h) = (256usize, 4usize);
     let values: Vec<f32> = (0..w * h).map(|i| ((i % w) * 257 + (i / w) * 13) as f32).collect();
     let image = std::sync::Arc::new(GreyImage::new([w, h], values.clone()));
-    let wl = WindowLevel { center: 30_000.0, width: 20_000.0 };
+    let wl = WindowLevel::linear(30_000.0, 20_000.0);
     for (invert, flip) in [(false, false), (true, false), (false, true)] {
         let p = Placement { origin: [0.0, 0.0], size: [w as f32, h as f32], flip, invert };
         let got = render(&dev, &queue, &image, wl, p, [w as u32, h as u32]);
@@ -128,7 +128,34 @@ fn window_level_shader_matches_the_cpu_on_a_16_bit_gradient() {
     }
     // Placed in the right half: the left half keeps the clear colour (red channel 255).
     let p = Placement { origin: [128.0, 0.0], size: [128.0, h as f32], flip: false, invert: true };
-    let got = render(&dev, &queue, &image, WindowLevel { center: 0.0, width: 1.0 }, p, [w as u32, h as u32]);
+    let got = render(&dev, &queue, &image, WindowLevel::linear(0.0, 1.0), p, [w as u32, h as u32]);
     assert!(got[..128].iter().all(|&r| r == 255), "outside the image");
     assert!(got[128..256].iter().all(|&r| r == 0), "inverted white");
+}
+
+/// The shader applies the other VOI functions as `imaging::window` does: a VOI LUT table (4000
+/// entries, two texture rows, first mapped at 100), SIGMOID and LINEAR_EXACT, on a mammogram.
+#[test]
+fn window_level_shader_applies_a_voi_lut_table_and_sigmoid_as_the_cpu_does() {
+    use medvlm::imaging::gpu::{GreyImage, Placement};
+    use medvlm::imaging::{VoiFunction, WindowLevel};
+    let _gpu = super::common::gpu_lock();
+    let Some((dev, queue)) = device() else { return };
+    let img = medvlm::io::dicom::read(&super::common::fixture("dicom/voi/mg_voi_lut.dcm")).unwrap();
+    let (w, h) = (img.cols, img.rows);
+    let image =
+        std::sync::Arc::new(GreyImage { lut: img.voi_lut.clone(), ..GreyImage::new([w, h], img.grey[0].clone()) });
+    let p = Placement { origin: [0.0, 0.0], size: [w as f32, h as f32], flip: false, invert: false };
+    for function in [VoiFunction::Table, VoiFunction::Sigmoid, VoiFunction::LinearExact] {
+        let wl = WindowLevel { center: 1500.0, width: 1200.0, function };
+        let got = render(&dev, &queue, &image, wl, p, [w as u32, h as u32]);
+        let worst = (0..w * h)
+            .map(|i| {
+                let cpu = (wl.apply_lut(image.values[i], image.lut.as_deref()) * 255.0).round() as i32;
+                (i32::from(got[i]) - cpu).abs()
+            })
+            .max()
+            .unwrap();
+        assert!(worst <= 1, "{function:?}: shader and CPU differ by {worst} levels");
+    }
 }

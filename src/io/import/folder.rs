@@ -303,13 +303,15 @@ pub(super) fn scan_meta(scan: &Scan, meta: &mut std::collections::BTreeMap<Strin
     meta.insert(SCAN_SOURCE.into(), Value::from(scan.source.to_string_lossy().into_owned()));
     match &scan.rendered {
         Rendering::Dicom(d) => {
-            meta.insert(
-                "dicom".into(),
-                serde_json::json!({
-                    "window": [d.window.center, d.window.width], "frame": d.frame, "frames": d.frames,
-                    "modality": d.modality, "transfer_syntax": d.transfer_syntax,
-                }),
-            );
+            let mut dicom = serde_json::json!({
+                "window": [d.window.center, d.window.width], "frame": d.frame, "frames": d.frames,
+                "modality": d.modality, "transfer_syntax": d.transfer_syntax,
+            });
+            // The VOI function, when not the default linear one (a table window names the file's VOI LUT).
+            if d.window.function != crate::imaging::VoiFunction::Linear {
+                dicom["voi_function"] = serde_json::json!(d.window.function);
+            }
+            meta.insert("dicom".into(), dicom);
             if let Some((r, c)) = d.pixel_spacing {
                 meta.insert("pixel_spacing".into(), serde_json::json!([r, c]));
             }
