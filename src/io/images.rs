@@ -58,7 +58,8 @@ pub enum FileKind {
     Jpeg,
     /// `DICM` at byte 128.
     Dicom,
-    /// NIfTI-1 / NIfTI-2 magic, a gzip file named `.nii.gz`, or an Analyze 7.5 `.hdr`.
+    /// NIfTI-1 / NIfTI-2 magic, a gzip file named `.nii.gz`, an Analyze 7.5 `.hdr`, or the `.img`
+    /// of a pair whose header is beside it.
     Nifti,
     /// Anything else.
     Other,
@@ -82,6 +83,7 @@ pub fn sniff(path: &Path) -> std::io::Result<FileKind> {
         || matches!(head.get(4..8), Some(b"n+2\0" | b"ni2\0"))
         || (super::gz::is_gzip(&head) && name.ends_with(".nii.gz"))
         || (name.ends_with(".hdr") && super::nifti::is_analyze(&head))
+        || super::nifti::pair_header(path).is_some()
     {
         FileKind::Nifti
     } else {

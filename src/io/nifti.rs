@@ -110,6 +110,10 @@ pub fn read(path: &Path) -> Result<Volume, NiftiError> {
 /// # Errors
 /// As [`read`]; a volume past the last is named.
 pub fn read_volume(path: &Path, t: usize) -> Result<Volume, NiftiError> {
+    // The image file of a pair named instead of its header: read through the header.
+    if let Some(hdr) = pair_header(path) {
+        return read_volume(&hdr, t);
+    }
     let err = |problem: String| NiftiError { path: path.to_path_buf(), problem };
     let bytes = super::gz::read(path).map_err(err)?;
     // A two-file NIfTI (`.hdr` + `.img`, magic ni1/ni2) or an Analyze 7.5 header: the voxels are in
@@ -186,6 +190,20 @@ fn parse(b: &[u8], t: usize, base: usize) -> Result<Volume, String> {
     let spacing = std::array::from_fn(|j| (0..3).map(|r| affine[r][j] * affine[r][j]).sum::<f64>().sqrt());
     let cal = (h.cal.1 > h.cal.0).then_some(h.cal);
     Ok(Volume { version: h.version, dims, volumes, volume: t, data, spacing, affine, affine_from, datatype: name, cal })
+}
+
+/// The header of the pair whose image file is `path` (`x.img` or `x.img.gz` beside `x.hdr`, an
+/// Analyze 7.5 or two-file NIfTI header); `None` for any other file.
+pub(crate) fn pair_header(path: &Path) -> Option<std::path::PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let lower = name.to_ascii_lowercase();
+    let stem = lower.strip_suffix(".img.gz").or_else(|| lower.strip_suffix(".img"))?;
+    let stem = name.get(..stem.len())?;
+    let hdr = ["hdr", "HDR"].iter().map(|ext| path.with_file_name(format!("{stem}.{ext}"))).find(|p| p.is_file())?;
+    let mut head = Vec::with_capacity(348);
+    std::io::Read::read_to_end(&mut std::io::Read::take(std::fs::File::open(&hdr).ok()?, 348), &mut head).ok()?;
+    let nifti_pair = head.get(344..348) == Some(b"ni1\0") || head.get(4..8) == Some(b"ni2\0");
+    (nifti_pair || is_analyze(&head)).then_some(hdr)
 }
 
 /// Whether `b` begins with an Analyze 7.5 header: sizeof_hdr 348 in either byte order, no NIfTI magic.

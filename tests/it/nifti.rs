@@ -120,7 +120,8 @@ fn a_dicom_file_opens_as_its_series_in_position_order() {
 }
 
 /// A 4-D file reads volume by volume (the viewer's volume slider, `nifti render --volume`); a
-/// two-file NIfTI (`.hdr` + `.img`) reads as the single file with the same voxels.
+/// two-file NIfTI (`.hdr` + `.img`) reads as the single file with the same voxels, named by either
+/// of its files.
 #[test]
 fn a_4d_series_reads_each_volume_and_a_two_file_pair_reads_as_one() {
     use medvlm::io::nifti::read_volume;
@@ -135,7 +136,21 @@ fn a_4d_series_reads_each_volume_and_a_two_file_pair_reads_as_one() {
     assert!(scan.summary.contains("volume 2 of 3"), "{}", scan.summary);
     let pair = read(&nii("pair_int16.hdr")).unwrap();
     assert_eq!(pair.data, read(&nii("big_endian_int16.nii")).unwrap().data);
+    // The image file named instead of the header reads through the header beside it (NIfTI and
+    // Analyze pairs), and a folder of pairs makes one item of each, not two.
+    assert_eq!(read(&nii("pair_int16.img")).unwrap().data, pair.data);
+    let analyze = read(&nii("analyze_int16.hdr")).unwrap();
+    assert_eq!(read(&nii("analyze_int16.img")).unwrap().data, analyze.data);
     let d = tempdir();
+    let folder = d.path().join("pairs");
+    std::fs::create_dir_all(&folder).unwrap();
+    for f in ["pair_int16.hdr", "pair_int16.img", "analyze_int16.hdr", "analyze_int16.img"] {
+        std::fs::copy(nii(f), folder.join(f)).unwrap();
+    }
+    let project = d.path().join("p.medvlm");
+    let o = bin().args(["import", "--project"]).arg(&project).arg(&folder).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(medvlm::store::Project::open(&project).unwrap().items().unwrap().len(), 2);
     std::fs::copy(nii("pair_int16.hdr"), d.path().join("alone.hdr")).unwrap();
     let alone = read(&d.path().join("alone.hdr")).unwrap_err().to_string();
     assert!(alone.contains("without its .img") && alone.contains("alone.hdr"), "{alone}");

@@ -36,6 +36,8 @@ pub(super) fn find(dir: &Path) -> Vec<(PathBuf, FileKind)> {
                 }
             } else if p.file_name().is_some_and(|n| !n.eq_ignore_ascii_case("DICOMDIR"))
                 && let Ok(kind @ (FileKind::Dicom | FileKind::Nifti)) = sniff(&p)
+                // A pair's image file is read through its header, which is listed too.
+                && crate::io::nifti::pair_header(&p).is_none()
             {
                 out.push((p, kind));
             }
