@@ -208,7 +208,15 @@ fn read_inner(path: &Path) -> Result<DicomImage, Problem> {
         // Float or Double Float Pixel Data (a parametric map): the values as they are.
         (rows, cols, false, grey, Vec::new())
     } else {
-        let sop = text(&obj, tags::SOP_CLASS_UID).unwrap_or_else(|| "unknown".into());
+        // A DICOMDIR names its SOP class only in the meta group; it is an index, read by a folder import.
+        let directory = obj.meta().media_storage_sop_class_uid().trim_end_matches('\0') == "1.2.840.10008.1.3.10";
+        let sop = match text(&obj, tags::SOP_CLASS_UID) {
+            _ if directory => {
+                "1.2.840.10008.1.3.10, a DICOMDIR: import it, or its folder, to import the files it indexes".into()
+            }
+            Some(sop) => sop,
+            None => "unknown".into(),
+        };
         return Err(Problem::NoPixelData(sop));
     };
     let lut = super::dicom_lut::voi_lut(&obj);

@@ -274,6 +274,33 @@ fn overrunning_item(body: &[u8], start: usize, end: usize, little: bool) -> Opti
     None
 }
 
+/// Whether `head` (a file's first bytes) begins a DICOM file that is not Part 10: "DICM" with no
+/// preamble, a meta group with none, or a bare data set (an ACR-NEMA-era or raw file) whose first
+/// two elements are in group 8, read in the encoding [`guess_encoding`] finds, in ascending order.
+pub(crate) fn looks_bare(head: &[u8]) -> bool {
+    if head.starts_with(b"DICM") || (head.starts_with(&[2, 0]) && head.get(4..6) == Some(b"UL")) {
+        return true;
+    }
+    let Some(uid) = guess_encoding(head) else { return false };
+    let (explicit, little) = (uid != IMPLICIT_LE, uid != EXPLICIT_BE);
+    let element = |at: usize| -> Option<(u16, u16, usize)> {
+        let (group, number) = (read_u16(head, at, little)?, read_u16(head, at + 2, little)?);
+        let vr = head.get(at + 4..at + 6)?;
+        let (header, len) = match explicit {
+            true if !vr.iter().all(u8::is_ascii_uppercase) => return None,
+            true if matches!(vr, b"OB" | b"OW" | b"OF" | b"SQ" | b"UT" | b"UN") => {
+                (12, read_u32(head, at + 8, little)?)
+            }
+            true => (8, u32::from(read_u16(head, at + 6, little)?)),
+            false => (8, read_u32(head, at + 4, little)?),
+        };
+        Some((group, number, at + header + len as usize))
+    };
+    let Some((8, first, next)) = element(0) else { return false };
+    // The second element: in group 8 after the first, within the bytes read.
+    element(next).is_some_and(|(g, n, _)| g == 8 && n > first)
+}
+
 /// The uncompressed encoding of a data set, from its first element: explicit VR when bytes 4–5
 /// are a value representation, big endian when the group reads as 0x0008 only that way. Only a
 /// data set that begins in group 8 (where every image's does) is recognised.
@@ -293,6 +320,19 @@ fn guess_encoding(body: &[u8]) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bare_data_set_is_told_by_two_elements_of_group_8() {
+        // (0008,0000) UL 4, then (0008,0005): implicit and explicit VR.
+        let implicit = [8, 0, 0, 0, 4, 0, 0, 0, 1, 2, 3, 4, 8, 0, 5, 0, 0, 0, 0, 0];
+        assert!(looks_bare(&implicit));
+        let explicit = [8, 0, 0, 0, b'U', b'L', 4, 0, 1, 2, 3, 4, 8, 0, 5, 0, b'C', b'S', 0, 0];
+        assert!(looks_bare(&explicit));
+        // The same start, then anything else: not DICOM.
+        assert!(!looks_bare(&[8, 0, 0, 0, 4, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9, 9, 0, 0, 0, 0]));
+        assert!(!looks_bare(b"\x08\x00 is where this text file begins"));
+        assert!(looks_bare(b"DICM\x02\x00"));
+    }
 
     #[test]
     fn the_first_element_tells_the_encoding() {

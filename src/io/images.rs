@@ -56,7 +56,8 @@ pub enum FileKind {
     Png,
     /// JPEG start-of-image marker.
     Jpeg,
-    /// `DICM` at byte 128.
+    /// `DICM` at byte 128, a `.dcm.gz`, or a DICOM file that is not Part 10 (no preamble, no meta
+    /// group: read as pydicom reads it with `force`).
     Dicom,
     /// NIfTI-1 / NIfTI-2 magic, a gzip file named `.nii.gz`, an Analyze 7.5 `.hdr`, or the `.img`
     /// of a pair whose header is beside it.
@@ -77,7 +78,10 @@ pub fn sniff(path: &Path) -> std::io::Result<FileKind> {
         FileKind::Png
     } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
         FileKind::Jpeg
-    } else if head.get(128..132) == Some(b"DICM") || (super::gz::is_gzip(&head) && name.ends_with(".dcm.gz")) {
+    } else if head.get(128..132) == Some(b"DICM")
+        || (super::gz::is_gzip(&head) && name.ends_with(".dcm.gz"))
+        || super::dicom_open::looks_bare(&head)
+    {
         FileKind::Dicom
     } else if matches!(head.get(344..348), Some(b"n+1\0" | b"ni1\0"))
         || matches!(head.get(4..8), Some(b"n+2\0" | b"ni2\0"))

@@ -2,7 +2,8 @@
 //! an enhanced multi-frame file whose window, spacing and position live only in the per-frame
 //! functional groups, a flat frame, which renders black, a Modality LUT Sequence, and
 //! encapsulated uncompressed pixels; fragments under a defined length; a codestream that disagrees
-//! with its header, a meta header alone; Float and Double Float Pixel Data; zero bytes padding the file.
+//! with its header, a meta header alone; Float and Double Float Pixel Data; zero bytes padding the
+//! file; a data set without preamble in a folder import.
 
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
@@ -33,6 +34,26 @@ fn a_gzipped_dicom_reads_as_the_file_it_packs_and_imports_from_a_folder() {
     std::fs::write(d.path().join("cut.dcm.gz"), &bytes[..bytes.len() / 2]).unwrap();
     let e = read(&d.path().join("cut.dcm.gz")).unwrap_err().to_string();
     assert!(e.contains("cut.dcm.gz") && e.contains("broken gzip stream"), "{e}");
+}
+
+/// A folder import takes a DICOM file that is not Part 10 (no preamble, no meta group: an
+/// ACR-NEMA-era file, or a raw data set, named without an extension as PACS exports name them),
+/// and leaves a file that only begins like one.
+#[test]
+fn a_folder_import_takes_a_data_set_without_preamble() {
+    let d = tempdir();
+    let scans = d.path().join("scans");
+    std::fs::create_dir_all(&scans).unwrap();
+    std::fs::copy(fixture("dicom/ct_bare_dataset.dcm"), scans.join("IM0001")).unwrap();
+    let mut junk = vec![8, 0, 0, 0, 4, 0, 0, 0, 1, 2, 3, 4];
+    junk.extend(b"then text, not a second element".repeat(4));
+    std::fs::write(scans.join("NOTES"), junk).unwrap();
+    let project = d.path().join("p.medvlm");
+    let o = bin().args(["import", "--project"]).arg(&project).arg(&scans).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let items = medvlm::store::Project::open(&project).unwrap().items().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].1.meta["dicom"]["window"], serde_json::json!([40.0, 400.0]));
 }
 
 fn item(elements: Vec<DataElement<InMemDicomObject>>) -> InMemDicomObject {

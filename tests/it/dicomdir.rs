@@ -51,6 +51,10 @@ fn a_dicomdir_imports_the_files_its_records_name() {
     assert!(err.contains("none of the 3 files it names is there: the folder was walked instead"), "{err}");
     let n = medvlm::store::Project::open(&project).unwrap().items().unwrap().len();
     assert_eq!(n, 2, "the series (two files) and the stray multi-frame file");
+    // Read as an image, the index says what it is and how to import it.
+    let o = bin().args(["dicom", "info"]).arg(media.join("DICOMDIR")).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("a DICOMDIR: import it, or its folder"), "{err}");
 }
 
 /// A file that is not a DICOMDIR, under that name, is named with its reason.
