@@ -153,8 +153,8 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
             volumes: 1,
         });
     }
-    // A single-frame file: its folder's files of its series (Series Instance UID; without one,
-    // of the same size and modality) form the series.
+    // A single-frame file: its folder's files of its series (Series Instance UID; a file without
+    // one, the files without one of the same size and modality) form the series.
     let mut series = Vec::new();
     let mut skipped = Vec::new();
     let dir = source.parent().unwrap_or(Path::new("."));
@@ -163,7 +163,7 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
         .unwrap_or_default();
     files.sort();
     let same_series = |o: &dicom::DicomImage| {
-        (img.series.is_empty() || o.series == img.series)
+        o.series == img.series
             && o.rows == img.rows
             && o.cols == img.cols
             && o.modality == img.modality

@@ -108,6 +108,12 @@ fn a_dicom_file_opens_as_its_series_in_position_order() {
     let mut other = dicom_object::open_file(fixture("dicom/series/series_b.dcm")).unwrap();
     other.put_str(dicom_dictionary_std::tags::SERIES_INSTANCE_UID, dicom_core::VR::UI, "1.2.826.0.1.3680043.8.498.2");
     other.write_to_file(d.path().join("other_series.dcm")).unwrap();
+    // Nor is a file without a Series Instance UID (an ACR-NEMA-era file), which is a series of its own.
+    let mut bare = dicom_object::open_file(fixture("dicom/series/series_b.dcm")).unwrap();
+    bare.remove_element(dicom_dictionary_std::tags::SERIES_INSTANCE_UID);
+    bare.write_to_file(d.path().join("no_series_uid.dcm")).unwrap();
+    let alone = medvlm::imaging::scan::load(&d.path().join("no_series_uid.dcm")).unwrap();
+    assert_eq!(alone.stacks[0].slices.len(), 1);
     let scan = medvlm::imaging::scan::load(&d.path().join("series_a.dcm")).unwrap();
     assert!(scan.skipped.is_empty(), "{:?}", scan.skipped);
     let s = &scan.stacks[0];
