@@ -27,6 +27,8 @@ pub struct ExportDraft {
     /// Unified JSONL: also write de-identified copies of the source DICOM files (regions blacked
     /// out of a rendering blacked out of its copy too).
     pub dicom_copies: bool,
+    /// The PS3.15 options of those copies.
+    pub deid: crate::io::dicom_deid_options::DeidOptions,
 }
 
 impl ExportDraft {
@@ -42,6 +44,7 @@ impl ExportDraft {
             burned_in,
             allow_burned_in_text: false,
             dicom_copies: false,
+            deid: crate::io::dicom_deid_options::DeidOptions::default(),
         }
     }
 
@@ -71,6 +74,7 @@ impl WorkbenchApp {
             include_excluded: d.include_excluded,
             allow_burned_in_text: d.allow_burned_in_text,
             dicom_copies: d.dicom_copies && d.format == ExportFormat::Jsonl,
+            deid: d.deid,
             ..ExportOptions::default()
         };
         self.spawn_on_project("export", move |path, ctx| {

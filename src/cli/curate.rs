@@ -90,6 +90,9 @@ pub struct ExportArgs {
     /// of a rendering are blacked out of its copy's pixels too).
     #[arg(long)]
     pub with_dicom: bool,
+    /// The PS3.15 options of those copies.
+    #[command(flatten)]
+    pub deid: super::dicom::DeidArgs,
 }
 
 /// `medvlm curate version`.
@@ -318,6 +321,7 @@ pub(super) fn export(cli: &Cli, a: &ExportArgs) -> anyhow::Result<i32> {
         keep_meta: a.keep_meta.clone(),
         allow_burned_in_text: a.allow_burned_in_text,
         dicom_copies: a.with_dicom,
+        deid: a.deid.options()?,
     };
     // `--out DIR` (an existing folder, or a path without extension): a file named after the version.
     let out = if a.out.is_dir() || a.out.extension().is_none() {
@@ -330,6 +334,10 @@ pub(super) fn export(cli: &Cli, a: &ExportArgs) -> anyhow::Result<i32> {
         };
         a.out.join(format!("{}-{kind}.{ext}", a.version.as_deref().unwrap_or("current")))
     } else {
+        // A file in a folder that is not there yet: the folder is made, as for `--out DIR`.
+        if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
         a.out.clone()
     };
     let bar = BarSink::new();

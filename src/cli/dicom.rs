@@ -49,6 +49,8 @@ pub enum DicomCommand {
         /// uncompressed (Clean Pixel Data).
         #[arg(long = "black-out", value_name = "X0,Y0,X1,Y1", value_parser = region)]
         black_out: Vec<[u32; 4]>,
+        #[command(flatten)]
+        options: DeidArgs,
     },
     /// A frame through a window (default: the file's) to an 8-bit PNG.
     Render {
@@ -68,6 +70,32 @@ pub enum DicomCommand {
         #[arg(long)]
         function: Option<String>,
     },
+}
+
+/// The PS3.15 options of de-identified copies (`dicom deid`, `curate export --with-dicom`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct DeidArgs {
+    /// Retain Patient Characteristics: keep the patient's sex, age, size, weight, ethnic group,
+    /// smoking and pregnancy status.
+    #[arg(long)]
+    pub retain_patient_characteristics: bool,
+    /// The study, series and acquisition dates: `remove` (the Basic Profile), `full` (kept as
+    /// they are), or `shift` (moved back by one to ten years, the same days for every file of a
+    /// patient in this run, so intervals stay true; times kept). Birth dates are never kept.
+    #[arg(long, default_value = "remove", value_name = "remove|full|shift")]
+    pub dates: String,
+}
+
+impl DeidArgs {
+    /// The options, or the flag that is wrong.
+    pub fn options(&self) -> anyhow::Result<crate::io::dicom_deid_options::DeidOptions> {
+        let dates = crate::io::dicom_deid_options::Dates::parse(&self.dates)
+            .with_context(|| format!("--dates {}: use remove, full or shift", self.dates))?;
+        Ok(crate::io::dicom_deid_options::DeidOptions {
+            patient_characteristics: self.retain_patient_characteristics,
+            dates,
+        })
+    }
 }
 
 /// The VOI function named on the command line.
@@ -135,7 +163,8 @@ pub(super) fn run(a: &DicomArgs) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        DicomCommand::Deid { files, out, black_out } => {
+        DicomCommand::Deid { files, out, black_out, options } => {
+            let options = options.options()?;
             std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
             let mut uids = crate::io::dicom_deid::UidMap::new();
             let mut failed = 0;
@@ -172,7 +201,7 @@ pub(super) fn run(a: &DicomArgs) -> anyhow::Result<i32> {
             for f in &inputs {
                 // Written under a temporary name, then named by the new UID.
                 let tmp = out.join(".deid.partial");
-                match crate::io::dicom_deid::deidentify(f, &tmp, &mut uids, black_out) {
+                match crate::io::dicom_deid::deidentify(f, &tmp, &mut uids, black_out, &options) {
                     Ok(uid) => {
                         // Two files with one SOP Instance UID (copies of one instance) keep both.
                         let dest = (1..)

@@ -13,6 +13,7 @@ use dicom_core::{Tag, VR};
 use sha2::{Digest as _, Sha256};
 
 use super::dicom::{DicomError, Problem};
+use super::dicom_deid_options::{DeidOptions, Instead, shift_dates};
 use super::phi::{Action, action, is_private};
 
 /// Repeating groups removed whole: overlays (60xx, may draw text on the image) and the retired
@@ -66,6 +67,19 @@ impl UidMap {
         self.seen.insert(uid.to_string(), new.clone());
         new
     }
+
+    /// The days a patient's dates move back under Retain Longitudinal Temporal Information with
+    /// Modified Dates: 365 to 3652 (one to ten years), the same for one patient (by Patient ID)
+    /// within an export, drawn from its secret.
+    pub fn day_shift(&self, patient: &str) -> i64 {
+        let mut h = Sha256::new();
+        h.update(self.secret);
+        h.update(b"date shift\0");
+        h.update(patient.trim_end_matches('\0').trim().as_bytes());
+        let d = h.finalize();
+        let n = u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]);
+        -(365 + (n % 3288) as i64)
+    }
 }
 
 impl Default for UidMap {
@@ -101,10 +115,11 @@ fn dummy(vr: VR) -> Option<&'static str> {
     }
 }
 
-/// Applies the profile (Table E.1-1, [`super::phi_table`]) to a data set and, through every
-/// sequence left, to its items (a Referenced SOP Instance UID or a physician's name deep in a
-/// sequence is found as well). A person name the table does not list is removed too.
-fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, depth: usize) {
+/// Applies the profile (Table E.1-1, [`super::phi_table`]) and the chosen options (`days`: the
+/// patient's date shift) to a data set and, through every sequence left, to its items (a
+/// Referenced SOP Instance UID or a physician's name deep in a sequence is found as well). A
+/// person name the table does not list is removed too.
+fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, opts: &DeidOptions, days: i64, depth: usize) {
     // Private elements, and UN ones (a sequence whose VR was lost: its content cannot be checked).
     let opaque: Vec<Tag> = obj
         .iter()
@@ -117,6 +132,23 @@ fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, depth: usi
     let listed: Vec<(Tag, VR, Option<Action>)> =
         obj.iter().map(|e| (e.header().tag, e.vr(), action(e.header().tag))).collect();
     for (tag, vr, act) in listed {
+        match act.and(opts.instead(tag, vr)) {
+            Some(Instead::Keep) => continue,
+            Some(Instead::Shift) => {
+                let old = obj.element_opt(tag).ok().flatten().and_then(|e| e.to_str().ok().map(|s| s.to_string()));
+                match old.as_deref().map(|v| shift_dates(v, days)) {
+                    Some(Some(new)) => {
+                        obj.put_str(tag, vr, new);
+                    }
+                    // Not a date that can be moved (a range, a year alone): removed.
+                    _ => {
+                        obj.remove_element(tag);
+                    }
+                }
+                continue;
+            }
+            None => {}
+        }
         match act {
             Some(Action::Uid) => {
                 let old = obj.element_opt(tag).ok().flatten().and_then(|e| e.to_str().ok().map(|s| s.to_string()));
@@ -156,7 +188,7 @@ fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, depth: usi
     if depth >= 16 {
         return;
     }
-    for_each_item(obj, |item| scrub(item, uids, depth + 1));
+    for_each_item(obj, |item| scrub(item, uids, opts, days, depth + 1));
 }
 
 /// The patient's identifying words, upper-cased: the parts of the names (Patient's Name, Other
@@ -223,13 +255,37 @@ fn sweep(obj: &mut dicom_object::InMemDicomObject, words: &[String], depth: usiz
     for_each_item(obj, |item| sweep(item, words, depth + 1));
 }
 
+/// De-identification Method Code Sequence (0012,0064): one item per code of CID 7050.
+fn stamp_codes(obj: &mut dicom_object::InMemDicomObject, codes: &[(&str, &str)]) {
+    use dicom_core::value::DataSetSequence;
+    let items: Vec<dicom_object::InMemDicomObject> = codes
+        .iter()
+        .map(|(code, meaning)| {
+            let mut item = dicom_object::InMemDicomObject::new_empty();
+            item.put_str(Tag(0x0008, 0x0100), VR::SH, *code);
+            item.put_str(Tag(0x0008, 0x0102), VR::SH, "DCM");
+            item.put_str(Tag(0x0008, 0x0104), VR::LO, *meaning);
+            item
+        })
+        .collect();
+    obj.put(dicom_core::DataElement::new(Tag(0x0012, 0x0064), VR::SQ, DataSetSequence::from(items)));
+}
+
 /// Writes a de-identified copy of `src` to `out`; returns the new SOP Instance UID. `clean`:
 /// regions (`[x0, y0, x1, y1]` in pixels, x1 and y1 exclusive) blacked out in every frame of the
-/// copy ([`super::dicom_clean`]); empty leaves the pixel data as it is.
+/// copy ([`super::dicom_clean`]); empty leaves the pixel data as it is. `opts`: the PS3.15 options
+/// (kept patient characteristics, kept or shifted dates), named in the copy's De-identification
+/// Method Code Sequence.
 ///
 /// # Errors
 /// [`DicomError`] naming the source file (never a value).
-pub fn deidentify(src: &Path, out: &Path, uids: &mut UidMap, clean: &[[u32; 4]]) -> Result<String, DicomError> {
+pub fn deidentify(
+    src: &Path,
+    out: &Path,
+    uids: &mut UidMap,
+    clean: &[[u32; 4]],
+    opts: &DeidOptions,
+) -> Result<String, DicomError> {
     let err = |problem| DicomError { path: src.to_path_buf(), problem };
     let mut obj = super::dicom::open(src).map_err(err)?;
     if super::dicom::no_public_attribute(&obj) {
@@ -244,10 +300,15 @@ pub fn deidentify(src: &Path, out: &Path, uids: &mut UidMap, clean: &[[u32; 4]])
         format!("{METHOD}\\Clean Pixel Data: {cleaned} region(s) blacked out")
     };
     let words = identifying_words(&obj);
-    scrub(&mut obj, uids, 0);
+    let patient =
+        obj.element_opt(Tag(0x0010, 0x0020)).ok().flatten().and_then(|e| e.to_str().ok().map(|s| s.to_string()));
+    let days = uids.day_shift(patient.as_deref().unwrap_or_default());
+    scrub(&mut obj, uids, opts, days, 0);
     sweep(&mut obj, &words, 0);
     obj.put_str(Tag(0x0012, 0x0062), VR::CS, "YES");
     obj.put_str(Tag(0x0012, 0x0063), VR::LO, method);
+    stamp_codes(&mut obj, &opts.codes(cleaned > 0));
+    obj.put_str(Tag(0x0028, 0x0303), VR::CS, opts.temporal());
     // One well-formed UID (a malformed file may carry several): it names the copy.
     let sop = obj
         .element_opt(Tag(0x0008, 0x0018))

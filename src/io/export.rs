@@ -86,6 +86,8 @@ pub struct ExportOptions {
     /// JSONL: also write a de-identified copy of each item's source DICOM file in `dicom/` beside
     /// the file (UIDs remapped consistently within this export), named in the row's `dicom`.
     pub dicom_copies: bool,
+    /// The PS3.15 options those copies are made with (patient characteristics, dates).
+    pub deid: super::dicom_deid_options::DeidOptions,
 }
 
 impl Default for ExportOptions {
@@ -103,6 +105,7 @@ impl Default for ExportOptions {
             keep_meta: Vec::new(),
             allow_burned_in_text: false,
             dicom_copies: false,
+            deid: super::dicom_deid_options::DeidOptions::default(),
         }
     }
 }
@@ -332,7 +335,7 @@ fn write_all(
                 let v = if opts.format == ExportFormat::Jsonl {
                     let mut v = unified(it, *id, est.get(id), &names, &opts.keep_meta, &mut dropped);
                     if opts.dicom_copies
-                        && let Some(name) = dicom_copy(it, &dicom_dir, &mut uids, written)?
+                        && let Some(name) = dicom_copy(it, &dicom_dir, &mut uids, &opts.deid, written)?
                     {
                         v["dicom"] = Value::from(format!("dicom/{name}"));
                     }
@@ -359,11 +362,12 @@ fn write_all(
 }
 
 /// A de-identified copy of the item's source DICOM file (if it has one) in `dir`, named by its new
-/// SOP Instance UID.
+/// SOP Instance UID, made with the options `deid`.
 fn dicom_copy(
     it: &VqaItem,
     dir: &Path,
     uids: &mut super::dicom_deid::UidMap,
+    deid: &super::dicom_deid_options::DeidOptions,
     written: &mut Written,
 ) -> Result<Option<String>, ExportError> {
     let Some(src) = it.meta.get(super::import::SCAN_SOURCE).and_then(Value::as_str).map(PathBuf::from) else {
@@ -378,7 +382,7 @@ fn dicom_copy(
     std::fs::create_dir_all(dir).map_err(io)?;
     let tmp = dir.join(".deid.partial");
     written.0.push(tmp.clone());
-    let uid = super::dicom_deid::deidentify(&src, &tmp, uids, &redacted)
+    let uid = super::dicom_deid::deidentify(&src, &tmp, uids, &redacted, deid)
         .map_err(|e| ExportError::Io { path: PathBuf::from(&it.uid), source: std::io::Error::other(e.to_string()) })?;
     let name = format!("{uid}.dcm");
     let dest = dir.join(&name);

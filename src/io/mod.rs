@@ -7,6 +7,7 @@ pub mod deid;
 pub mod dicom;
 mod dicom_clean;
 pub mod dicom_deid;
+pub mod dicom_deid_options;
 mod dicom_jpeg;
 mod dicom_lut;
 mod dicom_open;

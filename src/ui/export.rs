@@ -61,6 +61,9 @@ pub fn show(ctx: &egui::Context, d: &mut ExportDraft, queue: &mut Vec<Command>) 
                      removed, UIDs remapped within this export; regions blacked out of an image are blacked out of \
                      its copy's pixels too.",
             );
+            if d.dicom_copies {
+                deid_options(ui, &mut d.deid);
+            }
         }
         ui.weak(
             "Images go out under their content hash and metadata by an allow-list; a dataset card is written beside \
@@ -101,4 +104,35 @@ fn name(f: ExportFormat) -> &'static str {
         ExportFormat::VerlParquet => "verl Parquet (embedded images)",
         ExportFormat::TrlJsonl => "TRL JSONL",
     }
+}
+
+/// The PS3.15 options of the DICOM copies: patient characteristics, and what happens to the dates.
+fn deid_options(ui: &mut egui::Ui, o: &mut crate::io::dicom_deid_options::DeidOptions) {
+    use crate::io::dicom_deid_options::Dates;
+    ui.indent("deid-options", |ui| {
+        ui.checkbox(&mut o.patient_characteristics, "Keep patient characteristics (sex, age, size, weight)")
+            .on_hover_text(
+                "PS3.15 Retain Patient Characteristics Option: sex, age, size, weight, ethnic group, smoking and \
+                 pregnancy status stay in the copies.",
+            );
+        ui.horizontal(|ui| {
+            let label = ui.label("Dates:");
+            egui::ComboBox::from_id_salt("deid-dates")
+                .selected_text(match o.dates {
+                    Dates::Remove => "removed",
+                    Dates::Full => "kept as they are",
+                    Dates::Shifted => "shifted per patient",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut o.dates, Dates::Remove, "removed");
+                    ui.selectable_value(&mut o.dates, Dates::Shifted, "shifted per patient").on_hover_text(
+                        "Moved back by 1–10 years, the same days for every file of a patient: intervals stay true",
+                    );
+                    ui.selectable_value(&mut o.dates, Dates::Full, "kept as they are");
+                })
+                .response
+                .labelled_by(label.id);
+        });
+        ui.weak("Birth dates never go out.");
+    });
 }

@@ -1,7 +1,8 @@
 //! The de-identified copy against PS3.15 Table E.1-1: each action (Z empty, D dummy, X remove,
 //! U map, X/Z/U* keep and map inside) on a data set written by the test, at the top level and in
 //! sequences, with the person names the table does not list removed as well, the file meta
-//! group's AE titles, and kept text that quotes the patient's name.
+//! group's AE titles, and kept text that quotes the patient's name; the PS3.15 options that keep
+//! the patient's characteristics and shift the dates.
 
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
@@ -93,7 +94,7 @@ fn every_table_action_is_applied_at_every_depth() {
     assert!(shown("(0010,0010)").starts_with("(hidden") && shown("(0014,2006)").starts_with("(hidden"));
 
     let mut uids = UidMap::with_secret([3; 32]);
-    deidentify(&src, &d.path().join("copy.dcm"), &mut uids, &[]).unwrap();
+    deidentify(&src, &d.path().join("copy.dcm"), &mut uids, &[], &Default::default()).unwrap();
     let bytes = std::fs::read(d.path().join("copy.dcm")).unwrap();
     let found = |s: &str| bytes.windows(s.len()).any(|w| w == s.as_bytes());
     for &(_, _, v) in PHI {
@@ -124,4 +125,88 @@ fn every_table_action_is_applied_at_every_depth() {
     let image = copy.element(Tag(0x0008, 0x1140)).unwrap().items().unwrap()[0].clone();
     assert_eq!(value(&image, 0x0008, 0x1155), Some(uids.map("1.2.826.0.1.3680043.8.498.7002")), "U*: mapped inside");
     assert_eq!(value(&image, 0x0008, 0x1150).as_deref(), Some("1.2.840.10008.5.1.4.1.1.2"), "a class UID is kept");
+}
+
+/// A copy of `ct_explicit_le.dcm` with the patient's characteristics and dates set, written to `dir`.
+fn with_dates(dir: &std::path::Path, name: &str, study_date: &str) -> std::path::PathBuf {
+    let mut obj = dicom_object::open_file(super::common::fixture("dicom/ct_explicit_le.dcm")).unwrap();
+    for (tag, vr, v) in [
+        ((0x0010, 0x0040), VR::CS, "F"),
+        ((0x0010, 0x1010), VR::AS, "054Y"),
+        ((0x0010, 0x1030), VR::DS, "61.5"),
+        ((0x0010, 0x2110), VR::LO, "penicillin allergy"),
+        ((0x0010, 0x0030), VR::DA, "19700101"),
+        ((0x0008, 0x0020), VR::DA, study_date),
+        ((0x0008, 0x0030), VR::TM, "101500"),
+        ((0x0008, 0x002A), VR::DT, &format!("{study_date}101733.25")),
+        ((0x0008, 0x0021), VR::DA, "2024"),
+    ] {
+        obj.put(text(Tag(tag.0, tag.1), vr, v));
+    }
+    let path = dir.join(name);
+    obj.write_to_file(&path).unwrap();
+    path
+}
+
+/// Retain Patient Characteristics and Retain Longitudinal Temporal Information (Modified Dates):
+/// sex, age and weight stay; every date of a patient moves back by the same days (two studies
+/// keep their interval), times stay, a date that is not one (a year alone) and the birth date
+/// go; the copy names the options in its De-identification Method Code Sequence.
+#[test]
+fn options_keep_the_patient_characteristics_and_shift_the_dates_per_patient() {
+    use medvlm::io::dicom_deid_options::{Dates, DeidOptions};
+    let d = tempdir();
+    let (first, second) = (with_dates(d.path(), "a.dcm", "20240102"), with_dates(d.path(), "b.dcm", "20240301"));
+    let opts = DeidOptions { patient_characteristics: true, dates: Dates::Shifted };
+    let mut uids = UidMap::with_secret([5; 32]);
+    let value = |o: &InMemDicomObject, g, e| o.element_opt(Tag(g, e)).unwrap().map(|e| e.to_str().unwrap().to_string());
+    let mut dates = Vec::new();
+    for (src, out) in [(&first, "ca.dcm"), (&second, "cb.dcm")] {
+        deidentify(src, &d.path().join(out), &mut uids, &[], &opts).unwrap();
+        let copy = dicom_object::open_file(d.path().join(out)).unwrap();
+        let top: &InMemDicomObject = &copy;
+        assert_eq!(value(top, 0x0010, 0x0040).as_deref(), Some("F"));
+        assert_eq!(value(top, 0x0010, 0x1010).as_deref(), Some("054Y"));
+        assert_eq!(value(top, 0x0010, 0x1030).as_deref(), Some("61.5"));
+        assert_eq!(value(top, 0x0010, 0x2110), None, "allergies: free text, removed");
+        assert_eq!(value(top, 0x0010, 0x0030).as_deref(), Some(""), "the birth date: emptied as ever");
+        assert_eq!(value(top, 0x0008, 0x0030).as_deref(), Some("101500"), "times stay");
+        assert_eq!(value(top, 0x0008, 0x0021), None, "a year alone cannot be shifted: removed");
+        let study = value(top, 0x0008, 0x0020).unwrap();
+        let acquired = value(top, 0x0008, 0x002A).unwrap();
+        assert_eq!(acquired, format!("{study}101733.25"), "a date-time moves with its date");
+        let codes: Vec<String> = copy
+            .element(Tag(0x0012, 0x0064))
+            .unwrap()
+            .items()
+            .unwrap()
+            .iter()
+            .map(|i| value(i, 0x0008, 0x0100).unwrap())
+            .collect();
+        assert_eq!(codes, ["113100", "113107", "113108"]);
+        assert_eq!(value(top, 0x0028, 0x0303).as_deref(), Some("MODIFIED"));
+        dates.push(study);
+    }
+    // 2024-01-02 to 2024-03-01 is 59 days; the shifted pair keeps that interval, 1 to 10 years back.
+    let leap = |y: i64| y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = |s: &str| -> i64 {
+        let (y, m, dd): (i64, usize, i64) =
+            (s[..4].parse().unwrap(), s[4..6].parse().unwrap(), s[6..8].parse().unwrap());
+        let months = [31, if leap(y) { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        (1..y).map(|k| if leap(k) { 366 } else { 365 }).sum::<i64>() + months[..m - 1].iter().sum::<i64>() + dd
+    };
+    assert_eq!(days(&dates[1]) - days(&dates[0]), 59, "{dates:?}");
+    let back = days("20240102") - days(&dates[0]);
+    assert!((365..=3652).contains(&back), "moved back {back} days");
+    // Another export (another secret) moves them by other days.
+    assert_ne!(UidMap::with_secret([6; 32]).day_shift("MRN-0042"), uids.day_shift("MRN-0042"));
+    // The command line names a wrong choice.
+    let o = super::common::bin()
+        .args(["dicom", "deid", "--dates", "sometimes", "--out"])
+        .arg(d.path().join("o"))
+        .arg(&first)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--dates sometimes"), "{err}");
 }

@@ -269,6 +269,21 @@ fn a_manifest_of_dicom_files_imports_renderings_without_patient_values() {
             assert!(!bytes.windows(phi.len()).any(|w| w == phi.as_bytes()), "{phi} in the {what}");
         }
     }
+    // With the option that keeps the dates, the study date goes out (the birth date never does).
+    let dated = d.path().join("dated");
+    let o = bin()
+        .args(["curate", "export", "--format", "jsonl", "--allow-burned-in-text", "--with-dicom", "--dates", "full"])
+        .args(["--project"])
+        .arg(&project)
+        .arg("--out")
+        .arg(dated.join("x.jsonl"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let copy = std::fs::read_dir(dated.join("dicom")).unwrap().next().unwrap().unwrap().path();
+    let bytes = std::fs::read(copy).unwrap();
+    let has = |s: &str| bytes.windows(s.len()).any(|w| w == s.as_bytes());
+    assert!(has("20240102") && !has("19700101") && has("113106"), "the study date kept, the birth date not");
 }
 
 /// A folder of scans without a manifest (or its DICOMDIR): one item per series (its middle slice
@@ -397,11 +412,14 @@ fn deidentified_copies_keep_the_pixels_and_drop_the_patient() {
     use medvlm::io::dicom_deid::{UidMap, deidentify};
     let d = tempdir();
     let mut one = UidMap::with_secret([1; 32]);
-    let a = deidentify(&dcm("series/series_a.dcm"), &d.path().join("a.dcm"), &mut one, &[]).unwrap();
-    let b = deidentify(&dcm("series/series_b.dcm"), &d.path().join("b.dcm"), &mut one, &[]).unwrap();
+    let a =
+        deidentify(&dcm("series/series_a.dcm"), &d.path().join("a.dcm"), &mut one, &[], &Default::default()).unwrap();
+    let b =
+        deidentify(&dcm("series/series_b.dcm"), &d.path().join("b.dcm"), &mut one, &[], &Default::default()).unwrap();
     assert!(a.starts_with("2.25.") && a != b);
     let mut other = UidMap::with_secret([2; 32]);
-    let a2 = deidentify(&dcm("series/series_a.dcm"), &d.path().join("a2.dcm"), &mut other, &[]).unwrap();
+    let a2 = deidentify(&dcm("series/series_a.dcm"), &d.path().join("a2.dcm"), &mut other, &[], &Default::default())
+        .unwrap();
     assert_ne!(a, a2, "another export, other UIDs");
     for f in ["a.dcm", "b.dcm"] {
         let bytes = std::fs::read(d.path().join(f)).unwrap();
@@ -423,7 +441,7 @@ fn deidentified_copies_keep_the_pixels_and_drop_the_patient() {
     assert_eq!(ha.series, hb.series, "one series stays one series");
     // Sequences are walked: a nested instance UID is remapped, a nested name and private
     // element removed, and the structure kept.
-    let n = deidentify(&dcm("ct_nested_phi.dcm"), &d.path().join("n.dcm"), &mut one, &[]).unwrap();
+    let n = deidentify(&dcm("ct_nested_phi.dcm"), &d.path().join("n.dcm"), &mut one, &[], &Default::default()).unwrap();
     let bytes = std::fs::read(d.path().join("n.dcm")).unwrap();
     for phi in ["1.2.826.0.1.3680043.8.498.99", "NESTED^OPERATOR", "nested private note", "DOE"] {
         assert!(!bytes.windows(phi.len()).any(|w| w == phi.as_bytes()), "{phi} left in the nested copy");
@@ -446,7 +464,7 @@ fn a_deidentified_copy_blacks_out_regions_in_every_frame() {
     let mut uids = UidMap::with_secret([3; 32]);
     for (name, mono1) in [("ct_jpegls.dcm", false), ("ct_multiframe.dcm", false), ("cr_monochrome1.dcm", true)] {
         let out = d.path().join(name);
-        deidentify(&dcm(name), &out, &mut uids, &[[2, 3, 10, 8]]).unwrap();
+        deidentify(&dcm(name), &out, &mut uids, &[[2, 3, 10, 8]], &Default::default()).unwrap();
         let (src, clean) = (read(&dcm(name)).unwrap(), read(&out).unwrap());
         assert_eq!(clean.transfer_syntax.0, "1.2.840.10008.1.2.1", "{name}");
         assert_eq!(clean.grey.len(), src.grey.len(), "{name}: every frame");
@@ -462,7 +480,13 @@ fn a_deidentified_copy_blacks_out_regions_in_every_frame() {
             }
         }
     }
-    let e = deidentify(&dcm("us_ybr_full_422.dcm"), &d.path().join("y.dcm"), &mut uids, &[[50, 50, 60, 60]]);
+    let e = deidentify(
+        &dcm("us_ybr_full_422.dcm"),
+        &d.path().join("y.dcm"),
+        &mut uids,
+        &[[50, 50, 60, 60]],
+        &Default::default(),
+    );
     let why = e.unwrap_err().to_string();
     assert!(why.contains("us_ybr_full_422.dcm") && why.contains("no region to black out lies inside"), "{why}");
 }

@@ -1,0 +1,204 @@
+//! The PS3.15 E.3 options a de-identified DICOM copy may be made with, beyond the Basic Profile:
+//! Retain Patient Characteristics (age, sex, size, weight, ethnic group, smoking and pregnancy
+//! status: the attributes whose Table E.1-1 column says K) and Retain Longitudinal Temporal
+//! Information, with Full Dates (kept) or Modified Dates (every date of a patient moved back by one
+//! number of days, drawn per patient from the export's secret, so intervals between studies stay
+//! true). The dates are the date and time attributes the table lists, but for the patient's birth
+//! date and time, which no option keeps. The codes of CID 7050 name what was done.
+
+use dicom_core::{Tag, VR};
+
+/// What happens to the dates and times the profile lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dates {
+    /// The Basic Profile: removed or emptied.
+    #[default]
+    Remove,
+    /// Retain Longitudinal Temporal Information with Full Dates (113106): kept as they are.
+    Full,
+    /// ... with Modified Dates (113107): moved back by the patient's number of days; times kept.
+    Shifted,
+}
+
+impl Dates {
+    /// From its command-line name: `remove`, `full` or `shift`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "remove" => Some(Self::Remove),
+            "full" | "keep" => Some(Self::Full),
+            "shift" | "shifted" | "modified" => Some(Self::Shifted),
+            _ => None,
+        }
+    }
+}
+
+/// The options of one export's copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeidOptions {
+    /// Retain Patient Characteristics (113108).
+    pub patient_characteristics: bool,
+    /// The dates.
+    pub dates: Dates,
+}
+
+/// The attributes Retain Patient Characteristics keeps (Table E.1-1, column K): Patient's Sex,
+/// Age, Size and Weight, Ethnic Group, Smoking Status, Pregnancy Status, Patient's Sex Neutered.
+/// Those it would clean (allergies, special needs, patient state, pre-medication: free text) are
+/// removed, as no cleaning is done.
+const PATIENT_CHARACTERISTICS: [u32; 8] =
+    [0x0010_0040, 0x0010_1010, 0x0010_1020, 0x0010_1030, 0x0010_2160, 0x0010_21A0, 0x0010_21C0, 0x0010_2203];
+
+/// The birth date and time: no option keeps them.
+const BIRTH: [u32; 2] = [0x0010_0030, 0x0010_0032];
+
+/// Timezone Offset From UTC (SH, not a date VR): kept with the dates.
+const TIMEZONE: u32 = 0x0008_0201;
+
+/// What an option does to a listed attribute instead of the profile's action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Instead {
+    /// Kept as it is.
+    Keep,
+    /// Its dates moved back by the patient's days.
+    Shift,
+}
+
+impl DeidOptions {
+    /// What the options do to the listed attribute `tag` of `vr`; `None`: the profile's action.
+    pub(crate) fn instead(&self, tag: Tag, vr: VR) -> Option<Instead> {
+        let key = (u32::from(tag.group()) << 16) | u32::from(tag.element());
+        if self.patient_characteristics && PATIENT_CHARACTERISTICS.contains(&key) {
+            return Some(Instead::Keep);
+        }
+        let dated = matches!(vr, VR::DA | VR::DT | VR::TM) || key == TIMEZONE;
+        match self.dates {
+            _ if !dated || BIRTH.contains(&key) => None,
+            Dates::Remove => None,
+            Dates::Full => Some(Instead::Keep),
+            Dates::Shifted if matches!(vr, VR::DA | VR::DT) => Some(Instead::Shift),
+            Dates::Shifted => Some(Instead::Keep),
+        }
+    }
+
+    /// The codes (CID 7050) of what a copy was made with: the Basic Profile, Clean Pixel Data
+    /// when regions were blacked out, and these options; as `(code, meaning)`.
+    pub fn codes(&self, cleaned: bool) -> Vec<(&'static str, &'static str)> {
+        let mut out = vec![("113100", "Basic Application Confidentiality Profile")];
+        if cleaned {
+            out.push(("113101", "Clean Pixel Data Option"));
+        }
+        match self.dates {
+            Dates::Remove => {}
+            Dates::Full => out.push(("113106", "Retain Longitudinal Temporal Information Full Dates Option")),
+            Dates::Shifted => out.push(("113107", "Retain Longitudinal Temporal Information Modified Dates Option")),
+        }
+        if self.patient_characteristics {
+            out.push(("113108", "Retain Patient Characteristics Option"));
+        }
+        out
+    }
+
+    /// Longitudinal Temporal Information Modified (0028,0303).
+    pub fn temporal(&self) -> &'static str {
+        match self.dates {
+            Dates::Remove => "REMOVED",
+            Dates::Full => "UNMODIFIED",
+            Dates::Shifted => "MODIFIED",
+        }
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day count since 1970-01-01 (`civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `value` (a DA, or a DT whose first 8 characters are its date; multi-valued with `\`) with every
+/// date moved by `days`; `None` when a value is not a full date (a range, a year alone): the
+/// attribute is then removed rather than kept unshifted.
+pub(crate) fn shift_dates(value: &str, days: i64) -> Option<String> {
+    let shifted: Option<Vec<String>> = value
+        .trim_end_matches(['\0', ' '])
+        .split('\\')
+        .map(|v| {
+            // The `yyyy.mm.dd` of files older than DICOM 3.0 (PS3.5 6.2 asks readers to take it).
+            let dotted = v.trim().len() == 10 && v.trim().as_bytes()[4] == b'.' && v.trim().as_bytes()[7] == b'.';
+            let v = if dotted { v.trim().replace('.', "") } else { v.trim().to_string() };
+            let date = v.get(..8).filter(|d| d.bytes().all(|b| b.is_ascii_digit()))?;
+            // A DT's time and its UTC offset (`+HHMM`); anything else (a range) is not a date.
+            let rest = &v[8..];
+            let (time, offset) = rest.split_at(rest.find(['+', '-']).unwrap_or(rest.len()));
+            let time_ok = time.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+            let offset_ok = offset.is_empty() || (offset.len() == 5 && offset[1..].bytes().all(|b| b.is_ascii_digit()));
+            if !(time_ok && offset_ok) {
+                return None;
+            }
+            let (y, m, d) = (date[..4].parse().ok()?, date[4..6].parse().ok()?, date[6..].parse().ok()?);
+            if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+                return None;
+            }
+            let (y, m, d) = civil_from_days(days_from_civil(y, m, d) + days);
+            (0..=9999).contains(&y).then(|| format!("{y:04}{m:02}{d:02}{rest}"))
+        })
+        .collect();
+    shifted.map(|v| v.join("\\"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_move_by_whole_days_across_months_years_and_leap_days() {
+        assert_eq!(shift_dates("20240301", -1).as_deref(), Some("20240229"));
+        assert_eq!(shift_dates("20230101", -1).as_deref(), Some("20221231"));
+        assert_eq!(shift_dates("20240102\\20240110", -400).as_deref(), Some("20221128\\20221206"));
+        // A DT keeps its time and offset.
+        assert_eq!(shift_dates("20240102153000.5+0100", -2).as_deref(), Some("20231231153000.5+0100"));
+        // Not a full date: refused, so the attribute is removed.
+        assert_eq!(shift_dates("1995.05.01", -1).as_deref(), Some("19950430"), "an ACR-NEMA-era date");
+        assert_eq!(shift_dates("2024", -1), None);
+        assert_eq!(shift_dates("20241340", -1), None);
+        assert_eq!(shift_dates("20240101-20240201", -1), None);
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(civil_from_days(days_from_civil(2000, 2, 29)), (2000, 2, 29));
+    }
+
+    #[test]
+    fn each_option_keeps_only_its_own_attributes() {
+        let none = DeidOptions::default();
+        let sex = Tag(0x0010, 0x0040);
+        assert_eq!(none.instead(sex, VR::CS), None);
+        let chars = DeidOptions { patient_characteristics: true, ..none };
+        assert_eq!(chars.instead(sex, VR::CS), Some(Instead::Keep));
+        assert_eq!(chars.instead(Tag(0x0010, 0x2110), VR::LO), None, "allergies: cleaned in the table, removed here");
+        let shifted = DeidOptions { dates: Dates::Shifted, ..none };
+        assert_eq!(shifted.instead(Tag(0x0008, 0x0020), VR::DA), Some(Instead::Shift));
+        assert_eq!(shifted.instead(Tag(0x0008, 0x0030), VR::TM), Some(Instead::Keep));
+        assert_eq!(shifted.instead(Tag(0x0010, 0x0030), VR::DA), None, "the birth date");
+        assert_eq!(shifted.instead(sex, VR::CS), None);
+        let full = DeidOptions { dates: Dates::Full, ..none };
+        assert_eq!(full.instead(Tag(0x0008, 0x0201), VR::SH), Some(Instead::Keep), "the time zone");
+        assert_eq!(chars.codes(true).iter().map(|c| c.0).collect::<Vec<_>>(), ["113100", "113101", "113108"]);
+        assert_eq!(shifted.temporal(), "MODIFIED");
+    }
+}
