@@ -79,6 +79,13 @@ pub struct DeidArgs {
     /// smoking and pregnancy status.
     #[arg(long)]
     pub retain_patient_characteristics: bool,
+    /// Retain Device Identity: keep station names, device and detector serial numbers and IDs.
+    #[arg(long)]
+    pub retain_device_identity: bool,
+    /// Retain Institution Identity: keep the institution's name, address and department, and
+    /// a clinical trial's site.
+    #[arg(long)]
+    pub retain_institution_identity: bool,
     /// The study, series and acquisition dates: `remove` (the Basic Profile), `full` (kept as
     /// they are), or `shift` (moved back by one to ten years, the same days for every file of a
     /// patient in this run, so intervals stay true; times kept). Birth dates are never kept.
@@ -93,6 +100,8 @@ impl DeidArgs {
             .with_context(|| format!("--dates {}: use remove, full or shift", self.dates))?;
         Ok(crate::io::dicom_deid_options::DeidOptions {
             patient_characteristics: self.retain_patient_characteristics,
+            device_identity: self.retain_device_identity,
+            institution_identity: self.retain_institution_identity,
             dates,
         })
     }

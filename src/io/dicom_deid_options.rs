@@ -1,10 +1,12 @@
 //! The PS3.15 E.3 options a de-identified DICOM copy may be made with, beyond the Basic Profile:
 //! Retain Patient Characteristics (age, sex, size, weight, ethnic group, smoking and pregnancy
-//! status: the attributes whose Table E.1-1 column says K) and Retain Longitudinal Temporal
-//! Information, with Full Dates (kept) or Modified Dates (every date of a patient moved back by one
-//! number of days, drawn per patient from the export's secret, so intervals between studies stay
-//! true). The dates are the date and time attributes the table lists, but for the patient's birth
-//! date and time, which no option keeps. The codes of CID 7050 name what was done.
+//! status), Retain Device Identity (station, serial numbers, detector and plate IDs), Retain
+//! Institution Identity (institution, department, trial site): the attributes whose Table E.1-1
+//! column says K; and Retain Longitudinal Temporal Information, with Full Dates (kept) or Modified
+//! Dates (every date of a patient moved back by one number of days, drawn per patient from the
+//! export's secret, so intervals between studies stay true). The dates are the date and time
+//! attributes the table lists, but for the patient's birth date and time, which no option keeps.
+//! The codes of CID 7050 name what was done.
 
 use dicom_core::{Tag, VR};
 
@@ -38,6 +40,12 @@ impl Dates {
 pub struct DeidOptions {
     /// Retain Patient Characteristics (113108).
     pub patient_characteristics: bool,
+    /// Retain Device Identity (113109).
+    #[serde(default)]
+    pub device_identity: bool,
+    /// Retain Institution Identity (113112).
+    #[serde(default)]
+    pub institution_identity: bool,
     /// The dates.
     pub dates: Dates,
 }
@@ -48,6 +56,63 @@ pub struct DeidOptions {
 /// removed, as no cleaning is done.
 const PATIENT_CHARACTERISTICS: [u32; 8] =
     [0x0010_0040, 0x0010_1010, 0x0010_1020, 0x0010_1030, 0x0010_2160, 0x0010_21A0, 0x0010_21C0, 0x0010_2203];
+
+/// The attributes Retain Device Identity keeps (Table E.1-1, column K): station names and AE
+/// titles, device, detector, plate, cassette, gantry, generator, lens and source identifiers and
+/// serial numbers, device UIDs, the UDI and transducer sequences, treatment machine name.
+const DEVICE_IDENTITY: [u32; 36] = [
+    0x0008_1010,
+    0x0016_004E,
+    0x0016_004F,
+    0x0016_0050,
+    0x0016_0051,
+    0x0018_1000,
+    0x0018_1002,
+    0x0018_1004,
+    0x0018_1005,
+    0x0018_1007,
+    0x0018_1008,
+    0x0018_1009,
+    0x0018_100A,
+    0x0018_100B,
+    0x0018_5011,
+    0x0018_700A,
+    0x0018_9367,
+    0x0018_9371,
+    0x0018_9373,
+    0x0032_1020,
+    0x0032_1021,
+    0x0040_0001,
+    0x0040_0010,
+    0x0040_0011,
+    0x0040_0241,
+    0x0040_0242,
+    0x0040_4025,
+    0x0040_4027,
+    0x0040_4028,
+    0x0040_4030,
+    0x0050_0020,
+    0x3008_0105,
+    0x300A_00B2,
+    0x300A_0216,
+    0x3010_002D,
+    0x3010_0043,
+];
+
+/// The attributes Retain Institution Identity keeps (Table E.1-1, column K): Institution Name,
+/// Address and Code Sequence, Institutional Department Name and Type, and the clinical trial's
+/// site, site name, coordinating centre and ethics committee.
+const INSTITUTION_IDENTITY: [u32; 9] = [
+    0x0008_0080,
+    0x0008_0081,
+    0x0008_0082,
+    0x0008_1040,
+    0x0008_1041,
+    0x0012_0030,
+    0x0012_0031,
+    0x0012_0060,
+    0x0012_0081,
+];
 
 /// The birth date and time: no option keeps them.
 const BIRTH: [u32; 2] = [0x0010_0030, 0x0010_0032];
@@ -68,7 +133,10 @@ impl DeidOptions {
     /// What the options do to the listed attribute `tag` of `vr`; `None`: the profile's action.
     pub(crate) fn instead(&self, tag: Tag, vr: VR) -> Option<Instead> {
         let key = (u32::from(tag.group()) << 16) | u32::from(tag.element());
-        if self.patient_characteristics && PATIENT_CHARACTERISTICS.contains(&key) {
+        let kept = (self.patient_characteristics && PATIENT_CHARACTERISTICS.contains(&key))
+            || (self.device_identity && DEVICE_IDENTITY.contains(&key))
+            || (self.institution_identity && INSTITUTION_IDENTITY.contains(&key));
+        if kept {
             return Some(Instead::Keep);
         }
         let dated = matches!(vr, VR::DA | VR::DT | VR::TM) || key == TIMEZONE;
@@ -95,6 +163,12 @@ impl DeidOptions {
         }
         if self.patient_characteristics {
             out.push(("113108", "Retain Patient Characteristics Option"));
+        }
+        if self.device_identity {
+            out.push(("113109", "Retain Device Identity Option"));
+        }
+        if self.institution_identity {
+            out.push(("113112", "Retain Institution Identity Option"));
         }
         out
     }
@@ -199,6 +273,14 @@ mod tests {
         let full = DeidOptions { dates: Dates::Full, ..none };
         assert_eq!(full.instead(Tag(0x0008, 0x0201), VR::SH), Some(Instead::Keep), "the time zone");
         assert_eq!(chars.codes(true).iter().map(|c| c.0).collect::<Vec<_>>(), ["113100", "113101", "113108"]);
+        let site = DeidOptions { device_identity: true, institution_identity: true, ..none };
+        assert_eq!(site.instead(Tag(0x0008, 0x1010), VR::SH), Some(Instead::Keep), "station name");
+        assert_eq!(site.instead(Tag(0x0008, 0x0080), VR::LO), Some(Instead::Keep), "institution name");
+        assert_eq!(site.instead(Tag(0x0008, 0x0090), VR::PN), None, "the referring physician is not the site");
+        assert_eq!(none.instead(Tag(0x0008, 0x1010), VR::SH), None);
+        assert!(
+            DEVICE_IDENTITY.windows(2).all(|w| w[0] < w[1]) && INSTITUTION_IDENTITY.windows(2).all(|w| w[0] < w[1])
+        );
         assert_eq!(shifted.temporal(), "MODIFIED");
     }
 }

@@ -115,6 +115,10 @@ fn deid_options(ui: &mut egui::Ui, o: &mut crate::io::dicom_deid_options::DeidOp
                 "PS3.15 Retain Patient Characteristics Option: sex, age, size, weight, ethnic group, smoking and \
                  pregnancy status stay in the copies.",
             );
+        ui.checkbox(&mut o.device_identity, "Keep device identity (station, serial numbers)")
+            .on_hover_text("PS3.15 Retain Device Identity Option: station names, device, detector and plate IDs stay.");
+        ui.checkbox(&mut o.institution_identity, "Keep institution identity (name, department, trial site)")
+            .on_hover_text("PS3.15 Retain Institution Identity Option: institution name, address, department stay.");
         ui.horizontal(|ui| {
             let label = ui.label("Dates:");
             egui::ComboBox::from_id_salt("deid-dates")

@@ -140,6 +140,7 @@ fn with_dates(dir: &std::path::Path, name: &str, study_date: &str) -> std::path:
         ((0x0008, 0x0030), VR::TM, "101500"),
         ((0x0008, 0x002A), VR::DT, &format!("{study_date}101733.25")),
         ((0x0008, 0x0021), VR::DA, "2024"),
+        ((0x0008, 0x1010), VR::SH, "CT-ROOM-3"),
     ] {
         obj.put(text(Tag(tag.0, tag.1), vr, v));
     }
@@ -157,7 +158,7 @@ fn options_keep_the_patient_characteristics_and_shift_the_dates_per_patient() {
     use medvlm::io::dicom_deid_options::{Dates, DeidOptions};
     let d = tempdir();
     let (first, second) = (with_dates(d.path(), "a.dcm", "20240102"), with_dates(d.path(), "b.dcm", "20240301"));
-    let opts = DeidOptions { patient_characteristics: true, dates: Dates::Shifted };
+    let opts = DeidOptions { patient_characteristics: true, dates: Dates::Shifted, ..DeidOptions::default() };
     let mut uids = UidMap::with_secret([5; 32]);
     let value = |o: &InMemDicomObject, g, e| o.element_opt(Tag(g, e)).unwrap().map(|e| e.to_str().unwrap().to_string());
     let mut dates = Vec::new();
@@ -200,6 +201,16 @@ fn options_keep_the_patient_characteristics_and_shift_the_dates_per_patient() {
     assert!((365..=3652).contains(&back), "moved back {back} days");
     // Another export (another secret) moves them by other days.
     assert_ne!(UidMap::with_secret([6; 32]).day_shift("MRN-0042"), uids.day_shift("MRN-0042"));
+    // Device and institution identity: the station and the institution stay, the patient does not.
+    let site = DeidOptions { device_identity: true, institution_identity: true, ..DeidOptions::default() };
+    deidentify(&first, &d.path().join("cs.dcm"), &mut uids, &[], &site).unwrap();
+    let copy = dicom_object::open_file(d.path().join("cs.dcm")).unwrap();
+    let top: &InMemDicomObject = &copy;
+    assert_eq!(value(top, 0x0008, 0x1010).as_deref(), Some("CT-ROOM-3"));
+    assert_eq!(value(top, 0x0008, 0x0080).as_deref(), Some("Synthetic General"));
+    assert_eq!(value(top, 0x0010, 0x0010).as_deref(), Some(""));
+    assert_eq!(value(top, 0x0010, 0x0040).as_deref(), Some(""), "sex: emptied without its option");
+    assert_eq!(value(top, 0x0028, 0x0303).as_deref(), Some("REMOVED"));
     // The command line names a wrong choice.
     let o = super::common::bin()
         .args(["dicom", "deid", "--dates", "sometimes", "--out"])
