@@ -274,8 +274,8 @@ fn stamp_codes(obj: &mut dicom_object::InMemDicomObject, codes: &[(&str, &str)])
 /// Writes a de-identified copy of `src` to `out`; returns the new SOP Instance UID. `clean`:
 /// regions (`[x0, y0, x1, y1]` in pixels, x1 and y1 exclusive) blacked out in every frame of the
 /// copy ([`super::dicom_clean`]); empty leaves the pixel data as it is. `opts`: the PS3.15 options
-/// (kept patient characteristics, kept or shifted dates), named in the copy's De-identification
-/// Method Code Sequence.
+/// (patient characteristics, device or institution identity kept; dates kept or shifted), named
+/// in the copy's De-identification Method Code Sequence.
 ///
 /// # Errors
 /// [`DicomError`] naming the source file (never a value).

@@ -39,14 +39,13 @@ impl Dates {
 
 /// The options of one export's copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct DeidOptions {
     /// Retain Patient Characteristics (113108).
     pub patient_characteristics: bool,
     /// Retain Device Identity (113109).
-    #[serde(default)]
     pub device_identity: bool,
     /// Retain Institution Identity (113112).
-    #[serde(default)]
     pub institution_identity: bool,
     /// The dates.
     pub dates: Dates,
@@ -194,8 +193,9 @@ pub(crate) fn shift_dates(value: &str, days: i64) -> Option<String> {
         .split('\\')
         .map(|v| {
             // The `yyyy.mm.dd` of files older than DICOM 3.0 (PS3.5 6.2 asks readers to take it).
-            let dotted = v.trim().len() == 10 && v.trim().as_bytes()[4] == b'.' && v.trim().as_bytes()[7] == b'.';
-            let v = if dotted { v.trim().replace('.', "") } else { v.trim().to_string() };
+            let v = v.trim();
+            let dotted = v.len() == 10 && v.as_bytes()[4] == b'.' && v.as_bytes()[7] == b'.';
+            let v = if dotted { v.replace('.', "") } else { v.to_string() };
             let date = v.get(..8).filter(|d| d.bytes().all(|b| b.is_ascii_digit()))?;
             // A DT's time and its UTC offset (`+HHMM`); anything else (a range) is not a date.
             let rest = &v[8..];
@@ -227,8 +227,8 @@ mod tests {
         assert_eq!(shift_dates("20240102\\20240110", -400).as_deref(), Some("20221128\\20221206"));
         // A DT keeps its time and offset.
         assert_eq!(shift_dates("20240102153000.5+0100", -2).as_deref(), Some("20231231153000.5+0100"));
-        // Not a full date: refused, so the attribute is removed.
         assert_eq!(shift_dates("1995.05.01", -1).as_deref(), Some("19950430"), "an ACR-NEMA-era date");
+        // Not a full date: refused, so the attribute is removed.
         assert_eq!(shift_dates("2024", -1), None);
         assert_eq!(shift_dates("20241340", -1), None);
         assert_eq!(shift_dates("20240101-20240201", -1), None);
