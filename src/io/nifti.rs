@@ -139,6 +139,8 @@ struct Header {
     big: bool,
     dim: [i64; 8],
     datatype: i16,
+    /// NIfTI intent code (0 for Analyze).
+    intent: i32,
     pixdim: [f64; 8],
     vox_offset: u64,
     slope: f64,
@@ -153,6 +155,14 @@ struct Header {
 /// Parses a volume whose voxels start `base` + vox_offset bytes into `b`.
 fn parse(b: &[u8], t: usize, base: usize) -> Result<Volume, String> {
     let h = header(b)?;
+    // CIFTI-2 (intents 3000-3099) stores grayordinates (surface vertices and voxels) along dims
+    // 5 and 6 of a 1x1x1 "volume": there is no image to show.
+    if (3000..=3099).contains(&h.intent) {
+        return Err(format!(
+            "a CIFTI-2 file (NIfTI intent {}): grayordinate data on surfaces, not a volume image",
+            h.intent
+        ));
+    }
     let (name, size) = datatype(h.datatype)?;
     let nd = h.dim[0];
     if !(1..=7).contains(&nd) {
@@ -254,6 +264,7 @@ fn header(b: &[u8]) -> Result<Header, String> {
             big,
             dim: std::array::from_fn(|i| i64::from(r.i16(40 + 2 * i))),
             datatype: r.i16(70),
+            intent: if analyze { 0 } else { i32::from(r.i16(68)) },
             pixdim: std::array::from_fn(|i| f64::from(r.f32(76 + 4 * i))),
             vox_offset: r.f32(108).max(0.0) as u64,
             slope,
@@ -276,6 +287,7 @@ fn header(b: &[u8]) -> Result<Header, String> {
             big,
             dim: std::array::from_fn(|i| r.i64(16 + 8 * i)),
             datatype: r.i16(12),
+            intent: r.i32(504),
             pixdim: std::array::from_fn(|i| r.f64(104 + 8 * i)),
             vox_offset: r.i64(168).max(0) as u64,
             slope: r.f64(176),
@@ -573,6 +585,18 @@ mod tests {
         assert_eq!(lps.slice(Axis::Axial, 0).values, ras.slice(Axis::Axial, 0).values);
         assert_eq!(lps.slices(Axis::Axial), 1);
         assert_eq!(lps.spacing, [1.0, 1.0, 2.0]);
+    }
+
+    #[test]
+    fn a_cifti_file_is_named_not_shown_as_a_one_voxel_volume() {
+        let mut dscalar = nifti1([1, 1, 1], 16, &[0; 4], None);
+        dscalar[68..70].copy_from_slice(&3006i16.to_le_bytes());
+        let e = parse(&dscalar, 0, 0).unwrap_err();
+        assert!(e.contains("CIFTI-2") && e.contains("3006"), "{e}");
+        // Other intents (a statistic, a displacement field) are volumes.
+        let mut zstat = nifti1([1, 1, 1], 16, &[0; 4], None);
+        zstat[68..70].copy_from_slice(&5i16.to_le_bytes());
+        assert!(parse(&zstat, 0, 0).is_ok());
     }
 
     #[test]
