@@ -21,6 +21,7 @@ pub mod import;
 mod jpeg12;
 mod jpegls;
 pub mod nifti;
+mod nifti_header;
 pub mod parquet;
 pub mod phi;
 mod phi_table;

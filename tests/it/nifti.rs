@@ -169,3 +169,37 @@ fn a_4d_series_reads_each_volume_and_a_two_file_pair_reads_as_one() {
         .unwrap();
     assert!(o.status.success() && out.is_file(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A folder of BIDS-named volumes imports with the modality the names say (the NIfTI header does
+/// not say it): `_T1w` and `_bold` are MRI, a name outside BIDS stays Other.
+#[test]
+fn bids_names_give_the_modality_of_imported_volumes() {
+    let d = tempdir();
+    let data = d.path().join("bids");
+    std::fs::create_dir_all(&data).unwrap();
+    for name in ["sub-01_T1w.nii", "sub-01_task-rest_bold.nii.gz", "brain.nii"] {
+        let src = if name.ends_with(".gz") { "lps_float32.nii.gz" } else { "ras_int16.nii" };
+        std::fs::copy(nii(src), data.join(name)).unwrap();
+    }
+    let project = d.path().join("p.medvlm");
+    let o = bin().args(["import", "--project"]).arg(&project).arg(&data).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let p = medvlm::store::Project::open(&project).unwrap();
+    let mut got: Vec<(String, medvlm::domain::Modality)> = p
+        .items()
+        .unwrap()
+        .into_iter()
+        .map(|(_, i)| {
+            (
+                i.meta[medvlm::io::import::SCAN_SOURCE].as_str().unwrap().rsplit('/').next().unwrap().to_string(),
+                i.modality,
+            )
+        })
+        .collect();
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    use medvlm::domain::Modality::{Mri, Other};
+    assert_eq!(
+        got,
+        [("brain.nii".into(), Other), ("sub-01_T1w.nii".into(), Mri), ("sub-01_task-rest_bold.nii.gz".into(), Mri)]
+    );
+}

@@ -258,6 +258,9 @@ fn record(
     let modality = match (text(row, "modality"), scan.as_ref().map(|s| &s.rendered)) {
         (Some(m), _) => Modality::parse(&m).ok_or_else(|| format!("unknown modality {m:?}"))?,
         (None, Some(Rendering::Dicom(d))) => crate::io::dicom::modality_of(&d.modality).unwrap_or(Modality::Other),
+        (None, Some(Rendering::Nifti(_))) => {
+            scan.as_ref().and_then(|s| crate::io::nifti::modality_of_bids_name(&s.source)).unwrap_or(Modality::Other)
+        }
         (None, _) => Modality::Other,
     };
     let split = match (opts.split, text(row, "split")) {

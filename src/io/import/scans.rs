@@ -158,7 +158,7 @@ fn item(
     let source = opts.source.clone().unwrap_or_else(|| "scans".into());
     let modality = match &scan.rendered {
         Rendering::Dicom(d) => dicom::modality_of(&d.modality).unwrap_or(Modality::Other),
-        Rendering::Nifti(_) => Modality::Other,
+        Rendering::Nifti(_) => crate::io::nifti::modality_of_bids_name(&scan.source).unwrap_or(Modality::Other),
     };
     let mut meta = BTreeMap::new();
     let mut tags: Vec<String> = opts.tags.clone();
