@@ -33,8 +33,11 @@ pub struct ScanStack {
     pub stacks: Vec<Stack>,
     /// The slice of the first stack the item's image is.
     pub start: usize,
-    /// The window of the rendering (the file's).
+    /// The window of the rendering (the file's, else one spanning the data).
     pub window: WindowLevel,
+    /// The window is the file's (DICOM's window or VOI LUT, NIfTI's `cal_min`..`cal_max`), not
+    /// one made from the data's range.
+    pub window_from_file: bool,
     /// One line about the scan (`CT series of 40 files, explicit VR little endian`).
     pub summary: String,
     /// Files of the folder that could not be read into the series, with the reason.
@@ -107,6 +110,7 @@ pub fn load_volume(source: &Path, t: usize) -> Result<ScanStack, String> {
         stacks,
         start,
         window,
+        window_from_file: v.cal.is_some(),
         summary,
         skipped: vec![],
         tags: vec![],
@@ -127,6 +131,7 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
             stacks: vec![],
             start: 0,
             window: WindowLevel::default(),
+            window_from_file: false,
             summary,
             skipped: vec![],
             tags,
@@ -146,6 +151,7 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
             stacks: vec![stack],
             start: n / 2,
             window,
+            window_from_file: img.window.is_some(),
             summary,
             skipped: vec![],
             tags,
@@ -203,5 +209,16 @@ fn load_dicom(source: &Path) -> Result<ScanStack, String> {
     let slices = series.iter().map(|(_, o)| dicom_grey(o, o.grey[0].clone())).collect();
     let summary = format!("{} series of {n} files, {}×{}, {syntax}", img.modality, img.cols, img.rows);
     let stack = Stack { name: "series".into(), slices, labels, spacing: img.pixel_spacing };
-    Ok(ScanStack { stacks: vec![stack], start, window, summary, skipped, tags, volume: 0, volumes: 1 })
+    let window_from_file = img.window.is_some();
+    Ok(ScanStack {
+        stacks: vec![stack],
+        start,
+        window,
+        window_from_file,
+        summary,
+        skipped,
+        tags,
+        volume: 0,
+        volumes: 1,
+    })
 }

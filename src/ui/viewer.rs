@@ -108,10 +108,12 @@ fn toolbar(ui: &mut egui::Ui, view: &mut ViewState, file: &[(&'static str, Windo
                     }
                 }
                 for &(label, w) in file {
-                    let hover = if label == FILE_LUT {
-                        "The VOI LUT table the file gives (PS3.3 C.11.2.1.1)"
-                    } else {
-                        "The window the file gives"
+                    let hover = match label {
+                        FILE_LUT => "The VOI LUT table the file gives (PS3.3 C.11.2.1.1)",
+                        AUTO_WINDOW => {
+                            "The file gives no window: this one spans its values (1st-99th percentile for NIfTI)"
+                        }
+                        _ => "The window the file gives",
                     };
                     if ui.selectable_label(view.preset.as_deref() == Some(label), label).on_hover_text(hover).clicked()
                     {
@@ -158,6 +160,23 @@ const FILE_WINDOW: &str = "file's window";
 /// The window label while a scan shows the VOI LUT table its file gives.
 const FILE_LUT: &str = "file's VOI LUT";
 
+/// The window label while a scan whose file gives none shows a window spanning its values.
+const AUTO_WINDOW: &str = "auto (data range)";
+
+/// The labels of a scan's own windows (kept from one scan to the next).
+fn scan_label(p: &str) -> bool {
+    p == FILE_WINDOW || p == FILE_LUT || p == AUTO_WINDOW
+}
+
+/// The label of a scan's opening window.
+fn opening_label(s: &ScanStack) -> &'static str {
+    match s.window.function {
+        VoiFunction::Table => FILE_LUT,
+        _ if s.window_from_file => FILE_WINDOW,
+        _ => AUTO_WINDOW,
+    }
+}
+
 /// A new item: zoom and pan reset; window, preset, inversion and renderer stay, as in a PACS.
 fn reset(view: &mut ViewState, id: i64, scan: Option<&Result<std::sync::Arc<ScanStack>, String>>) {
     *view = ViewState {
@@ -172,12 +191,11 @@ fn reset(view: &mut ViewState, id: i64, scan: Option<&Result<std::sync::Arc<Scan
     // A scan opens in its own window unless a preset was chosen (presets are in HU).
     if let Some(Ok(s)) = scan
         && !s.stacks.is_empty()
-        && view.preset.as_deref().is_none_or(|p| p == FILE_WINDOW || p == FILE_LUT)
+        && view.preset.as_deref().is_none_or(scan_label)
     {
         view.window = Some(s.window);
-        let table = s.window.function == VoiFunction::Table;
-        view.preset = Some(if table { FILE_LUT } else { FILE_WINDOW }.into());
-    } else if view.preset.as_deref().is_some_and(|p| p == FILE_WINDOW || p == FILE_LUT) {
+        view.preset = Some(opening_label(s).into());
+    } else if view.preset.as_deref().is_some_and(scan_label) {
         // The last scan's window means nothing for a plain image.
         view.window = None;
         view.preset = None;
@@ -189,7 +207,7 @@ fn file_windows(scan: Option<&Result<std::sync::Arc<ScanStack>, String>>) -> Vec
     let Some(Ok(s)) = scan.filter(|s| s.as_ref().is_ok_and(|s| !s.stacks.is_empty())) else { return vec![] };
     let mut out = Vec::new();
     if s.window.function != VoiFunction::Table {
-        out.push((FILE_WINDOW, s.window));
+        out.push((opening_label(s), s.window));
     }
     if s.stacks.iter().flat_map(|k| &k.slices).any(|g| g.lut.is_some()) {
         out.push((FILE_LUT, WindowLevel { function: VoiFunction::Table, ..s.window }));

@@ -139,6 +139,7 @@ fn a_4d_series_reads_each_volume_and_a_two_file_pair_reads_as_one() {
     assert!(past.contains("volume 4 asked for, the file has 3") && past.contains("series_4d_int16"), "{past}");
     let scan = medvlm::imaging::scan::load_volume(&nii("series_4d_int16.nii.gz"), 1).unwrap();
     assert_eq!((scan.volume, scan.volumes), (1, 3));
+    assert!(!scan.window_from_file, "no cal_min/cal_max: the window spans the data, and says so");
     assert!(scan.summary.contains("volume 2 of 3"), "{}", scan.summary);
     let pair = read(&nii("pair_int16.hdr")).unwrap();
     assert_eq!(pair.data, read(&nii("big_endian_int16.nii")).unwrap().data);

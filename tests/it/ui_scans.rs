@@ -33,6 +33,7 @@ fn a_dicom_series_scrolls_by_wheel_and_arrows_in_the_viewer() {
     let start = scan.start;
     assert_eq!(scan.stacks[0].slices.len(), 3);
     assert_eq!(h.state().state.viewer.window, Some(scan.window), "the file's window, in HU");
+    assert_eq!(h.state().state.viewer.preset.as_deref(), Some("file's window"));
     let label = |h: &Harness<'static, WorkbenchApp>| {
         has_part(h, &format!("slice {}/3", h.state().state.viewer.slice.unwrap_or(start) + 1))
     };
