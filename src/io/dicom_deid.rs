@@ -100,6 +100,11 @@ fn for_each_item(obj: &mut dicom_object::InMemDicomObject, mut f: impl FnMut(&mu
     }
 }
 
+/// An element's value as text, as stored (not trimmed; empty when empty).
+fn raw_text(obj: &dicom_object::InMemDicomObject, tag: Tag) -> Option<String> {
+    obj.element_opt(tag).ok().flatten().and_then(|e| e.to_str().ok().map(|s| s.to_string()))
+}
+
 /// The dummy value (action D) for a VR, or `None` where the element is removed instead (binary
 /// values, sequences, URIs).
 fn dummy(vr: VR) -> Option<&'static str> {
@@ -135,7 +140,7 @@ fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, opts: &Dei
         match act.and(opts.instead(tag, vr)) {
             Some(Instead::Keep) => continue,
             Some(Instead::Shift) => {
-                let old = obj.element_opt(tag).ok().flatten().and_then(|e| e.to_str().ok().map(|s| s.to_string()));
+                let old = raw_text(obj, tag);
                 match old.as_deref().map(|v| shift_dates(v, days)) {
                     Some(Some(new)) => {
                         obj.put_str(tag, vr, new);
@@ -151,7 +156,7 @@ fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, opts: &Dei
         }
         match act {
             Some(Action::Uid) => {
-                let old = obj.element_opt(tag).ok().flatten().and_then(|e| e.to_str().ok().map(|s| s.to_string()));
+                let old = raw_text(obj, tag);
                 match old {
                     Some(old) => {
                         let new: Vec<String> = old.split('\\').map(|u| uids.map(u)).collect();
@@ -300,9 +305,7 @@ pub fn deidentify(
         format!("{METHOD}\\Clean Pixel Data: {cleaned} region(s) blacked out")
     };
     let words = identifying_words(&obj);
-    let patient =
-        obj.element_opt(Tag(0x0010, 0x0020)).ok().flatten().and_then(|e| e.to_str().ok().map(|s| s.to_string()));
-    let days = uids.day_shift(patient.as_deref().unwrap_or_default());
+    let days = uids.day_shift(raw_text(&obj, Tag(0x0010, 0x0020)).as_deref().unwrap_or_default());
     scrub(&mut obj, uids, opts, days, 0);
     sweep(&mut obj, &words, 0);
     obj.put_str(Tag(0x0012, 0x0062), VR::CS, "YES");

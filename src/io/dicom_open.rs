@@ -178,6 +178,28 @@ fn meta_group(bytes: &[u8], mut at: usize) -> (Option<String>, usize) {
     (syntax, at)
 }
 
+/// VRs whose explicit-VR header is 12 bytes: 2 reserved bytes, then a 4-byte length (PS3.5 7.1.2).
+const LONG_VRS: [&[u8]; 13] =
+    [b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"];
+
+/// The header size and value length of the element at `at`: explicit VR (the VR in bytes 4–5,
+/// the long form for [`LONG_VRS`]) or implicit. `None` when the bytes end, or an explicit
+/// element has no VR.
+fn element_header(bytes: &[u8], at: usize, explicit: bool, little: bool) -> Option<(usize, u32)> {
+    if !explicit {
+        return Some((8, read_u32(bytes, at + 4, little)?));
+    }
+    let vr = bytes.get(at + 4..at + 6)?;
+    if !vr.iter().all(u8::is_ascii_uppercase) {
+        return None;
+    }
+    if LONG_VRS.contains(&vr) {
+        Some((12, read_u32(bytes, at + 8, little)?))
+    } else {
+        Some((8, u32::from(read_u16(bytes, at + 6, little)?)))
+    }
+}
+
 /// Walks the elements of `body` in the given encoding. `None` when one lacks a value
 /// representation (explicit VR) or has a value that runs past the end of the file; otherwise what
 /// to mend ([`Walk`]). Sequences and encapsulated pixels of undefined length are walked into; the
@@ -218,33 +240,20 @@ fn walk(body: &[u8], explicit: bool, little: bool) -> Option<Walk> {
             }
             continue;
         }
-        let mut sq = false;
-        let (header, len, vr_un) = if now_explicit {
-            let vr = &body[at + 4..at + 6];
-            sq = vr == b"SQ";
-            if !vr.iter().all(u8::is_ascii_uppercase) {
-                return None;
-            }
-            if matches!(
-                vr,
-                b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN" | b"UR" | b"UT" | b"UV"
-            ) {
-                (12, u32_at(at + 8), vr == b"UN")
-            } else {
-                (8, u16_at(at + 6).map(u32::from), false)
-            }
-        } else {
-            (8, u32_at(at + 4), false)
-        };
+        let vr = &body[at + 4..at + 6];
+        if now_explicit && !vr.iter().all(u8::is_ascii_uppercase) {
+            return None;
+        }
+        let (sq, vr_un) = (now_explicit && vr == b"SQ", now_explicit && vr == b"UN");
+        let Some((header, len)) = element_header(body, at, now_explicit, little) else { break };
         match len {
-            None => break,
-            Some(u32::MAX) => {
+            u32::MAX => {
                 let outermost_un = vr_un && open.iter().all(|o| o.1.is_none());
                 open.push((now_explicit && !vr_un, outermost_un.then_some(at)));
                 at += header;
             }
-            Some(len) if at + header + len as usize > body.len() => return None,
-            Some(len) => {
+            len if at + header + len as usize > body.len() => return None,
+            len => {
                 let (start, end) = (at + header, at + header + len as usize);
                 if sq {
                     clips.extend(overrunning_item(body, start, end, little));
@@ -285,15 +294,7 @@ pub(crate) fn looks_bare(head: &[u8]) -> bool {
     let (explicit, little) = (uid != IMPLICIT_LE, uid != EXPLICIT_BE);
     let element = |at: usize| -> Option<(u16, u16, usize)> {
         let (group, number) = (read_u16(head, at, little)?, read_u16(head, at + 2, little)?);
-        let vr = head.get(at + 4..at + 6)?;
-        let (header, len) = match explicit {
-            true if !vr.iter().all(u8::is_ascii_uppercase) => return None,
-            true if matches!(vr, b"OB" | b"OW" | b"OF" | b"SQ" | b"UT" | b"UN") => {
-                (12, read_u32(head, at + 8, little)?)
-            }
-            true => (8, u32::from(read_u16(head, at + 6, little)?)),
-            false => (8, read_u32(head, at + 4, little)?),
-        };
+        let (header, len) = element_header(head, at, explicit, little)?;
         Some((group, number, at + header + len as usize))
     };
     let Some((8, first, next)) = element(0) else { return false };

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::dicom::Window;
 pub(crate) use super::nifti_header::is_analyze;
-use super::nifti_header::{Header, datatype, decode, header};
+use super::nifti_header::{Header, datatype, decode, header, is_pair_header};
 
 /// Why a NIfTI file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -120,8 +120,7 @@ pub fn read_volume(path: &Path, t: usize) -> Result<Volume, NiftiError> {
     let bytes = super::gz::read(path).map_err(err)?;
     // A two-file NIfTI (`.hdr` + `.img`, magic ni1/ni2) or an Analyze 7.5 header: the voxels are in
     // the image file, from vox_offset; they are read after the header as if it were one file.
-    let two_file = bytes.get(344..348) == Some(b"ni1\0") || bytes.get(4..8) == Some(b"ni2\0") || is_analyze(&bytes);
-    if two_file {
+    if is_pair_header(&bytes) {
         let header_len = if bytes.get(4..8) == Some(b"ni2\0") { 540 } else { 348 };
         let img = ["img", "img.gz"]
             .iter()
@@ -224,8 +223,7 @@ pub(crate) fn pair_header(path: &Path) -> Option<std::path::PathBuf> {
     let hdr = ["hdr", "HDR"].iter().map(|ext| path.with_file_name(format!("{stem}.{ext}"))).find(|p| p.is_file())?;
     let mut head = Vec::with_capacity(348);
     std::io::Read::read_to_end(&mut std::io::Read::take(std::fs::File::open(&hdr).ok()?, 348), &mut head).ok()?;
-    let nifti_pair = head.get(344..348) == Some(b"ni1\0") || head.get(4..8) == Some(b"ni2\0");
-    (nifti_pair || is_analyze(&head)).then_some(hdr)
+    is_pair_header(&head).then_some(hdr)
 }
 
 /// The sform when its code is set, else the qform (quaternion), else the voxel sizes read "the

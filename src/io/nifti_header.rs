@@ -27,6 +27,12 @@ pub(crate) fn is_analyze(b: &[u8]) -> bool {
         && !matches!(b.get(344..348), Some(b"n+1\0" | b"ni1\0"))
 }
 
+/// Whether `b` begins with the header of a pair, whose voxels are in a `.img` beside it: a
+/// two-file NIfTI (magic `ni1` / `ni2`) or an Analyze 7.5 header.
+pub(super) fn is_pair_header(b: &[u8]) -> bool {
+    b.get(344..348) == Some(b"ni1\0") || b.get(4..8) == Some(b"ni2\0") || is_analyze(b)
+}
+
 /// SPM2's scaling of an Analyze 7.5 header, as nibabel reads it: `funused1` (where NIfTI-1 has
 /// `scl_slope`) and `funused2` when the slope is usable, else the `glmin..glmax` to `cal_min..cal_max`
 /// map, else none.
