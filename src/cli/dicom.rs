@@ -86,6 +86,10 @@ pub struct DeidArgs {
     /// a clinical trial's site.
     #[arg(long)]
     pub retain_institution_identity: bool,
+    /// Retain UIDs: keep the study, series and instance UIDs (and every other UID the profile
+    /// replaces), so the copies still match the source's records.
+    #[arg(long)]
+    pub retain_uids: bool,
     /// The study, series and acquisition dates: `remove` (the Basic Profile), `full` (kept as
     /// they are), or `shift` (moved back by one to ten years, the same days for every file of a
     /// patient in this run, so intervals stay true; times kept). Birth dates are never kept.
@@ -102,6 +106,7 @@ impl DeidArgs {
             patient_characteristics: self.retain_patient_characteristics,
             device_identity: self.retain_device_identity,
             institution_identity: self.retain_institution_identity,
+            uids: self.retain_uids,
             dates,
         })
     }

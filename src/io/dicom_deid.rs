@@ -13,7 +13,7 @@ use dicom_core::{Tag, VR};
 use sha2::{Digest as _, Sha256};
 
 use super::dicom::{DicomError, Problem};
-use super::dicom_deid_options::{DeidOptions, Instead, shift_dates};
+use super::dicom_deid_options::{Dates, DeidOptions, Instead, date_spellings, shift_dates};
 use super::phi::{Action, action, is_private};
 
 /// Repeating groups removed whole: overlays (60xx, may draw text on the image) and the retired
@@ -155,6 +155,8 @@ fn scrub(obj: &mut dicom_object::InMemDicomObject, uids: &mut UidMap, opts: &Dei
             None => {}
         }
         match act {
+            // Retain UIDs: the copy keeps the source's.
+            Some(Action::Uid) if opts.uids => {}
             Some(Action::Uid) => {
                 let old = raw_text(obj, tag);
                 match old {
@@ -225,6 +227,26 @@ pub(crate) fn identifying_words(obj: &dicom_object::InMemDicomObject) -> Vec<Str
     words
 }
 
+/// The dates of the record (every DA, and the date of every DT, at any depth), each as free text
+/// may spell it ([`date_spellings`]): the sweep removes kept text that quotes one. With the dates
+/// kept (`Full`), only the birth date, which no option keeps.
+fn record_dates(obj: &dicom_object::InMemDicomObject, dates: Dates, depth: usize, out: &mut Vec<String>) {
+    for e in obj.iter() {
+        let birth = e.header().tag == Tag(0x0010, 0x0030);
+        if matches!(e.vr(), VR::DA | VR::DT) && (birth || dates != Dates::Full) {
+            for v in e.to_str().unwrap_or_default().split('\\') {
+                let v = v.trim().trim_end_matches('\0').replace('.', "");
+                out.extend(v.get(..8).map(date_spellings).unwrap_or_default());
+            }
+        }
+        if depth < 16 {
+            for item in e.items().unwrap_or_default() {
+                record_dates(item, dates, depth + 1, out);
+            }
+        }
+    }
+}
+
 /// True when `text` holds one of `words` ([`identifying_words`]) as a word of its own.
 pub(crate) fn quotes(text: &str, words: &[String]) -> bool {
     let text = text.to_uppercase();
@@ -241,7 +263,8 @@ fn holds_word(text: &str, word: &str) -> bool {
 }
 
 /// Removes, at any depth, every text element the profile kept that quotes one of the patient's
-/// identifying words (a name typed into a protocol or a comment the table does not list).
+/// identifying words or the record's dates (a name or a study date typed into a comment the table
+/// does not list).
 fn sweep(obj: &mut dicom_object::InMemDicomObject, words: &[String], depth: usize) {
     if words.is_empty() || depth > 16 {
         return;
@@ -279,7 +302,7 @@ fn stamp_codes(obj: &mut dicom_object::InMemDicomObject, codes: &[(&str, &str)])
 /// Writes a de-identified copy of `src` to `out`; returns the new SOP Instance UID. `clean`:
 /// regions (`[x0, y0, x1, y1]` in pixels, x1 and y1 exclusive) blacked out in every frame of the
 /// copy ([`super::dicom_clean`]); empty leaves the pixel data as it is. `opts`: the PS3.15 options
-/// (patient characteristics, device or institution identity kept; dates kept or shifted), named
+/// (patient characteristics, device or institution identity, UIDs kept; dates kept or shifted), named
 /// in the copy's De-identification Method Code Sequence.
 ///
 /// # Errors
@@ -304,7 +327,10 @@ pub fn deidentify(
         // A second value (LO holds 64 characters a value; the attribute is multi-valued).
         format!("{METHOD}\\Clean Pixel Data: {cleaned} region(s) blacked out")
     };
-    let words = identifying_words(&obj);
+    let mut words = identifying_words(&obj);
+    record_dates(&obj, opts.dates, 0, &mut words);
+    words.sort();
+    words.dedup();
     let days = uids.day_shift(raw_text(&obj, Tag(0x0010, 0x0020)).as_deref().unwrap_or_default());
     scrub(&mut obj, uids, opts, days, 0);
     sweep(&mut obj, &words, 0);

@@ -4,7 +4,7 @@
 //! Institution Identity (institution, department, trial site): the attributes whose Table E.1-1
 //! column says K; and Retain Longitudinal Temporal Information, with Full Dates (kept) or Modified
 //! Dates (every date of a patient moved back by one number of days, drawn per patient from the
-//! export's secret, so intervals between studies stay true). The dates are the date and time
+//! export's secret, so intervals between studies stay true); Retain UIDs (none replaced). The dates are the date and time
 //! attributes the table lists, but for the patient's birth date and time, which no option keeps.
 //! The codes of CID 7050 name what was done.
 
@@ -47,6 +47,9 @@ pub struct DeidOptions {
     pub device_identity: bool,
     /// Retain Institution Identity (113112).
     pub institution_identity: bool,
+    /// Retain UIDs (113110): every UID the profile would replace is kept, so copies still match
+    /// the source's studies, series and instances (and whatever else refers to them).
+    pub uids: bool,
     /// The dates.
     pub dates: Dates,
 }
@@ -168,6 +171,9 @@ impl DeidOptions {
         if self.device_identity {
             out.push(("113109", "Retain Device Identity Option"));
         }
+        if self.uids {
+            out.push(("113110", "Retain UIDs Option"));
+        }
         if self.institution_identity {
             out.push(("113112", "Retain Institution Identity Option"));
         }
@@ -216,6 +222,25 @@ pub(crate) fn shift_dates(value: &str, days: i64) -> Option<String> {
     shifted.map(|v| v.join("\\"))
 }
 
+/// The ways free text writes the date `yyyymmdd`: as DICOM stores it, ISO 8601, and the day-first
+/// and month-first spellings with `/`, `.` and `-`; upper-case, for [`super::dicom_deid`]'s sweep.
+pub(crate) fn date_spellings(yyyymmdd: &str) -> Vec<String> {
+    let ok = yyyymmdd.len() == 8 && yyyymmdd.bytes().all(|b| b.is_ascii_digit());
+    if !ok {
+        return Vec::new();
+    }
+    let (y, m, d) = (&yyyymmdd[..4], &yyyymmdd[4..6], &yyyymmdd[6..]);
+    let mut out = vec![yyyymmdd.to_string()];
+    for sep in ['-', '/', '.'] {
+        out.push(format!("{y}{sep}{m}{sep}{d}"));
+        out.push(format!("{d}{sep}{m}{sep}{y}"));
+        out.push(format!("{m}{sep}{d}{sep}{y}"));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +258,11 @@ mod tests {
         assert_eq!(shift_dates("20241340", -1), None);
         assert_eq!(shift_dates("20240101-20240201", -1), None);
         assert_eq!(days_from_civil(1970, 1, 1), 0);
+        let spelt = date_spellings("20240102");
+        for s in ["20240102", "2024-01-02", "02/01/2024", "01/02/2024", "02.01.2024", "2024/01/02"] {
+            assert!(spelt.contains(&s.to_string()), "{s}");
+        }
+        assert!(date_spellings("2024").is_empty());
         assert_eq!(civil_from_days(days_from_civil(2000, 2, 29)), (2000, 2, 29));
     }
 

@@ -119,6 +119,10 @@ fn deid_options(ui: &mut egui::Ui, o: &mut crate::io::dicom_deid_options::DeidOp
             .on_hover_text("PS3.15 Retain Device Identity Option: station names, device, detector and plate IDs stay.");
         ui.checkbox(&mut o.institution_identity, "Keep institution identity (name, department, trial site)")
             .on_hover_text("PS3.15 Retain Institution Identity Option: institution name, address, department stay.");
+        ui.checkbox(&mut o.uids, "Keep UIDs (study, series, instance)").on_hover_text(
+            "PS3.15 Retain UIDs Option: the copies keep the source's UIDs, so they still match the records they came \
+             from. A UID can be looked up in the source's archive.",
+        );
         ui.horizontal(|ui| {
             let label = ui.label("Dates:");
             egui::ComboBox::from_id_salt("deid-dates")

@@ -1,8 +1,8 @@
 //! The de-identified copy against PS3.15 Table E.1-1: each action (Z empty, D dummy, X remove,
 //! U map, X/Z/U* keep and map inside) on a data set written by the test, at the top level and in
 //! sequences, with the person names the table does not list removed as well, the file meta
-//! group's AE titles, and kept text that quotes the patient's name; the PS3.15 options that keep
-//! the patient's characteristics and shift the dates.
+//! group's AE titles, and kept text that quotes the patient's name or a date of the record; the
+//! PS3.15 options that keep the patient's characteristics, the UIDs, and keep or shift the dates.
 
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
@@ -144,6 +144,15 @@ fn with_dates(dir: &std::path::Path, name: &str, study_date: &str) -> std::path:
     ] {
         obj.put(text(Tag(tag.0, tag.1), vr, v));
     }
+    // Text the table keeps (a code meaning), quoting the study date and the birth date.
+    let mut region = InMemDicomObject::new_empty();
+    let (y, m, d) = (&study_date[..4], &study_date[4..6], &study_date[6..]);
+    region.put(text(Tag(0x0008, 0x0104), VR::LO, &format!("as on {d}/{m}/{y}")));
+    let mut born = InMemDicomObject::new_empty();
+    born.put(text(Tag(0x0008, 0x0104), VR::LO, "born 1970-01-01"));
+    let mut plain = InMemDicomObject::new_empty();
+    plain.put(text(Tag(0x0008, 0x0104), VR::LO, "Chest"));
+    obj.put(seq(Tag(0x0008, 0x2218), vec![region, born, plain]));
     let path = dir.join(name);
     obj.write_to_file(&path).unwrap();
     path
@@ -186,6 +195,16 @@ fn options_keep_the_patient_characteristics_and_shift_the_dates_per_patient() {
             .collect();
         assert_eq!(codes, ["113100", "113107", "113108"]);
         assert_eq!(value(top, 0x0028, 0x0303).as_deref(), Some("MODIFIED"));
+        // Free text quoting a date of the record goes (it cannot be shifted in place).
+        let meanings: Vec<Option<String>> = copy
+            .element(Tag(0x0008, 0x2218))
+            .unwrap()
+            .items()
+            .unwrap()
+            .iter()
+            .map(|i| value(i, 0x0008, 0x0104))
+            .collect();
+        assert_eq!(meanings, [None, None, Some("Chest".to_string())]);
         dates.push(study);
     }
     // 2024-01-02 to 2024-03-01 is 59 days; the shifted pair keeps that interval, 1 to 10 years back.
@@ -211,6 +230,35 @@ fn options_keep_the_patient_characteristics_and_shift_the_dates_per_patient() {
     assert_eq!(value(top, 0x0010, 0x0010).as_deref(), Some(""));
     assert_eq!(value(top, 0x0010, 0x0040).as_deref(), Some(""), "sex: emptied without its option");
     assert_eq!(value(top, 0x0028, 0x0303).as_deref(), Some("REMOVED"));
+    // Retain UIDs: the study, series and instance UIDs (and the meta group's) stay the source's.
+    let source = dicom_object::open_file(&first).unwrap();
+    let keep = DeidOptions { uids: true, ..DeidOptions::default() };
+    let sop = deidentify(&first, &d.path().join("cu.dcm"), &mut uids, &[], &keep).unwrap();
+    let copy = dicom_object::open_file(d.path().join("cu.dcm")).unwrap();
+    for (g, e) in [(0x0008, 0x0018), (0x0020, 0x000D), (0x0020, 0x000E)] {
+        assert_eq!(value(&*copy, g, e), value(&*source, g, e), "({g:04X},{e:04X}) kept");
+    }
+    assert_eq!(Some(sop.clone()), value(&*source, 0x0008, 0x0018).map(|u| u.trim_end_matches('\0').to_string()));
+    assert_eq!(copy.meta().media_storage_sop_instance_uid.trim_end_matches('\0'), sop);
+    assert_eq!(value(&*copy, 0x0010, 0x0010).as_deref(), Some(""), "the patient still goes");
+    let codes: Vec<String> = copy
+        .element(Tag(0x0012, 0x0064))
+        .unwrap()
+        .items()
+        .unwrap()
+        .iter()
+        .map(|i| value(i, 0x0008, 0x0100).unwrap())
+        .collect();
+    assert_eq!(codes, ["113100", "113110"]);
+    // Without it they are replaced.
+    assert_ne!(value(top, 0x0020, 0x000D), value(&*source, 0x0020, 0x000D));
+    // With the dates kept, only the birth date is removed from free text.
+    let full = DeidOptions { dates: Dates::Full, ..DeidOptions::default() };
+    deidentify(&first, &d.path().join("cf.dcm"), &mut uids, &[], &full).unwrap();
+    let copy = dicom_object::open_file(d.path().join("cf.dcm")).unwrap();
+    let meanings: Vec<Option<String>> =
+        copy.element(Tag(0x0008, 0x2218)).unwrap().items().unwrap().iter().map(|i| value(i, 0x0008, 0x0104)).collect();
+    assert_eq!(meanings, [Some("as on 02/01/2024".to_string()), None, Some("Chest".to_string())]);
     // The command line names a wrong choice.
     let o = super::common::bin()
         .args(["dicom", "deid", "--dates", "sometimes", "--out"])
