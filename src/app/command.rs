@@ -314,7 +314,9 @@ impl Command {
             Self::OpenProjectPath(_) => "Open this project",
             Self::OpenSampleProject => "Open the bundled synthetic sample project",
             Self::NewProject => "Create a new, empty project file",
-            Self::ImportFiles => "Import VQA-RAD, SLAKE, MedVLM-R1, MedVLThinker or a folder of images",
+            Self::ImportFiles => {
+                "Import VQA-RAD, SLAKE, MedVLM-R1, MedVLThinker, Parquet or a manifest, or DICOM/NIfTI scans (each an item to author)"
+            }
             Self::ImportByPath => "Type the paths of files or folders to import",
             Self::ImportFolder => {
                 "Import a folder: PNG/JPEG images with manifest.jsonl or manifest.csv, or DICOM/NIfTI scans (a DICOMDIR is followed)"

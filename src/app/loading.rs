@@ -377,9 +377,13 @@ impl WorkbenchApp {
                     .set_file_name("project.medvlm")
                     .save_file()
                     .map(|p| vec![p]),
-                DialogKind::ImportFiles => {
-                    d.add_filter("VQA data", &["json", "jsonl", "ndjson", "csv", "parquet"]).pick_files()
-                }
+                DialogKind::ImportFiles => d
+                    .add_filter("VQA data", &["json", "jsonl", "ndjson", "csv", "parquet"])
+                    // Each scan imports as an item without a question; a DICOMDIR as the files it indexes.
+                    .add_filter("Scans (DICOM, NIfTI)", &["dcm", "dicom", "ima", "nii", "gz", "hdr"])
+                    // DICOM files often have no extension, and a DICOMDIR never has one.
+                    .add_filter("All files", &["*"])
+                    .pick_files(),
                 DialogKind::ImportFolder => d.pick_folder().map(|p| vec![p]),
                 DialogKind::TrainingConfig => d.add_filter("GRPO config", &["toml"]).pick_file().map(|p| vec![p]),
             };

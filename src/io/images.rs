@@ -96,7 +96,7 @@ pub fn sniff(path: &Path) -> std::io::Result<FileKind> {
 }
 
 /// The message for DICOM and NIfTI files given where only a dataset file or folder is expected.
-pub const CLINICAL_FORMAT_NOT_YET: &str = "a DICOM/NIfTI file imports as the image of a manifest row: name it in the `image` column of a manifest.csv beside it";
+pub const CLINICAL_FORMAT_NOT_YET: &str = "a DICOM/NIfTI scan, not a dataset file of this format: import it with the folder format (which `auto` picks), or name it in the `image` column of a manifest";
 
 /// Why a PNG/JPEG file cannot be used, found by decoding all of it (and, for JPEG, by its
 /// end-of-image marker: a truncated JPEG still decodes, with the missing part grey).

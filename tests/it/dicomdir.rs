@@ -1,7 +1,8 @@
 //! Importing a DICOMDIR (written by pydicom's FileSet, `tests/fixtures/dicom/make_fixtures.py`):
 //! the files its records name are imported, found whatever the case of their names; a file it
 //! names that is missing is named, a stray file beside it is not imported, and an index whose
-//! files are all elsewhere falls back to the folder, saying so.
+//! files are all elsewhere falls back to the folder, saying so; one scan, or an index under
+//! another name, imports on its own.
 
 use super::common::{bin, fixture, tempdir};
 
@@ -55,6 +56,33 @@ fn a_dicomdir_imports_the_files_its_records_name() {
     let o = bin().args(["dicom", "info"]).arg(media.join("DICOMDIR")).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("a DICOMDIR: import it, or its folder"), "{err}");
+}
+
+/// A scan named on its own imports as one item; a DICOMDIR under another name (found by its
+/// SOP class) imports the files it indexes.
+#[test]
+fn a_scan_or_a_renamed_dicomdir_imports_on_its_own() {
+    let d = tempdir();
+    let media = d.path().join("media");
+    copy_lowercase(&fixture("dicom/dicomdir"), &media);
+    std::fs::rename(media.join("DICOMDIR"), media.join("index.dcm")).unwrap();
+    for (name, input, series_files) in [
+        ("one", fixture("dicom/ct_multiframe.dcm"), None),
+        ("slice", media.join("pt000000/st000000/se000000/im000001"), None),
+        ("index", media.join("index.dcm"), Some(3)),
+    ] {
+        let project = d.path().join(format!("{name}.medvlm"));
+        let o = bin().args(["import", "--project"]).arg(&project).arg(&input).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{name}: {err}");
+        let p = medvlm::store::Project::open(&project).unwrap();
+        let items: Vec<_> = p.items().unwrap().into_iter().map(|(_, i)| i).collect();
+        assert_eq!(items.len(), 1, "{name}");
+        assert!(items[0].tags.iter().any(|t| t == medvlm::domain::NEEDS_QUESTION_TAG), "{name}");
+        if let Some(n) = series_files {
+            assert_eq!(items[0].meta["series_files"], n, "{name}");
+        }
+    }
 }
 
 /// A file that is not a DICOMDIR, under that name, is named with its reason.

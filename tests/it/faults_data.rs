@@ -253,13 +253,23 @@ fn dicom_and_nifti_files_are_named_as_such() {
     nii[0..4].copy_from_slice(&348i32.to_le_bytes());
     nii[344..348].copy_from_slice(b"n+1\0");
     std::fs::write(data.join("brain.nii"), &nii).unwrap();
-    for f in ["scan.dcm", "brain.nii"] {
+    // Named on its own, a scan imports as a folder's would: these two are broken, and say so.
+    for (f, why) in [("scan.dcm", "DICOM data set cannot be read"), ("brain.nii", "unknown data type 0")] {
         let out =
             bin().args(["import", "--project"]).arg(d.path().join("p.medvlm")).arg(data.join(f)).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("imports as the image of a manifest row") && stderr.contains(f), "{stderr}");
+        assert!(!out.status.success() && stderr.contains(why) && stderr.contains(f), "{stderr}");
         assert!(!stderr.contains("Tiff") && !stderr.contains("Hdr") && !stderr.contains("UTF-8"), "{stderr}");
     }
+    // Given as a dataset file of another format, it is named as a scan.
+    let out = bin()
+        .args(["import", "--format", "medvlm-r1", "--project"])
+        .arg(d.path().join("p.medvlm"))
+        .arg(data.join("scan.dcm"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("a DICOM/NIfTI scan, not a dataset file") && stderr.contains("scan.dcm"), "{stderr}");
     std::fs::write(
         data.join("manifest.jsonl"),
         "{\"image\": \"scan.dcm\", \"question\": \"q\", \"options\": [\"a\", \"b\"], \"answer\": \"a\"}\n",

@@ -15,7 +15,7 @@ use super::{
     ImportError, ImportOptions, Location, Parsed, image_path, read_csv_bytes, read_lines, scalar_text, short_hash,
 };
 use crate::domain::{Answer, Modality, Split, VqaItem, letter_index};
-use crate::io::images::{ImageResolver, Rendering, Scan, is_image_path};
+use crate::io::images::{FileKind, ImageResolver, Rendering, Scan, is_image_path, sniff};
 
 /// Manifest names looked for in a folder, in order.
 pub const MANIFEST_NAMES: &[&str] = &["manifest.jsonl", "manifest.csv", "metadata.jsonl", "metadata.csv"];
@@ -123,6 +123,12 @@ pub(super) fn parse(path: &Path, opts: &ImportOptions, images: &mut ImageResolve
     // A DICOMDIR indexes the tree beside it: the files it names are imported.
     if path.file_name().is_some_and(|n| n.eq_ignore_ascii_case("DICOMDIR")) {
         return super::scans::parse_dicomdir(path, opts, images);
+    }
+    // A scan named on its own (or a DICOMDIR under another name).
+    if path.is_file()
+        && let Ok(kind @ (FileKind::Dicom | FileKind::Nifti)) = sniff(path)
+    {
+        return super::scans::parse_file(path, kind, opts, images);
     }
     let manifest = if path.is_dir() {
         match find_manifest(path) {

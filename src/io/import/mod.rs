@@ -177,7 +177,7 @@ pub enum ImportError {
     Store(#[from] crate::store::StoreError),
 }
 
-/// Refuses DICOM and NIfTI files with the message users need (their importers do not exist yet).
+/// Refuses DICOM and NIfTI files given as a dataset file of another format, with the message users need.
 fn refuse_clinical(path: &Path) -> Result<(), ImportError> {
     match crate::io::images::sniff(path) {
         Ok(crate::io::images::FileKind::Dicom | crate::io::images::FileKind::Nifti) => Err(ImportError::Unusable {
@@ -244,6 +244,11 @@ pub(crate) fn read_csv_bytes(path: &Path) -> Result<Vec<u8>, ImportError> {
 pub fn detect(path: &Path) -> Result<ImportFormat, ImportError> {
     let unknown = |reason: &str| ImportError::UnknownFormat { reason: reason.to_string(), path: path.to_path_buf() };
     if path.is_dir() || path.file_name().is_some_and(|n| n.eq_ignore_ascii_case("DICOMDIR")) {
+        return Ok(ImportFormat::Folder);
+    }
+    // A DICOM or NIfTI file (by its bytes, whatever its name) imports as the scans of a folder.
+    if let Ok(crate::io::images::FileKind::Dicom | crate::io::images::FileKind::Nifti) = crate::io::images::sniff(path)
+    {
         return Ok(ImportFormat::Folder);
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();

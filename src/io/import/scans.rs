@@ -58,6 +58,22 @@ pub(super) fn parse(dir: &Path, opts: &ImportOptions, images: &mut ImageResolver
     Ok(items_of(dir, files, Parsed::default(), opts, images))
 }
 
+/// One DICOM or NIfTI file named on its own: one item (a multi-frame file or volume whole; a
+/// single-frame DICOM file as a series of one), or, for a DICOMDIR whatever its name, the files
+/// it indexes.
+pub(super) fn parse_file(
+    path: &Path,
+    kind: FileKind,
+    opts: &ImportOptions,
+    images: &mut ImageResolver,
+) -> Result<Parsed, ImportError> {
+    if kind == FileKind::Dicom && dicom::header(path).is_ok_and(|h| h.directory) {
+        return parse_dicomdir(path, opts, images);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    Ok(items_of(dir, vec![(path.to_path_buf(), kind)], Parsed::default(), opts, images))
+}
+
 /// The files a DICOMDIR indexes ([`dicomdir::references`]), as [`parse`] makes items of a folder's;
 /// each file it names that is not there is named. When none is there (an index copied without
 /// its tree, or a tree renamed), the folder is walked instead, and that is said.
