@@ -19,6 +19,21 @@ pub fn is_image_path(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
+/// The kind of scan a file's name says it is (`.dcm`, `.dicom`, `.ima`, `.dcm.gz`: DICOM; `.nii`,
+/// `.nii.gz`, `.hdr`, `.img`: NIfTI or Analyze), whatever its bytes: so that a damaged scan is
+/// read by its reader, which names what is wrong, rather than taken for a dataset file.
+pub fn scan_kind_by_name(path: &Path) -> Option<FileKind> {
+    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+    let ends = |xs: &[&str]| xs.iter().any(|x| name.ends_with(x));
+    if ends(&[".dcm", ".dicom", ".ima", ".dcm.gz"]) {
+        Some(FileKind::Dicom)
+    } else if ends(&[".nii", ".nii.gz", ".hdr", ".img"]) {
+        Some(FileKind::Nifti)
+    } else {
+        None
+    }
+}
+
 /// Hex SHA-256 and byte count of a file.
 ///
 /// # Errors
@@ -273,7 +288,11 @@ impl ImageResolver {
             if !path.is_file() {
                 return Err(bad("not a regular file".into()));
             }
-            let kind = sniff(&path).map_err(|e| bad(e.to_string()))?;
+            let kind = match sniff(&path).map_err(|e| bad(e.to_string()))? {
+                // A damaged scan goes to its reader, which names what is wrong.
+                FileKind::Other => scan_kind_by_name(&path).unwrap_or(FileKind::Other),
+                kind => kind,
+            };
             match (&kind, &self.renders) {
                 (FileKind::Png | FileKind::Jpeg, _) => {}
                 (FileKind::Dicom | FileKind::Nifti, Some(dir)) => {

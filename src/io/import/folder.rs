@@ -126,7 +126,7 @@ pub(super) fn parse(path: &Path, opts: &ImportOptions, images: &mut ImageResolve
     }
     // A scan named on its own (or a DICOMDIR under another name).
     if path.is_file()
-        && let Ok(kind @ (FileKind::Dicom | FileKind::Nifti)) = sniff(path)
+        && let Some(kind) = scan_kind(path)
     {
         return super::scans::parse_file(path, kind, opts, images);
     }
@@ -159,6 +159,16 @@ pub(super) fn parse(path: &Path, opts: &ImportOptions, images: &mut ImageResolve
         }
     }
     Ok(out)
+}
+
+/// The kind of a scan file: by its bytes, else by its name (a damaged `.dcm` goes to the DICOM
+/// reader, which names what is wrong).
+pub(super) fn scan_kind(path: &Path) -> Option<FileKind> {
+    match sniff(path) {
+        Ok(kind @ (FileKind::Dicom | FileKind::Nifti)) => Some(kind),
+        Ok(FileKind::Png | FileKind::Jpeg) => None,
+        _ => crate::io::images::scan_kind_by_name(path),
+    }
 }
 
 /// The DICOMDIR at the top of `dir` (its name in any case), if there is one.

@@ -246,9 +246,9 @@ pub fn detect(path: &Path) -> Result<ImportFormat, ImportError> {
     if path.is_dir() || path.file_name().is_some_and(|n| n.eq_ignore_ascii_case("DICOMDIR")) {
         return Ok(ImportFormat::Folder);
     }
-    // A DICOM or NIfTI file (by its bytes, whatever its name) imports as the scans of a folder.
-    if let Ok(crate::io::images::FileKind::Dicom | crate::io::images::FileKind::Nifti) = crate::io::images::sniff(path)
-    {
+    // A DICOM or NIfTI file (by its bytes, or by its name when they are damaged) imports as the
+    // scans of a folder.
+    if path.is_file() && folder::scan_kind(path).is_some() {
         return Ok(ImportFormat::Folder);
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
