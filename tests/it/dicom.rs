@@ -29,6 +29,7 @@ fn every_supported_syntax_decodes_to_the_same_hounsfield_units() {
         "ct_jpeg_lossless_p6",
         "ct_j2k_lossy",
         "ct_htj2k",
+        "ct_encapsulated_uncompressed",
         // Not proper Part 10: no preamble or meta group; implicit VR under an explicit VR label.
         "ct_bare_dataset",
         "ct_mislabelled_implicit",
