@@ -297,20 +297,25 @@ pub(crate) fn looks_bare(head: &[u8]) -> bool {
         let (header, len) = element_header(head, at, explicit, little)?;
         Some((group, number, at + header + len as usize))
     };
-    let Some((8, first, next)) = element(0) else { return false };
-    // The second element: in group 8 after the first, within the bytes read.
-    element(next).is_some_and(|(g, n, _)| g == 8 && n > first)
+    let Some((group, first, next)) = element(0) else { return false };
+    // The second element: after the first, within the bytes read; in group 8 when the first is
+    // (a file that begins in a lower group, 0003 or 0005 as some ultrasound exports do, reaches
+    // group 8 at most).
+    element(next).is_some_and(|(g, n, _)| (g, n) > (group, first) && (g == 8 || (group < 8 && g <= 8)))
 }
 
 /// The uncompressed encoding of a data set, from its first element: explicit VR when bytes 4–5
 /// are a value representation, big endian when the group reads as 0x0008 only that way. Only a
-/// data set that begins in group 8 (where every image's does) is recognised.
+/// data set that begins in group 8 (where every image's does) or, little endian, in a group below
+/// it other than the meta group's (0003 or 0005: private groups some exports begin with) is
+/// recognised.
 fn guess_encoding(body: &[u8]) -> Option<&'static str> {
     let head = body.get(..8)?;
     let explicit = head[4].is_ascii_uppercase() && head[5].is_ascii_uppercase();
     let group_le = u16::from_le_bytes([head[0], head[1]]);
     let group_be = u16::from_be_bytes([head[0], head[1]]);
-    match (group_le == 0x0008, group_be == 0x0008, explicit) {
+    let low = matches!(group_le, 0x0003..=0x0007);
+    match (group_le == 0x0008 || low, group_be == 0x0008, explicit) {
         (true, _, true) => Some(EXPLICIT_LE),
         (true, _, false) => Some(IMPLICIT_LE),
         (false, true, true) => Some(EXPLICIT_BE),
@@ -333,6 +338,12 @@ mod tests {
         assert!(!looks_bare(&[8, 0, 0, 0, 4, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9, 9, 0, 0, 0, 0]));
         assert!(!looks_bare(b"\x08\x00 is where this text file begins"));
         assert!(looks_bare(b"DICM\x02\x00"));
+        // Beginning in group 0003, then group 0008.
+        let low = [3, 0, 0x10, 0, 4, 0, 0, 0, b'I', b'R', b'A', b'D', 8, 0, 5, 0, 0, 0, 0, 0];
+        assert!(looks_bare(&low));
+        // ... then a group past 8, or one lower than its own: not DICOM.
+        assert!(!looks_bare(&[3, 0, 0x10, 0, 4, 0, 0, 0, 1, 2, 3, 4, 0x10, 0, 5, 0, 0, 0, 0, 0]));
+        assert!(!looks_bare(&[5, 0, 0x10, 0, 4, 0, 0, 0, 1, 2, 3, 4, 3, 0, 5, 0, 0, 0, 0, 0]));
     }
 
     #[test]
@@ -341,6 +352,8 @@ mod tests {
         assert_eq!(guess_encoding(&[8, 0, 5, 0, 10, 0, 0, 0]), Some(IMPLICIT_LE));
         assert_eq!(guess_encoding(&[0, 8, 0, 5, b'C', b'S', 0, 10]), Some(EXPLICIT_BE));
         assert_eq!(guess_encoding(b"hello, world"), None);
+        assert_eq!(guess_encoding(&[3, 0, 0x10, 0, 4, 0, 0, 0]), Some(IMPLICIT_LE), "a private group 0003");
+        assert_eq!(guess_encoding(&[0, 3, 0, 0x10, b'L', b'O', 0, 4]), None, "not big endian below group 8");
     }
 
     #[test]

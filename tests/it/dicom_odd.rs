@@ -54,6 +54,19 @@ fn a_folder_import_takes_a_data_set_without_preamble() {
     let items = medvlm::store::Project::open(&project).unwrap().items().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].1.meta["dicom"]["window"], serde_json::json!([40.0, 400.0]));
+    // One that begins in a private group below 8 (as GDCM's US-IRAD-NoPreambleStartWith0003
+    // does), read on its own; and a damaged `.dcm` in a folder is named, not passed over.
+    let mut low = vec![3, 0, 0x10, 0, 4, 0, 0, 0, b'I', b'R', b'A', b'D'];
+    low.extend(std::fs::read(fixture("dicom/ct_bare_dataset.dcm")).unwrap());
+    std::fs::write(d.path().join("IRAD0003"), &low).unwrap();
+    assert_eq!(
+        read(&d.path().join("IRAD0003")).unwrap().grey,
+        read(&fixture("dicom/ct_bare_dataset.dcm")).unwrap().grey
+    );
+    std::fs::write(scans.join("cut.dcm"), b"not even a header").unwrap();
+    let o = bin().args(["import", "--project"]).arg(d.path().join("q.medvlm")).arg(&scans).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("cut.dcm: not a DICOM file"), "{err}");
 }
 
 fn item(elements: Vec<DataElement<InMemDicomObject>>) -> InMemDicomObject {

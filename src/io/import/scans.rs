@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use super::folder::scan_meta;
 use super::{ImportError, ImportOptions, Location, Parsed, short_hash};
 use crate::domain::{Answer, Modality, NEEDS_QUESTION_TAG, Split, VqaItem};
-use crate::io::images::{FileKind, ImageResolver, Rendering, sniff};
+use crate::io::images::{FileKind, ImageResolver, Rendering};
 use crate::io::{dicom, dicomdir};
 
 /// Files looked at, at most, and folder depth.
@@ -35,7 +35,8 @@ pub(super) fn find(dir: &Path) -> Vec<(PathBuf, FileKind)> {
                     stack.push((p, depth + 1));
                 }
             } else if p.file_name().is_some_and(|n| !n.eq_ignore_ascii_case("DICOMDIR"))
-                && let Ok(kind @ (FileKind::Dicom | FileKind::Nifti)) = sniff(&p)
+                // By its bytes, or by its name (a damaged `.dcm` is named, not passed over).
+                && let Some(kind) = super::folder::scan_kind(&p)
                 // A pair's image file is read through its header, which is listed too.
                 && crate::io::nifti::pair_header(&p).is_none()
             {
