@@ -236,11 +236,11 @@ fn options_keep_the_patient_characteristics_and_shift_the_dates_per_patient() {
     let sop = deidentify(&first, &d.path().join("cu.dcm"), &mut uids, &[], &keep).unwrap();
     let copy = dicom_object::open_file(d.path().join("cu.dcm")).unwrap();
     for (g, e) in [(0x0008, 0x0018), (0x0020, 0x000D), (0x0020, 0x000E)] {
-        assert_eq!(value(&*copy, g, e), value(&*source, g, e), "({g:04X},{e:04X}) kept");
+        assert_eq!(value(&copy, g, e), value(&source, g, e), "({g:04X},{e:04X}) kept");
     }
-    assert_eq!(Some(sop.clone()), value(&*source, 0x0008, 0x0018).map(|u| u.trim_end_matches('\0').to_string()));
+    assert_eq!(Some(sop.clone()), value(&source, 0x0008, 0x0018).map(|u| u.trim_end_matches('\0').to_string()));
     assert_eq!(copy.meta().media_storage_sop_instance_uid.trim_end_matches('\0'), sop);
-    assert_eq!(value(&*copy, 0x0010, 0x0010).as_deref(), Some(""), "the patient still goes");
+    assert_eq!(value(&copy, 0x0010, 0x0010).as_deref(), Some(""), "the patient still goes");
     let codes: Vec<String> = copy
         .element(Tag(0x0012, 0x0064))
         .unwrap()
@@ -251,7 +251,7 @@ fn options_keep_the_patient_characteristics_and_shift_the_dates_per_patient() {
         .collect();
     assert_eq!(codes, ["113100", "113110"]);
     // Without it they are replaced.
-    assert_ne!(value(top, 0x0020, 0x000D), value(&*source, 0x0020, 0x000D));
+    assert_ne!(value(top, 0x0020, 0x000D), value(&source, 0x0020, 0x000D));
     // With the dates kept, only the birth date is removed from free text.
     let full = DeidOptions { dates: Dates::Full, ..DeidOptions::default() };
     deidentify(&first, &d.path().join("cf.dcm"), &mut uids, &[], &full).unwrap();
