@@ -4,9 +4,9 @@
 //! Institution Identity (institution, department, trial site): the attributes whose Table E.1-1
 //! column says K; and Retain Longitudinal Temporal Information, with Full Dates (kept) or Modified
 //! Dates (every date of a patient moved back by one number of days, drawn per patient from the
-//! export's secret, so intervals between studies stay true); Retain UIDs (none replaced). The dates are the date and time
-//! attributes the table lists, but for the patient's birth date and time, which no option keeps.
-//! The codes of CID 7050 name what was done.
+//! export's secret, so intervals between studies stay true); and Retain UIDs (none replaced).
+//! The dates are the date and time attributes the table lists, but for the patient's birth date
+//! and time, which no option keeps. The codes of CID 7050 name what was done.
 
 use dicom_core::{Tag, VR};
 

@@ -20,9 +20,8 @@ pub fn is_image_path(path: &Path) -> bool {
 }
 
 /// The kind of scan a file's name says it is (`.dcm`, `.dicom`, `.ima`, `.dcm.gz`: DICOM; `.nii`,
-/// `.nii.gz`, `.hdr`, `.img`: NIfTI or Analyze), whatever its bytes: so that a damaged scan is
-/// read by its reader, which names what is wrong, rather than taken for a dataset file.
-pub fn scan_kind_by_name(path: &Path) -> Option<FileKind> {
+/// `.nii.gz`, `.hdr`, `.img`: NIfTI or Analyze), whatever its bytes.
+fn scan_kind_by_name(path: &Path) -> Option<FileKind> {
     let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
     let ends = |xs: &[&str]| xs.iter().any(|x| name.ends_with(x));
     if ends(&[".dcm", ".dicom", ".ima", ".dcm.gz"]) {
@@ -32,6 +31,25 @@ pub fn scan_kind_by_name(path: &Path) -> Option<FileKind> {
     } else {
         None
     }
+}
+
+/// [`sniff`], but a file whose bytes are not recognised and whose name says scan is taken as
+/// that scan: a damaged scan then goes to its reader, which names what is wrong, rather than
+/// being passed over or taken for a dataset file.
+///
+/// # Errors
+/// I/O errors.
+pub fn sniff_or_name(path: &Path) -> std::io::Result<FileKind> {
+    Ok(match sniff(path)? {
+        FileKind::Other => scan_kind_by_name(path).unwrap_or(FileKind::Other),
+        kind => kind,
+    })
+}
+
+/// The kind of a scan file ([`sniff_or_name`]); `None` for anything else, or a file that cannot
+/// be read.
+pub fn scan_kind(path: &Path) -> Option<FileKind> {
+    sniff_or_name(path).ok().filter(|k| matches!(k, FileKind::Dicom | FileKind::Nifti))
 }
 
 /// Hex SHA-256 and byte count of a file.
@@ -111,7 +129,7 @@ pub fn sniff(path: &Path) -> std::io::Result<FileKind> {
 }
 
 /// The message for DICOM and NIfTI files given where only a dataset file or folder is expected.
-pub const CLINICAL_FORMAT_NOT_YET: &str = "a DICOM/NIfTI scan, not a dataset file of this format: import it with the folder format (which `auto` picks), or name it in the `image` column of a manifest";
+pub const SCAN_NOT_A_DATASET: &str = "a DICOM/NIfTI scan, not a dataset file of this format: import it with the folder format (which `auto` picks), or name it in the `image` column of a manifest";
 
 /// Why a PNG/JPEG file cannot be used, found by decoding all of it (and, for JPEG, by its
 /// end-of-image marker: a truncated JPEG still decodes, with the missing part grey).
@@ -288,11 +306,7 @@ impl ImageResolver {
             if !path.is_file() {
                 return Err(bad("not a regular file".into()));
             }
-            let kind = match sniff(&path).map_err(|e| bad(e.to_string()))? {
-                // A damaged scan goes to its reader, which names what is wrong.
-                FileKind::Other => scan_kind_by_name(&path).unwrap_or(FileKind::Other),
-                kind => kind,
-            };
+            let kind = sniff_or_name(&path).map_err(|e| bad(e.to_string()))?;
             match (&kind, &self.renders) {
                 (FileKind::Png | FileKind::Jpeg, _) => {}
                 (FileKind::Dicom | FileKind::Nifti, Some(dir)) => {
@@ -311,7 +325,7 @@ impl ImageResolver {
                     self.cache.insert(path, r.clone());
                     return Ok(r);
                 }
-                (FileKind::Dicom | FileKind::Nifti, _) => return Err(bad(CLINICAL_FORMAT_NOT_YET.into())),
+                (FileKind::Dicom | FileKind::Nifti, _) => return Err(bad(SCAN_NOT_A_DATASET.into())),
                 (FileKind::Other, _) => return Err(bad("not a PNG, JPEG, DICOM or NIfTI file".into())),
             }
             let (sha, bytes) = hash_file(&path).map_err(|e| bad(e.to_string()))?;

@@ -20,6 +20,17 @@ fn seq(tag: Tag, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> 
     DataElement::new(tag, VR::SQ, DataSetSequence::from(items))
 }
 
+/// The value of `tag` in each item of the sequence `seq`.
+fn in_items(o: &InMemDicomObject, seq: Tag, tag: Tag) -> Vec<Option<String>> {
+    let items = o.element(seq).unwrap().items().unwrap();
+    items.iter().map(|i| i.element_opt(tag).unwrap().map(|e| e.to_str().unwrap().to_string())).collect()
+}
+
+/// The codes of a copy's De-identification Method Code Sequence.
+fn codes(o: &InMemDicomObject) -> Vec<String> {
+    in_items(o, Tag(0x0012, 0x0064), Tag(0x0008, 0x0100)).into_iter().flatten().collect()
+}
+
 /// The values the source carries that must not be in the copy, with their tags.
 const PHI: &[((u16, u16), VR, &str)] = &[
     ((0x0010, 0x0010), VR::PN, "ROE^RICHARD"),                    // Z
@@ -185,25 +196,10 @@ fn options_keep_the_patient_characteristics_and_shift_the_dates_per_patient() {
         let study = value(top, 0x0008, 0x0020).unwrap();
         let acquired = value(top, 0x0008, 0x002A).unwrap();
         assert_eq!(acquired, format!("{study}101733.25"), "a date-time moves with its date");
-        let codes: Vec<String> = copy
-            .element(Tag(0x0012, 0x0064))
-            .unwrap()
-            .items()
-            .unwrap()
-            .iter()
-            .map(|i| value(i, 0x0008, 0x0100).unwrap())
-            .collect();
-        assert_eq!(codes, ["113100", "113107", "113108"]);
+        assert_eq!(codes(&copy), ["113100", "113107", "113108"]);
         assert_eq!(value(top, 0x0028, 0x0303).as_deref(), Some("MODIFIED"));
         // Free text quoting a date of the record goes (it cannot be shifted in place).
-        let meanings: Vec<Option<String>> = copy
-            .element(Tag(0x0008, 0x2218))
-            .unwrap()
-            .items()
-            .unwrap()
-            .iter()
-            .map(|i| value(i, 0x0008, 0x0104))
-            .collect();
+        let meanings = in_items(&copy, Tag(0x0008, 0x2218), Tag(0x0008, 0x0104));
         assert_eq!(meanings, [None, None, Some("Chest".to_string())]);
         dates.push(study);
     }
@@ -241,23 +237,14 @@ fn options_keep_the_patient_characteristics_and_shift_the_dates_per_patient() {
     assert_eq!(Some(sop.clone()), value(&source, 0x0008, 0x0018).map(|u| u.trim_end_matches('\0').to_string()));
     assert_eq!(copy.meta().media_storage_sop_instance_uid.trim_end_matches('\0'), sop);
     assert_eq!(value(&copy, 0x0010, 0x0010).as_deref(), Some(""), "the patient still goes");
-    let codes: Vec<String> = copy
-        .element(Tag(0x0012, 0x0064))
-        .unwrap()
-        .items()
-        .unwrap()
-        .iter()
-        .map(|i| value(i, 0x0008, 0x0100).unwrap())
-        .collect();
-    assert_eq!(codes, ["113100", "113110"]);
+    assert_eq!(codes(&copy), ["113100", "113110"]);
     // Without it they are replaced.
     assert_ne!(value(top, 0x0020, 0x000D), value(&source, 0x0020, 0x000D));
     // With the dates kept, only the birth date is removed from free text.
     let full = DeidOptions { dates: Dates::Full, ..DeidOptions::default() };
     deidentify(&first, &d.path().join("cf.dcm"), &mut uids, &[], &full).unwrap();
     let copy = dicom_object::open_file(d.path().join("cf.dcm")).unwrap();
-    let meanings: Vec<Option<String>> =
-        copy.element(Tag(0x0008, 0x2218)).unwrap().items().unwrap().iter().map(|i| value(i, 0x0008, 0x0104)).collect();
+    let meanings = in_items(&copy, Tag(0x0008, 0x2218), Tag(0x0008, 0x0104));
     assert_eq!(meanings, [Some("as on 02/01/2024".to_string()), None, Some("Chest".to_string())]);
     // The command line names a wrong choice.
     let o = super::common::bin()

@@ -15,7 +15,7 @@ use super::{
     ImportError, ImportOptions, Location, Parsed, image_path, read_csv_bytes, read_lines, scalar_text, short_hash,
 };
 use crate::domain::{Answer, Modality, Split, VqaItem, letter_index};
-use crate::io::images::{FileKind, ImageResolver, Rendering, Scan, is_image_path, sniff};
+use crate::io::images::{ImageResolver, Rendering, Scan, is_image_path};
 
 /// Manifest names looked for in a folder, in order.
 pub const MANIFEST_NAMES: &[&str] = &["manifest.jsonl", "manifest.csv", "metadata.jsonl", "metadata.csv"];
@@ -126,7 +126,7 @@ pub(super) fn parse(path: &Path, opts: &ImportOptions, images: &mut ImageResolve
     }
     // A scan named on its own (or a DICOMDIR under another name).
     if path.is_file()
-        && let Some(kind) = scan_kind(path)
+        && let Some(kind) = crate::io::images::scan_kind(path)
     {
         return super::scans::parse_file(path, kind, opts, images);
     }
@@ -159,16 +159,6 @@ pub(super) fn parse(path: &Path, opts: &ImportOptions, images: &mut ImageResolve
         }
     }
     Ok(out)
-}
-
-/// The kind of a scan file: by its bytes, else by its name (a damaged `.dcm` goes to the DICOM
-/// reader, which names what is wrong).
-pub(super) fn scan_kind(path: &Path) -> Option<FileKind> {
-    match sniff(path) {
-        Ok(kind @ (FileKind::Dicom | FileKind::Nifti)) => Some(kind),
-        Ok(FileKind::Png | FileKind::Jpeg) => None,
-        _ => crate::io::images::scan_kind_by_name(path),
-    }
 }
 
 /// The DICOMDIR at the top of `dir` (its name in any case), if there is one.

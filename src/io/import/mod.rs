@@ -181,7 +181,7 @@ pub enum ImportError {
 fn refuse_clinical(path: &Path) -> Result<(), ImportError> {
     match crate::io::images::sniff(path) {
         Ok(crate::io::images::FileKind::Dicom | crate::io::images::FileKind::Nifti) => Err(ImportError::Unusable {
-            reason: crate::io::images::CLINICAL_FORMAT_NOT_YET.into(),
+            reason: crate::io::images::SCAN_NOT_A_DATASET.into(),
             path: path.to_path_buf(),
         }),
         _ => Ok(()),
@@ -248,7 +248,7 @@ pub fn detect(path: &Path) -> Result<ImportFormat, ImportError> {
     }
     // A DICOM or NIfTI file (by its bytes, or by its name when they are damaged) imports as the
     // scans of a folder.
-    if path.is_file() && folder::scan_kind(path).is_some() {
+    if path.is_file() && crate::io::images::scan_kind(path).is_some() {
         return Ok(ImportFormat::Folder);
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();

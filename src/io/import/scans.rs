@@ -36,7 +36,7 @@ pub(super) fn find(dir: &Path) -> Vec<(PathBuf, FileKind)> {
                 }
             } else if p.file_name().is_some_and(|n| !n.eq_ignore_ascii_case("DICOMDIR"))
                 // By its bytes, or by its name (a damaged `.dcm` is named, not passed over).
-                && let Some(kind) = super::folder::scan_kind(&p)
+                && let Some(kind) = crate::io::images::scan_kind(&p)
                 // A pair's image file is read through its header, which is listed too.
                 && crate::io::nifti::pair_header(&p).is_none()
             {
