@@ -200,6 +200,17 @@ impl Vlm {
         self.names.export(self)
     }
 
+    /// Writes `preprocessor_config.json` (the image sizes this model is run with) into `dir`, as
+    /// a full checkpoint and a PEFT adapter's folder both carry it (TRL saves the processor there).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn save_preprocessor(&self, dir: &Path) -> Result<(), ModelError> {
+        let pp = super::hf_config::preprocessor_json(&self.preprocess, &self.config);
+        std::fs::write(dir.join("preprocessor_config.json"), serde_json::to_string_pretty(&pp).unwrap_or_default())
+            .map_err(|e| ModelError::Io { reason: e.to_string(), path: dir.to_path_buf() })
+    }
+
     /// Writes `config.json` (transformers-5 nested layout), `preprocessor_config.json` and
     /// `model.safetensors` into `dir`, loadable by transformers and by [`Vlm::load`].
     ///
@@ -210,9 +221,7 @@ impl Vlm {
         std::fs::create_dir_all(dir).map_err(io)?;
         let cfg = super::hf_config::to_hf_json(&self.config, dtype);
         std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg).unwrap_or_default()).map_err(io)?;
-        let pp = super::hf_config::preprocessor_json(&self.preprocess, &self.config);
-        std::fs::write(dir.join("preprocessor_config.json"), serde_json::to_string_pretty(&pp).unwrap_or_default())
-            .map_err(io)?;
+        self.save_preprocessor(dir)?;
         let mut meta = metadata;
         meta.insert("format".into(), "pt".into());
         weights::write(&dir.join("model.safetensors"), &self.export(), dtype, meta)?;

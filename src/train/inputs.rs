@@ -221,7 +221,15 @@ pub fn open_weights(source: &ModelSource, chosen: &Chosen, opts: &OpenOptions) -
         None => vlm,
     };
     Ok(match (&source.adapter, &opts.lora) {
-        (Some(a), _) => crate::model::lora::load_peft(vlm, a, opts.train)?,
+        (Some(a), _) => {
+            let mut vlm = crate::model::lora::load_peft(vlm, a, opts.train)?;
+            // An adapter folder's image sizes (a run's max_pixels) are the ones it was trained with.
+            let pp = a.join("preprocessor_config.json");
+            if pp.is_file() {
+                vlm.preprocess = crate::model::config::PreprocessConfig::from_file(&pp).map_err(ModelError::from)?;
+            }
+            vlm
+        }
         (None, Some(s)) if opts.train => crate::model::lora::apply(vlm, s)?,
         (None, _) => vlm,
     })

@@ -154,13 +154,13 @@ fn lora_settings_are_validated_by_field() {
 }
 
 #[test]
-fn a_lora_grpo_run_checkpoints_a_peft_adapter_that_evaluates_and_resumes() {
+fn a_lora_grpo_run_checkpoints_a_peft_adapter_that_evaluates_and_resumes_with_its_image_sizes() {
     let dir = tempdir();
     let project = sample_copy(dir.path());
     let cfg = dir.path().join("run.toml");
     std::fs::write(
         &cfg,
-        "preset = \"tiny-demo\"\nsteps = 2\nprompts_per_step = 1\nnum_generations = 2\nmax_completion_length = 16\nsave_steps = 1\nbeta = 0.04\n[lora]\nrank = 4\nalpha = 8\n",
+        "preset = \"tiny-demo\"\nsteps = 2\nprompts_per_step = 1\nnum_generations = 2\nmax_completion_length = 16\nsave_steps = 1\nbeta = 0.04\nmax_pixels = 6272\n[lora]\nrank = 4\nalpha = 8\n",
     )
     .unwrap();
     let run = |extra: &[&str]| {
@@ -197,6 +197,12 @@ fn a_lora_grpo_run_checkpoints_a_peft_adapter_that_evaluates_and_resumes() {
     let loaded = Loaded::open_on(&source, chosen, &opts).unwrap();
     let w = &loaded.vlm.text.layers[0].self_attn.q_proj.weight;
     assert!(w.adapter().unwrap().b.val().is_require_grad() && !w.base().is_require_grad());
+    // The run's image size bound goes with the adapter: evaluating it sees the images it trained on.
+    let pp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ck_dir.join("preprocessor_config.json")).unwrap()).unwrap();
+    assert_eq!(pp["max_pixels"], 6272);
+    assert_eq!(loaded.vlm.preprocess.max_pixels, 6272);
+    assert_eq!(loaded.processor.images.preprocess.max_pixels, 6272);
 }
 
 #[test]

@@ -30,7 +30,7 @@ pub fn checkpoint_dir(project_dir: &Path, run: i64, step: usize) -> PathBuf {
 }
 
 /// Writes weights (f32; a LoRA model writes its PEFT adapter instead, as TRL with PEFT does),
-/// tokenizer and optimizer state.
+/// the image processor's sizes, tokenizer and optimizer state.
 ///
 /// # Errors
 /// I/O and weight-writing errors.
@@ -54,6 +54,8 @@ pub fn save(
         meta.insert("medvlm_step".into(), state.step.to_string());
         if model.has_adapters() {
             crate::model::lora::save_peft(model, &tmp, base_name)?;
+            // The run's image sizes, which evaluating the adapter must use too.
+            model.save_preprocessor(&tmp)?;
         } else {
             model.save(&tmp, Dtype::F32, meta)?;
         }
