@@ -129,7 +129,8 @@ pub(super) fn run(cli: &Cli, a: &EvalArgs) -> anyhow::Result<i32> {
         };
         let done = (r * items.len()) as u64;
         reports.push(evaluate(&model, &processor, &items, &template, &sampling, a.batch, &chosen.device, |k| {
-            bar.update("Evaluating", done + k as u64, Some(total))
+            bar.update("Evaluating", done + k as u64, Some(total));
+            true
         })?);
     }
     bar.finish();

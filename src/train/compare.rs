@@ -113,7 +113,14 @@ pub fn compare_checkpoints(
                 .filter(|(i, path)| i.answer_letter().is_some() && (path.is_some() || i.images.is_empty()))
                 .collect();
         }
-        let rep = evaluate(&model, &processor, &items, &template, &sampling, 32, &dev, |_| {})?;
+        // A cancel stops after the batch under way; a checkpoint evaluated in part is not scored.
+        let rep = evaluate(&model, &processor, &items, &template, &sampling, 32, &dev, |n| {
+            sink.update(&format!("evaluating {label}: {n} of {} items", items.len()), k as u64, Some(total));
+            !sink.is_cancelled()
+        })?;
+        if sink.is_cancelled() {
+            break;
+        }
         let ind: Vec<&Tally> = rep.by_modality.iter().filter(|(m, _)| trained.contains(*m)).map(|(_, t)| t).collect();
         let ood: Vec<&Tally> = rep.by_modality.iter().filter(|(m, _)| !trained.contains(*m)).map(|(_, t)| t).collect();
         let score = CheckpointScore {

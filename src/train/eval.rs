@@ -93,6 +93,8 @@ pub struct EvalReport {
 
 /// Evaluates `items` in batches, each item's image read and preprocessed when its batch comes
 /// (a real image preprocesses to up to ~24 MB: a split's worth at once would not fit).
+/// `on_progress` gets the items done after each batch and returns whether to go on: `false`
+/// (a cancel) stops before the next batch, and the report holds what was done.
 ///
 /// # Errors
 /// [`ModelError`].
@@ -105,7 +107,7 @@ pub fn evaluate(
     sampling: &Sampling,
     batch_size: usize,
     device: &Device,
-    mut on_progress: impl FnMut(usize),
+    mut on_progress: impl FnMut(usize) -> bool,
 ) -> Result<EvalReport, ModelError> {
     let tok = &processor.tok;
     let mut report = EvalReport::default();
@@ -162,7 +164,9 @@ pub fn evaluate(
             report.by_source.entry(item.source.clone()).or_default().add(&rec);
             report.records.push(rec);
         }
-        on_progress(report.records.len() + report.skipped.len());
+        if !on_progress(report.records.len() + report.skipped.len()) {
+            break;
+        }
     }
     Ok(report)
 }

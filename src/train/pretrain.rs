@@ -202,6 +202,7 @@ pub fn pretrain(opts: &PretrainOptions, progress: &dyn ProgressSink) -> Result<P
     let n_test = test.len() as u64;
     let report = evaluate(&saved, &processor, &test, &PromptTemplate::MedvlmR1Eval, &sampling, 32, &cpu, |n| {
         progress.update("Evaluating on the test split", n as u64, Some(n_test));
+        true
     })?;
     let out =
         PretrainReport { options: opts.clone(), vocab_size: vocab, parameters, losses, train_seconds, test: report };

@@ -1,6 +1,7 @@
 //! GRPO runs end to end on the bundled tiny model: a short run records every step with TRL metric
 //! names; killing `medvlm train` mid-run and resuming continues from the last checkpoint with no
-//! gap or duplicate step; exports are valid trainer_state / CSV.
+//! gap or duplicate step; exports are valid trainer_state / CSV; comparing checkpoints cancels
+//! within an evaluation.
 
 use std::io::{BufRead as _, BufReader};
 use std::process::Stdio;
@@ -197,4 +198,49 @@ fn dynamic_sampling_and_custom_rewards_are_logged_per_step() {
         assert!(*r > 1.0 || dropped == 0.0 || topped > 0.0, "a drop in round 1 means another round or a top-up");
     }
     assert_eq!(m["rewards/says_mri/mean"].len(), 2);
+}
+
+/// Comparing a run's checkpoints stops at a cancel within a checkpoint's evaluation (after the
+/// batch under way), not only between checkpoints, and scores nothing evaluated in part.
+#[test]
+fn a_checkpoint_comparison_cancels_within_an_evaluation() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    struct CancelAfterFirstBatch(AtomicBool, std::sync::Mutex<Vec<String>>);
+    impl medvlm::jobs::ProgressSink for CancelAfterFirstBatch {
+        fn update(&self, stage: &str, _: u64, _: Option<u64>) {
+            if stage.contains(" items") {
+                self.0.store(true, Ordering::SeqCst);
+            }
+            self.1.lock().unwrap().push(stage.to_string());
+        }
+        fn is_cancelled(&self) -> bool {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+    let dir = tempdir();
+    let project = sample_copy(dir.path());
+    let cfg = dir.path().join("short.toml");
+    std::fs::write(
+        &cfg,
+        "preset = \"tiny-demo\"\nsteps = 1\nprompts_per_step = 1\nnum_generations = 2\nmax_completion_length = 8\nsave_steps = 1\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["--backend", "cpu", "train", "--project"])
+        .arg(&project)
+        .arg("--config")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let run = Project::open(&project).unwrap().runs().unwrap()[0].id;
+    let sink = CancelAfterFirstBatch(AtomicBool::new(false), Default::default());
+    let scores =
+        medvlm::train::compare::compare_checkpoints(&project, run, medvlm::domain::Split::Test, &sink).unwrap();
+    assert!(scores.is_empty(), "the base, evaluated in part, is not scored: {scores:?}");
+    let stages = sink.1.lock().unwrap().clone();
+    assert!(stages.iter().any(|s| s.starts_with("evaluating base: ") && s.ends_with(" items")), "{stages:?}");
+    assert!(!stages.iter().any(|s| s.contains("step 1")), "stopped before the checkpoint: {stages:?}");
+    let runs = Project::open(&project).unwrap().runs().unwrap();
+    assert_eq!(runs.len(), 1, "no evaluation run recorded");
 }
