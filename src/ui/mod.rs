@@ -4,6 +4,7 @@
 pub mod compare;
 pub mod curation;
 pub mod curves;
+pub mod custom_rewards;
 pub mod dialogs;
 pub mod difficulty;
 pub mod editor;

@@ -92,17 +92,22 @@ fn controls(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
         None => {
             ui.heading("New GRPO run");
             let ok = t.form.validate();
-            if let Err(e) = &ok {
+            // A custom reward's problem is shown on its row in the editor below (a line here would
+            // come and go while it is typed, moving the field being edited).
+            if let Err(e) = &ok
+                && !e.field.starts_with("custom_rewards[")
+            {
                 ui.colored_label(tokens.error, format!("⚠ {e}"));
             }
             let blocked = t.plan.blocked(&t.form);
             ui.horizontal(|ui| {
                 let start = ui.add_enabled(ok.is_ok() && blocked.is_none(), egui::Button::new("▶ Start"));
-                let start = match &blocked {
-                    Some((why, _)) => {
+                let start = match (&ok, &blocked) {
+                    (Err(e), _) => start.on_disabled_hover_text(format!("Fix this first: {e}")),
+                    (_, Some((why, _))) => {
                         start.on_disabled_hover_text(format!("The pre-flight check refuses this run: {why}"))
                     }
-                    None => start.on_hover_text("Train on this project's split with these settings"),
+                    _ => start.on_hover_text("Train on this project's split with these settings"),
                 };
                 if start.clicked() {
                     queue.push(Command::StartTraining);
@@ -111,10 +116,7 @@ fn controls(ui: &mut egui::Ui, state: &mut AppState, queue: &mut Vec<Command>) {
                     queue.push(Command::LoadTrainingConfig);
                 }
             });
-            if !t.form.custom_rewards.is_empty() {
-                let names: Vec<&str> = t.form.custom_rewards.iter().map(|c| c.name.as_str()).collect();
-                ui.weak(format!("Custom rewards: {}", names.join(", ")));
-            }
+            super::custom_rewards::editor(ui, &mut state.training.form.custom_rewards, tokens.error);
             if let Some((why, fixes)) = blocked {
                 preflight_fixes(ui, &why, &fixes, &mut state.training.form);
             }

@@ -479,3 +479,26 @@ fn the_reward_preview_scores_a_typed_completion() {
     h.run_steps(2);
     assert!(has(&h, "0.00") && has_part(&h, "not correct"));
 }
+
+/// The Training form edits custom rewards: one added is named apart, says what it still needs
+/// (and the form refuses Start), and is right once given its words.
+#[test]
+fn custom_rewards_are_added_and_checked_in_the_training_form() {
+    use medvlm::app::{Command, Workspace};
+    let dir = tempdir();
+    let mut h = open_sample(dir.path());
+    h.state_mut().queue.push(Command::ShowWorkspace(Workspace::Training));
+    wait_for(&mut h, |h| has(h, "Custom rewards (0)"));
+    h.get_by_label("Custom rewards (0)").click_accesskit();
+    wait_for(&mut h, |h| has(h, "+ Add reward"));
+    h.get_by_label("+ Add reward").click_accesskit();
+    wait_for(&mut h, |h| has(h, "Custom rewards (1)"));
+    let form = &h.state().state.training.form;
+    assert_eq!(form.custom_rewards[0].name, "custom_1");
+    assert!(form.validate().is_err(), "a keyword reward without words is refused");
+    assert!(has_part(&h, "⚠ words: needs at least one word"));
+    h.state_mut().state.training.form.custom_rewards[0].words = vec!["left".into(), " right".into()];
+    h.run_steps(2);
+    assert!(!has_part(&h, "⚠ words"));
+    assert!(h.state().state.training.form.validate().is_ok());
+}
