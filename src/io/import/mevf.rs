@@ -6,10 +6,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::medvlm_r1::extra;
 use super::{ImportError, ImportOptions, Location, Parsed, read_text, scalar_text};
+use crate::domain::ImageRef;
 use crate::domain::{Answer, Modality, Split, VqaItem};
 use crate::io::images::ImageResolver;
 
@@ -214,67 +215,122 @@ fn projection(answer: &str) -> Option<Modality> {
         .then_some(Modality::XRay)
 }
 
-/// Parses a VQA-RAD JSON file (`trainset.json` / `testset.json`). Images are looked up in `images/` beside it.
+/// What VQA-RAD and SLAKE records share: the fields one record of either gives, read the same way.
+struct Record {
+    qid: String,
+    image_name: String,
+    img: ImageRef,
+    question: String,
+    options: Vec<String>,
+    answer: Answer,
+    meta: BTreeMap<String, Value>,
+}
+
+/// The dataset's own names: the image field, the folder its images sit in beside the JSON, the
+/// fields kept out of `meta`, and the default source.
+struct Schema {
+    image_key: &'static str,
+    folder: &'static str,
+    known: &'static [&'static str],
+    source: &'static str,
+}
+
+/// Reads one record's shared fields: CLOSED yes/no (or "A or B") questions become choices, the
+/// raw answer kept in `meta` when the item shows it otherwise.
+fn record(obj: &Map<String, Value>, schema: &Schema, dir: &Path, images: &mut ImageResolver) -> Result<Record, String> {
+    let qid = obj.get("qid").and_then(scalar_text).ok_or("missing `qid`")?;
+    let image_name = obj
+        .get(schema.image_key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("missing `{}`", schema.image_key))?
+        .to_string();
+    let question = obj.get("question").and_then(Value::as_str).ok_or("missing `question`")?.trim().to_string();
+    let raw_answer = obj.get("answer").and_then(scalar_text).ok_or("missing `answer`")?;
+    let closed =
+        obj.get("answer_type").and_then(Value::as_str).is_some_and(|t| t.trim().eq_ignore_ascii_case("CLOSED"));
+    let img = images.resolve(&locate(dir, &[schema.folder], &image_name)).map_err(|e| e.to_string())?;
+    let (options, answer, inferred) = match closed.then(|| closed_options(&question, &raw_answer)).flatten() {
+        Some((o, i, inferred)) => (o, Answer::Choice(i), inferred),
+        None => (vec![], Answer::Open(raw_answer.trim().to_string()), false),
+    };
+    let mut meta = extra(obj, schema.known);
+    meta.insert("qid".into(), Value::from(qid.clone()));
+    if inferred {
+        meta.insert("options_inferred".into(), Value::Bool(true));
+    }
+    if raw_answer != answer_display(&options, &answer) {
+        meta.insert("answer_raw".into(), Value::from(raw_answer));
+    }
+    Ok(Record { qid, image_name, img, question, options, answer, meta })
+}
+
+/// Every record of a JSON array file as an item: [`record`]'s fields, then `finish` adds the
+/// dataset's own (modality, body part, tags).
+fn parse_records(
+    path: &Path,
+    records: &[Value],
+    opts: &ImportOptions,
+    images: &mut ImageResolver,
+    schema: &Schema,
+    finish: impl Fn(&Map<String, Value>, &str, &mut VqaItem),
+) -> Parsed {
+    let split = split_from_name(path, opts);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let source = opts.source.clone().unwrap_or_else(|| schema.source.into());
+    let mut out = Parsed::default();
+    for (i, rec) in records.iter().enumerate() {
+        let loc = Location::Index(i);
+        let made = rec.as_object().ok_or_else(|| "record is not a JSON object".to_string()).and_then(|obj| {
+            let r = record(obj, schema, dir, images)?;
+            let mut item = VqaItem {
+                uid: format!("{source}/{split}/{}", r.qid),
+                images: vec![r.img],
+                question: r.question,
+                options: r.options,
+                answer: r.answer,
+                modality: Modality::Other,
+                body_part: None,
+                source: source.clone(),
+                split,
+                tags: opts.tags.clone(),
+                meta: r.meta,
+            };
+            finish(obj, &r.image_name, &mut item);
+            item.normalize_tags();
+            Ok(item)
+        });
+        match made {
+            Ok(item) => out.push(path, loc, item),
+            Err(reason) => out.error(path, loc, reason),
+        }
+    }
+    out
+}
+
+/// Parses a VQA-RAD (MEVF) JSON file. Images are looked up in `images/` beside it; each image's
+/// modality is inferred from what its questions and answers say ([`infer_vqa_rad_modalities`]).
 pub(super) fn parse_vqa_rad(
     path: &Path,
     opts: &ImportOptions,
     images: &mut ImageResolver,
 ) -> Result<Parsed, ImportError> {
-    const KNOWN: &[&str] = &["qid", "image_name", "image_organ", "answer", "question"];
+    let schema = Schema {
+        image_key: "image_name",
+        folder: "images",
+        known: &["qid", "image_name", "image_organ", "answer", "question"],
+        source: "vqa-rad",
+    };
     let records = load_array(path)?;
-    let split = split_from_name(path, opts);
-    let dir = path.parent().unwrap_or(Path::new("."));
     let modalities = infer_vqa_rad_modalities(&records);
-    let source = opts.source.clone().unwrap_or_else(|| "vqa-rad".into());
-    let mut out = Parsed::default();
-    for (i, rec) in records.iter().enumerate() {
-        let loc = Location::Index(i);
-        let r = (|| -> Result<VqaItem, String> {
-            let obj = rec.as_object().ok_or("record is not a JSON object")?;
-            let qid = obj.get("qid").and_then(scalar_text).ok_or("missing `qid`")?;
-            let image = obj.get("image_name").and_then(Value::as_str).ok_or("missing `image_name`")?;
-            let question = obj.get("question").and_then(Value::as_str).ok_or("missing `question`")?.trim().to_string();
-            let raw_answer = obj.get("answer").and_then(scalar_text).ok_or("missing `answer`")?;
-            let closed =
-                obj.get("answer_type").and_then(Value::as_str).is_some_and(|t| t.trim().eq_ignore_ascii_case("CLOSED"));
-            let img = images.resolve(&locate(dir, &["images"], image)).map_err(|e| e.to_string())?;
-            let (options, answer, inferred) = match closed.then(|| closed_options(&question, &raw_answer)).flatten() {
-                Some((o, i, inferred)) => (o, Answer::Choice(i), inferred),
-                None => (vec![], Answer::Open(raw_answer.trim().to_string()), false),
-            };
-            let mut meta = extra(obj, KNOWN);
-            meta.insert("qid".into(), Value::from(qid.clone()));
-            if inferred {
-                meta.insert("options_inferred".into(), Value::Bool(true));
-            }
-            if let Some(Value::String(t)) = meta.get_mut("answer_type") {
-                *t = t.trim().to_string();
-            }
-            if raw_answer != answer_display(&options, &answer) {
-                meta.insert("answer_raw".into(), Value::from(raw_answer.clone()));
-            }
-            let (modality, from) = modalities.get(image).copied().unwrap_or((Modality::Other, "none"));
-            meta.insert("modality_inferred_from".into(), Value::from(from));
-            Ok(VqaItem {
-                uid: format!("{source}/{split}/{qid}"),
-                images: vec![img],
-                question,
-                options,
-                answer,
-                modality,
-                body_part: obj.get("image_organ").and_then(Value::as_str).map(title_case),
-                source: source.clone(),
-                split,
-                tags: opts.tags.clone(),
-                meta,
-            })
-        })();
-        match r {
-            Ok(item) => out.push(path, loc, item),
-            Err(reason) => out.error(path, loc, reason),
+    Ok(parse_records(path, &records, opts, images, &schema, |obj, image_name, item| {
+        if let Some(Value::String(t)) = item.meta.get_mut("answer_type") {
+            *t = t.trim().to_string();
         }
-    }
-    Ok(out)
+        let (modality, from) = modalities.get(image_name).copied().unwrap_or((Modality::Other, "none"));
+        item.modality = modality;
+        item.meta.insert("modality_inferred_from".into(), Value::from(from));
+        item.body_part = obj.get("image_organ").and_then(Value::as_str).map(title_case);
+    }))
 }
 
 fn answer_display(options: &[String], answer: &Answer) -> String {
@@ -291,63 +347,19 @@ pub(super) fn parse_slake(
     opts: &ImportOptions,
     images: &mut ImageResolver,
 ) -> Result<Parsed, ImportError> {
-    const KNOWN: &[&str] = &["qid", "img_name", "question", "answer", "modality", "location"];
-    let records = load_array(path)?;
-    let split = split_from_name(path, opts);
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let source = opts.source.clone().unwrap_or_else(|| "slake".into());
-    let mut out = Parsed::default();
-    for (i, rec) in records.iter().enumerate() {
-        let loc = Location::Index(i);
-        let r = (|| -> Result<VqaItem, String> {
-            let obj = rec.as_object().ok_or("record is not a JSON object")?;
-            let qid = obj.get("qid").and_then(scalar_text).ok_or("missing `qid`")?;
-            let image = obj.get("img_name").and_then(Value::as_str).ok_or("missing `img_name`")?;
-            let question = obj.get("question").and_then(Value::as_str).ok_or("missing `question`")?.trim().to_string();
-            let raw_answer = obj.get("answer").and_then(scalar_text).ok_or("missing `answer`")?;
-            let closed =
-                obj.get("answer_type").and_then(Value::as_str).is_some_and(|t| t.trim().eq_ignore_ascii_case("CLOSED"));
-            let img = images.resolve(&locate(dir, &["imgs"], image)).map_err(|e| e.to_string())?;
-            let (options, answer, inferred) = match closed.then(|| closed_options(&question, &raw_answer)).flatten() {
-                Some((o, i, inferred)) => (o, Answer::Choice(i), inferred),
-                None => (vec![], Answer::Open(raw_answer.trim().to_string()), false),
-            };
-            let mut meta = extra(obj, KNOWN);
-            meta.insert("qid".into(), Value::from(qid.clone()));
-            if inferred {
-                meta.insert("options_inferred".into(), Value::Bool(true));
-            }
-            if raw_answer != answer_display(&options, &answer) {
-                meta.insert("answer_raw".into(), Value::from(raw_answer.clone()));
-            }
-            let mut tags = opts.tags.clone();
-            if let Some(lang) = obj.get("q_lang").and_then(Value::as_str) {
-                tags.push(format!("lang:{lang}"));
-            }
-            let modality_text = obj.get("modality").and_then(Value::as_str).unwrap_or("");
-            Ok(VqaItem {
-                uid: format!("{source}/{split}/{qid}"),
-                images: vec![img],
-                question,
-                options,
-                answer,
-                modality: Modality::parse(modality_text).unwrap_or_default(),
-                body_part: obj.get("location").and_then(Value::as_str).map(str::to_string),
-                source: source.clone(),
-                split,
-                tags,
-                meta,
-            })
-        })();
-        match r {
-            Ok(mut item) => {
-                item.normalize_tags();
-                out.push(path, loc, item);
-            }
-            Err(reason) => out.error(path, loc, reason),
+    let schema = Schema {
+        image_key: "img_name",
+        folder: "imgs",
+        known: &["qid", "img_name", "question", "answer", "modality", "location"],
+        source: "slake",
+    };
+    Ok(parse_records(path, &load_array(path)?, opts, images, &schema, |obj, _, item| {
+        if let Some(lang) = obj.get("q_lang").and_then(Value::as_str) {
+            item.tags.push(format!("lang:{lang}"));
         }
-    }
-    Ok(out)
+        item.modality = Modality::parse(obj.get("modality").and_then(Value::as_str).unwrap_or("")).unwrap_or_default();
+        item.body_part = obj.get("location").and_then(Value::as_str).map(str::to_string);
+    }))
 }
 
 #[cfg(test)]
