@@ -48,6 +48,13 @@ pub fn bin() -> std::process::Command {
     c
 }
 
+/// Writes `toml` to `config` and runs `medvlm --backend cpu train --project <project> --config
+/// <config>` to its end.
+pub fn train_with(project: &Path, config: &Path, toml: &str) -> std::process::Output {
+    std::fs::write(config, toml).unwrap();
+    bin().args(["--backend", "cpu", "train", "--project"]).arg(project).arg("--config").arg(config).output().unwrap()
+}
+
 /// Serialises the tests that run kernels on the wgpu device: kernel compilation counts are per
 /// process, so a test counting them must not share the device with another test.
 pub fn gpu_lock() -> std::sync::MutexGuard<'static, ()> {

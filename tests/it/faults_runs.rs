@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use medvlm::store::{Project, RunStatus};
 
-use super::common::{bin, sample_copy, tempdir};
+use super::common::{bin, sample_copy, tempdir, train_with};
 
 const SLOW_RUN: &str = "preset = \"tiny-demo\"\nsteps = 40\nprompts_per_step = 2\nnum_generations = 2\nmax_completion_length = 24\nsave_steps = 1\n";
 
@@ -194,19 +194,11 @@ fn diverged_checkpoints_and_collapsed_runs_are_caught() {
     // lr = 1e3: after a rewarded first step the policy collapses (reward and gradient zero): the
     // run is stopped as failed with the reason, not reported `finished`.
     let project = sample_copy(&d.path().join("p"));
-    let cfg = d.path().join("hot.toml");
-    std::fs::write(
-        &cfg,
+    let out = train_with(
+        &project,
+        &d.path().join("hot.toml"),
         "preset = \"tiny-demo\"\nsteps = 8\nprompts_per_step = 1\nnum_generations = 4\nlearning_rate = 1000.0\nwarmup_steps = 0\ncollapse_steps = 2\n",
-    )
-    .unwrap();
-    let out = bin()
-        .args(["--backend", "cpu", "train", "--project"])
-        .arg(&project)
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("collapsed") && err.contains("learning rate"), "{err}");

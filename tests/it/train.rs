@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use medvlm::store::Project;
 
-use super::common::{bin, sample_copy, tempdir};
+use super::common::{bin, sample_copy, tempdir, train_with};
 
 const CONFIG: &str = "preset = \"tiny-demo\"\nsteps = 6\nprompts_per_step = 2\nnum_generations = 2\nmax_completion_length = 24\nsave_steps = 2\n";
 
@@ -164,21 +164,13 @@ fn a_panicking_training_thread_marks_the_run_failed_and_another_can_start() {
 fn dynamic_sampling_and_custom_rewards_are_logged_per_step() {
     let dir = tempdir();
     let project = sample_copy(dir.path());
-    let cfg = dir.path().join("ds.toml");
-    std::fs::write(
-        &cfg,
+    let out = train_with(
+        &project,
+        &dir.path().join("ds.toml"),
         "preset = \"tiny-demo\"\nsteps = 2\nprompts_per_step = 2\nnum_generations = 4\nmax_completion_length = 48\nsave_steps = 0\n\
          dynamic_sampling = true\nmax_sampling_rounds = 3\n\n[[custom_rewards]]\nname = \"says_mri\"\nkind = \"keyword\"\n\
          on = \"think\"\nwords = [\"mri\"]\nweight = 0.1\n",
-    )
-    .unwrap();
-    let out = bin()
-        .args(["--backend", "cpu", "train", "--project"])
-        .arg(&project)
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let p = Project::open(&project).unwrap();
     let run = p.runs().unwrap()[0].id;
@@ -219,19 +211,8 @@ fn a_checkpoint_comparison_cancels_within_an_evaluation() {
     }
     let dir = tempdir();
     let project = sample_copy(dir.path());
-    let cfg = dir.path().join("short.toml");
-    std::fs::write(
-        &cfg,
-        "preset = \"tiny-demo\"\nsteps = 1\nprompts_per_step = 1\nnum_generations = 2\nmax_completion_length = 8\nsave_steps = 1\n",
-    )
-    .unwrap();
-    let out = bin()
-        .args(["--backend", "cpu", "train", "--project"])
-        .arg(&project)
-        .arg("--config")
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let toml = "preset = \"tiny-demo\"\nsteps = 1\nprompts_per_step = 1\nnum_generations = 2\nmax_completion_length = 8\nsave_steps = 1\n";
+    let out = train_with(&project, &dir.path().join("short.toml"), toml);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let run = Project::open(&project).unwrap().runs().unwrap()[0].id;
     let sink = CancelAfterFirstBatch(AtomicBool::new(false), Default::default());
