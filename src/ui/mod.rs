@@ -19,5 +19,6 @@ pub mod theme;
 pub mod tiles;
 pub mod toasts;
 pub mod training;
+pub mod training_form;
 pub mod viewer;
 pub mod windows;
