@@ -81,7 +81,7 @@ fn row(ui: &mut egui::Ui, r: &mut CustomReward, remove: &mut Option<usize>, i: u
             });
         }
         ui.label("weight");
-        ui.add(egui::DragValue::new(&mut r.weight).speed(0.01).range(-10.0..=10.0));
+        ui.add(egui::DragValue::new(&mut r.weight).speed(0.01).range(-10.0..=10.0).clamp_existing_to_range(false));
         if ui.small_button("✖").on_hover_text("Remove this reward").clicked() {
             *remove = Some(i);
         }
@@ -113,7 +113,10 @@ fn row(ui: &mut egui::Ui, r: &mut CustomReward, remove: &mut Option<usize>, i: u
             ui.horizontal(|ui| {
                 let mut n = r.max_chars.unwrap_or(0);
                 ui.label("characters allowed");
-                if ui.add(egui::DragValue::new(&mut n).speed(10.0).range(0..=100_000)).changed() {
+                if ui
+                    .add(egui::DragValue::new(&mut n).speed(10.0).range(0..=100_000).clamp_existing_to_range(false))
+                    .changed()
+                {
                     r.max_chars = (n > 0).then_some(n);
                 }
             });
