@@ -13,7 +13,7 @@ use dicom_core::{Tag, VR};
 use sha2::{Digest as _, Sha256};
 
 use super::dicom::{DicomError, Problem};
-use super::dicom_deid_options::{Dates, DeidOptions, Instead, date_spellings, shift_dates};
+use super::dicom_deid_options::{Dates, DeidOptions, Instead, date_spellings, shift_dates, shifted_spellings};
 use super::phi::{Action, action, is_private};
 
 /// Repeating groups removed whole: overlays (60xx, may draw text on the image) and the retired
@@ -227,24 +227,72 @@ pub(crate) fn identifying_words(obj: &dicom_object::InMemDicomObject) -> Vec<Str
     words
 }
 
-/// The dates of the record (every DA, and the date of every DT, at any depth), each as free text
-/// may spell it ([`date_spellings`]): the sweep removes kept text that quotes one. With the dates
-/// kept (`Full`), only the birth date, which no option keeps.
-fn record_dates(obj: &dicom_object::InMemDicomObject, dates: Dates, depth: usize, out: &mut Vec<String>) {
+/// The dates of the record (every DA, and the date of every DT, at any depth) as `yyyymmdd`, the
+/// birth date apart: `(birth, others)`.
+fn record_dates(obj: &dicom_object::InMemDicomObject, depth: usize, out: &mut (Vec<String>, Vec<String>)) {
     for e in obj.iter() {
-        let birth = e.header().tag == Tag(0x0010, 0x0030);
-        if matches!(e.vr(), VR::DA | VR::DT) && (birth || dates != Dates::Full) {
+        if matches!(e.vr(), VR::DA | VR::DT) {
             for v in e.to_str().unwrap_or_default().split('\\') {
                 let v = v.trim().trim_end_matches('\0').replace('.', "");
-                out.extend(v.get(..8).map(date_spellings).unwrap_or_default());
+                if let Some(date) = v.get(..8).filter(|d| d.bytes().all(|b| b.is_ascii_digit())) {
+                    let birth = e.header().tag == Tag(0x0010, 0x0030);
+                    if birth { &mut out.0 } else { &mut out.1 }.push(date.to_string());
+                }
             }
         }
         if depth < 16 {
             for item in e.items().unwrap_or_default() {
-                record_dates(item, dates, depth + 1, out);
+                record_dates(item, depth + 1, out);
             }
         }
     }
+}
+
+/// What the sweep does with kept text that quotes a date of the record: the spellings whose text
+/// is removed (the birth date always; every date when the dates are removed; one that cannot be
+/// rewritten), and, with Modified Dates, each spelling rewritten as the moved date.
+fn quoted_dates(obj: &dicom_object::InMemDicomObject, dates: Dates, days: i64) -> (Vec<String>, Vec<(String, String)>) {
+    let mut found = (Vec::new(), Vec::new());
+    record_dates(obj, 0, &mut found);
+    let (birth, mut others) = found;
+    others.sort();
+    others.dedup();
+    let mut remove: Vec<String> = birth.iter().flat_map(|d| date_spellings(d)).collect();
+    let rewrite = match dates {
+        Dates::Full => Vec::new(),
+        Dates::Remove => {
+            remove.extend(others.iter().flat_map(|d| date_spellings(d)));
+            Vec::new()
+        }
+        Dates::Shifted => {
+            let (pairs, ambiguous) = shifted_spellings(&others, days);
+            remove.extend(ambiguous);
+            pairs
+        }
+    };
+    (remove, rewrite)
+}
+
+/// `text` with every `from` that stands as a word of its own written `to`; `None` when none does.
+fn rewrite_words(text: &str, pairs: &[(String, String)]) -> Option<String> {
+    let mut out = text.to_string();
+    let mut changed = false;
+    for (from, to) in pairs {
+        let mut at = 0;
+        while let Some(i) = out[at..].find(from.as_str()).map(|i| i + at) {
+            let end = i + from.len();
+            let before = out[..i].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
+            let after = out[end..].chars().next().is_none_or(|c| !c.is_alphanumeric());
+            if before && after {
+                out.replace_range(i..end, to);
+                changed = true;
+                at = i + to.len();
+            } else {
+                at = end;
+            }
+        }
+    }
+    changed.then_some(out)
 }
 
 /// True when `text` holds one of `words` ([`identifying_words`]) as a word of its own.
@@ -263,24 +311,27 @@ fn holds_word(text: &str, word: &str) -> bool {
 }
 
 /// Removes, at any depth, every text element the profile kept that quotes one of the patient's
-/// identifying words or the record's dates (a name or a study date typed into a comment the table
-/// does not list).
-fn sweep(obj: &mut dicom_object::InMemDicomObject, words: &[String], depth: usize) {
-    if words.is_empty() || depth > 16 {
+/// identifying words or a date it cannot keep (a name or a study date typed into a comment the
+/// table does not list), and rewrites the dates it quotes that move with Modified Dates.
+fn sweep(obj: &mut dicom_object::InMemDicomObject, words: &[String], rewrite: &[(String, String)], depth: usize) {
+    if (words.is_empty() && rewrite.is_empty()) || depth > 16 {
         return;
     }
-    let quoting: Vec<Tag> = obj
+    let text: Vec<(Tag, VR, String)> = obj
         .iter()
         // Not the image pixel module (group 28) or the character set: the copy needs them.
         .filter(|e| e.header().tag.group() != 0x0028 && e.header().tag != Tag(0x0008, 0x0005))
         .filter(|e| matches!(e.vr(), VR::LO | VR::SH | VR::ST | VR::LT | VR::UT | VR::UC | VR::PN | VR::CS | VR::AE))
-        .filter(|e| e.to_str().is_ok_and(|t| quotes(&t, words)))
-        .map(|e| e.header().tag)
+        .filter_map(|e| Some((e.header().tag, e.vr(), e.to_str().ok()?.to_string())))
         .collect();
-    for t in quoting {
-        obj.remove_element(t);
+    for (tag, vr, value) in text {
+        if quotes(&value, words) {
+            obj.remove_element(tag);
+        } else if let Some(moved) = rewrite_words(&value, rewrite) {
+            obj.put_str(tag, vr, moved);
+        }
     }
-    for_each_item(obj, |item| sweep(item, words, depth + 1));
+    for_each_item(obj, |item| sweep(item, words, rewrite, depth + 1));
 }
 
 /// De-identification Method Code Sequence (0012,0064): one item per code of CID 7050.
@@ -327,13 +378,14 @@ pub fn deidentify(
         // A second value (LO holds 64 characters a value; the attribute is multi-valued).
         format!("{METHOD}\\Clean Pixel Data: {cleaned} region(s) blacked out")
     };
+    let days = uids.day_shift(raw_text(&obj, Tag(0x0010, 0x0020)).as_deref().unwrap_or_default());
     let mut words = identifying_words(&obj);
-    record_dates(&obj, opts.dates, 0, &mut words);
+    let (dated, rewrite) = quoted_dates(&obj, opts.dates, days);
+    words.extend(dated);
     words.sort();
     words.dedup();
-    let days = uids.day_shift(raw_text(&obj, Tag(0x0010, 0x0020)).as_deref().unwrap_or_default());
     scrub(&mut obj, uids, opts, days, 0);
-    sweep(&mut obj, &words, 0);
+    sweep(&mut obj, &words, &rewrite, 0);
     obj.put_str(Tag(0x0012, 0x0062), VR::CS, "YES");
     obj.put_str(Tag(0x0012, 0x0063), VR::LO, method);
     stamp_codes(&mut obj, &opts.codes(cleaned > 0));

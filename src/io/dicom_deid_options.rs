@@ -222,9 +222,9 @@ pub(crate) fn shift_dates(value: &str, days: i64) -> Option<String> {
     shifted.map(|v| v.join("\\"))
 }
 
-/// The ways free text writes the date `yyyymmdd`: as DICOM stores it, ISO 8601, and the day-first
-/// and month-first spellings with `/`, `.` and `-`; upper-case, for [`super::dicom_deid`]'s sweep.
-pub(crate) fn date_spellings(yyyymmdd: &str) -> Vec<String> {
+/// The ways free text writes the date `yyyymmdd`, in a fixed order: as DICOM stores it, then
+/// ISO order, day first and month first with `-`, `/` and `.`; empty when it is not a date.
+fn spellings(yyyymmdd: &str) -> Vec<String> {
     let ok = yyyymmdd.len() == 8 && yyyymmdd.bytes().all(|b| b.is_ascii_digit());
     if !ok {
         return Vec::new();
@@ -236,9 +236,42 @@ pub(crate) fn date_spellings(yyyymmdd: &str) -> Vec<String> {
         out.push(format!("{d}{sep}{m}{sep}{y}"));
         out.push(format!("{m}{sep}{d}{sep}{y}"));
     }
+    out
+}
+
+/// [`spellings`], each once, for [`super::dicom_deid`]'s sweep.
+pub(crate) fn date_spellings(yyyymmdd: &str) -> Vec<String> {
+    let mut out = spellings(yyyymmdd);
     out.sort();
     out.dedup();
     out
+}
+
+/// How free text quoting the record's `dates` is rewritten when they move by `days`: each
+/// spelling to the same spelling of the moved date, and the spellings that cannot be rewritten
+/// (one that reads as two dates, day first and month first, whose moved spellings differ): text
+/// quoting those is removed instead.
+pub(crate) fn shifted_spellings(dates: &[String], days: i64) -> (Vec<(String, String)>, Vec<String>) {
+    let mut to: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let mut ambiguous: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    for date in dates {
+        let Some(moved) = shift_dates(date, days) else {
+            ambiguous.extend(spellings(date));
+            continue;
+        };
+        for (from, into) in spellings(date).into_iter().zip(spellings(&moved)) {
+            match to.get(&from) {
+                Some(other) if *other != into => {
+                    ambiguous.insert(from);
+                }
+                _ => {
+                    to.insert(from, into);
+                }
+            }
+        }
+    }
+    let pairs = to.into_iter().filter(|(from, _)| !ambiguous.contains(from)).collect();
+    (pairs, ambiguous.into_iter().collect())
 }
 
 #[cfg(test)]
@@ -263,6 +296,14 @@ mod tests {
             assert!(spelt.contains(&s.to_string()), "{s}");
         }
         assert!(date_spellings("2024").is_empty());
+        // Quoted dates move with the record: each spelling into the same spelling.
+        let (pairs, ambiguous) = shifted_spellings(&["20240102".to_string()], -2);
+        assert!(pairs.contains(&("2024-01-02".into(), "2023-12-31".into())));
+        assert!(pairs.contains(&("02.01.2024".into(), "31.12.2023".into())));
+        // "01/02/2024" is the 2nd of January month first, and the 1st of February day first:
+        // with both dates in the record, it cannot be rewritten.
+        let (_, ambiguous2) = shifted_spellings(&["20240102".to_string(), "20240201".to_string()], -2);
+        assert!(ambiguous.is_empty() && ambiguous2.contains(&"01/02/2024".to_string()));
         assert_eq!(civil_from_days(days_from_civil(2000, 2, 29)), (2000, 2, 29));
     }
 

@@ -198,9 +198,11 @@ fn options_keep_the_patient_characteristics_and_shift_the_dates_per_patient() {
         assert_eq!(acquired, format!("{study}101733.25"), "a date-time moves with its date");
         assert_eq!(codes(&copy), ["113100", "113107", "113108"]);
         assert_eq!(value(top, 0x0028, 0x0303).as_deref(), Some("MODIFIED"));
-        // Free text quoting a date of the record goes (it cannot be shifted in place).
+        // Free text quoting a date of the record moves with it (in the same spelling); quoting
+        // the birth date, it goes.
         let meanings = in_items(&copy, Tag(0x0008, 0x2218), Tag(0x0008, 0x0104));
-        assert_eq!(meanings, [None, None, Some("Chest".to_string())]);
+        let moved = format!("as on {}/{}/{}", &study[6..8], &study[4..6], &study[..4]);
+        assert_eq!(meanings, [Some(moved), None, Some("Chest".to_string())]);
         dates.push(study);
     }
     // 2024-01-02 to 2024-03-01 is 59 days; the shifted pair keeps that interval, 1 to 10 years back.
@@ -226,6 +228,9 @@ fn options_keep_the_patient_characteristics_and_shift_the_dates_per_patient() {
     assert_eq!(value(top, 0x0010, 0x0010).as_deref(), Some(""));
     assert_eq!(value(top, 0x0010, 0x0040).as_deref(), Some(""), "sex: emptied without its option");
     assert_eq!(value(top, 0x0028, 0x0303).as_deref(), Some("REMOVED"));
+    // With the dates removed, text quoting one goes too.
+    let meanings = in_items(top, Tag(0x0008, 0x2218), Tag(0x0008, 0x0104));
+    assert_eq!(meanings, [None, None, Some("Chest".to_string())]);
     // Retain UIDs: the study, series and instance UIDs (and the meta group's) stay the source's.
     let source = dicom_object::open_file(&first).unwrap();
     let keep = DeidOptions { uids: true, ..DeidOptions::default() };
