@@ -232,11 +232,11 @@ pub(crate) fn identifying_words(obj: &dicom_object::InMemDicomObject) -> Vec<Str
 fn record_dates(obj: &dicom_object::InMemDicomObject, depth: usize, out: &mut (Vec<String>, Vec<String>)) {
     for e in obj.iter() {
         if matches!(e.vr(), VR::DA | VR::DT) {
+            let list = if e.header().tag == Tag(0x0010, 0x0030) { &mut out.0 } else { &mut out.1 };
             for v in e.to_str().unwrap_or_default().split('\\') {
                 let v = v.trim().trim_end_matches('\0').replace('.', "");
                 if let Some(date) = v.get(..8).filter(|d| d.bytes().all(|b| b.is_ascii_digit())) {
-                    let birth = e.header().tag == Tag(0x0010, 0x0030);
-                    if birth { &mut out.0 } else { &mut out.1 }.push(date.to_string());
+                    list.push(date.to_string());
                 }
             }
         }
@@ -281,9 +281,7 @@ fn rewrite_words(text: &str, pairs: &[(String, String)]) -> Option<String> {
         let mut at = 0;
         while let Some(i) = out[at..].find(from.as_str()).map(|i| i + at) {
             let end = i + from.len();
-            let before = out[..i].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
-            let after = out[end..].chars().next().is_none_or(|c| !c.is_alphanumeric());
-            if before && after {
+            if stands_alone(&out, i, end) {
                 out.replace_range(i..end, to);
                 changed = true;
                 at = i + to.len();
@@ -303,11 +301,13 @@ pub(crate) fn quotes(text: &str, words: &[String]) -> bool {
 
 /// True when `word` stands in `text` as a word of its own (not inside a longer one).
 fn holds_word(text: &str, word: &str) -> bool {
-    text.match_indices(word).any(|(at, _)| {
-        let before = text[..at].chars().next_back().is_none_or(|c| !c.is_alphanumeric());
-        let after = text[at + word.len()..].chars().next().is_none_or(|c| !c.is_alphanumeric());
-        before && after
-    })
+    text.match_indices(word).any(|(at, _)| stands_alone(text, at, at + word.len()))
+}
+
+/// True when `text[start..end]` has no letter or digit just before or after it.
+fn stands_alone(text: &str, start: usize, end: usize) -> bool {
+    text[..start].chars().next_back().is_none_or(|c| !c.is_alphanumeric())
+        && text[end..].chars().next().is_none_or(|c| !c.is_alphanumeric())
 }
 
 /// Removes, at any depth, every text element the profile kept that quotes one of the patient's

@@ -149,22 +149,13 @@ fn read_u32(bytes: &[u8], i: usize, little: bool) -> Option<u32> {
 /// The transfer syntax a file meta group at `at` names (if any), and where the data set begins.
 /// Group 2 is explicit VR little endian; a few writers put it in implicit VR.
 fn meta_group(bytes: &[u8], mut at: usize) -> (Option<String>, usize) {
-    let u16_at = |i: usize| read_u16(bytes, i, true);
-    let u32_at = |i: usize| read_u32(bytes, i, true);
     let mut syntax = None;
-    while u16_at(at) == Some(0x0002) {
-        let Some(element) = u16_at(at + 2) else { break };
-        let vr = bytes.get(at + 4..at + 6).unwrap_or_default();
-        let (header, len) = if vr.iter().all(u8::is_ascii_uppercase) {
-            if matches!(vr, b"OB" | b"OW" | b"OF" | b"SQ" | b"UT" | b"UN") {
-                (12, u32_at(at + 8))
-            } else {
-                (8, u16_at(at + 6).map(u32::from))
-            }
-        } else {
-            (8, u32_at(at + 4))
+    while read_u16(bytes, at, true) == Some(0x0002) {
+        let Some(element) = read_u16(bytes, at + 2, true) else { break };
+        let explicit = bytes.get(at + 4..at + 6).is_some_and(|vr| vr.iter().all(u8::is_ascii_uppercase));
+        let Some((header, len)) = element_header(bytes, at, explicit, true).filter(|&(_, l)| l != u32::MAX) else {
+            break;
         };
-        let Some(len) = len.filter(|&l| l != u32::MAX) else { break };
         let end = at + header + len as usize;
         if end > bytes.len() {
             break;

@@ -68,11 +68,19 @@ pub(super) fn parse_file(
     opts: &ImportOptions,
     images: &mut ImageResolver,
 ) -> Result<Parsed, ImportError> {
-    if kind == FileKind::Dicom && dicom::header(path).is_ok_and(|h| h.directory) {
-        return parse_dicomdir(path, opts, images);
-    }
     let dir = path.parent().unwrap_or(Path::new("."));
-    Ok(items_of(dir, vec![(path.to_path_buf(), kind)], Parsed::default(), opts, images))
+    let (mut groups, mut out) = (Groups::default(), Parsed::default());
+    if kind == FileKind::Nifti {
+        groups.singles.push(path.to_path_buf());
+    } else {
+        // The header, read once, tells an index from an image.
+        let header = dicom::header(path);
+        if header.as_ref().is_ok_and(|h| h.directory) {
+            return parse_dicomdir(path, opts, images);
+        }
+        groups.place(path.to_path_buf(), header, &mut out);
+    }
+    Ok(groups.items(dir, out, opts, images))
 }
 
 /// The files a DICOMDIR indexes ([`dicomdir::references`]), as [`parse`] makes items of a folder's;
@@ -115,15 +123,30 @@ fn items_of(
     opts: &ImportOptions,
     images: &mut ImageResolver,
 ) -> Parsed {
-    // Single-frame DICOM files grouped by series (the UID only groups; it is not stored).
-    let mut series: BTreeMap<String, Vec<(PathBuf, dicom::Header)>> = BTreeMap::new();
-    let mut singles: Vec<PathBuf> = Vec::new();
+    let mut groups = Groups::default();
     for (path, kind) in files {
         if kind == FileKind::Nifti {
-            singles.push(path);
-            continue;
+            groups.singles.push(path);
+        } else {
+            let header = dicom::header(&path);
+            groups.place(path, header, &mut out);
         }
-        match dicom::header(&path) {
+    }
+    groups.items(dir, out, opts, images)
+}
+
+/// Scan files sorted into items: single-frame DICOM files grouped by series (the UID only
+/// groups; it is not stored), and the files that are an item each (multi-frame, volumes).
+#[derive(Default)]
+struct Groups {
+    series: BTreeMap<String, Vec<(PathBuf, dicom::Header)>>,
+    singles: Vec<PathBuf>,
+}
+
+impl Groups {
+    /// Places a DICOM file by its header, or names why it is no item.
+    fn place(&mut self, path: PathBuf, header: Result<dicom::Header, dicom::DicomError>, out: &mut Parsed) {
+        match header {
             Ok(h) if h.directory => out.error(
                 &path,
                 Location::File,
@@ -134,25 +157,29 @@ fn items_of(
                 Location::File,
                 "no pixel data (a report, a waveform, a colour palette…): not an image",
             ),
-            Ok(h) if h.frames > 1 || h.series.is_empty() => singles.push(path),
-            Ok(h) => series.entry(h.series.clone()).or_default().push((path, h)),
+            Ok(h) if h.frames > 1 || h.series.is_empty() => self.singles.push(path),
+            Ok(h) => self.series.entry(h.series.clone()).or_default().push((path, h)),
             Err(e) => out.error(&path, Location::File, e.problem.to_string()),
         }
     }
-    for (_, mut files) in series {
-        files.sort_by(|a, b| {
-            let key = |h: &dicom::Header| (h.z.unwrap_or(f64::NAN), h.instance.unwrap_or(0));
-            key(&a.1).0.total_cmp(&key(&b.1).0).then(key(&a.1).1.cmp(&key(&b.1).1)).then(a.0.cmp(&b.0))
-        });
-        // The middle slice stands for the series (the viewer scrolls the rest).
-        let n = files.len();
-        let (middle, _) = &files[n / 2];
-        add(&mut out, dir, middle, n, opts, images);
+
+    /// The items: each series by its middle slice in position order, then each single file.
+    fn items(self, dir: &Path, mut out: Parsed, opts: &ImportOptions, images: &mut ImageResolver) -> Parsed {
+        for (_, mut files) in self.series {
+            files.sort_by(|a, b| {
+                let key = |h: &dicom::Header| (h.z.unwrap_or(f64::NAN), h.instance.unwrap_or(0));
+                key(&a.1).0.total_cmp(&key(&b.1).0).then(key(&a.1).1.cmp(&key(&b.1).1)).then(a.0.cmp(&b.0))
+            });
+            // The middle slice stands for the series (the viewer scrolls the rest).
+            let n = files.len();
+            let (middle, _) = &files[n / 2];
+            add(&mut out, dir, middle, n, opts, images);
+        }
+        for path in self.singles {
+            add(&mut out, dir, &path, 1, opts, images);
+        }
+        out
     }
-    for path in singles {
-        add(&mut out, dir, &path, 1, opts, images);
-    }
-    out
 }
 
 fn add(out: &mut Parsed, dir: &Path, path: &Path, files: usize, opts: &ImportOptions, images: &mut ImageResolver) {
